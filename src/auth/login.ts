@@ -1,0 +1,255 @@
+import { constantEquals } from '../crypto/constant-equals.js';
+import { randomHex } from '../crypto/random.js';
+import type { Deps } from '../deps.js';
+import { ApiError, badRequest, forbidden, Messages, unauthorized, userDisabled } from '../errors.js';
+import { type EventType, recordEvent } from '../events/events.js';
+import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
+import { consumeOneTimeCode } from '../factors/one-time-codes.js';
+import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-passcode.js';
+import { verifyTotpForLogin } from '../factors/totp/totp.js';
+import { findUserByUsername } from '../identity/users.js';
+import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { decideLogin, type FactorType, passcodeMethod } from '../policy/enforcement.js';
+import type { UserRow } from '../store/schema.js';
+import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
+import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
+
+export type Credentials =
+  | { type: 'password'; username: string; password: string }
+  | { type: 'apiKey'; username: string; apiKey: string }
+  | { type: 'token'; tokenId: string }
+  | { type: 'passcode'; sessionIds: string[]; passcode: string };
+
+export interface LoginRequest {
+  credentials: Credentials;
+  tenantId?: string;
+  tenantName?: string;
+  scope: TokenScope | null;
+  source: string | null;
+}
+
+export interface LoginSuccess {
+  token: { id: string; expiresAt: number; authenticatedBy: AuthMethod[]; scope: TokenScope | null };
+  user: UserRow;
+  /** The tenant asked for, when one was. */
+  tenantId: string | null;
+}
+
+/** The token-issuing paths: the MFA gate test enumerates exactly these. */
+export const TOKEN_ISSUING_PATHS = [
+  'password',
+  'apiKey',
+  'token',
+  'passcode',
+] as const satisfies readonly Credentials['type'][];
+
+interface Authenticated {
+  user: UserRow;
+  methods: AuthMethod[];
+  /** Token credentials re-scope an existing token instead of issuing one (reference §4.3). */
+  existingToken?: LoginSuccess['token'];
+  /** The OS-MF session to burn before issuing, for the passcode step. */
+  sessionHash?: string;
+}
+
+/**
+ * POST /v2.0/tokens as a pipeline: authenticate the credential presented (which yields the
+ * methods completed), ask policy whether that is enough, then challenge or issue.
+ */
+export async function login(deps: Deps, request: LoginRequest): Promise<LoginSuccess> {
+  if (request.tenantId !== undefined && request.tenantName !== undefined)
+    throw badRequest(Messages.tenantIdAndName);
+  const authenticated = await authenticate(deps, request);
+  const { user } = authenticated;
+  if (!user.enabled) throw userDisabled(user.username);
+  const tenantId = request.tenantId ?? request.tenantName ?? null;
+  if (tenantId !== null && tenantId !== user.domain_id) throw unauthorized(Messages.tenantNotAuthorized);
+  if (authenticated.existingToken) return { token: authenticated.existingToken, user, tenantId };
+
+  const domain = user.domain_id
+    ? await deps.db
+        .selectFrom('domains')
+        .select('mfa_enforcement')
+        .where('id', '=', user.domain_id)
+        .executeTakeFirst()
+    : undefined;
+  const decision = decideLogin(
+    authenticated.methods,
+    {
+      mfaEnabled: user.mfa_enabled === 1,
+      factorType: (user.factor_type as FactorType | null) ?? null,
+      userLevel: user.mfa_enforcement,
+      domainLevel: domain?.mfa_enforcement ?? null,
+    },
+    request.scope,
+  );
+  switch (decision.kind) {
+    case 'scope-not-supported':
+      throw forbidden(Messages.scopeNotSupported);
+    case 'must-set-up-mfa':
+      await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
+      throw forbidden(Messages.mustSetupMfa);
+    case 'challenge':
+      return challenge(deps, request, user, decision.factor);
+    case 'issue': {
+      const now = deps.clock.now();
+      const token = await deps.db.transaction().execute(async (trx) => {
+        if (authenticated.sessionHash && !(await consumeMfaSession(trx, authenticated.sessionHash, now))) {
+          throw unauthorized(Messages.sessionRejected);
+        }
+        const issued = await issueToken(deps, trx, user, decision.authenticatedBy, decision.scope);
+        await recordEvent(trx, now, {
+          type: 'login.succeeded',
+          actorId: user.id,
+          userId: user.id,
+          domainId: user.domain_id,
+          source: request.source,
+          detail: { authenticatedBy: decision.authenticatedBy, scope: decision.scope },
+        });
+        return issued;
+      });
+      return { token, user, tenantId };
+    }
+  }
+}
+
+async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenticated> {
+  const { credentials } = request;
+  switch (credentials.type) {
+    case 'password': {
+      const user = await findUserByUsername(deps.db, credentials.username);
+      const ok = await deps.passwords.verifyOrDummy(user?.password_hash, credentials.password);
+      if (!user || !ok) {
+        if (user) await audit(deps, request, user, 'login.failed', { method: 'PASSWORD' });
+        throw unauthorized(Messages.badPassword);
+      }
+      return { user, methods: ['PASSWORD'] };
+    }
+    case 'apiKey': {
+      const user = await findUserByUsername(deps.db, credentials.username);
+      const expected = user?.api_key_enc
+        ? deps.keys.decrypt(user.api_key_enc, `api-key:${user.id}`)
+        : randomHex();
+      const ok = constantEquals(credentials.apiKey, expected);
+      if (!user?.api_key_enc || !ok) {
+        if (user) await audit(deps, request, user, 'login.failed', { method: 'APIKEY' });
+        throw unauthorized(Messages.badApiKey);
+      }
+      return { user, methods: ['APIKEY'] };
+    }
+    case 'token': {
+      const resolved = await resolveToken(deps, credentials.tokenId);
+      if (!resolved) throw unauthorized(Messages.badToken);
+      if (resolved.token.scope !== null) throw forbidden(Messages.scopeForbids);
+      const methods = authMethodsOf(resolved.token);
+      return {
+        user: resolved.user,
+        methods,
+        existingToken: {
+          id: credentials.tokenId,
+          expiresAt: resolved.token.expires_at,
+          authenticatedBy: methods,
+          scope: null,
+        },
+      };
+    }
+    case 'passcode':
+      return authenticatePasscode(deps, request, credentials);
+  }
+}
+
+/** Step 2 (reference §4.5, §10): session, lock, passcode, in that order. */
+async function authenticatePasscode(
+  deps: Deps,
+  request: LoginRequest,
+  credentials: Extract<Credentials, { type: 'passcode' }>,
+): Promise<Authenticated> {
+  const [sessionId] = credentials.sessionIds;
+  if (credentials.sessionIds.length !== 1 || sessionId === undefined)
+    throw badRequest(Messages.invalidSessionId);
+  const session = await findMfaSession(deps, sessionId);
+  if (session.state === 'unknown') throw unauthorized(Messages.sessionRejected);
+  if (session.state === 'expired') throw unauthorized(Messages.sessionExpired);
+  const user = await deps.db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', session.userId)
+    .executeTakeFirst();
+  if (!user) throw unauthorized(Messages.sessionRejected);
+  if (!user.enabled) throw userDisabled(user.username);
+  if (!user.mfa_enabled || !user.factor_type) throw badRequest(Messages.unknownCredential);
+  if (request.scope) throw forbidden(Messages.scopeNotSupported);
+
+  const attempt = await reservePasscodeAttempt(deps, user.id);
+  if (attempt === undefined) {
+    await audit(deps, request, user, 'login.passcode_failed', { reason: 'locked' });
+    throw new ApiError(403, 'forbidden', Messages.locked);
+  }
+  const passcode = credentials.passcode.trim();
+  const factor = user.factor_type as FactorType;
+  const via = await checkPasscode(deps, user.id, passcode);
+  if (via === undefined) {
+    if (attempt >= deps.config.lockoutThreshold) {
+      await audit(deps, request, user, 'mfa.locked', { failedAttempts: attempt });
+      throw new ApiError(403, 'forbidden', Messages.locked);
+    }
+    await audit(deps, request, user, 'login.passcode_failed', { failedAttempts: attempt });
+    throw unauthorized(Messages.wrongPasscode);
+  }
+  await resetPasscodeAttempts(deps.db, user.id);
+  if (via === 'bypass' || via === 'temporary') {
+    await audit(deps, request, user, via === 'bypass' ? 'bypass_code.used' : 'login.succeeded', { via });
+  }
+  return { user, methods: [passcodeMethod(factor), ...session.done], sessionHash: session.hash };
+}
+
+/** Reference §4.5: OTP devices, then the SMS passcode, then bypass codes (and temporary codes). */
+async function checkPasscode(
+  deps: Deps,
+  userId: string,
+  passcode: string,
+): Promise<'otp' | 'sms' | 'bypass' | 'temporary' | undefined> {
+  if (await verifyTotpForLogin(deps, userId, passcode)) return 'otp';
+  if (await consumeLoginPasscode(deps, userId, passcode)) return 'sms';
+  if (await consumeBypassCode(deps, userId, passcode)) return 'bypass';
+  if (/^\d{8}$/.test(passcode) && (await consumeOneTimeCode(deps, userId, 'temporary', passcode)))
+    return 'temporary';
+  return undefined;
+}
+
+/** Step 1 of an MFA login: 401 with the OS-MF header, after sending the SMS passcode if needed. */
+async function challenge(
+  deps: Deps,
+  request: LoginRequest,
+  user: UserRow,
+  factor: FactorType,
+): Promise<never> {
+  if (isLocked(deps, user)) {
+    await audit(deps, request, user, 'login.failed', { reason: 'locked' });
+    throw unauthorized(Messages.locked);
+  }
+  // Send first: if the provider fails, no session exists that the user could not complete.
+  if (factor === 'SMS') await sendLoginPasscode(deps, user.id);
+  const sessionId = await startMfaSession(deps, user.id, factor, ['PASSWORD']);
+  await audit(deps, request, user, 'login.challenged', { factor });
+  throw unauthorized(Messages.challenge, {
+    'WWW-Authenticate': `OS-MF sessionId='${sessionId}', factor='${factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE'}'`,
+  });
+}
+
+function audit(
+  deps: Deps,
+  request: LoginRequest,
+  user: UserRow,
+  type: EventType,
+  detail: Record<string, string | number | boolean>,
+): Promise<void> {
+  return recordEvent(deps.db, deps.clock.now(), {
+    type,
+    actorId: user.id,
+    userId: user.id,
+    domainId: user.domain_id,
+    source: request.source,
+    detail,
+  });
+}

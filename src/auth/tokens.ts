@@ -1,0 +1,128 @@
+import { randomHex } from '../crypto/random.js';
+import type { Actor, Deps } from '../deps.js';
+import { recordEvent } from '../events/events.js';
+import type { Db, TokenRow, UserRow } from '../store/schema.js';
+
+export type AuthMethod = 'PASSWORD' | 'APIKEY' | 'PASSCODE' | 'OTPPASSCODE';
+export type TokenScope = 'SETUP-MFA';
+
+export interface IssuedToken {
+  id: string;
+  expiresAt: number;
+  authenticatedBy: AuthMethod[];
+  scope: TokenScope | null;
+}
+
+const TOKEN_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+/** The only place tokens come from. The id is returned once; only its keyed hash is stored. */
+export async function issueToken(
+  deps: Deps,
+  db: Db,
+  user: UserRow,
+  authenticatedBy: AuthMethod[],
+  scope: TokenScope | null = null,
+): Promise<IssuedToken> {
+  const id = randomHex();
+  const now = deps.clock.now();
+  const ttl = scope === 'SETUP-MFA' ? deps.config.setupTokenTtlSeconds : deps.config.tokenTtlSeconds;
+  const expiresAt = now + ttl * 1000;
+  await db
+    .insertInto('tokens')
+    .values({
+      hash: deps.keys.hash(id),
+      user_id: user.id,
+      created_at: now,
+      expires_at: expiresAt,
+      authenticated_by: authenticatedBy.join(','),
+      scope,
+    })
+    .execute();
+  return { id, expiresAt, authenticatedBy, scope };
+}
+
+export interface ResolvedToken {
+  id: string;
+  token: TokenRow;
+  user: UserRow;
+}
+
+/**
+ * A live token and its user, straight from the store on every call: nothing is cached, so a
+ * revocation is seen by every instance on the very next request.
+ */
+export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
+  if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
+  const now = deps.clock.now();
+  const token = await deps.db
+    .selectFrom('tokens')
+    .selectAll()
+    .where('hash', 'in', deps.keys.hashCandidates(tokenId))
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+  if (!token) return undefined;
+  const user = await deps.db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', token.user_id)
+    .executeTakeFirst();
+  if (!user) return undefined;
+  return { id: tokenId, token, user };
+}
+
+export function authMethodsOf(token: TokenRow): AuthMethod[] {
+  return token.authenticated_by.split(',') as AuthMethod[];
+}
+
+export async function revokeToken(deps: Deps, token: TokenRow, actor: Actor, owner: UserRow): Promise<void> {
+  const now = deps.clock.now();
+  await deps.db.transaction().execute(async (trx) => {
+    await trx.updateTable('tokens').set({ revoked_at: now }).where('hash', '=', token.hash).execute();
+    await recordEvent(trx, now, {
+      type: 'tokens.revoked',
+      actorId: actor.userId,
+      userId: owner.id,
+      domainId: owner.domain_id,
+      source: actor.source,
+      detail: { count: 1, reason: 'revoked by request' },
+    });
+  });
+}
+
+/**
+ * Revoke a user's live tokens: all of them, or only those obtained by password alone (MFA
+ * enabled, policy tightened). Runs inside the caller's transaction and returns how many went.
+ */
+export async function revokeUserTokens(
+  db: Db,
+  now: number,
+  actor: Actor,
+  user: Pick<UserRow, 'id' | 'domain_id'>,
+  options: { passwordOnly?: boolean; reason: string },
+): Promise<number> {
+  let update = db
+    .updateTable('tokens')
+    .set({ revoked_at: now })
+    .where('user_id', '=', user.id)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now);
+  if (options.passwordOnly) update = update.where('authenticated_by', '=', 'PASSWORD');
+  const result = await update.executeTakeFirst();
+  const count = Number(result.numUpdatedRows);
+  if (!options.passwordOnly) {
+    // A half-finished MFA login must not survive a password change or a disable either.
+    await db.deleteFrom('mfa_sessions').where('user_id', '=', user.id).execute();
+  }
+  if (count > 0) {
+    await recordEvent(db, now, {
+      type: 'tokens.revoked',
+      actorId: actor.userId,
+      userId: user.id,
+      domainId: user.domain_id,
+      source: actor.source,
+      detail: { count, reason: options.reason, passwordOnly: options.passwordOnly === true },
+    });
+  }
+  return count;
+}

@@ -1,0 +1,348 @@
+import path from 'node:path';
+
+/**
+ * Every setting is one LATCHKEY_* environment variable, read once here and validated at boot.
+ * A bad value stops the process with a message naming the variable.
+ */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Parser<T> = (raw: string, name: string) => T;
+
+interface Setting<T> {
+  doc: string;
+  default: T;
+  parse: Parser<T>;
+}
+
+const integer =
+  (min: number, max: number): Parser<number> =>
+  (raw, name) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got '${raw}'`);
+    const value = Number(raw.trim());
+    if (value < min || value > max)
+      throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+    return value;
+  };
+
+const text: Parser<string> = (raw) => raw;
+const optionalText: Parser<string | undefined> = (raw) => (raw === '' ? undefined : raw);
+
+const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw, name) => {
+    if (!(values as string[]).includes(raw))
+      throw new ConfigError(name, `must be one of ${values.join(', ')}`);
+    return raw as T;
+  };
+
+const boolean: Parser<boolean> = (raw, name) => {
+  if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(name, `expected true or false, got '${raw}'`);
+};
+
+const databaseUrl: Parser<string | undefined> = (raw, name) => {
+  if (raw === '') return undefined;
+  if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(raw))
+    throw new ConfigError(name, 'must start with sqlite: or postgres://');
+  return raw;
+};
+
+const httpUrl: Parser<string | undefined> = (raw, name) => {
+  if (raw === '') return undefined;
+  try {
+    const url = new URL(raw);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw new ConfigError(name, `must be an http(s) URL, got '${raw}'`);
+  }
+  return raw;
+};
+
+const countryList: Parser<string[]> = (raw, name) => {
+  const codes = raw
+    .split(',')
+    .map((code) => code.trim().toUpperCase())
+    .filter((code) => code !== '');
+  for (const code of codes) {
+    if (!/^[A-Z]{2}$/.test(code)) throw new ConfigError(name, `'${code}' is not an ISO 3166 alpha-2 code`);
+  }
+  return codes;
+};
+
+const schema = {
+  LATCHKEY_HOST: { doc: 'Address to listen on.', default: '127.0.0.1', parse: text },
+  LATCHKEY_PORT: {
+    doc: 'TCP port to listen on (0 picks a free one).',
+    default: 8080,
+    parse: integer(0, 65535),
+  },
+  LATCHKEY_DATA_DIR: {
+    doc: 'Directory for the embedded database, the generated key ring and the SMS outbox.',
+    default: './data',
+    parse: text,
+  },
+  LATCHKEY_DATABASE_URL: {
+    doc: 'sqlite:/path/file.db or postgres://...; default: embedded SQLite at <data dir>/latchkey.db.',
+    default: undefined,
+    parse: databaseUrl,
+  },
+  LATCHKEY_REDIS_URL: {
+    doc: 'Optional Redis, reserved for shared ephemeral state.',
+    default: undefined,
+    parse: optionalText,
+  },
+  LATCHKEY_SECRET_KEYS: {
+    doc: 'Key ring "id:base64key,..." (32-byte keys, first one encrypts). Required in production.',
+    default: undefined,
+    parse: optionalText,
+  },
+  LATCHKEY_PRODUCTION: {
+    doc: 'Refuse to start without LATCHKEY_SECRET_KEYS (also implied by NODE_ENV=production).',
+    default: false,
+    parse: boolean,
+  },
+  LATCHKEY_LOG_LEVEL: {
+    doc: 'pino log level.',
+    default: 'info',
+    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  },
+  LATCHKEY_TRUST_PROXY: {
+    doc: 'Take the client address from X-Forwarded-For.',
+    default: false,
+    parse: boolean,
+  },
+  LATCHKEY_TOKEN_TTL_SECONDS: { doc: 'Token lifetime.', default: 86400, parse: integer(60, 31536000) },
+  LATCHKEY_SETUP_TOKEN_TTL_SECONDS: {
+    doc: 'SETUP-MFA token lifetime.',
+    default: 3600,
+    parse: integer(60, 86400),
+  },
+  LATCHKEY_MFA_SESSION_TTL_SECONDS: {
+    doc: 'Lifetime of an OS-MF session id.',
+    default: 300,
+    parse: integer(30, 3600),
+  },
+  LATCHKEY_MFA_LOCKOUT_THRESHOLD: {
+    doc: 'Consecutive wrong passcodes that lock MFA login (the 7th locks: "more than six").',
+    default: 7,
+    parse: integer(1, 100),
+  },
+  LATCHKEY_MFA_LOCKOUT_SECONDS: {
+    doc: 'How long a lock lasts; 0 = until an administrator unlocks.',
+    default: 0,
+    parse: integer(0, 31536000),
+  },
+  LATCHKEY_OTP_ISSUER: { doc: 'Issuer shown in authenticator apps.', default: 'Latchkey', parse: text },
+  LATCHKEY_SMS_PROVIDER: {
+    doc: 'outbox, twilio or webhook.',
+    default: 'outbox',
+    parse: oneOf('outbox', 'twilio', 'webhook'),
+  },
+  LATCHKEY_SMS_OUTBOX: {
+    doc: 'JSON-lines file the outbox provider appends to; default <data dir>/sms-outbox.jsonl.',
+    default: undefined,
+    parse: optionalText,
+  },
+  LATCHKEY_TWILIO_ACCOUNT_SID: { doc: 'Twilio account SID.', default: undefined, parse: optionalText },
+  LATCHKEY_TWILIO_AUTH_TOKEN: { doc: 'Twilio auth token.', default: undefined, parse: optionalText },
+  LATCHKEY_TWILIO_FROM: { doc: 'Twilio sender number (E.164).', default: undefined, parse: optionalText },
+  LATCHKEY_TWILIO_API_URL: { doc: 'Twilio API base URL.', default: 'https://api.twilio.com', parse: text },
+  LATCHKEY_SMS_WEBHOOK_URL: { doc: 'URL the webhook provider POSTs to.', default: undefined, parse: httpUrl },
+  LATCHKEY_SMS_WEBHOOK_SECRET: {
+    doc: 'HMAC-SHA-256 key for the X-Latchkey-Signature header.',
+    default: undefined,
+    parse: optionalText,
+  },
+  LATCHKEY_SMS_TIMEOUT_MS: {
+    doc: 'Timeout of one provider call.',
+    default: 5000,
+    parse: integer(100, 60000),
+  },
+  LATCHKEY_SMS_ALLOWED_COUNTRIES: {
+    doc: 'ISO country codes SMS may go to, comma-separated; empty = all.',
+    default: [] as string[],
+    parse: countryList,
+  },
+  LATCHKEY_SMS_MAX_PER_NUMBER_10MIN: {
+    doc: 'Messages per number per 10 min.',
+    default: 5,
+    parse: integer(1, 10000),
+  },
+  LATCHKEY_SMS_MAX_PER_NUMBER_DAY: {
+    doc: 'Messages per number per day.',
+    default: 20,
+    parse: integer(1, 100000),
+  },
+  LATCHKEY_SMS_MAX_PER_USER_HOUR: {
+    doc: 'Messages per user per hour.',
+    default: 10,
+    parse: integer(1, 10000),
+  },
+  LATCHKEY_CATALOG_FILE: {
+    doc: 'JSON service catalog with {tenantId} placeholders; default [].',
+    default: undefined,
+    parse: optionalText,
+  },
+  LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: {
+    doc: 'Create this identity:admin on start.',
+    default: undefined,
+    parse: optionalText,
+  },
+  LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: { doc: 'Its password.', default: undefined, parse: optionalText },
+  LATCHKEY_METRICS_TOKEN: {
+    doc: 'Bearer token /metrics requires, if set.',
+    default: undefined,
+    parse: optionalText,
+  },
+  LATCHKEY_EVENTS_RETENTION_DAYS: {
+    doc: 'Days security events are kept.',
+    default: 90,
+    parse: integer(1, 36500),
+  },
+  LATCHKEY_ARGON2_MEMORY_KIB: {
+    doc: 'argon2id memory cost (OWASP: 19456 KiB).',
+    default: 19456,
+    parse: integer(1024, 4194304),
+  },
+  LATCHKEY_ARGON2_ITERATIONS: { doc: 'argon2id time cost (OWASP: 2).', default: 2, parse: integer(1, 100) },
+} satisfies Record<string, Setting<unknown>>;
+
+type Schema = typeof schema;
+export type ConfigValues = { [K in keyof Schema]: ReturnType<Schema[K]['parse']> | Schema[K]['default'] };
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string;
+  redisUrl: string | undefined;
+  secretKeys: string | undefined;
+  production: boolean;
+  logLevel: string;
+  trustProxy: boolean;
+  tokenTtlSeconds: number;
+  setupTokenTtlSeconds: number;
+  mfaSessionTtlSeconds: number;
+  lockoutThreshold: number;
+  lockoutSeconds: number;
+  otpIssuer: string;
+  sms: {
+    provider: 'outbox' | 'twilio' | 'webhook';
+    outboxFile: string;
+    twilio: { accountSid: string; authToken: string; from: string; apiUrl: string } | undefined;
+    webhook: { url: string; secret: string } | undefined;
+    timeoutMs: number;
+    allowedCountries: string[];
+    maxPerNumber10Min: number;
+    maxPerNumberDay: number;
+    maxPerUserHour: number;
+  };
+  catalogFile: string | undefined;
+  bootstrapAdmin: { username: string; password: string } | undefined;
+  metricsToken: string | undefined;
+  eventsRetentionDays: number;
+  argon2: { memoryKib: number; iterations: number };
+}
+
+export const configDocs = Object.entries(schema).map(([name, setting]) => ({
+  name,
+  doc: setting.doc,
+  default: setting.default,
+}));
+
+function readValues(env: NodeJS.ProcessEnv): ConfigValues {
+  const values: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(schema) as [string, Setting<unknown>][]) {
+    const raw = env[name];
+    values[name] = raw === undefined ? setting.default : setting.parse(raw, name);
+  }
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('LATCHKEY_') && !(name in schema) && !name.startsWith('LATCHKEY_TEST_')) {
+      throw new ConfigError(name, 'unknown setting (check the spelling)');
+    }
+  }
+  return values as ConfigValues;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const v = readValues(env);
+  const dataDir = path.resolve(v.LATCHKEY_DATA_DIR);
+  const provider = v.LATCHKEY_SMS_PROVIDER as Config['sms']['provider'];
+  let twilio: Config['sms']['twilio'];
+  if (provider === 'twilio') {
+    for (const name of [
+      'LATCHKEY_TWILIO_ACCOUNT_SID',
+      'LATCHKEY_TWILIO_AUTH_TOKEN',
+      'LATCHKEY_TWILIO_FROM',
+    ] as const) {
+      if (!v[name]) throw new ConfigError(name, 'required when LATCHKEY_SMS_PROVIDER=twilio');
+    }
+    twilio = {
+      accountSid: v.LATCHKEY_TWILIO_ACCOUNT_SID ?? '',
+      authToken: v.LATCHKEY_TWILIO_AUTH_TOKEN ?? '',
+      from: v.LATCHKEY_TWILIO_FROM ?? '',
+      apiUrl: v.LATCHKEY_TWILIO_API_URL,
+    };
+  }
+  let webhook: Config['sms']['webhook'];
+  if (provider === 'webhook') {
+    for (const name of ['LATCHKEY_SMS_WEBHOOK_URL', 'LATCHKEY_SMS_WEBHOOK_SECRET'] as const) {
+      if (!v[name]) throw new ConfigError(name, 'required when LATCHKEY_SMS_PROVIDER=webhook');
+    }
+    webhook = { url: v.LATCHKEY_SMS_WEBHOOK_URL ?? '', secret: v.LATCHKEY_SMS_WEBHOOK_SECRET ?? '' };
+  }
+  const username = v.LATCHKEY_BOOTSTRAP_ADMIN_USERNAME;
+  const password = v.LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD;
+  if ((username === undefined) !== (password === undefined)) {
+    throw new ConfigError(
+      username === undefined ? 'LATCHKEY_BOOTSTRAP_ADMIN_USERNAME' : 'LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD',
+      'set both LATCHKEY_BOOTSTRAP_ADMIN_USERNAME and LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD, or neither',
+    );
+  }
+  const production = v.LATCHKEY_PRODUCTION || env.NODE_ENV === 'production';
+  if (production && !v.LATCHKEY_SECRET_KEYS) {
+    throw new ConfigError('LATCHKEY_SECRET_KEYS', 'required in production (no generated key ring)');
+  }
+  return {
+    host: v.LATCHKEY_HOST,
+    port: v.LATCHKEY_PORT,
+    dataDir,
+    databaseUrl: v.LATCHKEY_DATABASE_URL ?? `sqlite:${path.join(dataDir, 'latchkey.db')}`,
+    redisUrl: v.LATCHKEY_REDIS_URL,
+    secretKeys: v.LATCHKEY_SECRET_KEYS,
+    production,
+    logLevel: v.LATCHKEY_LOG_LEVEL,
+    trustProxy: v.LATCHKEY_TRUST_PROXY,
+    tokenTtlSeconds: v.LATCHKEY_TOKEN_TTL_SECONDS,
+    setupTokenTtlSeconds: v.LATCHKEY_SETUP_TOKEN_TTL_SECONDS,
+    mfaSessionTtlSeconds: v.LATCHKEY_MFA_SESSION_TTL_SECONDS,
+    lockoutThreshold: v.LATCHKEY_MFA_LOCKOUT_THRESHOLD,
+    lockoutSeconds: v.LATCHKEY_MFA_LOCKOUT_SECONDS,
+    otpIssuer: v.LATCHKEY_OTP_ISSUER,
+    sms: {
+      provider,
+      outboxFile: path.resolve(v.LATCHKEY_SMS_OUTBOX ?? path.join(dataDir, 'sms-outbox.jsonl')),
+      twilio,
+      webhook,
+      timeoutMs: v.LATCHKEY_SMS_TIMEOUT_MS,
+      allowedCountries: v.LATCHKEY_SMS_ALLOWED_COUNTRIES,
+      maxPerNumber10Min: v.LATCHKEY_SMS_MAX_PER_NUMBER_10MIN,
+      maxPerNumberDay: v.LATCHKEY_SMS_MAX_PER_NUMBER_DAY,
+      maxPerUserHour: v.LATCHKEY_SMS_MAX_PER_USER_HOUR,
+    },
+    catalogFile: v.LATCHKEY_CATALOG_FILE,
+    bootstrapAdmin: username && password ? { username, password } : undefined,
+    metricsToken: v.LATCHKEY_METRICS_TOKEN,
+    eventsRetentionDays: v.LATCHKEY_EVENTS_RETENTION_DAYS,
+    argon2: { memoryKib: v.LATCHKEY_ARGON2_MEMORY_KIB, iterations: v.LATCHKEY_ARGON2_ITERATIONS },
+  };
+}

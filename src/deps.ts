@@ -1,0 +1,28 @@
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import type { Config } from './config/config.js';
+import type { KeyRing } from './crypto/key-ring.js';
+import type { PasswordHasher } from './identity/passwords.js';
+import type { SmsSender } from './notify/sms-sender.js';
+import type { Store } from './store/connect.js';
+import type { Db } from './store/schema.js';
+
+/** Everything the domain code needs, built once by main.ts (or a test) and passed down. */
+export interface Deps {
+  config: Config;
+  store: Store;
+  db: Db;
+  clock: Clock;
+  keys: KeyRing;
+  passwords: PasswordHasher;
+  sms: SmsSender;
+  log: Logger;
+  /** Service catalog template: JSON with {tenantId} placeholders (LATCHKEY_CATALOG_FILE). */
+  catalog: unknown[];
+}
+
+/** Who is making a request, and from where: every audited change names both. */
+export interface Actor {
+  userId: string | null;
+  source: string | null;
+}

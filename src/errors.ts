@@ -1,0 +1,79 @@
+/**
+ * One error type for everything a client may be told. The fault name and status follow the
+ * contract (reference §2.1); anything that is not an ApiError is rendered as a generic 500.
+ */
+export type FaultName =
+  | 'badRequest'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'userDisabled'
+  | 'itemNotFound'
+  | 'methodNotAllowed'
+  | 'notAcceptable'
+  | 'overLimit'
+  | 'unsupportedMediaType'
+  | 'identityFault'
+  | 'serviceUnavailable';
+
+export class ApiError extends Error {
+  readonly headers: Record<string, string>;
+  constructor(
+    readonly status: number,
+    readonly fault: FaultName,
+    message: string,
+    headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+    this.headers = headers;
+  }
+
+  toBody(): Record<string, { code: number; message: string }> {
+    return { [this.fault]: { code: this.status, message: this.message } };
+  }
+}
+
+export const badRequest = (message: string): ApiError => new ApiError(400, 'badRequest', message);
+export const unauthorized = (message: string, headers?: Record<string, string>): ApiError =>
+  new ApiError(401, 'unauthorized', message, headers);
+export const forbidden = (message = 'Not Authorized'): ApiError => new ApiError(403, 'forbidden', message);
+export const notFound = (message: string): ApiError => new ApiError(404, 'itemNotFound', message);
+/** 409 reuses the badRequest fault (reference §2.1). */
+export const conflict = (message: string): ApiError => new ApiError(409, 'badRequest', message);
+export const overLimit = (message: string, retryAfterSeconds?: number): ApiError =>
+  new ApiError(
+    429,
+    'overLimit',
+    message,
+    retryAfterSeconds === undefined
+      ? {}
+      : { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+  );
+export const serviceUnavailable = (message: string): ApiError =>
+  new ApiError(503, 'serviceUnavailable', message);
+export const userDisabled = (username: string): ApiError =>
+  new ApiError(403, 'userDisabled', `User '${username}' is disabled.`);
+
+/** Messages the contract fixes word for word (reference §2.3). */
+export const Messages = {
+  noToken: "No valid token provided. Please use the 'X-Auth-Token' header with a valid token.",
+  badPassword: "Error code: 'AUTH-004'; Unable to authenticate user with credentials provided.",
+  badApiKey: "Error code: 'AUTH-008'; Username or api key is invalid.",
+  badToken: "Error code: 'AUTH-005'; Token not authenticated.",
+  tenantNotAuthorized: "Error code: 'AUTH-006'; Not authorized for the domain.",
+  noCredentials: 'Invalid request body: unable to parse Auth data. Please review XML or JSON formatting.',
+  unknownCredential: 'Unknown credential type',
+  tenantIdAndName: 'Invalid request. Specify tenantId OR tenantName, not both.',
+  challenge: 'Additional authentication credentials required.',
+  mustSetupMfa: 'User must setup multi-factor',
+  scopeNotSupported: 'SETUP-MFA SCOPE not supported',
+  scopeForbids: 'The scope of this token does not allow access to this resource',
+  invalidSessionId: 'Invalid X-SessionId',
+  sessionRejected: 'Can not authenticate with credentials provided',
+  sessionExpired: 'Can not authenticate with credentials provided. Session has expired.',
+  wrongPasscode: 'Can not authenticate with credentials provided',
+  locked:
+    'Can not authenticate with credentials provided. The account has been locked due to excessive invalid attempts. Please contact an administrator',
+  notAuthorized: 'Not Authorized',
+  tokenNotFound: 'Token not found.',
+} as const;

@@ -1,0 +1,102 @@
+import type { LoginSuccess } from '../auth/login.js';
+import type { Deps } from '../deps.js';
+import { rolesHeld } from '../identity/roles.js';
+import type { DomainRow, UserRow } from '../store/schema.js';
+
+export const iso = (epochMs: number): string => new Date(epochMs).toISOString();
+
+/** The user object of reference §6.1; MFA state and factor only while MFA is enabled. */
+export function renderUser(deps: Deps, user: UserRow): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    id: user.id,
+    username: user.username,
+    ...(user.email === null ? {} : { email: user.email }),
+    enabled: user.enabled === 1,
+    created: iso(user.created_at),
+    updated: iso(user.updated_at),
+    'RAX-AUTH:defaultRegion': user.default_region,
+    ...(user.domain_id === null ? {} : { 'RAX-AUTH:domainId': user.domain_id }),
+    'RAX-AUTH:multiFactorEnabled': user.mfa_enabled === 1,
+  };
+  if (user.mfa_enabled === 1) {
+    body['RAX-AUTH:multiFactorState'] = isLockedView(deps, user) ? 'LOCKED' : 'ACTIVE';
+    if (user.factor_type) body['RAX-AUTH:factorType'] = user.factor_type;
+  }
+  if (user.mfa_enforcement !== null) body['RAX-AUTH:userMultiFactorEnforcementLevel'] = user.mfa_enforcement;
+  return body;
+}
+
+function isLockedView(deps: Deps, user: UserRow): boolean {
+  if (user.mfa_failed_count < deps.config.lockoutThreshold) return false;
+  const lockoutMs = deps.config.lockoutSeconds * 1000;
+  return (
+    lockoutMs === 0 ||
+    user.mfa_last_failed_at === null ||
+    deps.clock.now() - user.mfa_last_failed_at < lockoutMs
+  );
+}
+
+export function renderRoles(user: UserRow): Record<string, string>[] {
+  return rolesHeld(user.role).map((role) => ({
+    id: role.id,
+    name: role.name,
+    description: role.description,
+  }));
+}
+
+/** Fill {tenantId} placeholders in the configured catalog template. */
+export function renderCatalog(deps: Deps, tenantId: string | null): unknown[] {
+  if (tenantId === null) return [];
+  const fill = (value: unknown): unknown => {
+    if (typeof value === 'string') return value.replaceAll('{tenantId}', tenantId);
+    if (Array.isArray(value)) return value.map(fill);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, fill(inner)]));
+    }
+    return value;
+  };
+  return deps.catalog.map(fill) as unknown[];
+}
+
+/** The `access` object of reference §4.8; validation leaves out the catalog (§5.1). */
+export function renderAccess(
+  deps: Deps,
+  result: LoginSuccess,
+  options: { catalog: boolean },
+): { access: Record<string, unknown> } {
+  const { token, user } = result;
+  const tenantId = result.tenantId ?? user.domain_id;
+  const access: Record<string, unknown> = {
+    token: {
+      id: token.id,
+      expires: iso(token.expiresAt),
+      ...(tenantId === null ? {} : { tenant: { id: tenantId, name: tenantId } }),
+      'RAX-AUTH:authenticatedBy': token.authenticatedBy,
+      ...(token.scope ? { 'RAX-AUTH:scope': token.scope } : {}),
+    },
+    user: {
+      id: user.id,
+      name: user.username,
+      roles: renderRoles(user),
+      'RAX-AUTH:defaultRegion': user.default_region,
+      ...(user.domain_id === null ? {} : { 'RAX-AUTH:domainId': user.domain_id }),
+      'RAX-AUTH:multiFactorEnabled': user.mfa_enabled === 1,
+      'RAX-AUTH:federated': false,
+    },
+  };
+  // A SETUP-MFA token gets no catalog (reference §4.6).
+  if (options.catalog && token.scope === null) access.serviceCatalog = renderCatalog(deps, tenantId);
+  return { access };
+}
+
+export function renderDomain(domain: DomainRow): Record<string, unknown> {
+  return {
+    'RAX-AUTH:domain': {
+      id: domain.id,
+      name: domain.name,
+      enabled: domain.enabled === 1,
+      description: domain.description,
+      domainMultiFactorEnforcementLevel: domain.mfa_enforcement,
+    },
+  };
+}

@@ -1,0 +1,4 @@
+import type { App } from '../../app.js';
+import type { Deps } from '../../deps.js';
+
+export function registerPhoneRoutes(_app: App, _deps: Deps): void {}

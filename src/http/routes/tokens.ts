@@ -1,0 +1,226 @@
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { App } from '../../app.js';
+import { type Credentials, type LoginRequest, login } from '../../auth/login.js';
+import { authMethodsOf, resolveToken, revokeToken, type TokenScope } from '../../auth/tokens.js';
+import type { Deps } from '../../deps.js';
+import { ApiError, badRequest, forbidden, Messages, notFound } from '../../errors.js';
+import { atLeast } from '../../identity/roles.js';
+import type { UserRow } from '../../store/schema.js';
+import { type Caller, requireCaller, sourceOf } from '../auth.js';
+import type { Metrics } from '../metrics.js';
+import { renderAccess, renderCatalog } from '../render.js';
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function requiredString(container: Json, key: string, max: number): string {
+  const value = container[key];
+  if (typeof value !== 'string' || value === '' || value.length > max) {
+    throw badRequest(`Invalid request: '${key}' must be a non-empty string of at most ${max} characters.`);
+  }
+  return value;
+}
+
+function optionalString(container: Json, key: string): string | undefined {
+  const value = container[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || value.length > 64) {
+    throw badRequest(`Invalid request: '${key}' must be a string.`);
+  }
+  return value;
+}
+
+const CREDENTIAL_KEYS = [
+  'passwordCredentials',
+  'RAX-KSKEY:apiKeyCredentials',
+  'token',
+  'RAX-AUTH:passcodeCredentials',
+];
+const OTHER_AUTH_KEYS = new Set(['tenantId', 'tenantName', 'RAX-AUTH:scope', 'RAX-AUTH:domain']);
+
+/** Read POST /v2.0/tokens by hand: the reference fixes the wording of each malformed case (§2.3). */
+export function parseAuthRequest(body: unknown, request: FastifyRequest): LoginRequest {
+  if (!isObject(body) || !isObject(body.auth)) throw badRequest(Messages.noCredentials);
+  const auth = body.auth;
+  const present = CREDENTIAL_KEYS.filter((key) => key in auth);
+  const unknown = Object.keys(auth).filter(
+    (key) => !CREDENTIAL_KEYS.includes(key) && !OTHER_AUTH_KEYS.has(key),
+  );
+  if (present.length === 0)
+    throw badRequest(unknown.length > 0 ? Messages.unknownCredential : Messages.noCredentials);
+  if (present.length > 1) throw badRequest(Messages.unknownCredential);
+  const [kind] = present;
+  const inner = auth[kind ?? ''];
+  if (!isObject(inner)) throw badRequest(Messages.noCredentials);
+
+  let tenantId = optionalString(auth, 'tenantId');
+  let tenantName = optionalString(auth, 'tenantName');
+  let credentials: Credentials;
+  switch (kind) {
+    case 'passwordCredentials':
+      credentials = {
+        type: 'password',
+        username: requiredString(inner, 'username', 255),
+        password: requiredString(inner, 'password', 1024),
+      };
+      // The reference shows tenants inside passwordCredentials too; accept both places.
+      tenantId ??= optionalString(inner, 'tenantId');
+      tenantName ??= optionalString(inner, 'tenantName');
+      break;
+    case 'RAX-KSKEY:apiKeyCredentials':
+      credentials = {
+        type: 'apiKey',
+        username: requiredString(inner, 'username', 255),
+        apiKey: requiredString(inner, 'apiKey', 256),
+      };
+      break;
+    case 'token':
+      credentials = { type: 'token', tokenId: requiredString(inner, 'id', 256) };
+      break;
+    default: {
+      const header = request.headers['x-sessionid'];
+      const values = header === undefined ? [] : Array.isArray(header) ? header : [header];
+      const sessionIds = values
+        .flatMap((value) => value.split(','))
+        .map((value) => value.trim())
+        .filter((value) => value !== '');
+      credentials = { type: 'passcode', sessionIds, passcode: requiredString(inner, 'passcode', 64) };
+    }
+  }
+  const rawScope = auth['RAX-AUTH:scope'];
+  if (rawScope !== undefined && rawScope !== 'SETUP-MFA') {
+    throw badRequest("Invalid request: 'RAX-AUTH:scope' must be SETUP-MFA.");
+  }
+  return {
+    credentials,
+    ...(tenantId === undefined ? {} : { tenantId }),
+    ...(tenantName === undefined ? {} : { tenantName }),
+    scope: (rawScope as TokenScope | undefined) ?? null,
+    source: sourceOf(request),
+  };
+}
+
+const tokenParams = Type.Object({ tokenId: Type.String({ maxLength: 512 }) });
+
+/** Validation of another user's token: admins, or an account's user-admin for its own users. */
+function mayInspect(caller: Caller, owner: UserRow): boolean {
+  if (atLeast(caller.user, 'identity:admin')) return true;
+  return (
+    caller.user.role === 'identity:user-admin' &&
+    caller.user.domain_id !== null &&
+    caller.user.domain_id === owner.domain_id
+  );
+}
+
+export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): void {
+  app.post('/v2.0/tokens', async (request, reply) => {
+    let method = 'unknown';
+    try {
+      const loginRequest = parseAuthRequest(request.body, request);
+      method = loginRequest.credentials.type;
+      const result = await login(deps, loginRequest);
+      metrics.logins.inc({ method, outcome: 'success' });
+      return reply.code(200).send(renderAccess(deps, result, { catalog: true }));
+    } catch (error) {
+      const outcome =
+        error instanceof ApiError && error.status === 401 && error.headers['WWW-Authenticate']
+          ? 'challenge'
+          : 'failure';
+      metrics.logins.inc({ method, outcome });
+      throw error;
+    }
+  });
+
+  const inspect = async (request: FastifyRequest, tokenId: string, belongsTo: string | undefined) => {
+    const caller = await requireCaller(deps, request, {
+      scopedMessage: 'Cannot use scoped tokens to validate tokens.',
+    });
+    const target = await resolveToken(deps, tokenId);
+    if (!target || target.token.scope !== null) {
+      if (!target && tokenId !== caller.tokenId && !atLeast(caller.user, 'identity:user-admin')) {
+        throw forbidden();
+      }
+      throw notFound(Messages.tokenNotFound);
+    }
+    if (target.token.hash !== caller.token.hash && !mayInspect(caller, target.user)) throw forbidden();
+    if (belongsTo !== undefined && belongsTo !== target.user.domain_id)
+      throw notFound(Messages.tokenNotFound);
+    return target;
+  };
+
+  app.get(
+    '/v2.0/tokens/:tokenId',
+    {
+      schema: {
+        params: tokenParams,
+        querystring: Type.Object({ belongsTo: Type.Optional(Type.String({ maxLength: 64 })) }),
+      },
+    },
+    async (request) => {
+      const target = await inspect(request, request.params.tokenId, request.query.belongsTo);
+      return renderAccess(
+        deps,
+        {
+          token: {
+            id: target.id,
+            expiresAt: target.token.expires_at,
+            authenticatedBy: authMethodsOf(target.token),
+            scope: null,
+          },
+          user: target.user,
+          tenantId: null,
+        },
+        { catalog: false },
+      );
+    },
+  );
+
+  app.get(
+    '/v2.0/tokens/:tokenId/endpoints',
+    {
+      schema: {
+        params: tokenParams,
+        querystring: Type.Object({ belongsTo: Type.Optional(Type.String({ maxLength: 64 })) }),
+      },
+    },
+    async (request) => {
+      const target = await inspect(request, request.params.tokenId, request.query.belongsTo);
+      const catalog = renderCatalog(deps, target.user.domain_id) as Json[];
+      let id = 0;
+      const endpoints = catalog.flatMap((service) =>
+        (Array.isArray(service.endpoints) ? (service.endpoints as Json[]) : []).map((endpoint) => ({
+          id: ++id,
+          name: service.name,
+          type: service.type,
+          ...endpoint,
+        })),
+      );
+      return { endpoints, endpoints_links: [] };
+    },
+  );
+
+  app.delete('/v2.0/tokens', async (request, reply) => {
+    const caller = await requireCaller(deps, request, { allowScoped: true });
+    await revokeToken(deps, caller.token, { userId: caller.user.id, source: caller.source }, caller.user);
+    return reply.code(204).send();
+  });
+
+  app.delete('/v2.0/tokens/:tokenId', { schema: { params: tokenParams } }, async (request, reply) => {
+    const caller = await requireCaller(deps, request, { allowScoped: true });
+    const target = await resolveToken(deps, request.params.tokenId);
+    const self = target !== undefined && target.token.hash === caller.token.hash;
+    if (!self) {
+      if (caller.token.scope !== null) throw forbidden();
+      if (!atLeast(caller.user, 'identity:user-admin')) throw forbidden();
+      if (!target) throw notFound(Messages.tokenNotFound);
+      const sameDomain = caller.user.domain_id !== null && caller.user.domain_id === target.user.domain_id;
+      if (!atLeast(caller.user, 'identity:admin') && !sameDomain) throw forbidden();
+    }
+    if (!target) throw notFound(Messages.tokenNotFound);
+    await revokeToken(deps, target.token, { userId: caller.user.id, source: caller.source }, target.user);
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,364 @@
+import { randomInt } from 'node:crypto';
+import { revokeUserTokens } from '../auth/tokens.js';
+import { randomHex } from '../crypto/random.js';
+import type { Actor, Deps } from '../deps.js';
+import { badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { type EventType, recordEvent } from '../events/events.js';
+import type { Db, UserRow, UserUpdate } from '../store/schema.js';
+import { generatePassword, meetsPasswordPolicy, PASSWORD_POLICY_MESSAGE } from './passwords.js';
+import { atLeast, hasPrecedence, isRoleName, type RoleName, roleCreatedBy, roleOf } from './roles.js';
+
+export const MAX_USERS_PER_DOMAIN = 100;
+const USERNAME_PATTERN = /^[A-Za-z][A-Za-z0-9\-_.@]*$/;
+const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function usernameKey(username: string): string {
+  return username.toLowerCase();
+}
+
+export async function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findUserByUsername(db: Db, username: string): Promise<UserRow | undefined> {
+  return db
+    .selectFrom('users')
+    .selectAll()
+    .where('username_key', '=', usernameKey(username))
+    .executeTakeFirst();
+}
+
+export async function requireUser(db: Db, id: string): Promise<UserRow> {
+  const user = await findUserById(db, id);
+  if (!user) throw notFound(`User ${id} not found`);
+  return user;
+}
+
+function validateUsername(username: string | undefined): string {
+  if (username === undefined || username.trim() === '') throw badRequest('Expecting username');
+  if (username.length > 100 || !USERNAME_PATTERN.test(username))
+    throw badRequest('Username has invalid characters.');
+  return username;
+}
+
+function validateEmail(email: string | undefined): string | undefined {
+  if (email === undefined) return undefined;
+  if (email.length > 255 || !EMAIL_PATTERN.test(email)) throw badRequest('Expecting valid email address');
+  return email;
+}
+
+export function validatePassword(password: string): string {
+  if (!meetsPasswordPolicy(password) || password.length > 256) throw badRequest(PASSWORD_POLICY_MESSAGE);
+  return password;
+}
+
+async function ensureUsernameFree(db: Db, username: string, exceptId?: string): Promise<void> {
+  const existing = await findUserByUsername(db, username);
+  if (existing && existing.id !== exceptId)
+    throw conflict(`User with username: '${username}' already exists.`);
+}
+
+export interface NewUserInput {
+  username?: string;
+  email?: string;
+  enabled?: boolean;
+  password?: string;
+  domainId?: string;
+  defaultRegion?: string;
+}
+
+export interface CreatedUser {
+  user: UserRow;
+  /** Set only when the server generated the password: returned once, in the create response. */
+  generatedPassword?: string;
+}
+
+async function newDomainId(db: Db): Promise<string> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const id = String(randomInt(1_000_000, 99_999_999));
+    const taken = await db.selectFrom('domains').select('id').where('id', '=', id).executeTakeFirst();
+    if (!taken) return id;
+  }
+  throw new Error('could not allocate a domain id');
+}
+
+/**
+ * Insert a user with its API key and, for an account owner, its domain. Used by the API (after
+ * the caller's rights are checked), the CLI and bootstrap.
+ */
+export async function insertUser(
+  deps: Deps,
+  actor: Actor,
+  input: {
+    username: string;
+    email?: string;
+    enabled?: boolean;
+    password: string;
+    role: RoleName;
+    domainId: string | null;
+    createDomain?: boolean;
+    defaultRegion: string;
+  },
+): Promise<UserRow> {
+  const passwordHash = await deps.passwords.hash(input.password);
+  const now = deps.clock.now();
+  const id = randomHex();
+  return deps.db.transaction().execute(async (trx) => {
+    await ensureUsernameFree(trx, input.username);
+    if (input.createDomain && input.domainId) {
+      await trx
+        .insertInto('domains')
+        .values({
+          id: input.domainId,
+          name: input.domainId,
+          description: `Account of ${input.username}`,
+          enabled: 1,
+          mfa_enforcement: 'OPTIONAL',
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+    }
+    const row = {
+      id,
+      username: input.username,
+      username_key: usernameKey(input.username),
+      email: input.email ?? null,
+      enabled: input.enabled === false ? 0 : 1,
+      role: input.role,
+      domain_id: input.domainId,
+      default_region: input.defaultRegion,
+      password_hash: passwordHash,
+      api_key_enc: deps.keys.encrypt(randomHex(), `api-key:${id}`),
+      created_at: now,
+      updated_at: now,
+      mfa_enabled: 0,
+      factor_type: null,
+      mfa_enforcement: null,
+      mfa_failed_count: 0,
+      mfa_last_failed_at: null,
+    };
+    await trx.insertInto('users').values(row).execute();
+    await recordEvent(trx, now, {
+      type: 'user.created',
+      actorId: actor.userId,
+      userId: id,
+      domainId: input.domainId,
+      source: actor.source,
+      detail: { username: input.username, role: input.role },
+    });
+    return row;
+  });
+}
+
+/** POST /v2.0/users: what the caller's level creates (reference §3.3). */
+export async function createUser(
+  deps: Deps,
+  caller: UserRow,
+  source: string | null,
+  input: NewUserInput,
+): Promise<CreatedUser> {
+  const role = roleCreatedBy(caller.role);
+  if (!role) throw forbidden();
+  const username = validateUsername(input.username);
+  const email = validateEmail(input.email);
+  const generatedPassword = input.password === undefined ? generatePassword() : undefined;
+  const password = validatePassword(input.password ?? generatedPassword ?? '');
+  const region = input.defaultRegion ?? caller.default_region;
+  if (region.length > 64) throw badRequest('Default region is too long.');
+  await ensureUsernameFree(deps.db, username);
+
+  let domainId: string | null = null;
+  let createDomain = false;
+  if (role === 'identity:user-admin') {
+    if (input.domainId !== undefined) {
+      if (!/^\d{1,18}$/.test(input.domainId)) throw badRequest('Domain id must be numeric.');
+      const existing = await deps.db
+        .selectFrom('domains')
+        .select('id')
+        .where('id', '=', input.domainId)
+        .executeTakeFirst();
+      if (existing) throw conflict(`Domain '${input.domainId}' already has an account owner.`);
+      domainId = input.domainId;
+    } else {
+      domainId = await newDomainId(deps.db);
+    }
+    createDomain = true;
+  } else if (role === 'identity:default') {
+    domainId = caller.domain_id;
+    if (domainId === null) throw forbidden();
+    const { count } = await deps.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('domain_id', '=', domainId)
+      .executeTakeFirstOrThrow();
+    if (Number(count) >= MAX_USERS_PER_DOMAIN) {
+      throw badRequest(`An account may have at most ${MAX_USERS_PER_DOMAIN} users.`);
+    }
+  }
+  const user = await insertUser(
+    deps,
+    { userId: caller.id, source },
+    {
+      username,
+      password,
+      role,
+      domainId,
+      createDomain,
+      defaultRegion: region,
+      ...(email === undefined ? {} : { email }),
+      ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
+    },
+  );
+  return generatedPassword === undefined ? { user } : { user, generatedPassword };
+}
+
+/** Who may read a user (reference §6.3): self, admins, and account managers within their domain. */
+export function canView(caller: UserRow, target: UserRow): boolean {
+  if (caller.id === target.id) return true;
+  if (atLeast(caller, 'identity:admin')) return hasPrecedence(caller, target);
+  if (caller.role === 'identity:user-admin' || caller.role === 'identity:user-manage') {
+    return caller.domain_id !== null && caller.domain_id === target.domain_id;
+  }
+  return false;
+}
+
+export async function getUserFor(deps: Deps, caller: UserRow, id: string): Promise<UserRow> {
+  const target = await requireUser(deps.db, id);
+  if (!canView(caller, target)) throw forbidden();
+  return target;
+}
+
+export async function getUserByNameFor(deps: Deps, caller: UserRow, name: string): Promise<UserRow> {
+  const target = await findUserByUsername(deps.db, name);
+  // An invisible user answers like a missing one, so the lookup does not reveal usernames.
+  if (!target || !canView(caller, target)) throw notFound(`User '${name}' not found.`);
+  return target;
+}
+
+export async function listUsersFor(deps: Deps, caller: UserRow, email?: string): Promise<UserRow[]> {
+  let query = deps.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id');
+  if (email !== undefined) query = query.where('email', '=', email);
+  if (atLeast(caller, 'identity:admin')) {
+    const rows = await query.limit(1000).execute();
+    return rows.filter((row) => row.id === caller.id || hasPrecedence(caller, row));
+  }
+  if (caller.role === 'identity:user-admin' && caller.domain_id !== null) {
+    return query.where('domain_id', '=', caller.domain_id).execute();
+  }
+  if (caller.role === 'identity:user-manage' && caller.domain_id !== null) {
+    const rows = await query.where('domain_id', '=', caller.domain_id).execute();
+    return rows.filter(
+      (row) => row.id === caller.id || row.role === 'identity:default' || row.role === 'identity:user-manage',
+    );
+  }
+  return email === undefined || caller.email === email ? [caller] : [];
+}
+
+/** Self always; anyone else only with precedence (reference §3.2). Unknown target → 404. */
+export async function requirePrecedence(deps: Deps, caller: UserRow, targetId: string): Promise<UserRow> {
+  const target = await requireUser(deps.db, targetId);
+  if (!hasPrecedence(caller, target)) throw forbidden();
+  return target;
+}
+
+export interface UserPatch {
+  username?: string;
+  email?: string;
+  enabled?: boolean;
+  password?: string;
+  defaultRegion?: string;
+}
+
+/** POST /v2.0/users/{id}. A password change or a disable revokes every token of the user. */
+export async function updateUser(
+  deps: Deps,
+  caller: UserRow,
+  source: string | null,
+  id: string,
+  patch: UserPatch,
+): Promise<UserRow> {
+  const target = await requirePrecedence(deps, caller, id);
+  const changes: UserUpdate = {};
+  const events: EventType[] = [];
+  if (patch.username !== undefined && patch.username !== target.username) {
+    changes.username = validateUsername(patch.username);
+    changes.username_key = usernameKey(patch.username);
+    await ensureUsernameFree(deps.db, patch.username, target.id);
+  }
+  if (patch.email !== undefined) changes.email = validateEmail(patch.email) ?? null;
+  if (patch.defaultRegion !== undefined) {
+    if (patch.defaultRegion.length > 64) throw badRequest('Default region is too long.');
+    changes.default_region = patch.defaultRegion;
+  }
+  if (patch.enabled !== undefined && (patch.enabled ? 1 : 0) !== target.enabled) {
+    if (caller.id === target.id) throw forbidden('A user cannot enable or disable itself.');
+    changes.enabled = patch.enabled ? 1 : 0;
+  }
+  if (patch.password !== undefined) {
+    changes.password_hash = await deps.passwords.hash(validatePassword(patch.password));
+    events.push('password.changed');
+  }
+  const revokeAll = changes.password_hash !== undefined || changes.enabled === 0;
+  const now = deps.clock.now();
+  changes.updated_at = now;
+  return deps.db.transaction().execute(async (trx) => {
+    if (changes.username_key !== undefined) await ensureUsernameFree(trx, patch.username ?? '', target.id);
+    await trx.updateTable('users').set(changes).where('id', '=', target.id).execute();
+    const actor = { userId: caller.id, source };
+    await recordEvent(trx, now, {
+      type: 'user.updated',
+      actorId: caller.id,
+      userId: target.id,
+      domainId: target.domain_id,
+      source,
+      detail: { fields: Object.keys(patch).filter((key) => key !== 'password') },
+    });
+    for (const type of events) {
+      await recordEvent(trx, now, {
+        type,
+        actorId: caller.id,
+        userId: target.id,
+        domainId: target.domain_id,
+        source,
+      });
+    }
+    if (revokeAll) {
+      await revokeUserTokens(trx, now, actor, target, {
+        reason: changes.enabled === 0 ? 'user disabled' : 'password changed',
+      });
+    }
+    return requireUser(trx, target.id);
+  });
+}
+
+/** DELETE /v2.0/users/{id} (reference §6.6): tokens and MFA data go with the user. */
+export async function deleteUser(
+  deps: Deps,
+  caller: UserRow,
+  source: string | null,
+  id: string,
+): Promise<void> {
+  const target = await requirePrecedence(deps, caller, id);
+  if (caller.id === target.id && target.role === 'identity:user-admin') {
+    throw forbidden('An account owner cannot delete itself.');
+  }
+  const now = deps.clock.now();
+  await deps.db.transaction().execute(async (trx) => {
+    await recordEvent(trx, now, {
+      type: 'user.deleted',
+      actorId: caller.id,
+      userId: target.id,
+      domainId: target.domain_id,
+      source,
+      detail: { username: target.username },
+    });
+    // Child rows (tokens, devices, codes) go by ON DELETE CASCADE.
+    await trx.deleteFrom('users').where('id', '=', target.id).execute();
+  });
+}
+
+export function assertRoleName(role: string): RoleName {
+  if (!isRoleName(role)) throw badRequest(`Unknown role '${role}'.`);
+  return roleOf(role).name;
+}

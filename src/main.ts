@@ -1,0 +1,157 @@
+import fs from 'node:fs';
+import pino, { type Logger } from 'pino';
+import { type App, buildApp } from './app.js';
+import { type Clock, systemClock } from './clock.js';
+import { type Config, ConfigError } from './config/config.js';
+import { type KeyRing, loadOrCreateKeyRingFile, parseKeyRing } from './crypto/key-ring.js';
+import type { Deps } from './deps.js';
+import { pruneExpired } from './housekeeping.js';
+import { PasswordHasher } from './identity/passwords.js';
+import { findUserByUsername, insertUser, validatePassword } from './identity/users.js';
+import { createSmsSender } from './notify/create.js';
+import type { SmsSender } from './notify/sms-sender.js';
+import { connect, migrateToLatest } from './store/connect.js';
+
+/** Header and body fields that carry secrets never reach a log line. */
+export const LOG_REDACTIONS = [
+  'req.headers["x-auth-token"]',
+  'req.headers["x-sessionid"]',
+  'req.headers.authorization',
+  '*.password',
+  '*.apiKey',
+  '*.passcode',
+];
+
+export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
+  const options = { level: config.logLevel, redact: { paths: LOG_REDACTIONS, censor: '[redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+function loadCatalog(file: string | undefined): unknown[] {
+  if (file === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError('LATCHKEY_CATALOG_FILE', `cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(parsed))
+    throw new ConfigError('LATCHKEY_CATALOG_FILE', 'must hold a JSON array of services');
+  return parsed;
+}
+
+function loadKeyRing(config: Config, log: Logger): KeyRing {
+  if (config.secretKeys) return parseKeyRing(config.secretKeys);
+  const { ring, created, file } = loadOrCreateKeyRingFile(config.dataDir);
+  log.warn(
+    { file, created },
+    'LATCHKEY_SECRET_KEYS is not set: using a key ring generated into the data directory. Back it up; set LATCHKEY_SECRET_KEYS in production.',
+  );
+  return ring;
+}
+
+export interface DepsOverrides {
+  clock?: Clock;
+  sms?: SmsSender;
+  log?: Logger;
+  keys?: KeyRing;
+  schema?: string;
+}
+
+/** Wire config into the dependencies every entry point (server, CLI, tests) shares. */
+export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+  const log = overrides.log ?? createLogger(config);
+  const clock = overrides.clock ?? systemClock;
+  const catalog = loadCatalog(config.catalogFile);
+  const keys = overrides.keys ?? loadKeyRing(config, log);
+  const store = connect(config.databaseUrl, overrides.schema ? { schema: overrides.schema } : {});
+  try {
+    await migrateToLatest(store.db);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return {
+    config,
+    store,
+    db: store.db,
+    clock,
+    keys,
+    passwords: new PasswordHasher(config.argon2),
+    sms: overrides.sms ?? createSmsSender(config, clock),
+    log,
+    catalog,
+  };
+}
+
+/** LATCHKEY_BOOTSTRAP_ADMIN_*: create the first identity:admin when it does not exist yet. */
+export async function bootstrap(deps: Deps): Promise<void> {
+  const admin = deps.config.bootstrapAdmin;
+  if (admin) {
+    if (!(await findUserByUsername(deps.db, admin.username))) {
+      try {
+        validatePassword(admin.password);
+      } catch {
+        throw new ConfigError(
+          'LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD',
+          'needs 8+ characters with upper, lower and digit',
+        );
+      }
+      await insertUser(
+        deps,
+        { userId: null, source: 'bootstrap' },
+        {
+          username: admin.username,
+          password: admin.password,
+          role: 'identity:admin',
+          domainId: null,
+          defaultRegion: '',
+        },
+      );
+      deps.log.info({ username: admin.username }, 'bootstrap administrator created');
+    }
+    return;
+  }
+  const anyone = await deps.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
+  if (!anyone) {
+    deps.log.warn(
+      'No users yet. Create the first administrator with: npx latchkey users create --username admin --password <password> --role identity:admin',
+    );
+  }
+}
+
+export interface RunningServer {
+  app: App;
+  deps: Deps;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
+  const deps = await createDeps(config, overrides);
+  await bootstrap(deps);
+  const app = buildApp(deps);
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const housekeeping = setInterval(() => {
+    pruneExpired(deps).catch((error: unknown) => deps.log.error({ err: error }, 'housekeeping failed'));
+  }, 60 * 60_000);
+  housekeeping.unref();
+  await pruneExpired(deps);
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    deps,
+    url,
+    close: () => {
+      closing ??= (async () => {
+        clearInterval(housekeeping);
+        await app.close();
+        await deps.store.close();
+      })();
+      return closing;
+    },
+  };
+}

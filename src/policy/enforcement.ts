@@ -1,0 +1,67 @@
+import type { AuthMethod, TokenScope } from '../auth/tokens.js';
+
+export type DomainEnforcementLevel = 'OPTIONAL' | 'REQUIRED';
+export type UserEnforcementLevel = 'DEFAULT' | 'OPTIONAL' | 'REQUIRED';
+export type FactorType = 'SMS' | 'OTP';
+
+/**
+ * Whether a user without MFA must set it up (reference §4.6): the user's own level wins unless
+ * it is DEFAULT (or unset), in which case the domain decides.
+ */
+export function mfaRequired(userLevel: string | null, domainLevel: string | null): boolean {
+  if (userLevel === 'REQUIRED') return true;
+  if (userLevel === 'OPTIONAL') return false;
+  return domainLevel === 'REQUIRED';
+}
+
+export interface PolicySubject {
+  mfaEnabled: boolean;
+  factorType: FactorType | null;
+  userLevel: string | null;
+  domainLevel: string | null;
+}
+
+export type LoginDecision =
+  | { kind: 'issue'; authenticatedBy: AuthMethod[]; scope: TokenScope | null }
+  | { kind: 'challenge'; factor: FactorType }
+  | { kind: 'must-set-up-mfa' }
+  | { kind: 'scope-not-supported' };
+
+/**
+ * Are the methods completed enough for this user? The one place that decides; API keys pass
+ * because an APIKEY login is enough here, not because a route skips the check (reference §4.2).
+ */
+export function decideLogin(
+  methods: AuthMethod[],
+  subject: PolicySubject,
+  scope: TokenScope | null,
+): LoginDecision {
+  const secondFactor = methods.find((method) => method === 'PASSCODE' || method === 'OTPPASSCODE');
+  if (methods.includes('APIKEY')) {
+    return scope
+      ? { kind: 'scope-not-supported' }
+      : { kind: 'issue', authenticatedBy: ['APIKEY'], scope: null };
+  }
+  if (secondFactor && methods.includes('PASSWORD')) {
+    return scope
+      ? { kind: 'scope-not-supported' }
+      : { kind: 'issue', authenticatedBy: [secondFactor, 'PASSWORD'], scope: null };
+  }
+  if (!methods.includes('PASSWORD')) return { kind: 'scope-not-supported' };
+  if (subject.mfaEnabled && subject.factorType) {
+    return scope ? { kind: 'scope-not-supported' } : { kind: 'challenge', factor: subject.factorType };
+  }
+  const required = mfaRequired(subject.userLevel, subject.domainLevel);
+  if (scope === 'SETUP-MFA') {
+    return required
+      ? { kind: 'issue', authenticatedBy: ['PASSWORD'], scope }
+      : { kind: 'scope-not-supported' };
+  }
+  if (required) return { kind: 'must-set-up-mfa' };
+  return { kind: 'issue', authenticatedBy: ['PASSWORD'], scope: null };
+}
+
+/** The passcode method a factor reports in authenticatedBy (a bypass code reports the factor too). */
+export function passcodeMethod(factor: FactorType): AuthMethod {
+  return factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE';
+}

@@ -1,0 +1,134 @@
+import type { Generated, Insertable, Kysely, Selectable, Updateable } from 'kysely';
+
+/**
+ * Times are epoch milliseconds and booleans are 0/1 integers in both dialects, so one codebase
+ * reads SQLite and PostgreSQL alike (PostgreSQL int8 is parsed to number in connect.ts).
+ */
+export interface DomainTable {
+  id: string;
+  name: string;
+  description: string;
+  enabled: number;
+  mfa_enforcement: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface UserTable {
+  id: string;
+  username: string;
+  username_key: string;
+  email: string | null;
+  enabled: number;
+  role: string;
+  domain_id: string | null;
+  default_region: string;
+  password_hash: string | null;
+  api_key_enc: string | null;
+  created_at: number;
+  updated_at: number;
+  mfa_enabled: number;
+  factor_type: string | null;
+  mfa_enforcement: string | null;
+  mfa_failed_count: number;
+  mfa_last_failed_at: number | null;
+}
+
+export interface TokenTable {
+  hash: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+  authenticated_by: string;
+  scope: string | null;
+  revoked_at: number | null;
+}
+
+export interface MfaSessionTable {
+  hash: string;
+  user_id: string;
+  factor: string;
+  authenticated_by: string;
+  created_at: number;
+  expires_at: number;
+  consumed_at: number | null;
+}
+
+export interface OtpDeviceTable {
+  id: string;
+  user_id: string;
+  name: string;
+  secret_enc: string;
+  verified: number;
+  last_used_step: number | null;
+  created_at: number;
+}
+
+export interface MobilePhoneTable {
+  id: string;
+  user_id: string;
+  number: string;
+  verified: number;
+  pin_hash: string | null;
+  pin_expires_at: number | null;
+  pin_failed_count: number;
+  created_at: number;
+}
+
+/** Login passcodes (SMS) and admin temporary codes: one live code per user and purpose. */
+export interface OneTimeCodeTable {
+  user_id: string;
+  purpose: string;
+  code_hash: string;
+  expires_at: number;
+  created_at: number;
+}
+
+export interface BypassCodeTable {
+  id: Generated<number>;
+  user_id: string;
+  code_hash: string;
+  expires_at: number | null;
+  used_at: number | null;
+  created_at: number;
+}
+
+export interface SmsSendTable {
+  id: Generated<number>;
+  user_id: string;
+  destination: string;
+  sent_at: number;
+}
+
+export interface SecurityEventTable {
+  id: Generated<number>;
+  at: number;
+  type: string;
+  actor_id: string | null;
+  user_id: string | null;
+  domain_id: string | null;
+  source: string | null;
+  detail: string;
+}
+
+export interface Database {
+  domains: DomainTable;
+  users: UserTable;
+  tokens: TokenTable;
+  mfa_sessions: MfaSessionTable;
+  otp_devices: OtpDeviceTable;
+  mobile_phones: MobilePhoneTable;
+  one_time_codes: OneTimeCodeTable;
+  bypass_codes: BypassCodeTable;
+  sms_sends: SmsSendTable;
+  security_events: SecurityEventTable;
+}
+
+export type Db = Kysely<Database>;
+export type UserRow = Selectable<UserTable>;
+export type NewUserRow = Insertable<UserTable>;
+export type UserUpdate = Updateable<UserTable>;
+export type DomainRow = Selectable<DomainTable>;
+export type TokenRow = Selectable<TokenTable>;
+export type OtpDeviceRow = Selectable<OtpDeviceTable>;
+export type MobilePhoneRow = Selectable<MobilePhoneTable>;
