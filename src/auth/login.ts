@@ -9,8 +9,8 @@ import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-pa
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { findUserByUsername } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
-import { decideLogin, type FactorType, passcodeMethod } from '../policy/enforcement.js';
-import type { UserRow } from '../store/schema.js';
+import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
+import type { Db, UserRow } from '../store/schema.js';
 import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
 import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
@@ -66,21 +66,9 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginSuc
   if (tenantId !== null && tenantId !== user.domain_id) throw unauthorized(Messages.tenantNotAuthorized);
   if (authenticated.existingToken) return { token: authenticated.existingToken, user, tenantId };
 
-  const domain = user.domain_id
-    ? await deps.db
-        .selectFrom('domains')
-        .select('mfa_enforcement')
-        .where('id', '=', user.domain_id)
-        .executeTakeFirst()
-    : undefined;
   const decision = decideLogin(
     authenticated.methods,
-    {
-      mfaEnabled: user.mfa_enabled === 1,
-      factorType: (user.factor_type as FactorType | null) ?? null,
-      userLevel: user.mfa_enforcement,
-      domainLevel: domain?.mfa_enforcement ?? null,
-    },
+    await policySubject(deps, deps.db, user, false),
     request.scope,
   );
   switch (decision.kind) {
@@ -94,6 +82,16 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginSuc
     case 'issue': {
       const now = deps.clock.now();
       const token = await deps.db.transaction().execute(async (trx) => {
+        // Decide again under a share lock on the user and domain rows: a policy change that
+        // revokes tokens either commits first (and we see it here) or waits for this token to
+        // exist (and revokes it). No token slips between the two.
+        const fresh = decideLogin(
+          authenticated.methods,
+          await policySubject(deps, trx, user, true),
+          request.scope,
+        );
+        if (fresh.kind !== 'issue')
+          throw forbidden(fresh.kind === 'must-set-up-mfa' ? Messages.mustSetupMfa : Messages.notAuthorized);
         if (authenticated.sessionHash && !(await consumeMfaSession(trx, authenticated.sessionHash, now))) {
           throw unauthorized(Messages.sessionRejected);
         }
@@ -111,6 +109,29 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginSuc
       return { token, user, tenantId };
     }
   }
+}
+
+async function policySubject(deps: Deps, db: Db, user: UserRow, lock: boolean): Promise<PolicySubject> {
+  const shareLock = lock && deps.store.dialect === 'postgres';
+  let userQuery = db
+    .selectFrom('users')
+    .select(['mfa_enabled', 'factor_type', 'mfa_enforcement', 'enabled'])
+    .where('id', '=', user.id);
+  if (shareLock) userQuery = userQuery.forShare();
+  const current = await userQuery.executeTakeFirst();
+  if (!current || !current.enabled) throw userDisabled(user.username);
+  let domainLevel: string | null = null;
+  if (user.domain_id) {
+    let domainQuery = db.selectFrom('domains').select('mfa_enforcement').where('id', '=', user.domain_id);
+    if (shareLock) domainQuery = domainQuery.forShare();
+    domainLevel = (await domainQuery.executeTakeFirst())?.mfa_enforcement ?? null;
+  }
+  return {
+    mfaEnabled: current.mfa_enabled === 1,
+    factorType: (current.factor_type as FactorType | null) ?? null,
+    userLevel: current.mfa_enforcement,
+    domainLevel,
+  };
 }
 
 async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenticated> {

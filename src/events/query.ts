@@ -1,0 +1,68 @@
+import type { Deps } from '../deps.js';
+import { badRequest, forbidden } from '../errors.js';
+import { atLeast } from '../identity/roles.js';
+import type { UserRow } from '../store/schema.js';
+
+export const MAX_EVENTS_PER_PAGE = 1000;
+
+export interface EventFilter {
+  userId?: string;
+  domainId?: string;
+  type?: string;
+  since?: string;
+  limit?: number;
+}
+
+export interface EventView {
+  id: number;
+  time: string;
+  type: string;
+  actorId: string | null;
+  userId: string | null;
+  domainId: string | null;
+  source: string | null;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * GET /v2.0/RAX-AUTH/events: administrators read everything; an account's user-admin reads only
+ * its own domain's events, whatever filter it asks for.
+ */
+export async function listEvents(deps: Deps, caller: UserRow, filter: EventFilter): Promise<EventView[]> {
+  const admin = atLeast(caller, 'identity:admin');
+  if (!admin && caller.role !== 'identity:user-admin') throw forbidden();
+  if (!admin && filter.domainId !== undefined && filter.domainId !== caller.domain_id) throw forbidden();
+  const limit = filter.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_PER_PAGE) {
+    throw badRequest(`limit must be between 1 and ${MAX_EVENTS_PER_PAGE}.`);
+  }
+  let since: number | undefined;
+  if (filter.since !== undefined) {
+    since = Date.parse(filter.since);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(filter.since) || Number.isNaN(since)) {
+      throw badRequest('since must be an ISO-8601 date-time, e.g. 2026-11-22T10:00:00Z.');
+    }
+  }
+  let query = deps.db
+    .selectFrom('security_events')
+    .selectAll()
+    .orderBy('at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit);
+  const domainId = admin ? filter.domainId : caller.domain_id;
+  if (domainId !== undefined) query = query.where('domain_id', '=', domainId ?? '');
+  if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+  if (filter.type !== undefined) query = query.where('type', '=', filter.type);
+  if (since !== undefined) query = query.where('at', '>=', since);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    id: Number(row.id),
+    time: new Date(row.at).toISOString(),
+    type: row.type,
+    actorId: row.actor_id,
+    userId: row.user_id,
+    domainId: row.domain_id,
+    source: row.source,
+    detail: JSON.parse(row.detail) as Record<string, unknown>,
+  }));
+}

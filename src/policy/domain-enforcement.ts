@@ -1,0 +1,159 @@
+import { revokeUserTokens } from '../auth/tokens.js';
+import type { Actor, Deps } from '../deps.js';
+import { badRequest, forbidden, notFound } from '../errors.js';
+import { recordEvent } from '../events/events.js';
+import { atLeast } from '../identity/roles.js';
+import type { Db, UserRow } from '../store/schema.js';
+import type { DomainEnforcementLevel } from './enforcement.js';
+
+export const DOMAIN_LEVELS: readonly DomainEnforcementLevel[] = ['OPTIONAL', 'REQUIRED'];
+
+export const MUST_HAVE_MFA_TO_ENFORCE =
+  'You must have Multi-Factor Authentication set as optional or enabled for your profile to enforce Multi-Factor Authentication for the domain';
+
+export interface DomainImpact {
+  usersLoggedOut: { id: string; username: string }[];
+  tokensRevoked: number;
+  usersRequiredToSetUp: { id: string; username: string }[];
+}
+
+/**
+ * Who may set a domain's level (reference §8): user-manage or higher; account managers only for
+ * their own domain and only when they themselves have MFA or are user-level OPTIONAL.
+ */
+export function authorizeDomainChange(caller: UserRow, domainId: string): void {
+  if (!atLeast(caller, 'identity:user-manage')) throw forbidden();
+  if (atLeast(caller, 'identity:admin')) return;
+  if (caller.domain_id !== domainId) throw forbidden();
+  if (caller.mfa_enabled !== 1 && caller.mfa_enforcement !== 'OPTIONAL')
+    throw forbidden(MUST_HAVE_MFA_TO_ENFORCE);
+}
+
+/**
+ * Users of the domain whom REQUIRED newly binds: no MFA and a user level that defers to the
+ * domain (DEFAULT or unset). User-level OPTIONAL users are exempt; user-level REQUIRED users were
+ * already bound (their password tokens went when that level was set, and a SETUP-MFA token they
+ * hold must survive).
+ */
+async function newlyBound(
+  db: Db,
+  domainId: string,
+): Promise<{ id: string; username: string; domain_id: string | null }[]> {
+  return db
+    .selectFrom('users')
+    .select(['id', 'username', 'domain_id'])
+    .where('domain_id', '=', domainId)
+    .where('mfa_enabled', '=', 0)
+    .where((eb) => eb.or([eb('mfa_enforcement', 'is', null), eb('mfa_enforcement', '=', 'DEFAULT')]))
+    .orderBy('username')
+    .execute();
+}
+
+async function liveTokenCounts(db: Db, userIds: string[], now: number): Promise<Map<string, number>> {
+  if (userIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('tokens')
+    .select(['user_id', (eb) => eb.fn.countAll<number>().as('count')])
+    .where('user_id', 'in', userIds)
+    .where('authenticated_by', '=', 'PASSWORD')
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .groupBy('user_id')
+    .execute();
+  return new Map(rows.map((row) => [row.user_id, Number(row.count)]));
+}
+
+async function impactOf(
+  db: Db,
+  domainId: string,
+  level: DomainEnforcementLevel,
+  current: string,
+  now: number,
+): Promise<DomainImpact> {
+  if (level !== 'REQUIRED' || current === 'REQUIRED')
+    return { usersLoggedOut: [], tokensRevoked: 0, usersRequiredToSetUp: [] };
+  const bound = await newlyBound(db, domainId);
+  const counts = await liveTokenCounts(
+    db,
+    bound.map((user) => user.id),
+    now,
+  );
+  return {
+    usersLoggedOut: bound
+      .filter((user) => (counts.get(user.id) ?? 0) > 0)
+      .map(({ id, username }) => ({ id, username })),
+    tokensRevoked: [...counts.values()].reduce((sum, count) => sum + count, 0),
+    usersRequiredToSetUp: bound.map(({ id, username }) => ({ id, username })),
+  };
+}
+
+export function parseDomainLevel(body: unknown): DomainEnforcementLevel {
+  const settings =
+    typeof body === 'object' && body !== null
+      ? (body as Record<string, unknown>)['RAX-AUTH:multiFactorDomain']
+      : undefined;
+  const level =
+    typeof settings === 'object' && settings !== null
+      ? (settings as Record<string, unknown>).domainMultiFactorEnforcementLevel
+      : undefined;
+  if (level === undefined || level === null || level === '')
+    throw badRequest('Must provide domain multifactor enforcement level');
+  if (typeof level !== 'string' || !(DOMAIN_LEVELS as readonly string[]).includes(level)) {
+    throw badRequest(`Invalid domain multifactor enforcement level: use ${DOMAIN_LEVELS.join(' or ')}.`);
+  }
+  return level as DomainEnforcementLevel;
+}
+
+/**
+ * PUT /v2.0/RAX-AUTH/domains/{id}/multi-factor. Going to REQUIRED logs out, in the same
+ * transaction, every user it newly binds (their password-only tokens); a dry run reports exactly
+ * that and changes nothing.
+ */
+export async function setDomainEnforcement(
+  deps: Deps,
+  caller: UserRow,
+  actor: Actor,
+  domainId: string,
+  level: DomainEnforcementLevel,
+  dryRun: boolean,
+): Promise<DomainImpact> {
+  authorizeDomainChange(caller, domainId);
+  return deps.db.transaction().execute(async (trx) => {
+    let select = trx.selectFrom('domains').selectAll().where('id', '=', domainId);
+    // Row lock on PostgreSQL: a concurrent login that read OPTIONAL commits its token before we
+    // revoke, or reads REQUIRED after we commit (SQLite serialises transactions anyway).
+    if (deps.store.dialect === 'postgres') select = select.forUpdate();
+    const domain = await select.executeTakeFirst();
+    if (!domain) throw notFound(`Domain ${domainId} not found.`);
+    const now = deps.clock.now();
+    const impact = await impactOf(trx, domainId, level, domain.mfa_enforcement, now);
+    if (dryRun) return impact;
+    if (domain.mfa_enforcement !== level) {
+      await trx
+        .updateTable('domains')
+        .set({ mfa_enforcement: level, updated_at: now })
+        .where('id', '=', domainId)
+        .execute();
+      await recordEvent(trx, now, {
+        type: 'domain.enforcement_changed',
+        actorId: actor.userId,
+        domainId,
+        source: actor.source,
+        detail: { from: domain.mfa_enforcement, to: level, tokensRevoked: impact.tokensRevoked },
+      });
+      for (const user of impact.usersRequiredToSetUp) {
+        await revokeUserTokens(
+          trx,
+          now,
+          actor,
+          { id: user.id, domain_id: domainId },
+          {
+            passwordOnly: true,
+            reason: 'domain requires multi-factor',
+          },
+        );
+      }
+    }
+    return impact;
+  });
+}
