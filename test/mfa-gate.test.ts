@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { TOKEN_ISSUING_PATHS } from '../src/auth/login.js';
+import { Messages } from '../src/errors.js';
+import {
+  createAccount,
+  createAdmin,
+  createTestEnv,
+  createUserVia,
+  dialects,
+  type Response,
+  type TestEnv,
+  type TestUser,
+} from './support/harness.js';
+import { enableOtp, sendPasscode, startMfaLogin, totpAt } from './support/mfa.js';
+
+type UserKind = 'mfa' | 'requiredWithoutMfa' | 'locked' | 'disabled';
+type PathName = (typeof TOKEN_ISSUING_PATHS)[number] | 'setupMfa';
+
+interface Subject {
+  user: TestUser;
+  /** An API-key token taken before the user reached this state, for the token path. */
+  apiKeyToken: string;
+  /** An OS-MF session opened before the user reached this state, where one could be. */
+  sessionId?: string;
+  secret?: string;
+}
+
+type Expectation = (response: Response, subject: Subject) => void;
+
+const status =
+  (code: number, fault?: string, message?: string | RegExp): Expectation =>
+  (response) => {
+    assert.equal(response.status, code, response.text);
+    if (fault) {
+      const body = response.body[fault];
+      assert.ok(body, `fault ${fault} in ${response.text}`);
+      if (typeof message === 'string') assert.equal(body.message, message);
+      if (message instanceof RegExp) assert.match(String(body.message), message);
+    }
+  };
+
+const issued =
+  (...authenticatedBy: string[]): Expectation =>
+  (response) => {
+    assert.equal(response.status, 200, response.text);
+    const token = (response.body.access as { token: Record<string, unknown> }).token;
+    assert.deepEqual(token['RAX-AUTH:authenticatedBy'], authenticatedBy);
+  };
+
+const challenged: Expectation = (response) => {
+  assert.equal(response.status, 401);
+  assert.match(
+    String(response.headers['www-authenticate']),
+    /^OS-MF sessionId='[^']+', factor='OTPPASSCODE'$/,
+  );
+};
+
+/**
+ * Every token-issuing path against every kind of user. The table's keys must match
+ * TOKEN_ISSUING_PATHS, so a new path fails here until its MFA behaviour is decided.
+ */
+const EXPECTED: Record<PathName, Record<UserKind, Expectation>> = {
+  password: {
+    mfa: challenged,
+    requiredWithoutMfa: status(403, 'forbidden', Messages.mustSetupMfa),
+    locked: status(401, 'unauthorized', Messages.locked),
+    disabled: status(403, 'userDisabled', /is disabled/),
+  },
+  setupMfa: {
+    mfa: status(403, 'forbidden', Messages.scopeNotSupported),
+    requiredWithoutMfa: (response) => {
+      issued('PASSWORD')(response, {} as Subject);
+      const access = response.body.access as Record<string, unknown>;
+      assert.equal((access.token as Record<string, unknown>)['RAX-AUTH:scope'], 'SETUP-MFA');
+      assert.equal(access.serviceCatalog, undefined, 'a SETUP-MFA token has no catalog');
+    },
+    locked: status(403, 'forbidden', Messages.scopeNotSupported),
+    disabled: status(403, 'userDisabled', /is disabled/),
+  },
+  apiKey: {
+    mfa: issued('APIKEY'),
+    requiredWithoutMfa: issued('APIKEY'),
+    locked: issued('APIKEY'),
+    disabled: status(403, 'userDisabled', /is disabled/),
+  },
+  token: {
+    mfa: issued('APIKEY'),
+    requiredWithoutMfa: issued('APIKEY'),
+    locked: issued('APIKEY'),
+    // Disabling revoked every token of the user.
+    disabled: status(401, 'unauthorized', Messages.badToken),
+  },
+  passcode: {
+    mfa: issued('OTPPASSCODE', 'PASSWORD'),
+    requiredWithoutMfa: status(401, 'unauthorized', Messages.sessionRejected),
+    locked: status(403, 'forbidden', Messages.locked),
+    // Disabling ended the half-finished MFA login too.
+    disabled: status(401, 'unauthorized', Messages.sessionRejected),
+  },
+};
+
+async function attempt(env: TestEnv, path: PathName, subject: Subject): Promise<Response> {
+  const { user } = subject;
+  const passwordCredentials = { username: user.username, password: user.password };
+  switch (path) {
+    case 'password':
+      return env.request('POST', '/v2.0/tokens', { body: { auth: { passwordCredentials } } });
+    case 'setupMfa':
+      return env.request('POST', '/v2.0/tokens', {
+        body: { auth: { 'RAX-AUTH:scope': 'SETUP-MFA', passwordCredentials } },
+      });
+    case 'apiKey':
+      return env.request('POST', '/v2.0/tokens', {
+        body: { auth: { 'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey: user.apiKey } } },
+      });
+    case 'token':
+      return env.request('POST', '/v2.0/tokens', {
+        body: { auth: { tenantId: user.domainId, token: { id: subject.apiKeyToken } } },
+      });
+    case 'passcode': {
+      const passcode = subject.secret ? totpAt(subject.secret, env.clock.now()) : '123456';
+      return sendPasscode(env, subject.sessionId ?? 'no-session-could-be-opened', passcode);
+    }
+  }
+}
+
+for (const dialect of dialects()) {
+  describe(`every token-issuing path is an MFA gate (${dialect})`, () => {
+    let env: TestEnv;
+    let admin: TestUser;
+    let owner: TestUser;
+    before(async () => {
+      env = await createTestEnv({ dialect });
+      admin = await createAdmin(env);
+      owner = await createAccount(env, admin);
+    });
+    after(() => env.close());
+
+    test('the table classifies exactly the paths that issue tokens', () => {
+      assert.deepEqual(Object.keys(EXPECTED).sort(), [...TOKEN_ISSUING_PATHS, 'setupMfa'].sort());
+    });
+
+    async function apiKeyToken(user: TestUser): Promise<string> {
+      const response = await env.request('POST', '/v2.0/tokens', {
+        body: { auth: { 'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey: user.apiKey } } },
+      });
+      return (response.body.access as { token: { id: string } }).token.id;
+    }
+
+    async function subjectOf(kind: UserKind): Promise<Subject> {
+      const user = await createUserVia(env, owner, kind);
+      const keyToken = await apiKeyToken(user);
+      if (kind === 'requiredWithoutMfa') {
+        const put = await env.request('PUT', `/v2.0/users/${user.id}/RAX-AUTH/multi-factor`, {
+          token: owner.token,
+          body: { 'RAX-AUTH:multiFactor': { userMultiFactorEnforcementLevel: 'REQUIRED' } },
+        });
+        assert.equal(put.status, 204, put.text);
+        return { user, apiKeyToken: keyToken };
+      }
+      const secret = await enableOtp(env, user);
+      const { sessionId } = await startMfaLogin(env, user);
+      if (kind === 'locked') {
+        for (let i = 0; i < 7; i++) await sendPasscode(env, sessionId, '000000');
+      }
+      if (kind === 'disabled') {
+        const put = await env.request('POST', `/v2.0/users/${user.id}`, {
+          token: owner.token,
+          body: { user: { enabled: false } },
+        });
+        assert.equal(put.status, 200, put.text);
+      }
+      return { user, apiKeyToken: keyToken, sessionId, secret };
+    }
+
+    for (const path of Object.keys(EXPECTED) as PathName[]) {
+      for (const kind of Object.keys(EXPECTED[path]) as UserKind[]) {
+        test(`${path} login of a ${kind} user`, async () => {
+          const subject = await subjectOf(kind);
+          env.clock.advance(30_000);
+          EXPECTED[path][kind](await attempt(env, path, subject), subject);
+        });
+      }
+    }
+  });
+}

@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Messages } from '../src/errors.js';
+import { freshPostgresSchema, PASSWORD, TEST_KEYS } from './support/harness.js';
+import { secretOf, totpAt } from './support/mfa.js';
+
+/**
+ * Two real server processes on one PostgreSQL schema: what one instance changes, the other sees
+ * on its very next request. Runs when LATCHKEY_TEST_DATABASE_URL is set.
+ */
+const enabled = Boolean(process.env.LATCHKEY_TEST_DATABASE_URL);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+interface Instance {
+  url: string;
+  process: ChildProcess;
+  output: string[];
+}
+
+async function startInstance(databaseUrl: string, dataDir: string): Promise<Instance> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
+    cwd: path.resolve(import.meta.dirname, '..'),
+    env: {
+      PATH: process.env.PATH,
+      LATCHKEY_PORT: String(port),
+      LATCHKEY_DATA_DIR: dataDir,
+      LATCHKEY_DATABASE_URL: databaseUrl,
+      LATCHKEY_SECRET_KEYS: TEST_KEYS,
+      LATCHKEY_ARGON2_MEMORY_KIB: '1024',
+      LATCHKEY_ARGON2_ITERATIONS: '1',
+      LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'root',
+      LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
+      LATCHKEY_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (child.exitCode !== null) throw new Error(`instance exited: ${output.join('')}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return { url, process: child, output };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`instance did not start: ${output.join('')}`);
+}
+
+async function call(
+  instance: Instance,
+  method: string,
+  url: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+) {
+  const response = await fetch(`${instance.url}${url}`, {
+    method,
+    headers: {
+      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(options.token ? { 'x-auth-token': options.token } : {}),
+      ...options.headers,
+    },
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+  });
+  const text = await response.text();
+  const body = text ? (JSON.parse(text) as Record<string, Record<string, unknown>>) : {};
+  return { status: response.status, headers: response.headers, body, text };
+}
+
+async function login(instance: Instance, username: string) {
+  return call(instance, 'POST', '/v2.0/tokens', {
+    body: { auth: { passwordCredentials: { username, password: PASSWORD } } },
+  });
+}
+
+const tokenOf = (response: { body: Record<string, Record<string, unknown>> }) =>
+  (response.body.access?.token as { id: string }).id;
+
+describe('several instances on one PostgreSQL', {
+  skip: !enabled && 'LATCHKEY_TEST_DATABASE_URL is not set',
+}, () => {
+  let first: Instance;
+  let second: Instance;
+  let dropSchema: () => Promise<void>;
+  let dataDir: string;
+  let adminToken: string;
+
+  before(async () => {
+    const fresh = await freshPostgresSchema();
+    dropSchema = fresh.drop;
+    const url = new URL(fresh.url);
+    url.searchParams.set('options', `-c search_path=${fresh.schema}`);
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-multi-'));
+    // One at a time: both run migrations on start, and the second finds them applied.
+    first = await startInstance(url.toString(), dataDir);
+    second = await startInstance(url.toString(), dataDir);
+    adminToken = tokenOf(await login(first, 'root'));
+  });
+
+  after(async () => {
+    for (const instance of [first, second]) instance?.process.kill('SIGTERM');
+    await Promise.all(
+      [first, second].map(
+        (instance) =>
+          new Promise((resolve) =>
+            instance?.process.exitCode !== null ? resolve(null) : instance.process.once('exit', resolve),
+          ),
+      ),
+    );
+    await dropSchema?.();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function newAccount(prefix: string) {
+    const username = `${prefix}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const created = await call(first, 'POST', '/v2.0/users', {
+      token: adminToken,
+      body: { user: { username, email: `${username}@example.com`, 'OS-KSADM:password': PASSWORD } },
+    });
+    assert.equal(created.status, 201, created.text);
+    const user = created.body.user as { id: string; 'RAX-AUTH:domainId': string };
+    return {
+      id: user.id,
+      username,
+      domainId: user['RAX-AUTH:domainId'],
+      token: tokenOf(await login(first, username)),
+    };
+  }
+
+  test('a token revoked on one instance fails on the other on the very next request', async () => {
+    const owner = await newAccount('owner');
+    const member = await call(first, 'POST', '/v2.0/users', {
+      token: owner.token,
+      body: { user: { username: `${owner.username}m`, 'OS-KSADM:password': PASSWORD } },
+    });
+    const memberToken = tokenOf(await login(first, `${owner.username}m`));
+    const memberId = (member.body.user as { id: string }).id;
+    assert.equal((await call(second, 'GET', `/v2.0/users/${memberId}`, { token: memberToken })).status, 200);
+    const put = await call(first, 'PUT', `/v2.0/RAX-AUTH/domains/${owner.domainId}/multi-factor`, {
+      token: adminToken,
+      body: { 'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: 'REQUIRED' } },
+    });
+    assert.equal(put.status, 204, put.text);
+    assert.equal((await call(second, 'GET', `/v2.0/users/${memberId}`, { token: memberToken })).status, 401);
+    const again = await login(second, `${owner.username}m`);
+    assert.equal(again.status, 403);
+    assert.equal(again.body.forbidden?.message, Messages.mustSetupMfa);
+  });
+
+  test('60 concurrent wrong passcodes over two instances lock the user, and the right code is then refused', async () => {
+    const owner = await newAccount('racer');
+    const base = `/v2.0/users/${owner.id}/RAX-AUTH/multi-factor`;
+    const device = await call(first, 'POST', `${base}/otp-devices`, {
+      token: owner.token,
+      body: { 'RAX-AUTH:otpDevice': { name: 'race' } },
+    });
+    const { id, keyUri } = device.body['RAX-AUTH:otpDevice'] as { id: string; keyUri: string };
+    const verify = await call(second, 'POST', `${base}/otp-devices/${id}/verify`, {
+      token: owner.token,
+      body: { 'RAX-AUTH:verificationCode': { code: totpAt(secretOf(keyUri), Date.now()) } },
+    });
+    assert.equal(verify.status, 204, verify.text);
+    assert.equal(
+      (
+        await call(first, 'PUT', base, {
+          token: owner.token,
+          body: { 'RAX-AUTH:multiFactor': { enabled: true } },
+        })
+      ).status,
+      204,
+    );
+    const ownerMfaToken = tokenOf(
+      await call(first, 'POST', '/v2.0/tokens', {
+        body: {
+          auth: {
+            'RAX-KSKEY:apiKeyCredentials': { username: owner.username, apiKey: await apiKeyOf(owner) },
+          },
+        },
+      }),
+    );
+    // The right passcode for the end: a bypass code (a TOTP code's step may already be spent).
+    const bypass = await call(second, 'POST', `${base}/bypass-codes`, {
+      token: ownerMfaToken,
+      body: { 'RAX-AUTH:bypassCodes': { numberOfCodes: 1 } },
+    });
+    assert.equal(bypass.status, 200, bypass.text);
+    const [code] = (bypass.body['RAX-AUTH:bypassCodes'] as { codes: string[] }).codes;
+
+    const challenge = await login(first, owner.username);
+    const sessionId = /sessionId='([^']+)'/.exec(challenge.headers.get('www-authenticate') ?? '')?.[1] ?? '';
+    const guesses = Array.from({ length: 60 }, (_, index) =>
+      call(index % 2 === 0 ? first : second, 'POST', '/v2.0/tokens', {
+        headers: { 'X-SessionId': sessionId },
+        body: { auth: { 'RAX-AUTH:passcodeCredentials': { passcode: '99999999' } } },
+      }),
+    );
+    const results = await Promise.all(guesses);
+    assert.equal(results.filter((result) => result.status === 401).length, 6);
+    assert.equal(results.filter((result) => result.status === 403).length, 54);
+    const right = await call(second, 'POST', '/v2.0/tokens', {
+      headers: { 'X-SessionId': sessionId },
+      body: { auth: { 'RAX-AUTH:passcodeCredentials': { passcode: code } } },
+    });
+    assert.equal(right.status, 403);
+    assert.equal(right.body.forbidden?.message, Messages.locked);
+  });
+
+  async function apiKeyOf(user: { id: string; token: string }): Promise<string> {
+    const response = await call(
+      first,
+      'GET',
+      `/v2.0/users/${user.id}/OS-KSADM/credentials/RAX-KSKEY:apiKeyCredentials`,
+      {
+        token: adminToken,
+      },
+    );
+    return (response.body['RAX-KSKEY:apiKeyCredentials'] as { apiKey: string }).apiKey;
+  }
+});
