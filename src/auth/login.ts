@@ -124,7 +124,7 @@ async function policySubject(deps: Deps, db: Db, user: UserRow, lock: boolean): 
     .where('id', '=', user.id);
   if (shareLock) userQuery = userQuery.forShare();
   const current = await userQuery.executeTakeFirst();
-  if (!current || !current.enabled) throw userDisabled(user.username);
+  if (!current?.enabled) throw userDisabled(user.username);
   let domainLevel: string | null = null;
   if (user.domain_id) {
     let domainQuery = db.selectFrom('domains').select('mfa_enforcement').where('id', '=', user.domain_id);
