@@ -96,7 +96,7 @@ const schema = {
     parse: databaseUrl,
   },
   LATCHKEY_REDIS_URL: {
-    doc: 'Optional Redis, reserved for shared ephemeral state.',
+    doc: 'Optional Redis URL; accepted but not used yet: all shared state (sessions, counters, limits) lives in the database.',
     default: undefined,
     parse: optionalText,
   },
