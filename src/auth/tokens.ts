@@ -54,20 +54,34 @@ export interface ResolvedToken {
 export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
   if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
   const now = deps.clock.now();
-  const token = await deps.db
+  // One round trip: the token and its user together.
+  const row = await deps.db
     .selectFrom('tokens')
-    .selectAll()
-    .where('hash', 'in', deps.keys.hashCandidates(tokenId))
-    .where('revoked_at', 'is', null)
-    .where('expires_at', '>', now)
+    .innerJoin('users', 'users.id', 'tokens.user_id')
+    .selectAll('users')
+    .select([
+      'tokens.hash as token_hash',
+      'tokens.created_at as token_created_at',
+      'tokens.expires_at as token_expires_at',
+      'tokens.authenticated_by as token_authenticated_by',
+      'tokens.scope as token_scope',
+    ])
+    .where('tokens.hash', 'in', deps.keys.hashCandidates(tokenId))
+    .where('tokens.revoked_at', 'is', null)
+    .where('tokens.expires_at', '>', now)
     .executeTakeFirst();
-  if (!token) return undefined;
-  const user = await deps.db
-    .selectFrom('users')
-    .selectAll()
-    .where('id', '=', token.user_id)
-    .executeTakeFirst();
-  if (!user) return undefined;
+  if (!row) return undefined;
+  const { token_hash, token_created_at, token_expires_at, token_authenticated_by, token_scope, ...user } =
+    row;
+  const token: TokenRow = {
+    hash: token_hash,
+    user_id: user.id,
+    created_at: token_created_at,
+    expires_at: token_expires_at,
+    authenticated_by: token_authenticated_by,
+    scope: token_scope,
+    revoked_at: null,
+  };
   return { id: tokenId, token, user };
 }
 
