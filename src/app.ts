@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  LogController,
 } from 'fastify';
 import type { Deps } from './deps.js';
 import { ApiError, type FaultName } from './errors.js';
@@ -68,7 +69,7 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // Our own onResponse line replaces Fastify's, whose URL would carry token ids.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: deps.config.trustProxy,
     return503OnClosing: true,

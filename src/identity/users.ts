@@ -52,10 +52,17 @@ export function validatePassword(password: string): string {
   return password;
 }
 
+const usernameTaken = (username: string) => conflict(`User with username: '${username}' already exists.`);
+
 async function ensureUsernameFree(db: Db, username: string, exceptId?: string): Promise<void> {
   const existing = await findUserByUsername(db, username);
-  if (existing && existing.id !== exceptId)
-    throw conflict(`User with username: '${username}' already exists.`);
+  if (existing && existing.id !== exceptId) throw usernameTaken(username);
+}
+
+/** A unique-index violation, in either dialect (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_*). */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
 export interface NewUserInput {
@@ -103,52 +110,60 @@ export async function insertUser(
   const passwordHash = await deps.passwords.hash(input.password);
   const now = deps.clock.now();
   const id = randomHex();
-  return deps.db.transaction().execute(async (trx) => {
-    await ensureUsernameFree(trx, input.username);
-    if (input.createDomain && input.domainId) {
-      await trx
-        .insertInto('domains')
-        .values({
-          id: input.domainId,
-          name: input.domainId,
-          description: `Account of ${input.username}`,
-          enabled: 1,
-          mfa_enforcement: 'OPTIONAL',
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
-    }
-    const row = {
-      id,
-      username: input.username,
-      username_key: usernameKey(input.username),
-      email: input.email ?? null,
-      enabled: input.enabled === false ? 0 : 1,
-      role: input.role,
-      domain_id: input.domainId,
-      default_region: input.defaultRegion,
-      password_hash: passwordHash,
-      api_key_enc: deps.keys.encrypt(randomHex(), `api-key:${id}`),
-      created_at: now,
-      updated_at: now,
-      mfa_enabled: 0,
-      factor_type: null,
-      mfa_enforcement: null,
-      mfa_failed_count: 0,
-      mfa_last_failed_at: null,
-    };
-    await trx.insertInto('users').values(row).execute();
-    await recordEvent(trx, now, {
-      type: 'user.created',
-      actorId: actor.userId,
-      userId: id,
-      domainId: input.domainId,
-      source: actor.source,
-      detail: { username: input.username, role: input.role },
+  try {
+    return await deps.db.transaction().execute(async (trx) => {
+      await ensureUsernameFree(trx, input.username);
+      if (input.createDomain && input.domainId) {
+        await trx
+          .insertInto('domains')
+          .values({
+            id: input.domainId,
+            name: input.domainId,
+            description: `Account of ${input.username}`,
+            enabled: 1,
+            mfa_enforcement: 'OPTIONAL',
+            created_at: now,
+            updated_at: now,
+          })
+          .execute();
+      }
+      const row = {
+        id,
+        username: input.username,
+        username_key: usernameKey(input.username),
+        email: input.email ?? null,
+        enabled: input.enabled === false ? 0 : 1,
+        role: input.role,
+        domain_id: input.domainId,
+        default_region: input.defaultRegion,
+        password_hash: passwordHash,
+        api_key_enc: deps.keys.encrypt(randomHex(), `api-key:${id}`),
+        created_at: now,
+        updated_at: now,
+        mfa_enabled: 0,
+        factor_type: null,
+        mfa_enforcement: null,
+        mfa_failed_count: 0,
+        mfa_last_failed_at: null,
+      };
+      await trx.insertInto('users').values(row).execute();
+      await recordEvent(trx, now, {
+        type: 'user.created',
+        actorId: actor.userId,
+        userId: id,
+        domainId: input.domainId,
+        source: actor.source,
+        detail: { username: input.username, role: input.role },
+      });
+      return row;
     });
-    return row;
-  });
+  } catch (error) {
+    // Two concurrent creations both pass the check above on PostgreSQL (read committed); the
+    // unique index decides, and the loser gets the same 409 as a sequential duplicate.
+    if (!isUniqueViolation(error)) throw error;
+    if (await findUserByUsername(deps.db, input.username)) throw usernameTaken(input.username);
+    throw conflict(`Domain '${input.domainId}' already has an account owner.`);
+  }
 }
 
 /** POST /v2.0/users: what the caller's level creates (reference §3.3). */
@@ -302,34 +317,40 @@ export async function updateUser(
   const revokeAll = changes.password_hash !== undefined || changes.enabled === 0;
   const now = deps.clock.now();
   changes.updated_at = now;
-  return deps.db.transaction().execute(async (trx) => {
-    if (changes.username_key !== undefined) await ensureUsernameFree(trx, patch.username ?? '', target.id);
-    await trx.updateTable('users').set(changes).where('id', '=', target.id).execute();
-    const actor = { userId: caller.id, source };
-    await recordEvent(trx, now, {
-      type: 'user.updated',
-      actorId: caller.id,
-      userId: target.id,
-      domainId: target.domain_id,
-      source,
-      detail: { fields: Object.keys(patch).filter((key) => key !== 'password') },
-    });
-    for (const type of events) {
+  try {
+    return await deps.db.transaction().execute(async (trx) => {
+      if (changes.username_key !== undefined) await ensureUsernameFree(trx, patch.username ?? '', target.id);
+      await trx.updateTable('users').set(changes).where('id', '=', target.id).execute();
+      const actor = { userId: caller.id, source };
       await recordEvent(trx, now, {
-        type,
+        type: 'user.updated',
         actorId: caller.id,
         userId: target.id,
         domainId: target.domain_id,
         source,
+        detail: { fields: Object.keys(patch).filter((key) => key !== 'password') },
       });
-    }
-    if (revokeAll) {
-      await revokeUserTokens(trx, now, actor, target, {
-        reason: changes.enabled === 0 ? 'user disabled' : 'password changed',
-      });
-    }
-    return requireUser(trx, target.id);
-  });
+      for (const type of events) {
+        await recordEvent(trx, now, {
+          type,
+          actorId: caller.id,
+          userId: target.id,
+          domainId: target.domain_id,
+          source,
+        });
+      }
+      if (revokeAll) {
+        await revokeUserTokens(trx, now, actor, target, {
+          reason: changes.enabled === 0 ? 'user disabled' : 'password changed',
+        });
+      }
+      return requireUser(trx, target.id);
+    });
+  } catch (error) {
+    // A concurrent rename or creation of the same name: the unique index decides (see insertUser).
+    if (isUniqueViolation(error) && patch.username !== undefined) throw usernameTaken(patch.username);
+    throw error;
+  }
 }
 
 /** DELETE /v2.0/users/{id} (reference §6.6): tokens and MFA data go with the user. */
