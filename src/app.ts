@@ -8,7 +8,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Deps } from './deps.js';
-import { ApiError, type FaultName } from './errors.js';
+import { ApiError, badRequest, type FaultName } from './errors.js';
 import { Metrics } from './http/metrics.js';
 import { registerCredentialRoutes } from './http/routes/credentials.js';
 import { registerDomainRoutes } from './http/routes/domains.js';
@@ -74,10 +74,29 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
     trustProxy: deps.config.trustProxy,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
+    // URLs the router cannot even match (bad percent-encoding, an over-long id) still get the
+    // contract's fault body; Fastify's own body would echo the URL, which may carry a token id.
+    frameworkErrors: (error, _request, reply) =>
+      send(
+        reply as unknown as FastifyReply,
+        badRequest(
+          error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? 'Invalid request: a path segment is too long.'
+            : 'Invalid request: the URL is not valid.',
+        ),
+      ),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.removeContentTypeParser('text/plain');
+  // A JSON Content-Type with an empty body (clients that send the header on every call, e.g. on
+  // the bodiless API key reset) is no body at all; a route that needs one answers its own 400.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) return done(null, undefined);
+    return parseJson(request, body.toString(), done);
+  });
 
   // Every known path pattern, so an unknown method on a known path answers 405, not 404.
   const knownPaths: { pattern: RegExp; methods: Set<string> }[] = [];
