@@ -496,6 +496,14 @@ for (const dialect of dialects()) {
       assertFault(await validate(sub.token, manager.token), 403, 'forbidden', 'Not Authorized');
     });
 
+    test('regression: a default user probing another user’s scoped token gets 403, not 404', async () => {
+      const user = await createUserVia(env, owner, 'scoped');
+      const scoped = await setupMfaToken(env, user);
+      assertFault(await validate(scoped, sub.token), 403, 'forbidden', 'Not Authorized');
+      const endpoints = await env.request('GET', `/v2.0/tokens/${scoped}/endpoints`, { token: sub.token });
+      assertFault(endpoints, 403, 'forbidden', 'Not Authorized');
+    });
+
     test('unknown, malformed, revoked and scoped tokens are not found', async () => {
       for (const id of [unknownTokenId(), 'not-a-token']) {
         assertFault(await validate(id, admin.token), 404, 'itemNotFound', 'Token not found.');

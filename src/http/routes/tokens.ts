@@ -138,14 +138,12 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
     const caller = await requireCaller(deps, request, {
       scopedMessage: 'Cannot use scoped tokens to validate tokens.',
     });
+    const self = tokenId === caller.tokenId;
+    // Rights first: a caller who may only validate its own token learns nothing about others.
+    if (!self && !atLeast(caller.user, 'identity:user-admin')) throw forbidden();
     const target = await resolveToken(deps, tokenId);
-    if (!target || target.token.scope !== null) {
-      if (!target && tokenId !== caller.tokenId && !atLeast(caller.user, 'identity:user-admin')) {
-        throw forbidden();
-      }
-      throw notFound(Messages.tokenNotFound);
-    }
-    if (target.token.hash !== caller.token.hash && !mayInspect(caller, target.user)) throw forbidden();
+    if (!target || target.token.scope !== null) throw notFound(Messages.tokenNotFound);
+    if (!self && !mayInspect(caller, target.user)) throw forbidden();
     if (belongsTo !== undefined && belongsTo !== target.user.domain_id)
       throw notFound(Messages.tokenNotFound);
     return target;
