@@ -122,7 +122,8 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
   });
 
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
+    // Fastify spells a literal ':' as '::' in a route; label it as clients write it.
+    const route = request.routeOptions.url?.replaceAll('::', ':') ?? 'unmatched';
     const labels = { route, method: request.method, status: String(reply.statusCode) };
     metrics.requests.inc(labels);
     metrics.latency.observe(labels, reply.elapsedTime / 1000);

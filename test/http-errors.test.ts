@@ -291,6 +291,12 @@ for (const dialect of dialects()) {
         1,
       );
       assert.equal(value(/latchkey_http_requests_total\{route="unmatched",method="GET",status="404"\}/), 1);
+      // createAccount read the owner's API key: the literal colon is labelled as clients write it.
+      assert.ok(
+        value(
+          /latchkey_http_requests_total\{route="\/v2\.0\/users\/:userId\/OS-KSADM\/credentials\/RAX-KSKEY:apiKeyCredentials",method="GET",status="200"\}/,
+        ) >= 1,
+      );
       assert.equal(
         value(
           /latchkey_http_request_duration_seconds_count\{route="\/v2\.0\/tokens\/:tokenId",method="GET",status="200"\}/,
