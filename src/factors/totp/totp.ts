@@ -3,7 +3,7 @@ import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
 import { constantEquals } from '../../crypto/constant-equals.js';
 import type { Deps } from '../../deps.js';
-import type { OtpDeviceRow } from '../../store/schema.js';
+import type { Db, OtpDeviceRow } from '../../store/schema.js';
 
 /** RFC 6238 with the parameters every authenticator app defaults to: SHA-1, 6 digits, 30 s. */
 export const TOTP_PERIOD_SECONDS = 30;
@@ -79,11 +79,17 @@ export function encryptSecret(deps: Deps, deviceId: string, secretBase32: string
 /**
  * Accept a TOTP code for a device at most once: the step is recorded with a guarded UPDATE that
  * only succeeds while the stored step is older, so a replay (or a concurrent double submit) fails.
+ * `db` is the caller's transaction when the acceptance is part of a larger change.
  */
-export async function acceptTotp(deps: Deps, device: OtpDeviceRow, code: string): Promise<boolean> {
+export async function acceptTotp(
+  deps: Deps,
+  device: OtpDeviceRow,
+  code: string,
+  db: Db = deps.db,
+): Promise<boolean> {
   const step = matchingStep(decryptSecret(deps, device), code, deps.clock.now(), device.last_used_step);
   if (step === undefined) return false;
-  const result = await deps.db
+  const result = await db
     .updateTable('otp_devices')
     .set({ last_used_step: step })
     .where('id', '=', device.id)

@@ -1,0 +1,372 @@
+import { revokeUserTokens } from '../auth/tokens.js';
+import type { Actor, Deps } from '../deps.js';
+import { badRequest, forbidden, Messages, notFound } from '../errors.js';
+import { type EventType, recordEvent, type SecurityEvent } from '../events/events.js';
+import { hasPrecedence } from '../identity/roles.js';
+import { isLocked, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { type FactorType, mfaRequired, type UserEnforcementLevel } from '../policy/enforcement.js';
+import type { Db, UserRow } from '../store/schema.js';
+import { deleteOneTimeCodes } from './one-time-codes.js';
+
+/** Messages of PUT/DELETE .../RAX-AUTH/multi-factor, word for word from reference §7.12. */
+export const SettingsMessages = {
+  missing: 'Must provide a multifactor settings',
+  mixedWhileEnabling: 'Cannot change other settings while setting multi factor.',
+  mixedWhileDisabling: 'Cannot change other settings while disabling multi factor.',
+  mixedWhileUnlocking: 'Cannot change other settings while unlocking multi factor.',
+  mixedWhileSettingLevel: 'Cannot change other settings while setting user enforcement level.',
+  mustSpecifyFactor: 'Must specify multi-factor authentication type to enable multi-factor authentication.',
+  noDevice: 'User not associated with a multifactor device',
+  deviceNotVerified: 'Device not verified',
+  noVerifiedOtp: "User doesn't have a verified OTP device.",
+  noVerifiedPhone: "User doesn't have a verified phone.",
+  factorWithoutMfa: 'Can only set factor type when MFA is already enabled or while enabling MFA',
+  ownAccount: 'Can not make this multifactor change on own account',
+  // Ours: the reference has no words for a bad enum value.
+  badFactorType: "Invalid factorType: use 'SMS' or 'OTP'.",
+  badLevel: "Invalid userMultiFactorEnforcementLevel: use 'DEFAULT', 'OPTIONAL' or 'REQUIRED'.",
+} as const;
+
+export const FACTOR_TYPES: readonly FactorType[] = ['SMS', 'OTP'];
+export const USER_LEVELS: readonly UserEnforcementLevel[] = ['DEFAULT', 'OPTIONAL', 'REQUIRED'];
+
+/** The body of PUT .../multi-factor as it arrives (types checked, values not yet). */
+export interface MultiFactorSettingsInput {
+  enabled?: boolean | null;
+  factorType?: string | null;
+  unlock?: boolean | null;
+  userMultiFactorEnforcementLevel?: string | null;
+}
+
+/** Exactly one category per request (reference §7.12). */
+export type MultiFactorChange =
+  | { kind: 'enable'; enabled: true | undefined; factorType: FactorType | undefined }
+  | { kind: 'disable' }
+  | { kind: 'unlock' }
+  | { kind: 'nothing' }
+  | { kind: 'userLevel'; level: UserEnforcementLevel };
+
+function factorTypeOf(value: string): FactorType {
+  if (!(FACTOR_TYPES as readonly string[]).includes(value)) throw badRequest(SettingsMessages.badFactorType);
+  return value as FactorType;
+}
+
+function levelOf(value: string): UserEnforcementLevel {
+  if (!(USER_LEVELS as readonly string[]).includes(value)) throw badRequest(SettingsMessages.badLevel);
+  return value as UserEnforcementLevel;
+}
+
+/**
+ * Which change the body asks for. `unlock: false` is a no-op (reference §4.7), so it neither
+ * counts as a category nor mixes with one; null reads as absent.
+ */
+export function parseMultiFactorChange(
+  input: MultiFactorSettingsInput | null | undefined,
+): MultiFactorChange {
+  if (!input) throw badRequest(SettingsMessages.missing);
+  const enabled = input.enabled ?? undefined;
+  const factorType = input.factorType ?? undefined;
+  const unlock = input.unlock === true;
+  const level = input.userMultiFactorEnforcementLevel ?? undefined;
+  const enabling = enabled === true || (enabled === undefined && factorType !== undefined);
+  const disabling = enabled === false;
+
+  if (unlock) {
+    if (enabled !== undefined || factorType !== undefined || level !== undefined)
+      throw badRequest(SettingsMessages.mixedWhileUnlocking);
+    return { kind: 'unlock' };
+  }
+  if (level !== undefined) {
+    if (enabled !== undefined || factorType !== undefined)
+      throw badRequest(SettingsMessages.mixedWhileSettingLevel);
+    return { kind: 'userLevel', level: levelOf(level) };
+  }
+  if (disabling) {
+    if (factorType !== undefined) throw badRequest(SettingsMessages.mixedWhileDisabling);
+    return { kind: 'disable' };
+  }
+  if (enabling) {
+    return {
+      kind: 'enable',
+      enabled: enabled === true ? true : undefined,
+      factorType: factorType === undefined ? undefined : factorTypeOf(factorType),
+    };
+  }
+  if (input.unlock === false) return { kind: 'nothing' };
+  throw badRequest(SettingsMessages.missing);
+}
+
+/**
+ * Who may make the change. Everything but the enforcement level follows the multi-factor rule
+ * (self or precedence, reference §7.0); unlock never on oneself; the level has its own callers
+ * (reference §7.12).
+ */
+export function authorizeMultiFactorChange(
+  caller: UserRow,
+  callerScope: string | null,
+  target: UserRow,
+  change: MultiFactorChange,
+): void {
+  if (change.kind === 'userLevel') {
+    authorizeLevelChange(caller, callerScope, target);
+    return;
+  }
+  if (!hasPrecedence(caller, target)) throw forbidden();
+  if (change.kind === 'unlock' && caller.id === target.id) throw forbidden(SettingsMessages.ownAccount);
+}
+
+function authorizeLevelChange(caller: UserRow, callerScope: string | null, target: UserRow): void {
+  if (caller.role === 'identity:default') throw forbidden();
+  // Ours: a SETUP-MFA token exists to set MFA up, not to opt its user out of the requirement
+  // that made the token necessary.
+  if (callerScope !== null) throw forbidden(Messages.scopeForbids);
+  if (caller.id === target.id) {
+    if (caller.role === 'identity:user-admin' || caller.role === 'identity:user-manage') return;
+    throw forbidden();
+  }
+  if (hasPrecedence(caller, target)) return;
+  // A user manager may set the level of its own account's owner (reference §7.12).
+  const managerOnOwner =
+    caller.role === 'identity:user-manage' &&
+    target.role === 'identity:user-admin' &&
+    caller.domain_id !== null &&
+    caller.domain_id === target.domain_id;
+  if (!managerOnOwner) throw forbidden();
+}
+
+/**
+ * The user's row inside a transaction, locked for update on PostgreSQL: MFA state changes, a
+ * login's policy re-check (which share-locks the row) and device count limits are serialised on
+ * it. SQLite serialises write transactions anyway.
+ */
+export async function lockUserRow(deps: Deps, trx: Db, userId: string): Promise<UserRow> {
+  let query = trx.selectFrom('users').selectAll().where('id', '=', userId);
+  if (deps.store.dialect === 'postgres') query = query.forUpdate();
+  const user = await query.executeTakeFirst();
+  if (!user) throw notFound(`User ${userId} not found`);
+  return user;
+}
+
+interface DeviceState {
+  verifiedOtp: boolean;
+  verifiedPhone: boolean;
+  anyDevice: boolean;
+}
+
+async function deviceState(trx: Db, userId: string): Promise<DeviceState> {
+  const otp = await trx
+    .selectFrom('otp_devices')
+    .select(['verified'])
+    .where('user_id', '=', userId)
+    .execute();
+  const phones = await trx
+    .selectFrom('mobile_phones')
+    .select(['verified'])
+    .where('user_id', '=', userId)
+    .execute();
+  return {
+    verifiedOtp: otp.some((device) => device.verified === 1),
+    verifiedPhone: phones.some((phone) => phone.verified === 1),
+    anyDevice: otp.length + phones.length > 0,
+  };
+}
+
+/** The factor an enable request ends with (reference §7.12 "Enable rules"). */
+function factorToEnable(requested: FactorType | undefined, devices: DeviceState): FactorType {
+  if (requested === 'OTP') {
+    if (!devices.verifiedOtp) throw badRequest(SettingsMessages.noVerifiedOtp);
+    return 'OTP';
+  }
+  if (requested === 'SMS') {
+    if (!devices.verifiedPhone) throw badRequest(SettingsMessages.noVerifiedPhone);
+    return 'SMS';
+  }
+  if (devices.verifiedOtp && devices.verifiedPhone) throw badRequest(SettingsMessages.mustSpecifyFactor);
+  if (devices.verifiedOtp) return 'OTP';
+  if (devices.verifiedPhone) return 'SMS';
+  throw badRequest(devices.anyDevice ? SettingsMessages.deviceNotVerified : SettingsMessages.noDevice);
+}
+
+/** Delete what only an MFA login could use: bypass codes, pending passcodes, open OS-MF sessions. */
+async function deleteSecondFactorCodes(trx: Db, userId: string): Promise<void> {
+  await trx.deleteFrom('bypass_codes').where('user_id', '=', userId).execute();
+  await deleteOneTimeCodes(trx, userId);
+  await trx.deleteFrom('mfa_sessions').where('user_id', '=', userId).execute();
+}
+
+/** PUT /v2.0/users/{id}/RAX-AUTH/multi-factor, after authorizeMultiFactorChange. */
+export async function applyMultiFactorChange(
+  deps: Deps,
+  actor: Actor,
+  targetId: string,
+  change: MultiFactorChange,
+): Promise<void> {
+  if (change.kind === 'nothing') return;
+  await deps.db.transaction().execute(async (trx) => {
+    const user = await lockUserRow(deps, trx, targetId);
+    const now = deps.clock.now();
+    const event: EventWriter = (type, detail) =>
+      recordEvent(trx, now, {
+        type,
+        actorId: actor.userId,
+        userId: user.id,
+        domainId: user.domain_id,
+        source: actor.source,
+        detail,
+      });
+    switch (change.kind) {
+      case 'enable':
+        return enable(trx, actor, user, change, now, event);
+      case 'disable': {
+        if (user.mfa_enabled !== 1) return;
+        await trx
+          .updateTable('users')
+          .set({
+            mfa_enabled: 0,
+            factor_type: null,
+            mfa_failed_count: 0,
+            mfa_last_failed_at: null,
+            updated_at: now,
+          })
+          .where('id', '=', user.id)
+          .execute();
+        // Devices stay (reference §7.12); every code that only an MFA login could use goes.
+        await deleteSecondFactorCodes(trx, user.id);
+        await event('mfa.disabled', { factorType: user.factor_type });
+        return;
+      }
+      case 'unlock': {
+        const wasLocked = isLocked(deps, user);
+        await resetPasscodeAttempts(trx, user.id);
+        await event('mfa.unlocked', { wasLocked, failedAttempts: user.mfa_failed_count });
+        return;
+      }
+      case 'userLevel':
+        return setUserLevel(deps, trx, actor, user, change.level, now, event);
+    }
+  });
+}
+
+type EventWriter = (type: EventType, detail: NonNullable<SecurityEvent['detail']>) => Promise<void>;
+
+async function enable(
+  trx: Db,
+  actor: Actor,
+  user: UserRow,
+  change: Extract<MultiFactorChange, { kind: 'enable' }>,
+  now: number,
+  event: EventWriter,
+): Promise<void> {
+  const enabled = user.mfa_enabled === 1;
+  if (change.enabled === undefined && !enabled) throw badRequest(SettingsMessages.factorWithoutMfa);
+  // Already enabled and no factor named: nothing to change (reference §7.12 "no-op").
+  if (enabled && change.factorType === undefined) return;
+  const factor = factorToEnable(change.factorType, await deviceState(trx, user.id));
+  if (enabled) {
+    if (factor === user.factor_type) return;
+    await trx
+      .updateTable('users')
+      .set({ factor_type: factor, updated_at: now })
+      .where('id', '=', user.id)
+      .execute();
+    // A factor change revokes nothing (reference §5.5).
+    await event('mfa.factor_changed', { from: user.factor_type, to: factor });
+    return;
+  }
+  await trx
+    .updateTable('users')
+    .set({
+      mfa_enabled: 1,
+      factor_type: factor,
+      mfa_failed_count: 0,
+      mfa_last_failed_at: null,
+      updated_at: now,
+    })
+    .where('id', '=', user.id)
+    .execute();
+  // Same transaction as the switch: a password-only token (a SETUP-MFA token included) cannot
+  // outlive it, and a concurrent password login either committed its token before this (and it
+  // is revoked here) or re-checks policy after it and is challenged (reference §5.5).
+  const revoked = await revokeUserTokens(trx, now, actor, user, {
+    passwordOnly: true,
+    reason: 'multi-factor enabled',
+  });
+  await event('mfa.enabled', { factorType: factor, tokensRevoked: revoked });
+}
+
+async function setUserLevel(
+  deps: Deps,
+  trx: Db,
+  actor: Actor,
+  user: UserRow,
+  level: UserEnforcementLevel,
+  now: number,
+  event: EventWriter,
+): Promise<void> {
+  if (user.mfa_enforcement === level) return;
+  let domainLevel: string | null = null;
+  if (user.domain_id !== null) {
+    let query = trx.selectFrom('domains').select('mfa_enforcement').where('id', '=', user.domain_id);
+    if (deps.store.dialect === 'postgres') query = query.forShare();
+    domainLevel = (await query.executeTakeFirst())?.mfa_enforcement ?? null;
+  }
+  const wasRequired = mfaRequired(user.mfa_enforcement, domainLevel);
+  const nowRequired = mfaRequired(level, domainLevel);
+  // DEFAULT is stored as the word, so the user object shows it once it has been set.
+  await trx
+    .updateTable('users')
+    .set({ mfa_enforcement: level, updated_at: now })
+    .where('id', '=', user.id)
+    .execute();
+  let revoked = 0;
+  // Only a user the change newly binds is logged out: one who was already required holds no
+  // password token but may hold a SETUP-MFA token, which must survive (API.md "Revocation").
+  if (user.mfa_enabled !== 1 && !wasRequired && nowRequired) {
+    revoked = await revokeUserTokens(trx, now, actor, user, {
+      passwordOnly: true,
+      reason: 'user requires multi-factor',
+    });
+  }
+  await event('mfa.user_enforcement_changed', {
+    from: user.mfa_enforcement,
+    to: level,
+    tokensRevoked: revoked,
+  });
+}
+
+/**
+ * DELETE /v2.0/users/{id}/RAX-AUTH/multi-factor (reference §7.13): MFA off, and the phone, every
+ * OTP device and every code go with it.
+ */
+export async function removeMultiFactor(deps: Deps, actor: Actor, targetId: string): Promise<void> {
+  await deps.db.transaction().execute(async (trx) => {
+    const user = await lockUserRow(deps, trx, targetId);
+    const now = deps.clock.now();
+    await trx
+      .updateTable('users')
+      .set({
+        mfa_enabled: 0,
+        factor_type: null,
+        mfa_failed_count: 0,
+        mfa_last_failed_at: null,
+        updated_at: now,
+      })
+      .where('id', '=', user.id)
+      .execute();
+    const phones = await trx.deleteFrom('mobile_phones').where('user_id', '=', user.id).executeTakeFirst();
+    const devices = await trx.deleteFrom('otp_devices').where('user_id', '=', user.id).executeTakeFirst();
+    await deleteSecondFactorCodes(trx, user.id);
+    await recordEvent(trx, now, {
+      type: 'mfa.removed',
+      actorId: actor.userId,
+      userId: user.id,
+      domainId: user.domain_id,
+      source: actor.source,
+      detail: {
+        wasEnabled: user.mfa_enabled === 1,
+        phonesRemoved: Number(phones.numDeletedRows),
+        otpDevicesRemoved: Number(devices.numDeletedRows),
+      },
+    });
+  });
+}
