@@ -66,7 +66,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const keys = overrides.keys ?? loadKeyRing(config, log);
   const store = connect(config.databaseUrl, overrides.schema ? { schema: overrides.schema } : {});
   try {
-    await migrateToLatest(store.db);
+    await migrateToLatest(store);
   } catch (error) {
     await store.close();
     throw error;

@@ -146,7 +146,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
       const user = await findUserByUsername(deps.db, credentials.username);
       const ok = await deps.passwords.verifyOrDummy(user?.password_hash, credentials.password);
       if (!user || !ok) {
-        if (user) await audit(deps, request, user, 'login.failed', { method: 'PASSWORD' });
+        await auditFailure(deps, request, user, credentials.username, 'PASSWORD');
         throw unauthorized(Messages.badPassword);
       }
       return { user, methods: ['PASSWORD'] };
@@ -158,7 +158,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         : randomHex();
       const ok = constantEquals(credentials.apiKey, expected);
       if (!user?.api_key_enc || !ok) {
-        if (user) await audit(deps, request, user, 'login.failed', { method: 'APIKEY' });
+        await auditFailure(deps, request, user, credentials.username, 'APIKEY');
         throw unauthorized(Messages.badApiKey);
       }
       return { user, methods: ['APIKEY'] };
@@ -260,6 +260,27 @@ async function challenge(
   await audit(deps, request, user, 'login.challenged', { factor });
   throw unauthorized(Messages.challenge, {
     'WWW-Authenticate': `OS-MF sessionId='${sessionId}', factor='${factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE'}'`,
+  });
+}
+
+/**
+ * A failed first-factor login is recorded whether or not the user exists: the same write on
+ * both paths keeps an unknown username from answering measurably faster.
+ */
+function auditFailure(
+  deps: Deps,
+  request: LoginRequest,
+  user: UserRow | undefined,
+  username: string,
+  method: AuthMethod,
+): Promise<void> {
+  return recordEvent(deps.db, deps.clock.now(), {
+    type: 'login.failed',
+    actorId: user?.id ?? null,
+    userId: user?.id ?? null,
+    domainId: user?.domain_id ?? null,
+    source: request.source,
+    detail: user ? { method } : { method, unknownUsername: username },
   });
 }
 

@@ -63,8 +63,19 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
   };
 }
 
-export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: migrationProvider });
+export async function migrateToLatest(store: Store): Promise<string[]> {
+  const { db } = store;
+  // Without an explicit schema Kysely looks for its bookkeeping tables in every schema of the
+  // database, and another schema's copy would hide ours: name the schema we run in.
+  const schema =
+    store.dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema
+      : undefined;
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider,
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? [])

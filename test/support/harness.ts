@@ -103,13 +103,20 @@ export async function createTestEnv(
   });
   const clock = options.clock ?? new ManualClock(Date.UTC(2026, 10, 22, 12, 0, 0));
   const sms = new FakeSmsSender();
-  const deps = await createDeps(config, {
-    clock,
-    sms,
-    log: createLogger(config, sink),
-    keys: new KeyRing([{ id: '1', key: Buffer.alloc(32, 7) }]),
-    ...(schema ? { schema } : {}),
-  });
+  let deps: Deps;
+  try {
+    deps = await createDeps(config, {
+      clock,
+      sms,
+      log: createLogger(config, sink),
+      keys: new KeyRing([{ id: '1', key: Buffer.alloc(32, 7) }]),
+      ...(schema ? { schema } : {}),
+    });
+  } catch (error) {
+    await dropSchema?.();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   const app = buildApp(deps);
   await app.ready();
   return {
