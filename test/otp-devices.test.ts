@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import jsQR from 'jsqr';
+import jsQRModule from 'jsqr';
 import { PNG } from 'pngjs';
 import { randomHex } from '../src/crypto/random.js';
 import { OtpMessages } from '../src/factors/totp/devices.js';
@@ -28,6 +28,10 @@ interface CreatedDevice {
   qrcode: string;
   verified: boolean;
 }
+
+// jsqr is CommonJS whose typings declare an ES default export; under NodeNext the default import
+// is module.exports, which is the decoder itself and also carries it as `.default`.
+const jsQR = (jsQRModule as unknown as { default: typeof jsQRModule.default }).default;
 
 const mfaPath = (userId: string) => `/v2.0/users/${userId}/RAX-AUTH/multi-factor`;
 const ZBARIMG = '/usr/bin/zbarimg';
