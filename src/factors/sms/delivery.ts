@@ -5,11 +5,23 @@ import { SmsDeliveryError } from '../../notify/sms-sender.js';
 
 const MINUTE = 60_000;
 
+export const COUNTRY_NOT_ALLOWED = 'Text messages to this country are not allowed.';
+export const TOO_MANY_MESSAGES = 'Too many text messages. Try again later.';
+export const NOT_SENT = 'The text message could not be sent. Try again later.';
+
 interface Limit {
   window: number;
   max: number;
   column: 'destination' | 'user_id';
   value: string;
+}
+
+/** The country allow-list (LATCHKEY_SMS_ALLOWED_COUNTRIES; empty = every country). */
+export function assertCountryAllowed(deps: Deps, e164: string): void {
+  const allowed = deps.config.sms.allowedCountries;
+  if (allowed.length === 0) return;
+  const country = parsePhoneNumberFromString(e164)?.country;
+  if (!country || !allowed.includes(country)) throw badRequest(COUNTRY_NOT_ALLOWED);
 }
 
 /**
@@ -19,10 +31,7 @@ interface Limit {
  */
 export async function deliverSms(deps: Deps, userId: string, to: string, body: string): Promise<void> {
   const { sms } = deps.config;
-  const country = parsePhoneNumberFromString(to)?.country;
-  if (sms.allowedCountries.length > 0 && (!country || !sms.allowedCountries.includes(country))) {
-    throw badRequest('Text messages to this country are not allowed.');
-  }
+  assertCountryAllowed(deps, to);
   const now = deps.clock.now();
   const limits: Limit[] = [
     { window: 10 * MINUTE, max: sms.maxPerNumber10Min, column: 'destination', value: to },
@@ -35,6 +44,9 @@ export async function deliverSms(deps: Deps, userId: string, to: string, body: s
     .returning('id')
     .executeTakeFirstOrThrow();
   const takeBack = () => deps.db.deleteFrom('sms_sends').where('id', '=', inserted.id).execute();
+  // Every limit is evaluated: Retry-After must name the moment *all* of them allow a send again,
+  // not just the first one found over (a full day window outlasts a full 10-minute one).
+  let retryAfterMs: number | undefined;
   for (const limit of limits) {
     const rows = await deps.db
       .selectFrom('sms_sends')
@@ -46,18 +58,23 @@ export async function deliverSms(deps: Deps, userId: string, to: string, body: s
       .limit(limit.max + 1)
       .execute();
     if (rows.length > limit.max) {
-      await takeBack();
-      // The window frees a slot when the max-th newest send (other than this one) ages out.
+      // Rows are newest first and this send (the newest id at `now`) is rows[0], so rows[max] is
+      // the max-th newest *earlier* send; the window frees a slot when it ages out.
       const blocking = rows[limit.max]?.sent_at ?? now;
-      throw overLimit('Too many text messages. Try again later.', (blocking + limit.window - now) / 1000);
+      retryAfterMs = Math.max(retryAfterMs ?? 0, blocking + limit.window - now);
     }
+  }
+  if (retryAfterMs !== undefined) {
+    await takeBack();
+    throw overLimit(TOO_MANY_MESSAGES, retryAfterMs / 1000);
   }
   try {
     await deps.sms.send({ to, body });
   } catch (error) {
     await takeBack();
+    // Only the provider's name and a reason without the number or text reach the log.
     const reason = error instanceof SmsDeliveryError ? error.message : 'unexpected error';
     deps.log.warn({ provider: deps.sms.name, reason }, 'sms delivery failed');
-    throw serviceUnavailable('The text message could not be sent. Try again later.');
+    throw serviceUnavailable(NOT_SENT);
   }
 }

@@ -1,8 +1,9 @@
 import { randomDigits } from '../../crypto/random.js';
 import type { Deps } from '../../deps.js';
 import { badRequest } from '../../errors.js';
-import { consumeOneTimeCode, deleteOneTimeCodes, storeOneTimeCode } from '../one-time-codes.js';
-import { deliverSms } from './delivery.js';
+import { consumeOneTimeCode } from '../one-time-codes.js';
+import { findVerifiedPhone } from './phones.js';
+import { sendOneTimeCodeBySms } from './send-code.js';
 
 /** Seeds: a 7-digit passcode, valid 10 minutes. */
 export const SMS_PASSCODE_DIGITS = 7;
@@ -13,25 +14,21 @@ export function loginPasscodeText(code: string): string {
 }
 
 /**
- * Step 1 of an SMS login. The code is stored before it is sent (so it exists when the user
- * types it) and removed again if the provider fails, leaving nothing half-done.
+ * Step 1 of an SMS login. A new passcode replaces the previous one; if it cannot be sent (limits,
+ * provider failure, timeout) it is burnt again, so no live code is left that nobody received.
  */
 export async function sendLoginPasscode(deps: Deps, userId: string): Promise<void> {
-  const phone = await deps.db
-    .selectFrom('mobile_phones')
-    .select('number')
-    .where('user_id', '=', userId)
-    .where('verified', '=', 1)
-    .executeTakeFirst();
+  const phone = await findVerifiedPhone(deps.db, userId);
   if (!phone) throw badRequest("User doesn't have a verified phone.");
   const code = randomDigits(SMS_PASSCODE_DIGITS);
-  await storeOneTimeCode(deps, deps.db, userId, 'sms-login', code, deps.clock.now() + SMS_PASSCODE_TTL_MS);
-  try {
-    await deliverSms(deps, userId, phone.number, loginPasscodeText(code));
-  } catch (error) {
-    await deleteOneTimeCodes(deps.db, userId, 'sms-login');
-    throw error;
-  }
+  await sendOneTimeCodeBySms(deps, {
+    userId,
+    to: phone.number,
+    purpose: 'sms-login',
+    code,
+    expiresAt: deps.clock.now() + SMS_PASSCODE_TTL_MS,
+    text: loginPasscodeText(code),
+  });
 }
 
 export function consumeLoginPasscode(deps: Deps, userId: string, code: string): Promise<boolean> {

@@ -1,0 +1,58 @@
+import type { Deps } from '../../deps.js';
+import { type CodePurpose, consumeOneTimeCode, storeOneTimeCode } from '../one-time-codes.js';
+import { deliverSms } from './delivery.js';
+
+/** A unique-key violation in either dialect (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_*). */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+/**
+ * Replace the user's live code of this purpose. storeOneTimeCode deletes, then inserts: two
+ * concurrent senders can both delete and then collide on the (user, purpose) key. The loser
+ * simply tries again, so the later request wins, as "a new code replaces the previous one" says.
+ */
+async function replaceCode(
+  deps: Deps,
+  userId: string,
+  purpose: CodePurpose,
+  code: string,
+  expiresAt: number,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await storeOneTimeCode(deps, deps.db, userId, purpose, code, expiresAt);
+      return;
+    } catch (error) {
+      if (attempt >= 3 || !isUniqueViolation(error)) throw error;
+    }
+  }
+}
+
+/**
+ * Store a one-time code, then text it. The code exists before the message leaves (so it works
+ * the moment it arrives); if the message is refused (limits, country) or the provider fails, the
+ * code is burnt again — only this code, matched by value, never one a concurrent request stored —
+ * so nothing usable is left behind that nobody received.
+ */
+export async function sendOneTimeCodeBySms(
+  deps: Deps,
+  options: {
+    userId: string;
+    to: string;
+    purpose: CodePurpose;
+    code: string;
+    expiresAt: number;
+    text: string;
+  },
+): Promise<void> {
+  const { userId, to, purpose, code, expiresAt, text } = options;
+  await replaceCode(deps, userId, purpose, code, expiresAt);
+  try {
+    await deliverSms(deps, userId, to, text);
+  } catch (error) {
+    await consumeOneTimeCode(deps, userId, purpose, code);
+    throw error;
+  }
+}

@@ -1,0 +1,73 @@
+import { randomDigits } from '../crypto/random.js';
+import type { Deps } from '../deps.js';
+import { badRequest, forbidden, Messages, notFound } from '../errors.js';
+import { recordEvent } from '../events/events.js';
+import { findVerifiedPhone, maskPhoneNumber } from '../factors/sms/phones.js';
+import { sendOneTimeCodeBySms } from '../factors/sms/send-code.js';
+import { findUserById } from '../identity/users.js';
+import type { UserRow } from '../store/schema.js';
+import { isLocked } from './attempts.js';
+
+/**
+ * The seeds' "Send Temporary Code" (API.md "Temporary code (ours)"): 8 digits, valid 5 minutes
+ * ([SEED-MR]), entered as the passcode of step 2 like a bypass code. One live code per user: a
+ * new one replaces the last.
+ */
+export const TEMPORARY_CODE_DIGITS = 8;
+export const TEMPORARY_CODE_TTL_MS = 5 * 60_000;
+
+export const TemporaryCodeMessages = {
+  self: 'Can not send a temporary code to your own account.',
+  noVerifiedPhone: 'The user has no verified mobile phone to send a temporary code to.',
+  locked: 'Multi-factor login of this user is locked. Unlock it before sending a temporary code.',
+} as const;
+
+export function temporaryCodeText(code: string): string {
+  return `Latchkey temporary passcode (expires in 5 minutes): ${code}`;
+}
+
+export interface TemporaryCodeSent {
+  sentTo: string;
+  expiresAt: number;
+}
+
+/**
+ * Sent by someone with precedence over the user (the caller's rights on the target are checked
+ * by the route), never by the user itself: a code one can send oneself is no second factor.
+ */
+export async function sendTemporaryCode(
+  deps: Deps,
+  caller: { user: UserRow; scope: string | null; source: string | null },
+  target: UserRow,
+): Promise<TemporaryCodeSent> {
+  if (caller.scope !== null) throw forbidden(Messages.scopeForbids);
+  if (caller.user.id === target.id) throw forbidden(TemporaryCodeMessages.self);
+  // Read again: the lock state may have changed since the route looked the user up.
+  const user = await findUserById(deps.db, target.id);
+  if (!user) throw notFound(`User ${target.id} not found`);
+  // A temporary code must not become a way around the lock: an administrator unlocks first.
+  if (isLocked(deps, user)) throw badRequest(TemporaryCodeMessages.locked);
+  const phone = await findVerifiedPhone(deps.db, user.id);
+  if (!phone) throw badRequest(TemporaryCodeMessages.noVerifiedPhone);
+  const code = randomDigits(TEMPORARY_CODE_DIGITS);
+  const now = deps.clock.now();
+  const expiresAt = now + TEMPORARY_CODE_TTL_MS;
+  await sendOneTimeCodeBySms(deps, {
+    userId: user.id,
+    to: phone.number,
+    purpose: 'temporary',
+    code,
+    expiresAt,
+    text: temporaryCodeText(code),
+  });
+  const sentTo = maskPhoneNumber(phone.number);
+  await recordEvent(deps.db, now, {
+    type: 'temporary_code.sent',
+    actorId: caller.user.id,
+    userId: user.id,
+    domainId: user.domain_id,
+    source: caller.source,
+    detail: { sentTo, expires: new Date(expiresAt).toISOString() },
+  });
+  return { sentTo, expiresAt };
+}
