@@ -57,8 +57,10 @@ function levelOf(value: string): UserEnforcementLevel {
 }
 
 /**
- * Which change the body asks for. `unlock: false` is a no-op (reference §4.7), so it neither
- * counts as a category nor mixes with one; null reads as absent.
+ * Which change the body asks for. The category is read in the order `enabled`, `unlock`, the
+ * enforcement level, then a lone `factorType` (which enables or switches the factor); anything
+ * else in the body is a second category and refused with the first one's message. `unlock:
+ * false` is a no-op (reference §4.7), so it neither counts nor mixes; null reads as absent.
  */
 export function parseMultiFactorChange(
   input: MultiFactorSettingsInput | null | undefined,
@@ -68,32 +70,33 @@ export function parseMultiFactorChange(
   const factorType = input.factorType ?? undefined;
   const unlock = input.unlock === true;
   const level = input.userMultiFactorEnforcementLevel ?? undefined;
-  const enabling = enabled === true || (enabled === undefined && factorType !== undefined);
-  const disabling = enabled === false;
 
+  if (enabled === true) {
+    if (unlock || level !== undefined) throw badRequest(SettingsMessages.mixedWhileEnabling);
+    return { kind: 'enable', enabled: true, factorType: optionalFactorType(factorType) };
+  }
+  if (enabled === false) {
+    if (unlock || level !== undefined || factorType !== undefined)
+      throw badRequest(SettingsMessages.mixedWhileDisabling);
+    return { kind: 'disable' };
+  }
   if (unlock) {
-    if (enabled !== undefined || factorType !== undefined || level !== undefined)
+    if (level !== undefined || factorType !== undefined)
       throw badRequest(SettingsMessages.mixedWhileUnlocking);
     return { kind: 'unlock' };
   }
   if (level !== undefined) {
-    if (enabled !== undefined || factorType !== undefined)
-      throw badRequest(SettingsMessages.mixedWhileSettingLevel);
+    if (factorType !== undefined) throw badRequest(SettingsMessages.mixedWhileSettingLevel);
     return { kind: 'userLevel', level: levelOf(level) };
   }
-  if (disabling) {
-    if (factorType !== undefined) throw badRequest(SettingsMessages.mixedWhileDisabling);
-    return { kind: 'disable' };
-  }
-  if (enabling) {
-    return {
-      kind: 'enable',
-      enabled: enabled === true ? true : undefined,
-      factorType: factorType === undefined ? undefined : factorTypeOf(factorType),
-    };
-  }
+  if (factorType !== undefined)
+    return { kind: 'enable', enabled: undefined, factorType: factorTypeOf(factorType) };
   if (input.unlock === false) return { kind: 'nothing' };
   throw badRequest(SettingsMessages.missing);
+}
+
+function optionalFactorType(value: string | undefined): FactorType | undefined {
+  return value === undefined ? undefined : factorTypeOf(value);
 }
 
 /**
@@ -194,6 +197,9 @@ async function deleteSecondFactorCodes(trx: Db, userId: string): Promise<void> {
   await trx.deleteFrom('mfa_sessions').where('user_id', '=', userId).execute();
 }
 
+/** Records one event about the target user inside the change's transaction. */
+type EventWriter = (type: EventType, detail: NonNullable<SecurityEvent['detail']>) => Promise<void>;
+
 /** PUT /v2.0/users/{id}/RAX-AUTH/multi-factor, after authorizeMultiFactorChange. */
 export async function applyMultiFactorChange(
   deps: Deps,
@@ -246,8 +252,6 @@ export async function applyMultiFactorChange(
     }
   });
 }
-
-type EventWriter = (type: EventType, detail: NonNullable<SecurityEvent['detail']>) => Promise<void>;
 
 async function enable(
   trx: Db,
