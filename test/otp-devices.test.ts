@@ -224,6 +224,23 @@ for (const dialect of dialects()) {
       assertFault(wrongType, 400, 'badRequest');
     });
 
+    test('a name that cannot travel in a key URI is refused, never a server error', async () => {
+      const user = await owner();
+      for (const name of ['tab\u0000let', 'line\nbreak', '\ud800lone', 'lone\udc00']) {
+        const response = await addDevice(env, user.id, user.token, { 'RAX-AUTH:otpDevice': { name } });
+        assertFault(response, 400, 'badRequest', OtpMessages.nameInvalid);
+      }
+      // 200 characters fit the column, but URI-encoded they would not fit a QR code.
+      const wide = await addDevice(env, user.id, user.token, {
+        'RAX-AUTH:otpDevice': { name: '鍵'.repeat(200) },
+      });
+      assertFault(wide, 400, 'badRequest', OtpMessages.nameTooLong);
+      const fits = await newDevice(env, user, `${'鍵'.repeat(100)} 😀`);
+      const png = pngOf(fits.qrcode);
+      assert.equal(jsQR(new Uint8ClampedArray(png.data), png.width, png.height)?.data, fits.keyUri);
+      assert.equal(fits.name, `${'鍵'.repeat(100)} 😀`);
+    });
+
     test('a sixth device is refused', async () => {
       const user = await owner();
       for (let index = 1; index <= 5; index++) await newDevice(env, user, `device ${index}`);

@@ -6,6 +6,15 @@ import type { Db, OtpDeviceRow, UserRow } from '../../store/schema.js';
 import { lockUserRow } from '../settings.js';
 import { acceptTotp, encryptSecret, keyUri, newTotpSecret, qrCodeDataUri } from './totp.js';
 
+/**
+ * The name travels URI-encoded inside keyUri, which must still fit a QR code (at most 2331
+ * bytes at error correction level M); this bound leaves room for the issuer and the secret.
+ */
+const MAX_ENCODED_NAME = 1024;
+// Control characters (PostgreSQL refuses NUL outright) and lone UTF-16 surrogates, which
+// encodeURIComponent cannot encode.
+const INVALID_NAME = /[\p{Cc}\p{Cs}]/u;
+
 /** Up to five authenticators per user (reference §7.7, §9). */
 export const MAX_OTP_DEVICES = 5;
 /** The column's width; a longer name is refused rather than cut. */
@@ -23,7 +32,8 @@ export const OtpMessages = {
   badCode: 'The provided pin is either invalid or expired.',
   alreadyVerified: 'The specified device has already been verified',
   // Ours.
-  nameTooLong: `The name of an OTP device may have at most ${MAX_OTP_DEVICE_NAME} characters.`,
+  nameTooLong: `The name of an OTP device is too long: at most ${MAX_OTP_DEVICE_NAME} characters, fewer outside ASCII.`,
+  nameInvalid: 'The name of an OTP device may not contain control characters.',
 } as const;
 
 export interface OtpDeviceView {
@@ -70,7 +80,9 @@ export async function addOtpDevice(
   name: string | null | undefined,
 ): Promise<NewOtpDevice> {
   if (name === undefined || name === null || name.trim() === '') throw badRequest(OtpMessages.nameMissing);
-  if (name.length > MAX_OTP_DEVICE_NAME) throw badRequest(OtpMessages.nameTooLong);
+  if (INVALID_NAME.test(name)) throw badRequest(OtpMessages.nameInvalid);
+  if (name.length > MAX_OTP_DEVICE_NAME || encodeURIComponent(name).length > MAX_ENCODED_NAME)
+    throw badRequest(OtpMessages.nameTooLong);
   const id = randomHex();
   const secret = newTotpSecret();
   const uri = keyUri(deps.config.otpIssuer, name, secret);
