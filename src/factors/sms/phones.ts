@@ -247,8 +247,11 @@ export async function sendVerificationPin(deps: Deps, target: UserRow, phoneId: 
     .where('id', '=', phone.id)
     .where('verified', '=', 0)
     .executeTakeFirst();
-  // Removed or verified between the read and the write.
-  if (Number(stored.numUpdatedRows) !== 1) throw badRequest(PhoneMessages.alreadyVerified);
+  if (Number(stored.numUpdatedRows) !== 1) {
+    // Removed or verified between the read and the write: answer as if it had happened first.
+    if (!(await findPhone(deps.db, target.id, phoneId))) throw notFound(PhoneMessages.invalidDevice);
+    throw badRequest(PhoneMessages.alreadyVerified);
+  }
   try {
     await deliverSms(deps, target.id, phone.number, verificationPinText(pin));
   } catch (error) {
