@@ -285,6 +285,33 @@ for (const dialect of dialects()) {
       assert.equal((await stepTwo(env, sessionId, passcode)).status, 200);
     });
 
+    test('a token id where the session id belongs is 401: it is not a session', async () => {
+      const { user, number } = await smsUser(env, admin);
+      await stepOne(env, user);
+      const response = await stepTwo(env, admin.token, lastPasscode(env, number));
+      assertFault(response, 401, 'unauthorized', Messages.sessionRejected);
+    });
+
+    test('six wrong SMS passcodes are 401; the seventh locks with 403, and then even the right one is 403', async () => {
+      const { user, number } = await smsUser(env, admin);
+      const sessionId = await stepOne(env, user);
+      const passcode = lastPasscode(env, number);
+      for (let attempt = 1; attempt < env.deps.config.lockoutThreshold; attempt++) {
+        const response = await stepTwo(env, sessionId, otherThan(passcode));
+        assertFault(response, 401, 'unauthorized', Messages.wrongPasscode);
+      }
+      assertFault(await stepTwo(env, sessionId, otherThan(passcode)), 403, 'forbidden', Messages.locked);
+      assertFault(await stepTwo(env, sessionId, passcode), 403, 'forbidden', Messages.locked);
+      const before = env.sms.sent.length;
+      assertFault(
+        await passwordLogin(env, user.username, user.password),
+        401,
+        'unauthorized',
+        Messages.locked,
+      );
+      assert.equal(env.sms.sent.length, before);
+    });
+
     test('a passcode for a user without MFA is 400 Unknown credential type', async () => {
       const { user, number } = await smsUser(env, admin);
       const sessionId = await stepOne(env, user);
@@ -334,6 +361,32 @@ for (const dialect of dialects()) {
       const response = await passwordLogin(env, user.username, user.password);
       assertFault(response, 401, 'unauthorized', Messages.locked);
       assert.equal(env.sms.sent.length, before);
+    });
+
+    test('concurrent step 1s all get a challenge (no 500), and one live passcode remains', async () => {
+      const { user, number } = await smsUser(env, admin);
+      const before = env.sms.sent.length;
+      const responses = await Promise.all(
+        [1, 2, 3, 4].map(() => passwordLogin(env, user.username, user.password)),
+      );
+      for (const response of responses) assert.equal(response.status, 401, response.text);
+      const sessions = responses.map((response) => parseChallenge(response).sessionId);
+      const live = await env.deps.db
+        .selectFrom('one_time_codes')
+        .select('purpose')
+        .where('user_id', '=', user.id)
+        .execute();
+      assert.deepEqual(live, [{ purpose: 'sms-login' }]);
+      // Exactly one of the codes sent is the live one.
+      const codes = env.sms.sent.slice(before).map((message) => /(\d{7})$/.exec(message.body)?.[1] ?? '');
+      assert.equal(codes.length, 4);
+      assert.ok(env.sms.sent.slice(before).every((message) => message.to === number));
+      let accepted = 0;
+      for (const [index, code] of codes.entries()) {
+        const response = await stepTwo(env, sessions[index] ?? '', code);
+        if (response.status === 200) accepted += 1;
+      }
+      assert.equal(accepted, 1);
     });
 
     test('only a keyed hash of the passcode is stored', async () => {
