@@ -95,7 +95,7 @@ async function login(instance: Instance, username: string) {
 }
 
 const tokenOf = (response: { body: Record<string, Record<string, unknown>> }) =>
-  ((response.body.access ?? {}).token as { id: string }).id;
+  (response.body.access?.token as { id: string }).id;
 
 describe('several instances on one PostgreSQL', {
   skip: !enabled && 'LATCHKEY_TEST_DATABASE_URL is not set',
