@@ -94,8 +94,11 @@ async function login(instance: Instance, username: string) {
   });
 }
 
-const tokenOf = (response: { body: Record<string, Record<string, unknown>> }) =>
-  (response.body.access?.token as { id: string }).id;
+function tokenOf(response: { body: Record<string, Record<string, unknown>> }): string {
+  const token = response.body.access?.token as { id: string } | undefined;
+  if (!token) throw new Error('no token in the response');
+  return token.id;
+}
 
 describe('several instances on one PostgreSQL', {
   skip: !enabled && 'LATCHKEY_TEST_DATABASE_URL is not set',
