@@ -225,17 +225,7 @@ export async function applyMultiFactorChange(
         return enable(trx, actor, user, change, now, event);
       case 'disable': {
         if (user.mfa_enabled !== 1) return;
-        await trx
-          .updateTable('users')
-          .set({
-            mfa_enabled: 0,
-            factor_type: null,
-            mfa_failed_count: 0,
-            mfa_last_failed_at: null,
-            updated_at: now,
-          })
-          .where('id', '=', user.id)
-          .execute();
+        await turnMultiFactorOff(trx, user.id, now);
         // Devices stay (reference §7.12); every code that only an MFA login could use goes.
         await deleteSecondFactorCodes(trx, user.id);
         await event('mfa.disabled', { factorType: user.factor_type });
@@ -338,6 +328,21 @@ async function setUserLevel(
   });
 }
 
+/** MFA off: no factor, and the failure count and lock cleared with it. */
+async function turnMultiFactorOff(db: Db, userId: string, now: number): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({
+      mfa_enabled: 0,
+      factor_type: null,
+      mfa_failed_count: 0,
+      mfa_last_failed_at: null,
+      updated_at: now,
+    })
+    .where('id', '=', userId)
+    .execute();
+}
+
 /**
  * DELETE /v2.0/users/{id}/RAX-AUTH/multi-factor (reference §7.13): MFA off, and the phone, every
  * OTP device and every code go with it.
@@ -346,17 +351,7 @@ export async function removeMultiFactor(deps: Deps, actor: Actor, targetId: stri
   await deps.db.transaction().execute(async (trx) => {
     const user = await lockUserRow(deps, trx, targetId);
     const now = deps.clock.now();
-    await trx
-      .updateTable('users')
-      .set({
-        mfa_enabled: 0,
-        factor_type: null,
-        mfa_failed_count: 0,
-        mfa_last_failed_at: null,
-        updated_at: now,
-      })
-      .where('id', '=', user.id)
-      .execute();
+    await turnMultiFactorOff(trx, user.id, now);
     const phones = await trx.deleteFrom('mobile_phones').where('user_id', '=', user.id).executeTakeFirst();
     const devices = await trx.deleteFrom('otp_devices').where('user_id', '=', user.id).executeTakeFirst();
     await deleteSecondFactorCodes(trx, user.id);
