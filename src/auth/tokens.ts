@@ -1,3 +1,4 @@
+import { CompiledQuery } from 'kysely';
 import { randomHex } from '../crypto/random.js';
 import type { Actor, Deps } from '../deps.js';
 import { recordEvent } from '../events/events.js';
@@ -41,6 +42,46 @@ export async function issueToken(
   return { id, expiresAt, authenticatedBy, scope };
 }
 
+function liveTokenQuery(db: Db, hashes: string[], now: number) {
+  // One round trip: the token and its user together.
+  return db
+    .selectFrom('tokens')
+    .innerJoin('users', 'users.id', 'tokens.user_id')
+    .selectAll('users')
+    .select([
+      'tokens.hash as token_hash',
+      'tokens.created_at as token_created_at',
+      'tokens.expires_at as token_expires_at',
+      'tokens.authenticated_by as token_authenticated_by',
+      'tokens.scope as token_scope',
+    ])
+    .where('tokens.hash', 'in', hashes)
+    .where('tokens.revoked_at', 'is', null)
+    .where('tokens.expires_at', '>', now);
+}
+
+type LiveTokenRow = NonNullable<Awaited<ReturnType<ReturnType<typeof liveTokenQuery>['executeTakeFirst']>>>;
+const compiledLiveTokenSql = new WeakMap<Db, Map<number, string>>();
+
+/**
+ * Token validation is the hottest path, so its SQL is built once per key-ring size and reused
+ * with fresh parameters (the parameter order is hashes, then now).
+ */
+async function findLiveToken(db: Db, hashes: string[], now: number): Promise<LiveTokenRow | undefined> {
+  let byCount = compiledLiveTokenSql.get(db);
+  if (!byCount) {
+    byCount = new Map();
+    compiledLiveTokenSql.set(db, byCount);
+  }
+  let text = byCount.get(hashes.length);
+  if (text === undefined) {
+    text = liveTokenQuery(db, hashes, now).compile().sql;
+    byCount.set(hashes.length, text);
+  }
+  const result = await db.executeQuery<LiveTokenRow>(CompiledQuery.raw(text, [...hashes, now]));
+  return result.rows[0];
+}
+
 export interface ResolvedToken {
   id: string;
   token: TokenRow;
@@ -53,23 +94,8 @@ export interface ResolvedToken {
  */
 export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
   if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
-  const now = deps.clock.now();
-  // One round trip: the token and its user together.
-  const row = await deps.db
-    .selectFrom('tokens')
-    .innerJoin('users', 'users.id', 'tokens.user_id')
-    .selectAll('users')
-    .select([
-      'tokens.hash as token_hash',
-      'tokens.created_at as token_created_at',
-      'tokens.expires_at as token_expires_at',
-      'tokens.authenticated_by as token_authenticated_by',
-      'tokens.scope as token_scope',
-    ])
-    .where('tokens.hash', 'in', deps.keys.hashCandidates(tokenId))
-    .where('tokens.revoked_at', 'is', null)
-    .where('tokens.expires_at', '>', now)
-    .executeTakeFirst();
+  const candidates = deps.keys.hashCandidates(tokenId);
+  const row = await findLiveToken(deps.db, candidates, deps.clock.now());
   if (!row) return undefined;
   const { token_hash, token_created_at, token_expires_at, token_authenticated_by, token_scope, ...user } =
     row;

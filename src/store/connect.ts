@@ -19,6 +19,35 @@ export interface Store {
 // PostgreSQL returns int8 as strings; our int8 columns hold epoch milliseconds, which fit a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
+/**
+ * Kysely prepares every query anew, and preparing costs SQLite more than running a small
+ * indexed lookup. Prepared statements are reusable (better-sqlite3 runs them synchronously, one
+ * at a time on this connection), so keep them by SQL text; the set of distinct queries is
+ * bounded by the code, with a cap in case a query embeds a variable list length.
+ */
+function withStatementCache(database: SqliteDatabase.Database): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepare = database.prepare.bind(database);
+  return new Proxy(database, {
+    get(target, property, receiver) {
+      if (property !== 'prepare') {
+        const value: unknown = Reflect.get(target, property, receiver);
+        // Native methods must run with the real database as `this`, not the proxy.
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (source: string) => {
+        let statement = cache.get(source);
+        if (!statement) {
+          statement = prepare(source);
+          if (cache.size >= 500) cache.clear();
+          cache.set(source, statement);
+        }
+        return statement;
+      };
+    },
+  });
+}
+
 export interface ConnectOptions {
   /** PostgreSQL only: a schema to use (and create) instead of public; tests get a fresh one per run. */
   schema?: string;
@@ -34,7 +63,9 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+    const db = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: withStatementCache(database) }),
+    });
     return {
       db,
       dialect: 'sqlite',

@@ -141,7 +141,10 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
     const self = tokenId === caller.tokenId;
     // Rights first: a caller who may only validate its own token learns nothing about others.
     if (!self && !atLeast(caller.user, 'identity:user-admin')) throw forbidden();
-    const target = await resolveToken(deps, tokenId);
+    // Validating one's own token: the caller's lookup already found it live.
+    const target = self
+      ? { id: caller.tokenId, token: caller.token, user: caller.user }
+      : await resolveToken(deps, tokenId);
     if (!target || target.token.scope !== null) throw notFound(Messages.tokenNotFound);
     if (!self && !mayInspect(caller, target.user)) throw forbidden();
     if (belongsTo !== undefined && belongsTo !== target.user.domain_id)
