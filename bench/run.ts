@@ -260,7 +260,7 @@ async function rawArgon2(): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
+  const dataDir = fs.mkdtempSync(path.join(process.env.BENCH_DATA_ROOT ?? os.tmpdir(), 'latchkey-bench-'));
 
   // 1. The bare route, alone on the machine.
   const barePort = await freePort();
