@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config/config.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+describe('configuration', () => {
+  test('the embedded default needs no variable at all', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 8080);
+    assert.match(config.databaseUrl, /^sqlite:.*latchkey\.db$/);
+    assert.equal(config.sms.provider, 'outbox');
+  });
+
+  const bad: [string, string][] = [
+    ['LATCHKEY_PORT', 'eighty'],
+    ['LATCHKEY_PORT', '70000'],
+    ['LATCHKEY_TOKEN_TTL_SECONDS', '5'],
+    ['LATCHKEY_DATABASE_URL', 'mysql://x'],
+    ['LATCHKEY_SMS_PROVIDER', 'pigeon'],
+    ['LATCHKEY_SMS_ALLOWED_COUNTRIES', 'US,Canada'],
+    ['LATCHKEY_SMS_WEBHOOK_URL', 'ftp://example.com'],
+    ['LATCHKEY_TRUST_PROXY', 'perhaps'],
+    ['LATCHKEY_LOG_LEVEL', 'loud'],
+    ['LATCHKEY_TYPO_SETTING', '1'],
+  ];
+  for (const [name, value] of bad) {
+    test(`${name}=${value} stops the start with a message naming it`, () => {
+      assert.throws(
+        () => loadConfig({ [name]: value }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.variable === name && error.message.startsWith(name),
+      );
+    });
+  }
+
+  test('a provider without its settings, half a bootstrap pair, and production without keys are refused', () => {
+    assert.throws(() => loadConfig({ LATCHKEY_SMS_PROVIDER: 'twilio' }), /LATCHKEY_TWILIO_ACCOUNT_SID/);
+    assert.throws(() => loadConfig({ LATCHKEY_SMS_PROVIDER: 'webhook' }), /LATCHKEY_SMS_WEBHOOK_URL/);
+    assert.throws(
+      () => loadConfig({ LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'root' }),
+      /LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD/,
+    );
+    assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /LATCHKEY_SECRET_KEYS/);
+  });
+
+  test('the CLI exits non-zero and names the bad variable', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, LATCHKEY_PORT: 'eighty' },
+      encoding: 'utf8',
+    });
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /LATCHKEY_PORT/);
+  });
+
+  test('users create makes a service admin in the configured store, once', () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cli-'));
+    const create = () =>
+      spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'src/cli/main.ts',
+          'users',
+          'create',
+          '--username',
+          'ops',
+          '--password',
+          'Opspass12',
+          '--role',
+          'identity:service-admin',
+        ],
+        {
+          cwd: ROOT,
+          env: { PATH: process.env.PATH, LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'error' },
+          encoding: 'utf8',
+        },
+      );
+    const first = create();
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /created identity:service-admin 'ops'/);
+    const again = create();
+    assert.notEqual(again.status, 0, 'the user is in the database: a second create is a duplicate');
+    assert.match(again.stderr, /already exists/);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('every command answers --help', () => {
+    for (const args of [
+      ['--help'],
+      ['serve', '--help'],
+      ['migrate', '--help'],
+      ['users', 'create', '--help'],
+    ]) {
+      const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH },
+        encoding: 'utf8',
+      });
+      assert.equal(result.status, 0, args.join(' '));
+      assert.match(result.stdout, /Usage|latchkey/);
+    }
+  });
+});

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { issueToken } from '../src/auth/tokens.js';
+import { bypassHash, consumeBypassCode } from '../src/factors/bypass-codes/bypass-codes.js';
+import { consumeOneTimeCode, storeOneTimeCode } from '../src/factors/one-time-codes.js';
+import { insertUser } from '../src/identity/users.js';
+import { reservePasscodeAttempt } from '../src/lockout/attempts.js';
+import { migrateToLatest } from '../src/store/connect.js';
+import { createTestEnv, dialects, PASSWORD, type TestEnv, uniqueName } from './support/harness.js';
+
+/** Written once, run on every dialect: what the domain code relies on from the store. */
+for (const dialect of dialects()) {
+  describe(`storage (${dialect})`, () => {
+    let env: TestEnv;
+    before(async () => {
+      env = await createTestEnv({ dialect });
+    });
+    after(() => env.close());
+
+    const newUser = () =>
+      insertUser(
+        env.deps,
+        { userId: null, source: 'test' },
+        {
+          username: uniqueName('store'),
+          password: PASSWORD,
+          role: 'identity:admin',
+          domainId: null,
+          defaultRegion: '',
+        },
+      );
+
+    test('migrations are applied once; running them again changes nothing', async () => {
+      assert.deepEqual(await migrateToLatest(env.deps.store), []);
+    });
+
+    test('times come back as epoch-millisecond numbers and flags as 0/1 numbers', async () => {
+      const user = await newUser();
+      const row = await env.deps.db
+        .selectFrom('users')
+        .selectAll()
+        .where('id', '=', user.id)
+        .executeTakeFirstOrThrow();
+      assert.equal(typeof row.created_at, 'number');
+      assert.equal(row.created_at, env.clock.now());
+      assert.equal(row.enabled, 1);
+      assert.equal(row.mfa_enabled, 0);
+      const token = await issueToken(env.deps, env.deps.db, row, ['PASSWORD']);
+      const stored = await env.deps.db
+        .selectFrom('tokens')
+        .selectAll()
+        .where('user_id', '=', user.id)
+        .executeTakeFirstOrThrow();
+      assert.equal(stored.expires_at, token.expiresAt);
+      assert.equal(typeof stored.expires_at, 'number');
+    });
+
+    test('usernames are unique whatever their case', async () => {
+      const user = await newUser();
+      await assert.rejects(
+        insertUser(
+          env.deps,
+          { userId: null, source: 'test' },
+          {
+            username: user.username.toUpperCase(),
+            password: PASSWORD,
+            role: 'identity:admin',
+            domainId: null,
+            defaultRegion: '',
+          },
+        ),
+        (error: Error & { status?: number }) => error.status === 409,
+      );
+    });
+
+    test('deleting a user takes its tokens, devices and codes with it', async () => {
+      const user = await newUser();
+      await issueToken(env.deps, env.deps.db, user, ['PASSWORD']);
+      await env.deps.db
+        .insertInto('otp_devices')
+        .values({
+          id: 'd'.repeat(32),
+          user_id: user.id,
+          name: 'x',
+          secret_enc: 'x',
+          verified: 0,
+          created_at: 0,
+        })
+        .execute();
+      await storeOneTimeCode(
+        env.deps,
+        env.deps.db,
+        user.id,
+        'temporary',
+        '12345678',
+        env.clock.now() + 60_000,
+      );
+      await env.deps.db.deleteFrom('users').where('id', '=', user.id).execute();
+      for (const table of ['tokens', 'otp_devices', 'one_time_codes'] as const) {
+        const rows = await env.deps.db
+          .selectFrom(table)
+          .select('user_id')
+          .where('user_id', '=', user.id)
+          .execute();
+        assert.equal(rows.length, 0, table);
+      }
+    });
+
+    test('60 concurrent attempt reservations grant exactly the threshold', async () => {
+      const user = await newUser();
+      const results = await Promise.all(
+        Array.from({ length: 60 }, () => reservePasscodeAttempt(env.deps, user.id)),
+      );
+      const granted = results.filter((count) => count !== undefined);
+      assert.equal(granted.length, env.deps.config.lockoutThreshold);
+      assert.deepEqual(
+        [...granted].sort((a, b) => (a ?? 0) - (b ?? 0)),
+        Array.from({ length: env.deps.config.lockoutThreshold }, (_, index) => index + 1),
+      );
+    });
+
+    test('a one-time code and a bypass code are each consumed once under concurrent use', async () => {
+      const user = await newUser();
+      await storeOneTimeCode(
+        env.deps,
+        env.deps.db,
+        user.id,
+        'temporary',
+        '87654321',
+        env.clock.now() + 60_000,
+      );
+      const codeWins = await Promise.all(
+        Array.from({ length: 10 }, () => consumeOneTimeCode(env.deps, user.id, 'temporary', '87654321')),
+      );
+      assert.equal(codeWins.filter(Boolean).length, 1);
+
+      await env.deps.db
+        .insertInto('bypass_codes')
+        .values({
+          user_id: user.id,
+          code_hash: bypassHash(env.deps, user.id, '11223344'),
+          expires_at: null,
+          used_at: null,
+          created_at: 0,
+        })
+        .execute();
+      const bypassWins = await Promise.all(
+        Array.from({ length: 10 }, () => consumeBypassCode(env.deps, user.id, '11223344')),
+      );
+      assert.equal(bypassWins.filter(Boolean).length, 1);
+    });
+  });
+}
