@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { issueToken } from '../src/auth/tokens.js';
+import { recordEvent } from '../src/events/events.js';
 import { bypassHash, consumeBypassCode } from '../src/factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode, storeOneTimeCode } from '../src/factors/one-time-codes.js';
+import { pruneExpired } from '../src/housekeeping.js';
 import { insertUser } from '../src/identity/users.js';
 import { reservePasscodeAttempt } from '../src/lockout/attempts.js';
 import { migrateToLatest } from '../src/store/connect.js';
@@ -104,6 +106,29 @@ for (const dialect of dialects()) {
           .execute();
         assert.equal(rows.length, 0, table);
       }
+    });
+
+    test('housekeeping drops security events past the retention period and keeps the rest', async () => {
+      const day = 24 * 60 * 60_000;
+      const retention = env.deps.config.eventsRetentionDays;
+      await recordEvent(env.deps.db, env.clock.now() - (retention + 1) * day, {
+        type: 'user.updated',
+        userId: 'old',
+      });
+      await recordEvent(env.deps.db, env.clock.now() - (retention - 1) * day, {
+        type: 'user.updated',
+        userId: 'recent',
+      });
+      await pruneExpired(env.deps);
+      const left = await env.deps.db
+        .selectFrom('security_events')
+        .select('user_id')
+        .where('user_id', 'in', ['old', 'recent'])
+        .execute();
+      assert.deepEqual(
+        left.map((row) => row.user_id),
+        ['recent'],
+      );
     });
 
     test('60 concurrent attempt reservations grant exactly the threshold', async () => {
