@@ -114,14 +114,17 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
     else knownPaths.push({ pattern, methods: new Set(methods) });
   });
 
-  app.addHook('onRequest', async (request) => {
+  // Callback-style hooks: on every request, an async hook costs extra promise turns.
+  app.addHook('onRequest', (request, _reply, done) => {
     const accept = request.headers.accept;
     if (accept && !/(application\/json|application\/\*|\*\/\*|text\/plain|text\/\*)/i.test(accept)) {
-      throw new ApiError(406, 'notAcceptable', 'Only application/json responses are available.');
+      done(new ApiError(406, 'notAcceptable', 'Only application/json responses are available.'));
+      return;
     }
+    done();
   });
 
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     // Fastify spells a literal ':' as '::' in a route; label it as clients write it.
     const route = request.routeOptions.url?.replaceAll('::', ':') ?? 'unmatched';
     const labels = { route, method: request.method, status: String(reply.statusCode) };
@@ -136,6 +139,7 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
       },
       'request',
     );
+    done();
   });
 
   app.setNotFoundHandler(async (request, reply) => {
