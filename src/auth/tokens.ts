@@ -2,6 +2,7 @@ import { CompiledQuery } from 'kysely';
 import { randomHex } from '../crypto/random.js';
 import type { Actor, Deps } from '../deps.js';
 import { recordEvent } from '../events/events.js';
+import type { Store } from '../store/connect.js';
 import type { Db, TokenRow, UserRow } from '../store/schema.js';
 
 export type AuthMethod = 'PASSWORD' | 'APIKEY' | 'PASSCODE' | 'OTPPASSCODE';
@@ -88,18 +89,59 @@ export interface ResolvedToken {
   user: UserRow;
 }
 
+/** Live tokens recently validated, by keyed hash, while the store's write generation stands. */
+interface ValidationCache {
+  generation: number;
+  byHash: Map<string, { token: TokenRow; user: UserRow }>;
+}
+
+/** Bounded, so a flood of distinct valid tokens cannot grow memory without limit. */
+const VALIDATION_CACHE_SIZE = 10_000;
+const validationCaches = new WeakMap<Store, ValidationCache>();
+
 /**
- * A live token and its user, straight from the store on every call: nothing is cached, so a
- * revocation is seen by every instance on the very next request.
+ * The cache that may answer for this store right now, emptied first if anything was written
+ * since it was filled; undefined when the store cannot tell (PostgreSQL: other instances write).
+ */
+function currentValidationCache(store: Store): ValidationCache | undefined {
+  const generation = store.writeGeneration?.();
+  if (generation === undefined) return undefined;
+  let cache = validationCaches.get(store);
+  if (!cache) {
+    cache = { generation, byHash: new Map() };
+    validationCaches.set(store, cache);
+  } else if (cache.generation !== generation) {
+    cache.byHash.clear();
+    cache.generation = generation;
+  }
+  return cache;
+}
+
+/**
+ * A live token and its user. On PostgreSQL this reads the store on every call, so a revocation
+ * is seen by every instance on the very next request. The embedded store belongs to one process,
+ * which sees all its writes: there a validated token is remembered until any write at all (a
+ * revocation, a user or policy change, a login) or its expiry, so it is never staler than the
+ * database itself.
  */
 export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
   if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
   const candidates = deps.keys.hashCandidates(tokenId);
-  const row = await findLiveToken(deps.db, candidates, deps.clock.now());
+  const now = deps.clock.now();
+  const cacheKey = candidates[0] ?? '';
+  const cache = currentValidationCache(deps.store);
+  const cached = cache?.byHash.get(cacheKey);
+  if (cached) {
+    if (cached.token.expires_at > now) return { id: tokenId, ...cached };
+    cache?.byHash.delete(cacheKey);
+    return undefined;
+  }
+  const generationBefore = deps.store.writeGeneration?.();
+  const row = await findLiveToken(deps.db, candidates, now);
   if (!row) return undefined;
   const { token_hash, token_created_at, token_expires_at, token_authenticated_by, token_scope, ...user } =
     row;
-  const token: TokenRow = {
+  const token: TokenRow = Object.freeze({
     hash: token_hash,
     user_id: user.id,
     created_at: token_created_at,
@@ -107,8 +149,17 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
     authenticated_by: token_authenticated_by,
     scope: token_scope,
     revoked_at: null,
-  };
-  return { id: tokenId, token, user };
+  });
+  const resolved = { token, user: Object.freeze(user) };
+  // Only a read that no write of this process overlapped may be remembered.
+  if (cache && generationBefore === deps.store.writeGeneration?.() && generationBefore === cache.generation) {
+    if (cache.byHash.size >= VALIDATION_CACHE_SIZE) {
+      const oldest = cache.byHash.keys().next();
+      if (!oldest.done) cache.byHash.delete(oldest.value);
+    }
+    cache.byHash.set(cacheKey, resolved);
+  }
+  return { id: tokenId, ...resolved };
 }
 
 export function authMethodsOf(token: TokenRow): AuthMethod[] {

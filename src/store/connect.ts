@@ -11,6 +11,13 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
+  /**
+   * Embedded SQLite only: a number that changes whenever this process writes to the database.
+   * The embedded store belongs to one server process, so while it stays the same, anything read
+   * from the database since is still exactly what the database holds. Absent for PostgreSQL,
+   * where other instances write too.
+   */
+  writeGeneration?: () => number;
   /** Answers true when the database responds (health check). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -24,11 +31,19 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
  * indexed lookup. Prepared statements are reusable (better-sqlite3 runs them synchronously, one
  * at a time on this connection), so keep them by SQL text; the set of distinct queries is
  * bounded by the code, with a cap in case a query embeds a variable list length.
+ *
+ * Kysely prepares a statement right before running it, so this is also where every write
+ * passes: SQLite itself says which statements may write (sqlite3_stmt_readonly, which counts
+ * UPDATE ... RETURNING as a write), and each of those moves the write generation.
  */
-function withStatementCache(database: SqliteDatabase.Database): SqliteDatabase.Database {
-  const cache = new Map<string, SqliteDatabase.Statement>();
+function withStatementCache(database: SqliteDatabase.Database): {
+  database: SqliteDatabase.Database;
+  writeGeneration: () => number;
+} {
+  const cache = new Map<string, { statement: SqliteDatabase.Statement; writes: boolean }>();
   const prepare = database.prepare.bind(database);
-  return new Proxy(database, {
+  let generation = 0;
+  const proxy = new Proxy(database, {
     get(target, property, receiver) {
       if (property !== 'prepare') {
         const value: unknown = Reflect.get(target, property, receiver);
@@ -36,16 +51,19 @@ function withStatementCache(database: SqliteDatabase.Database): SqliteDatabase.D
         return typeof value === 'function' ? value.bind(target) : value;
       }
       return (source: string) => {
-        let statement = cache.get(source);
-        if (!statement) {
-          statement = prepare(source);
+        let entry = cache.get(source);
+        if (!entry) {
+          const statement = prepare(source);
+          entry = { statement, writes: !statement.readonly };
           if (cache.size >= 500) cache.clear();
-          cache.set(source, statement);
+          cache.set(source, entry);
         }
-        return statement;
+        if (entry.writes) generation++;
+        return entry.statement;
       };
     },
   });
+  return { database: proxy, writeGeneration: () => generation };
 }
 
 export interface ConnectOptions {
@@ -63,12 +81,12 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({
-      dialect: new SqliteDialect({ database: withStatementCache(database) }),
-    });
+    const cached = withStatementCache(database);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached.database }) });
     return {
       db,
       dialect: 'sqlite',
+      writeGeneration: cached.writeGeneration,
       ping: async () => {
         await sql`select 1`.execute(db);
         return true;
