@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { CompiledQuery } from 'kysely';
 import { randomHex } from '../crypto/random.js';
 import type { Actor, Deps } from '../deps.js';
@@ -89,10 +90,10 @@ export interface ResolvedToken {
   user: UserRow;
 }
 
-/** Live tokens recently validated, by keyed hash, while the store's write generation stands. */
+/** Live tokens recently validated, by digest of their id, while the store's write generation stands. */
 interface ValidationCache {
   generation: number;
-  byHash: Map<string, { token: TokenRow; user: UserRow }>;
+  byDigest: Map<string, { token: TokenRow; user: UserRow }>;
 }
 
 /** Bounded, so a flood of distinct valid tokens cannot grow memory without limit. */
@@ -108,10 +109,10 @@ function currentValidationCache(store: Store): ValidationCache | undefined {
   if (generation === undefined) return undefined;
   let cache = validationCaches.get(store);
   if (!cache) {
-    cache = { generation, byHash: new Map() };
+    cache = { generation, byDigest: new Map() };
     validationCaches.set(store, cache);
   } else if (cache.generation !== generation) {
-    cache.byHash.clear();
+    cache.byDigest.clear();
     cache.generation = generation;
   }
   return cache;
@@ -126,16 +127,18 @@ function currentValidationCache(store: Store): ValidationCache | undefined {
  */
 export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
   if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
-  const candidates = deps.keys.hashCandidates(tokenId);
   const now = deps.clock.now();
-  const cacheKey = candidates[0] ?? '';
   const cache = currentValidationCache(deps.store);
-  const cached = cache?.byHash.get(cacheKey);
+  // A plain SHA-256 names the entry: a token id has 128 random bits, so its digest reveals
+  // nothing, and it costs a fraction of the keyed hash, which only a store lookup needs.
+  const cacheKey = cache ? hash('sha256', tokenId, 'base64') : '';
+  const cached = cache?.byDigest.get(cacheKey);
   if (cached) {
     if (cached.token.expires_at > now) return { id: tokenId, ...cached };
-    cache?.byHash.delete(cacheKey);
+    cache?.byDigest.delete(cacheKey);
     return undefined;
   }
+  const candidates = deps.keys.hashCandidates(tokenId);
   const generationBefore = deps.store.writeGeneration?.();
   const row = await findLiveToken(deps.db, candidates, now);
   if (!row) return undefined;
@@ -153,11 +156,11 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
   const resolved = { token, user: Object.freeze(user) };
   // Only a read that no write of this process overlapped may be remembered.
   if (cache && generationBefore === deps.store.writeGeneration?.() && generationBefore === cache.generation) {
-    if (cache.byHash.size >= VALIDATION_CACHE_SIZE) {
-      const oldest = cache.byHash.keys().next();
-      if (!oldest.done) cache.byHash.delete(oldest.value);
+    if (cache.byDigest.size >= VALIDATION_CACHE_SIZE) {
+      const oldest = cache.byDigest.keys().next();
+      if (!oldest.done) cache.byDigest.delete(oldest.value);
     }
-    cache.byHash.set(cacheKey, resolved);
+    cache.byDigest.set(cacheKey, resolved);
   }
   return { id: tokenId, ...resolved };
 }

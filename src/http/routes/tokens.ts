@@ -6,7 +6,7 @@ import { authMethodsOf, resolveToken, revokeToken, type TokenScope } from '../..
 import type { Deps } from '../../deps.js';
 import { ApiError, badRequest, forbidden, Messages, notFound } from '../../errors.js';
 import { atLeast } from '../../identity/roles.js';
-import type { UserRow } from '../../store/schema.js';
+import type { TokenRow, UserRow } from '../../store/schema.js';
 import { type Caller, requireCaller, sourceOf } from '../auth.js';
 import type { Metrics } from '../metrics.js';
 import { renderAccess, renderCatalog } from '../render.js';
@@ -115,6 +115,14 @@ function mayInspect(caller: Caller, owner: UserRow): boolean {
   );
 }
 
+/**
+ * A validation answer depends only on the token row and the user row read with it, so while
+ * the embedded store keeps handing back the same remembered row (until any write, see
+ * resolveToken) the answer is the same bytes: render them once. Keyed weakly by that row, so
+ * the text goes when the row is forgotten.
+ */
+const renderedValidations = new WeakMap<TokenRow, string>();
+
 export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): void {
   app.post('/v2.0/tokens', async (request, reply) => {
     let method = 'unknown';
@@ -160,22 +168,31 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
         querystring: Type.Object({ belongsTo: Type.Optional(Type.String({ maxLength: 64 })) }),
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const target = await inspect(request, request.params.tokenId, request.query.belongsTo);
-      return renderAccess(
-        deps,
-        {
-          token: {
-            id: target.id,
-            expiresAt: target.token.expires_at,
-            authenticatedBy: authMethodsOf(target.token),
-            scope: null,
-          },
-          user: target.user,
-          tenantId: null,
-        },
-        { catalog: false },
-      );
+      let body = renderedValidations.get(target.token);
+      if (body === undefined) {
+        body = JSON.stringify(
+          renderAccess(
+            deps,
+            {
+              token: {
+                id: target.id,
+                expiresAt: target.token.expires_at,
+                authenticatedBy: authMethodsOf(target.token),
+                scope: null,
+              },
+              user: target.user,
+              tenantId: null,
+            },
+            { catalog: false },
+          ),
+        );
+        // Only rows the embedded store remembers come back as the same object; elsewhere every
+        // request gets fresh rows and there is nothing to reuse.
+        if (deps.store.writeGeneration) renderedValidations.set(target.token, body);
+      }
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   );
 
