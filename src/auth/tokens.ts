@@ -139,7 +139,6 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
     return undefined;
   }
   const candidates = deps.keys.hashCandidates(tokenId);
-  const generationBefore = deps.store.writeGeneration?.();
   const row = await findLiveToken(deps.db, candidates, now);
   if (!row) return undefined;
   const { token_hash, token_created_at, token_expires_at, token_authenticated_by, token_scope, ...user } =
@@ -155,7 +154,7 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
   });
   const resolved = { token, user: Object.freeze(user) };
   // Only a read that no write of this process overlapped may be remembered.
-  if (cache && generationBefore === deps.store.writeGeneration?.() && generationBefore === cache.generation) {
+  if (cache && cache.generation === deps.store.writeGeneration?.()) {
     if (cache.byDigest.size >= VALIDATION_CACHE_SIZE) {
       const oldest = cache.byDigest.keys().next();
       if (!oldest.done) cache.byDigest.delete(oldest.value);

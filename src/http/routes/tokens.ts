@@ -119,7 +119,7 @@ function mayInspect(caller: Caller, owner: UserRow): boolean {
  * A validation answer depends only on the token row and the user row read with it, so while
  * the embedded store keeps handing back the same remembered row (until any write, see
  * resolveToken) the answer is the same bytes: render them once. Keyed weakly by that row, so
- * the text goes when the row is forgotten.
+ * the text goes when the row is forgotten (at once where rows are read afresh each time).
  */
 const renderedValidations = new WeakMap<TokenRow, string>();
 
@@ -188,9 +188,7 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
             { catalog: false },
           ),
         );
-        // Only rows the embedded store remembers come back as the same object; elsewhere every
-        // request gets fresh rows and there is nothing to reuse.
-        if (deps.store.writeGeneration) renderedValidations.set(target.token, body);
+        renderedValidations.set(target.token, body);
       }
       return reply.type('application/json; charset=utf-8').send(body);
     },
