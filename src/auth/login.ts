@@ -36,6 +36,20 @@ export interface LoginSuccess {
 }
 
 /**
+ * A second factor is needed: an expiring, single-use OS-MF session remembers the password step.
+ * Each surface renders it: 401 + WWW-Authenticate on v2.0, a passcode page in the panel.
+ */
+export interface LoginChallenge {
+  sessionId: string;
+  factor: FactorType;
+  /** SMS users: the masked number the passcode went to, e.g. `+1******0123`. */
+  sentTo?: string;
+}
+
+/** What a login ends in; failures (bad credentials, lockout, policy) are ApiErrors. */
+export type LoginResult = ({ kind: 'token' } & LoginSuccess) | ({ kind: 'challenge' } & LoginChallenge);
+
+/**
  * Every credential type that can yield a token. A Record over the union, so adding a type to
  * Credentials fails to compile until it is listed here, and the MFA gate test then fails until
  * its behaviour is classified.
@@ -61,7 +75,7 @@ interface Authenticated {
  * POST /v2.0/tokens as a pipeline: authenticate the credential presented (which yields the
  * methods completed), ask policy whether that is enough, then challenge or issue.
  */
-export async function login(deps: Deps, request: LoginRequest): Promise<LoginSuccess> {
+export async function login(deps: Deps, request: LoginRequest): Promise<LoginResult> {
   if (request.tenantId !== undefined && request.tenantName !== undefined)
     throw badRequest(Messages.tenantIdAndName);
   const authenticated = await authenticate(deps, request);
@@ -69,7 +83,8 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginSuc
   if (!user.enabled) throw userDisabled(user.username);
   const tenantId = request.tenantId ?? request.tenantName ?? null;
   if (tenantId !== null && tenantId !== user.domain_id) throw unauthorized(Messages.tenantNotAuthorized);
-  if (authenticated.existingToken) return { token: authenticated.existingToken, user, tenantId };
+  if (authenticated.existingToken)
+    return { kind: 'token', token: authenticated.existingToken, user, tenantId };
 
   const decision = decideLogin(
     authenticated.methods,
@@ -111,7 +126,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginSuc
         });
         return issued;
       });
-      return { token, user, tenantId };
+      return { kind: 'token', token, user, tenantId };
     }
   }
 }
@@ -243,24 +258,22 @@ async function checkPasscode(
   return undefined;
 }
 
-/** Step 1 of an MFA login: 401 with the OS-MF header, after sending the SMS passcode if needed. */
+/** Step 1 of an MFA login: an OS-MF session, after sending the SMS passcode if needed. */
 async function challenge(
   deps: Deps,
   request: LoginRequest,
   user: UserRow,
   factor: FactorType,
-): Promise<never> {
+): Promise<LoginResult> {
   if (isLocked(deps, user)) {
     await audit(deps, request, user, 'login.failed', { reason: 'locked' });
     throw unauthorized(Messages.locked);
   }
   // Send first: if the provider fails, no session exists that the user could not complete.
-  if (factor === 'SMS') await sendLoginPasscode(deps, user.id);
+  const sentTo = factor === 'SMS' ? await sendLoginPasscode(deps, user.id) : undefined;
   const sessionId = await startMfaSession(deps, user.id, factor, ['PASSWORD']);
   await audit(deps, request, user, 'login.challenged', { factor });
-  throw unauthorized(Messages.challenge, {
-    'WWW-Authenticate': `OS-MF sessionId='${sessionId}', factor='${factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE'}'`,
-  });
+  return { kind: 'challenge', sessionId, factor, ...(sentTo === undefined ? {} : { sentTo }) };
 }
 
 /**

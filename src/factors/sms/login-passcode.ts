@@ -2,7 +2,7 @@ import { randomDigits } from '../../crypto/random.js';
 import type { Deps } from '../../deps.js';
 import { badRequest } from '../../errors.js';
 import { consumeOneTimeCode } from '../one-time-codes.js';
-import { findVerifiedPhone } from './phones.js';
+import { findVerifiedPhone, maskPhoneNumber } from './phones.js';
 import { sendOneTimeCodeBySms } from './send-code.js';
 
 /** Seeds: a 7-digit passcode, valid 10 minutes. */
@@ -17,7 +17,7 @@ export function loginPasscodeText(code: string): string {
  * Step 1 of an SMS login. A new passcode replaces the previous one; if it cannot be sent (limits,
  * provider failure, timeout) it is burnt again, so no live code is left that nobody received.
  */
-export async function sendLoginPasscode(deps: Deps, userId: string): Promise<void> {
+export async function sendLoginPasscode(deps: Deps, userId: string): Promise<string> {
   const phone = await findVerifiedPhone(deps.db, userId);
   if (!phone) throw badRequest("User doesn't have a verified phone.");
   const code = randomDigits(SMS_PASSCODE_DIGITS);
@@ -29,6 +29,7 @@ export async function sendLoginPasscode(deps: Deps, userId: string): Promise<voi
     expiresAt: deps.clock.now() + SMS_PASSCODE_TTL_MS,
     text: loginPasscodeText(code),
   });
+  return maskPhoneNumber(phone.number);
 }
 
 export function consumeLoginPasscode(deps: Deps, userId: string, code: string): Promise<boolean> {

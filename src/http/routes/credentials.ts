@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
-import type { App } from '../../app.js';
 import type { Deps } from '../../deps.js';
 import { badRequest } from '../../errors.js';
 import { deleteApiKey, readApiKey, resetApiKey } from '../../identity/api-keys.js';
 import { requirePrecedence, updateUser } from '../../identity/users.js';
+import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
 
 const userParams = Type.Object({ userId: Type.String({ maxLength: 64 }) });

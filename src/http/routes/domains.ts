@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import type { App } from '../../app.js';
 import type { Deps } from '../../deps.js';
 import { getDomainFor } from '../../identity/domains.js';
 import { parseDomainLevel, setDomainEnforcement } from '../../policy/domain-enforcement.js';
+import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
 import { renderDomain } from '../render.js';
 

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
-import type { App } from '../../app.js';
 import type { Deps } from '../../deps.js';
 import { listEvents } from '../../events/query.js';
+import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
 
 const eventQuery = Type.Object({

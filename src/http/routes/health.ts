@@ -1,7 +1,7 @@
-import type { App } from '../../app.js';
 import { constantEquals } from '../../crypto/constant-equals.js';
 import type { Deps } from '../../deps.js';
 import { unauthorized } from '../../errors.js';
+import type { Api as App } from '../api.js';
 import type { Metrics } from '../metrics.js';
 
 export function registerHealthRoutes(app: App, deps: Deps, metrics: Metrics): void {

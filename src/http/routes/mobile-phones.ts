@@ -1,5 +1,4 @@
 import { Type } from 'typebox';
-import type { App } from '../../app.js';
 import type { Deps } from '../../deps.js';
 import {
   addPhone,
@@ -12,6 +11,7 @@ import {
   verifyPhone,
 } from '../../factors/sms/phones.js';
 import { sendTemporaryCode } from '../../lockout/temporary-code.js';
+import type { Api as App } from '../api.js';
 import { multiFactorTarget } from '../multi-factor-access.js';
 import { iso } from '../render.js';
 

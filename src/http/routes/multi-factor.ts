@@ -1,5 +1,4 @@
 import { Type } from 'typebox';
-import type { App } from '../../app.js';
 import type { Deps } from '../../deps.js';
 import { formatXsdDuration, generateBypassCodes } from '../../factors/bypass-codes/generate.js';
 import {
@@ -9,6 +8,7 @@ import {
   removeMultiFactor,
 } from '../../factors/settings.js';
 import { requireUser } from '../../identity/users.js';
+import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
 import { multiFactorTarget } from '../multi-factor-access.js';
 import { emptyBodyAsObject } from './otp-devices.js';

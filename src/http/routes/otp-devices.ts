@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { App } from '../../app.js';
 import type { Deps } from '../../deps.js';
 import {
   addOtpDevice,
@@ -10,6 +9,7 @@ import {
   listOtpDevices,
   verifyOtpDevice,
 } from '../../factors/totp/devices.js';
+import type { Api as App } from '../api.js';
 import { multiFactorTarget } from '../multi-factor-access.js';
 
 const BASE = '/v2.0/users/:userId/RAX-AUTH/multi-factor';

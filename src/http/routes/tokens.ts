@@ -1,13 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { App } from '../../app.js';
-import { type Credentials, type LoginRequest, login } from '../../auth/login.js';
+import { type Credentials, type LoginChallenge, type LoginRequest, login } from '../../auth/login.js';
 import { authMethodsOf, resolveToken, revokeToken, type TokenScope } from '../../auth/tokens.js';
 import type { Deps } from '../../deps.js';
-import { ApiError, badRequest, forbidden, Messages, notFound } from '../../errors.js';
+import { type ApiError, badRequest, forbidden, Messages, notFound, unauthorized } from '../../errors.js';
 import { atLeast } from '../../identity/roles.js';
 import type { TokenRow, UserRow } from '../../store/schema.js';
+import type { Api as App } from '../api.js';
 import { type Caller, requireCaller, sourceOf } from '../auth.js';
+import { sendFault } from '../faults.js';
 import type { Metrics } from '../metrics.js';
 import { renderAccess, renderCatalog } from '../render.js';
 
@@ -103,6 +104,14 @@ export function parseAuthRequest(body: unknown, request: FastifyRequest): LoginR
   };
 }
 
+/** The OS-MF challenge (reference §4.5): 401, with the session id and factor in WWW-Authenticate. */
+export function challengeFault(challenge: LoginChallenge): ApiError {
+  const factor = challenge.factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE';
+  return unauthorized(Messages.challenge, {
+    'WWW-Authenticate': `OS-MF sessionId='${challenge.sessionId}', factor='${factor}'`,
+  });
+}
+
 const tokenParams = Type.Object({ tokenId: Type.String({ maxLength: 512 }) });
 
 /** Validation of another user's token: admins, or an account's user-admin for its own users. */
@@ -130,14 +139,11 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
       const loginRequest = parseAuthRequest(request.body, request);
       method = loginRequest.credentials.type;
       const result = await login(deps, loginRequest);
-      metrics.logins.inc({ method, outcome: 'success' });
+      metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
+      if (result.kind === 'challenge') return sendFault(reply, challengeFault(result));
       return reply.code(200).send(renderAccess(deps, result, { catalog: true }));
     } catch (error) {
-      const outcome =
-        error instanceof ApiError && error.status === 401 && error.headers['WWW-Authenticate']
-          ? 'challenge'
-          : 'failure';
-      metrics.logins.inc({ method, outcome });
+      metrics.logins.inc({ method, outcome: 'failure' });
       throw error;
     }
   });

@@ -1,5 +1,4 @@
 import { Type } from 'typebox';
-import type { App } from '../../app.js';
 import type { Deps } from '../../deps.js';
 import {
   createUser,
@@ -9,6 +8,7 @@ import {
   listUsersFor,
   updateUser,
 } from '../../identity/users.js';
+import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
 import { renderUser } from '../render.js';
 

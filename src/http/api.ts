@@ -1,0 +1,116 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Deps } from '../deps.js';
+import { ApiError } from '../errors.js';
+import { sendFault, toApiError } from './faults.js';
+import type { Metrics } from './metrics.js';
+import { registerCredentialRoutes } from './routes/credentials.js';
+import { registerDomainRoutes } from './routes/domains.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerPhoneRoutes } from './routes/mobile-phones.js';
+import { registerMultiFactorRoutes } from './routes/multi-factor.js';
+import { registerOtpRoutes } from './routes/otp-devices.js';
+import { registerTokenRoutes } from './routes/tokens.js';
+import { registerUserRoutes } from './routes/users.js';
+
+export type Api = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  import('fastify').FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface ApiOptions {
+  deps: Deps;
+  metrics: Metrics;
+  /** Filled with every API path pattern, so an unknown method on a known path answers 405. */
+  knownPaths: KnownPaths;
+}
+
+/** Path patterns of one surface and the methods each answers. */
+export class KnownPaths {
+  private readonly entries: { pattern: RegExp; methods: Set<string> }[] = [];
+
+  add(url: string, method: string | string[]): void {
+    const source = url
+      .replaceAll('::', '%LITERAL_COLON%')
+      .split('/')
+      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/')
+      .replaceAll('%LITERAL_COLON%', ':');
+    const pattern = new RegExp(`^${source}/?$`);
+    const methods = Array.isArray(method) ? method : [method];
+    const entry = this.entries.find((known) => known.pattern.source === pattern.source);
+    if (entry) for (const name of methods) entry.methods.add(name);
+    else this.entries.push({ pattern, methods: new Set(methods) });
+  }
+
+  /** The methods a path answers, or undefined when no route has that path. */
+  methodsFor(path: string): string[] | undefined {
+    const entry = this.entries.find((known) => known.pattern.test(path));
+    return entry ? [...entry.methods] : undefined;
+  }
+}
+
+/** 404 or 405 in the contract's fault format, for a request no API route matched. */
+export function apiNotFound(
+  knownPaths: KnownPaths,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  const methods = knownPaths.methodsFor(request.url.split('?')[0] ?? '');
+  if (methods) {
+    return sendFault(
+      reply.header('Allow', methods.join(', ')),
+      new ApiError(405, 'methodNotAllowed', `Method ${request.method} not allowed.`),
+    );
+  }
+  return sendFault(reply, new ApiError(404, 'itemNotFound', 'Resource not found.'));
+}
+
+/**
+ * The Rackspace v2.0 API, health and metrics as one encapsulated plugin: its JSON-only parsers,
+ * Accept check and fault renderer apply to its own routes and nothing else.
+ */
+export async function apiPlugin(instance: FastifyInstance, options: ApiOptions): Promise<void> {
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+  const { deps, metrics, knownPaths } = options;
+
+  app.removeContentTypeParser('text/plain');
+  // A JSON Content-Type with an empty body (clients that send the header on every call, e.g. on
+  // the bodiless API key reset) is no body at all; a route that needs one answers its own 400.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) return done(null, undefined);
+    return parseJson(request, body.toString(), done);
+  });
+
+  app.addHook('onRoute', (route) => knownPaths.add(route.url, route.method));
+
+  // Callback-style hooks: on every request, an async hook costs extra promise turns.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const accept = request.headers.accept;
+    if (accept && !/(application\/json|application\/\*|\*\/\*|text\/plain|text\/\*)/i.test(accept)) {
+      done(new ApiError(406, 'notAcceptable', 'Only application/json responses are available.'));
+      return;
+    }
+    done();
+  });
+
+  app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) =>
+    sendFault(reply, toApiError(error, request.log)),
+  );
+
+  registerHealthRoutes(app, deps, metrics);
+  registerTokenRoutes(app, deps, metrics);
+  registerUserRoutes(app, deps);
+  registerCredentialRoutes(app, deps);
+  registerDomainRoutes(app, deps);
+  registerMultiFactorRoutes(app, deps);
+  registerOtpRoutes(app, deps);
+  registerPhoneRoutes(app, deps);
+  registerEventRoutes(app, deps);
+}
