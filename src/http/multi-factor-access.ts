@@ -13,7 +13,7 @@ export async function multiFactorTarget(
   request: FastifyRequest,
   userId: string,
 ): Promise<{ caller: Caller; target: UserRow }> {
-  const caller = await requireCaller(deps, request, { setupMfaUserId: userId });
+  const caller = await requireCaller(deps, request, { kind: 'multi-factor', userId });
   const target = await requirePrecedence(deps, caller.user, userId);
   return { caller, target };
 }
