@@ -1,7 +1,7 @@
 import type { Deps } from '../deps.js';
 import { forbidden, Messages, unauthorized, userDisabled } from '../errors.js';
 import { atLeast, hasPrecedence, roleCreatedBy } from '../identity/roles.js';
-import type { TokenRow, UserRow } from '../store/schema.js';
+import { type TokenRow, type UserView, userView } from '../store/schema.js';
 import { resolveToken, type TokenScope } from './tokens.js';
 
 /**
@@ -14,14 +14,14 @@ import { resolveToken, type TokenScope } from './tokens.js';
 export interface Caller {
   tokenId: string;
   token: TokenRow;
-  user: UserRow;
+  user: UserView;
   scope: TokenScope | null;
   source: string | null;
 }
 
 /** What a rule needs to know of the one acting. */
 export interface Acting {
-  user: UserRow;
+  user: UserView;
   scope: TokenScope | null;
 }
 
@@ -53,7 +53,7 @@ export async function authenticateCaller(
   const caller: Caller = {
     tokenId,
     token: resolved.token,
-    user: resolved.user,
+    user: userView(resolved.user),
     scope: resolved.token.scope as TokenScope | null,
     source,
   };
@@ -78,18 +78,18 @@ export type Action =
   /** Create a user: each level creates the one below it (reference §3.3). */
   | { kind: 'user.create' }
   /** Read a user (reference §6.3). */
-  | { kind: 'user.view'; target: UserRow }
+  | { kind: 'user.view'; target: UserView }
   /** Change a user, its credentials or its multi-factor devices (reference §3.2, §7.0). */
-  | { kind: 'user.manage'; target: UserRow }
-  | { kind: 'user.set-enabled'; target: UserRow }
-  | { kind: 'user.delete'; target: UserRow }
-  | { kind: 'mfa.unlock'; target: UserRow }
+  | { kind: 'user.manage'; target: UserView }
+  | { kind: 'user.set-enabled'; target: UserView }
+  | { kind: 'user.delete'; target: UserView }
+  | { kind: 'mfa.unlock'; target: UserView }
   /** The user-level enforcement (reference §7.12). */
-  | { kind: 'mfa.set-level'; target: UserRow }
-  | { kind: 'mfa.send-temporary-code'; target: UserRow }
+  | { kind: 'mfa.set-level'; target: UserView }
+  | { kind: 'mfa.send-temporary-code'; target: UserView }
   /** Another user's token; without an owner: may the caller inspect others' tokens at all. */
-  | { kind: 'token.validate'; owner?: UserRow }
-  | { kind: 'token.revoke-other'; owner?: UserRow }
+  | { kind: 'token.validate'; owner?: UserView }
+  | { kind: 'token.revoke-other'; owner?: UserView }
   | { kind: 'domain.view'; domainId: string }
   | { kind: 'domain.set-enforcement'; domainId: string }
   /** Security events, of one domain or (undefined) of those the caller sees. */
@@ -104,7 +104,7 @@ export const AuthorizationMessages = {
     'You must have Multi-Factor Authentication set as optional or enabled for your profile to enforce Multi-Factor Authentication for the domain',
 } as const;
 
-const sameDomain = (a: UserRow, b: { domain_id: string | null }): boolean =>
+const sameDomain = (a: UserView, b: { domain_id: string | null }): boolean =>
   a.domain_id !== null && a.domain_id === b.domain_id;
 
 /** Why the action is refused (a 403 message), or null when it is allowed. */
@@ -192,19 +192,19 @@ export function authorize(acting: Acting, action: Action): void {
 }
 
 /** Administrators see every account; everyone else at most their own. */
-export function seesEveryDomain(user: UserRow): boolean {
+export function seesEveryDomain(user: UserView): boolean {
   return atLeast(user, 'identity:admin');
 }
 
 /** A user acting through a domain call that scoped tokens never reach (see authenticateCaller). */
-export const acting = (user: UserRow): Acting => ({ user, scope: null });
+export const acting = (user: UserView): Acting => ({ user, scope: null });
 
 /**
  * Which users a caller sees in a list (reference §6.4): admins those they outrank, an account
  * owner its account, a user manager the account's ordinary users and managers, anyone else
  * only itself.
  */
-export function listsUser(user: UserRow, row: UserRow): boolean {
+export function listsUser(user: UserView, row: UserView): boolean {
   if (row.id === user.id) return true;
   if (seesEveryDomain(user)) return hasPrecedence(user, row);
   if (!sameDomain(user, row)) return false;

@@ -10,7 +10,7 @@ import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { findUserByUsername } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
 import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
-import type { Db, UserRow } from '../store/schema.js';
+import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
 import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
 import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
@@ -30,7 +30,7 @@ export interface LoginRequest {
 
 export interface LoginSuccess {
   token: { id: string; expiresAt: number; authenticatedBy: AuthMethod[]; scope: TokenScope | null };
-  user: UserRow;
+  user: UserView;
   /** The tenant asked for, when one was. */
   tenantId: string | null;
 }
@@ -126,7 +126,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
         });
         return issued;
       });
-      return { kind: 'token', token, user, tenantId };
+      return { kind: 'token', token, user: userView(user), tenantId };
     }
   }
 }

@@ -1,7 +1,7 @@
 import { acting, authorize, seesEveryDomain } from '../auth/caller.js';
 import type { Deps } from '../deps.js';
 import { badRequest } from '../errors.js';
-import type { UserRow } from '../store/schema.js';
+import type { UserView } from '../store/schema.js';
 
 export const MAX_EVENTS_PER_PAGE = 1000;
 
@@ -28,7 +28,7 @@ export interface EventView {
  * GET /v2.0/RAX-AUTH/events: administrators read everything; an account's user-admin reads only
  * its own domain's events, whatever filter it asks for.
  */
-export async function listEvents(deps: Deps, caller: UserRow, filter: EventFilter): Promise<EventView[]> {
+export async function listEvents(deps: Deps, caller: UserView, filter: EventFilter): Promise<EventView[]> {
   authorize(acting(caller), { kind: 'events.read', domainId: filter.domainId });
   const admin = seesEveryDomain(caller);
   const limit = filter.limit ?? 100;

@@ -5,7 +5,7 @@ import { badRequest, notFound } from '../errors.js';
 import { type EventType, recordEvent, type SecurityEvent } from '../events/events.js';
 import { isLocked, resetPasscodeAttempts } from '../lockout/attempts.js';
 import { type FactorType, mfaRequired, type UserEnforcementLevel } from '../policy/enforcement.js';
-import type { Db, UserRow } from '../store/schema.js';
+import type { Db, UserView } from '../store/schema.js';
 import { deleteOneTimeCodes } from './one-time-codes.js';
 
 /** Messages of PUT/DELETE .../RAX-AUTH/multi-factor, word for word from reference §7.12. */
@@ -104,7 +104,11 @@ function optionalFactorType(value: string | undefined): FactorType | undefined {
  * (self or precedence, reference §7.0); unlock never on oneself; the level has its own callers
  * (reference §7.12).
  */
-export function authorizeMultiFactorChange(acting: Acting, target: UserRow, change: MultiFactorChange): void {
+export function authorizeMultiFactorChange(
+  acting: Acting,
+  target: UserView,
+  change: MultiFactorChange,
+): void {
   if (change.kind === 'userLevel') authorize(acting, { kind: 'mfa.set-level', target });
   else if (change.kind === 'unlock') authorize(acting, { kind: 'mfa.unlock', target });
   else authorize(acting, { kind: 'user.manage', target });
@@ -115,7 +119,7 @@ export function authorizeMultiFactorChange(acting: Acting, target: UserRow, chan
  * login's policy re-check (which share-locks the row) and device count limits are serialised on
  * it. SQLite serialises write transactions anyway.
  */
-export async function lockUserRow(deps: Deps, trx: Db, userId: string): Promise<UserRow> {
+export async function lockUserRow(deps: Deps, trx: Db, userId: string): Promise<UserView> {
   let query = trx.selectFrom('users').selectAll().where('id', '=', userId);
   if (deps.store.dialect === 'postgres') query = query.forUpdate();
   const user = await query.executeTakeFirst();
@@ -219,7 +223,7 @@ export async function applyMultiFactorChange(
 async function enable(
   trx: Db,
   actor: Actor,
-  user: UserRow,
+  user: UserView,
   change: Extract<MultiFactorChange, { kind: 'enable' }>,
   now: number,
   event: EventWriter,
@@ -265,7 +269,7 @@ async function setUserLevel(
   deps: Deps,
   trx: Db,
   actor: Actor,
-  user: UserRow,
+  user: UserView,
   level: UserEnforcementLevel,
   now: number,
   event: EventWriter,

@@ -5,7 +5,7 @@ import { randomHex } from '../crypto/random.js';
 import type { Actor, Deps } from '../deps.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { type EventType, recordEvent } from '../events/events.js';
-import type { Db, UserRow, UserUpdate } from '../store/schema.js';
+import { type Db, type UserRow, type UserUpdate, type UserView, userView } from '../store/schema.js';
 import { generatePassword, meetsPasswordPolicy, PASSWORD_POLICY_MESSAGE } from './passwords.js';
 import { isRoleName, type RoleName, roleCreatedBy, roleOf } from './roles.js';
 
@@ -29,10 +29,11 @@ export async function findUserByUsername(db: Db, username: string): Promise<User
     .executeTakeFirst();
 }
 
-export async function requireUser(db: Db, id: string): Promise<UserRow> {
+/** The user as the surfaces see it; unknown → 404. */
+export async function requireUser(db: Db, id: string): Promise<UserView> {
   const user = await findUserById(db, id);
   if (!user) throw notFound(`User ${id} not found`);
-  return user;
+  return userView(user);
 }
 
 function validateUsername(username: string | undefined): string {
@@ -76,7 +77,7 @@ export interface NewUserInput {
 }
 
 export interface CreatedUser {
-  user: UserRow;
+  user: UserView;
   /** Set only when the server generated the password: returned once, in the create response. */
   generatedPassword?: string;
 }
@@ -107,7 +108,7 @@ export async function insertUser(
     createDomain?: boolean;
     defaultRegion: string;
   },
-): Promise<UserRow> {
+): Promise<UserView> {
   const passwordHash = await deps.passwords.hash(input.password);
   const now = deps.clock.now();
   const id = randomHex();
@@ -170,7 +171,7 @@ export async function insertUser(
 /** POST /v2.0/users: what the caller's level creates (reference §3.3). */
 export async function createUser(
   deps: Deps,
-  caller: UserRow,
+  caller: UserView,
   source: string | null,
   input: NewUserInput,
 ): Promise<CreatedUser> {
@@ -230,13 +231,13 @@ export async function createUser(
   return generatedPassword === undefined ? { user } : { user, generatedPassword };
 }
 
-export async function getUserFor(deps: Deps, caller: UserRow, id: string): Promise<UserRow> {
+export async function getUserFor(deps: Deps, caller: UserView, id: string): Promise<UserView> {
   const target = await requireUser(deps.db, id);
   authorize(acting(caller), { kind: 'user.view', target });
   return target;
 }
 
-export async function getUserByNameFor(deps: Deps, caller: UserRow, name: string): Promise<UserRow> {
+export async function getUserByNameFor(deps: Deps, caller: UserView, name: string): Promise<UserView> {
   const target = await findUserByUsername(deps.db, name);
   // An invisible user answers like a missing one, so the lookup does not reveal usernames.
   if (!target || !may(acting(caller), { kind: 'user.view', target }))
@@ -244,7 +245,7 @@ export async function getUserByNameFor(deps: Deps, caller: UserRow, name: string
   return target;
 }
 
-export async function listUsersFor(deps: Deps, caller: UserRow, email?: string): Promise<UserRow[]> {
+export async function listUsersFor(deps: Deps, caller: UserView, email?: string): Promise<UserView[]> {
   let query = deps.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id');
   if (email !== undefined) query = query.where('email', '=', email);
   // Narrow in SQL to the caller's account where that is all it may see; listsUser decides.
@@ -253,11 +254,11 @@ export async function listUsersFor(deps: Deps, caller: UserRow, email?: string):
     else query = query.where('domain_id', '=', caller.domain_id);
   }
   const rows = await query.limit(1000).execute();
-  return rows.filter((row) => listsUser(caller, row));
+  return rows.filter((row) => listsUser(caller, row)).map(userView);
 }
 
 /** Self always; anyone else only with precedence (reference §3.2). Unknown target → 404. */
-export async function requirePrecedence(deps: Deps, caller: UserRow, targetId: string): Promise<UserRow> {
+export async function requirePrecedence(deps: Deps, caller: UserView, targetId: string): Promise<UserView> {
   const target = await requireUser(deps.db, targetId);
   authorize(acting(caller), { kind: 'user.manage', target });
   return target;
@@ -274,11 +275,11 @@ export interface UserPatch {
 /** POST /v2.0/users/{id}. A password change or a disable revokes every token of the user. */
 export async function updateUser(
   deps: Deps,
-  caller: UserRow,
+  caller: UserView,
   source: string | null,
   id: string,
   patch: UserPatch,
-): Promise<UserRow> {
+): Promise<UserView> {
   const target = await requirePrecedence(deps, caller, id);
   const changes: UserUpdate = {};
   const events: EventType[] = [];
@@ -342,7 +343,7 @@ export async function updateUser(
 /** DELETE /v2.0/users/{id} (reference §6.6): tokens and MFA data go with the user. */
 export async function deleteUser(
   deps: Deps,
-  caller: UserRow,
+  caller: UserView,
   source: string | null,
   id: string,
 ): Promise<void> {

@@ -6,7 +6,7 @@ import { recordEvent } from '../events/events.js';
 import { findVerifiedPhone, maskPhoneNumber } from '../factors/sms/phones.js';
 import { sendOneTimeCodeBySms } from '../factors/sms/send-code.js';
 import { findUserById } from '../identity/users.js';
-import type { UserRow } from '../store/schema.js';
+import type { UserView } from '../store/schema.js';
 import { isLocked } from './attempts.js';
 
 /**
@@ -39,7 +39,7 @@ export interface TemporaryCodeSent {
 export async function sendTemporaryCode(
   deps: Deps,
   caller: Acting & { source: string | null },
-  target: UserRow,
+  target: UserView,
 ): Promise<TemporaryCodeSent> {
   authorize(caller, { kind: 'mfa.send-temporary-code', target });
   // Read again: the lock state may have changed since the route looked the user up.

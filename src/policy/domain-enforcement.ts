@@ -3,7 +3,7 @@ import { revokeUserTokens } from '../auth/tokens.js';
 import type { Actor, Deps } from '../deps.js';
 import { badRequest, notFound } from '../errors.js';
 import { recordEvent } from '../events/events.js';
-import type { Db, UserRow } from '../store/schema.js';
+import type { Db, UserView } from '../store/schema.js';
 import type { DomainEnforcementLevel } from './enforcement.js';
 
 export const DOMAIN_LEVELS: readonly DomainEnforcementLevel[] = ['OPTIONAL', 'REQUIRED'];
@@ -98,7 +98,7 @@ export function parseDomainLevel(body: unknown): DomainEnforcementLevel {
  */
 export async function setDomainEnforcement(
   deps: Deps,
-  caller: UserRow,
+  caller: UserView,
   actor: Actor,
   domainId: string,
   level: DomainEnforcementLevel,

@@ -5,7 +5,7 @@ import { type Credentials, type LoginChallenge, type LoginRequest, login } from 
 import { authMethodsOf, resolveToken, revokeToken, type TokenScope } from '../../auth/tokens.js';
 import type { Deps } from '../../deps.js';
 import { type ApiError, badRequest, Messages, notFound, unauthorized } from '../../errors.js';
-import type { TokenRow } from '../../store/schema.js';
+import { type TokenRow, userView } from '../../store/schema.js';
 import type { Api as App } from '../api.js';
 import { requireCaller, sourceOf } from '../auth.js';
 import { sendFault } from '../faults.js';
@@ -144,9 +144,10 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
     // Rights first: a caller who may only validate its own token learns nothing about others.
     if (!self) authorize(caller, { kind: 'token.validate' });
     // Validating one's own token: the caller's lookup already found it live.
+    const found = self ? undefined : await resolveToken(deps, tokenId);
     const target = self
       ? { id: caller.tokenId, token: caller.token, user: caller.user }
-      : await resolveToken(deps, tokenId);
+      : found && { id: tokenId, token: found.token, user: userView(found.user) };
     if (!target || target.token.scope !== null) throw notFound(Messages.tokenNotFound);
     if (!self) authorize(caller, { kind: 'token.validate', owner: target.user });
     if (belongsTo !== undefined && belongsTo !== target.user.domain_id)
