@@ -7,6 +7,7 @@ import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
 import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
+import { rehashPasswordIfNeeded } from '../identity/passwords.js';
 import { findUserByUsername } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
 import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
@@ -164,6 +165,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         await auditFailure(deps, request, user, credentials.username, 'PASSWORD');
         throw unauthorized(Messages.badPassword);
       }
+      await rehashPasswordIfNeeded(deps, user, credentials.password);
       return { user, methods: ['PASSWORD'] };
     }
     case 'apiKey': {
