@@ -18,7 +18,7 @@ export async function changeMultiFactor(
   input: MultiFactorSettingsInput,
 ): Promise<void> {
   const change = parseMultiFactorChange(input);
-  authorizeMultiFactorChange(session.user, session.token.scope, session.user, change);
+  authorizeMultiFactorChange(session, session.user, change);
   await applyMultiFactorChange(deps, actorOf(session), session.user.id, change);
 }
 
