@@ -78,6 +78,12 @@ describe('control panel: My Profile & Settings', { skip }, () => {
     // The phone in use cannot be deleted; the seeds' Manage leads to the device.
     await clickAndLoad(page, devices.getByRole('button', { name: 'Delete phone +1 201 555 0142' }));
     assert.match(await bannerText(page), /cannot be deleted/);
+    await clickAndLoad(page, devices.getByRole('link', { name: 'Manage phone +1 201 555 0142' }));
+    assert.equal(await page.locator('h1').innerText(), 'SMS device');
+    await assertAccessible(page, 'the SMS device page');
+    await clickAndLoad(page, page.getByRole('link', { name: 'Back to My Profile & Settings' }));
+    await page.getByLabel('Default authentication method').selectOption('OTP');
+    await submit(page, 'Change default method');
     await clickAndLoad(page, devices.getByRole('link', { name: 'Manage authenticator phone app' }));
     assert.equal(await page.locator('h1').innerText(), 'Authenticator app');
     await assertAccessible(page, 'the authenticator page');
