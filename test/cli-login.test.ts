@@ -250,7 +250,10 @@ describe('latchkey login and session commands, against a server process', () => 
       'Ottopass1\n',
     );
     assert.equal(network.status, 5);
-    assert.equal(network.stderr, `latchkey: cannot reach ${closed}: connection refused (is the server running?)\n`);
+    assert.equal(
+      network.stderr,
+      `latchkey: cannot reach ${closed}: connection refused (is the server running?)\n`,
+    );
     assert.equal(network.stderr.split('\n').length, 2);
 
     const usage = await runCli(['whoami', '--bogus'], user.env);

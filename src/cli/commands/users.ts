@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type {
   TemporaryCodeResponse,
   UserRequest,
@@ -7,6 +7,7 @@ import type {
   WireUser,
 } from '../../http/wire.js';
 import { authorized } from '../client.js';
+import { usageError } from '../failure.js';
 import { fields, out, table } from '../output.js';
 import { confirmOrYes, readStdinLine } from '../prompts.js';
 import { requireSession } from '../session.js';
@@ -43,8 +44,8 @@ type UserOptions = GlobalOptions & {
 
 /** Commander hands an action its arguments, then its options, then itself. */
 const withRef =
-  (run: (ref: string, options: UserOptions) => Promise<void>) =>
-  async (ref: string, _options: unknown, command: Command) =>
+  <R = string>(run: (ref: R, options: UserOptions) => Promise<void>) =>
+  async (ref: R, _options: unknown, command: Command) =>
     run(ref, globals<UserOptions>(command));
 
 async function setEnabled(ref: string, options: UserOptions, enabled: boolean): Promise<void> {
@@ -116,13 +117,22 @@ export function registerUserCommands(program: Command): void {
     users
       .command('create')
       .description('create a user; without a password the server makes one and it is shown once')
-      .argument('<username>', 'the new username')
+      .argument('[username]', 'the new username')
       .option('--email <email>', 'email address')
       .option('--password-stdin', 'read the password from the first line of standard input')
       .option('--account <id>', 'account (domain) id, for administrators creating an account owner in one')
       .option('--region <region>', 'default region')
+      .addOption(new Option('--username <name>').hideHelp())
+      .addOption(new Option('--password <password>').hideHelp())
       .action(
-        withRef(async (username, options) => {
+        withRef<string | undefined>(async (username, options) => {
+          // The offline command of earlier versions: say where it went rather than "unknown option".
+          if ('username' in options || 'password' in options) {
+            throw usageError(
+              "users create works over the API: 'latchkey users create NAME --email EMAIL'; to create an administrator in the database, use 'latchkey server create-user --username NAME --password PASSWORD'",
+            );
+          }
+          if (username === undefined) throw usageError("missing required argument 'username'");
           const session = requireSession(options.url);
           const body: UserRequest = {
             user: {
