@@ -42,7 +42,7 @@ function render(event: EventView): string {
     event.type.padEnd(28),
     event.userId ? `user=${event.userId}` : '',
     event.actorId && event.actorId !== event.userId ? `by=${event.actorId}` : '',
-    event.source ? `from=${event.source}` : '',
+    event.source ? `source=${event.source}` : '',
     detail,
   ];
   return parts.filter((part) => part !== '').join('  ');
