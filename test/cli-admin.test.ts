@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
   api,
+  BIN,
   createUser,
   enableOtp,
+  lastSms,
   newHome,
   passwordToken,
   plain,
@@ -226,5 +229,55 @@ describe('latchkey administration and MFA setup, against a server process', () =
     const gone = await runCli(['users', 'show', carol.id], admin.env);
     assert.equal(gone.status, 1);
     assert.match(gone.stderr, /^latchkey: could not show [0-9a-f]{32}: .+\n$/);
+  });
+
+  test('a user adds a phone on the terminal with the PIN from the outbox; an administrator texts a temporary code', async () => {
+    await createUser(server.url, adminToken, 'pia', 'Piapass12');
+    const user = home();
+    await runCli(['login', '--username', 'pia', '--password-stdin'], user.env, 'Piapass12\n');
+    const session = terminal(['mfa', 'add-phone', '+14155550142'], user.env);
+    await session.expect(/PIN sent to \+14155550142:/);
+    const pin = /\b(\d{4})\b/.exec(lastSms(server.outbox, '+14155550142'))?.[1] ?? '';
+    session.type(`${pin}\r`);
+    assert.equal(await session.exit, 0, plain(session.screen));
+    assert.match(plain(session.screen), /Phone \+14155550142 verified/);
+    assert.equal((await runCli(['mfa', 'enable'], user.env)).status, 0);
+
+    const sent = await runCli(['users', 'send-temporary-code', 'pia'], admin.env);
+    assert.equal(sent.status, 0, sent.stderr);
+    assert.match(sent.stdout, /Temporary code sent to \+1\*{6}0142/);
+    const temporary = /\b(\d{8})\b/.exec(lastSms(server.outbox, '+14155550142'))?.[1] ?? '';
+    const login = await runCli(
+      ['login', '--username', 'pia', '--password-stdin', '--passcode', temporary, '--json'],
+      user.env,
+      'Piapass12\n',
+    );
+    assert.equal(login.status, 0, login.stderr);
+    assert.deepEqual((JSON.parse(login.stdout) as { authenticatedBy: string[] }).authenticatedBy, [
+      'PASSCODE',
+      'PASSWORD',
+    ]);
+  });
+
+  test('events --follow prints new events as they happen', async () => {
+    const follower = spawn(
+      process.execPath,
+      [BIN, 'events', '--follow', '--interval', '1', '--type', 'user.created', '--since', '1s'],
+      { env: { PATH: process.env.PATH ?? '', ...admin.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    follower.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const dan = await createUser(server.url, adminToken, 'dan', 'Danpass12');
+      for (let waited = 0; !output.includes(dan.id) && waited < 15_000; waited += 200) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.match(output, new RegExp(`user\\.created\\s+user=${dan.id}.*username=dan`));
+    } finally {
+      follower.kill('SIGTERM');
+    }
   });
 });

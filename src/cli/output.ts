@@ -15,12 +15,23 @@ function paint(stream: NodeJS.WriteStream, style: Style, text: string): string {
   return colourOn(stream) ? styleText(style, text) : text;
 }
 
+let jsonOutput = false;
+
+/** With --json, stdout carries the JSON result alone; words for people go to stderr. */
+export function setJsonMode(on: boolean): void {
+  jsonOutput = on;
+}
+
+export const jsonMode = (): boolean => jsonOutput;
+
+const textStream = (): NodeJS.WriteStream => (jsonOutput ? process.stderr : process.stdout);
+
 export const out = {
   line(text = ''): void {
-    process.stdout.write(`${text}\n`);
+    textStream().write(`${text}\n`);
   },
   success(text: string): void {
-    process.stdout.write(`${paint(process.stdout, 'green', text)}\n`);
+    textStream().write(`${paint(textStream(), 'green', text)}\n`);
   },
   bold(text: string): string {
     return paint(process.stdout, 'bold', text);
@@ -30,6 +41,14 @@ export const out = {
   },
   json(value: unknown): void {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  },
+  /** One JSON document per line, for streams (`events --json`). */
+  jsonLine(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value)}\n`);
+  },
+  /** The command's result proper, on stdout whatever the mode (a token, shell commands). */
+  result(text: string): void {
+    process.stdout.write(`${text}\n`);
   },
   /** Notes and hints go to stderr, so stdout stays the command's result. */
   note(text: string): void {

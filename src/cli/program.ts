@@ -10,7 +10,7 @@ import { registerSessionCommands } from './commands/session.js';
 import { registerUserCommands } from './commands/users.js';
 import { bashCompletion, zshCompletion } from './completion.js';
 import { ExitCode, oneLine } from './failure.js';
-import { colourOn, errorLine } from './output.js';
+import { colourOn, errorLine, setJsonMode } from './output.js';
 
 function packageVersion(): string {
   for (let dir = import.meta.dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
@@ -60,6 +60,9 @@ export function buildProgram(): Command {
       outputError: (text, write) => write(errorLine(oneLine(text.replace(/^error: /, '')))),
     })
     .exitOverride()
+    .hook('preAction', (_program, action) =>
+      setJsonMode(action.optsWithGlobals<{ json?: boolean }>().json === true),
+    )
     .addHelpText('after', EPILOGUE);
 
   registerSessionCommands(program);

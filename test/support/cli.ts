@@ -13,17 +13,31 @@ export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const BIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 let built = false;
-/** Compile once per test file (incremental: fast when nothing changed). */
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(full) : fs.statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+/** Compile once per test file, and not at all when the build is newer than every source. */
 export function ensureBuilt(): void {
   if (built) return;
-  execFileSync(
-    process.execPath,
-    [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: ROOT,
-      stdio: 'inherit',
-    },
+  const buildInfo = path.join(ROOT, 'dist', '.tsbuildinfo');
+  const sources = Math.max(
+    newestSource(path.join(ROOT, 'src')),
+    ...['tsconfig.json', 'tsconfig.build.json'].map((file) => fs.statSync(path.join(ROOT, file)).mtimeMs),
   );
+  if (!fs.existsSync(buildInfo) || !fs.existsSync(BIN) || fs.statSync(buildInfo).mtimeMs < sources) {
+    execFileSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: ROOT, stdio: 'inherit' },
+    );
+  }
   built = true;
 }
 

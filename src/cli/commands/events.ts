@@ -71,8 +71,7 @@ async function events(options: EventOptions): Promise<void> {
     since: options.since === undefined ? undefined : parseSince(options.since),
     limit: String(options.limit),
   };
-  const print = (event: EventView) =>
-    options.json ? out.line(JSON.stringify(event)) : out.line(render(event));
+  const print = (event: EventView) => (options.json ? out.jsonLine(event) : out.line(render(event)));
   // The server answers newest first; a log reads oldest first.
   const first = (await fetchEvents(session, query)).reverse();
   for (const event of first) print(event);

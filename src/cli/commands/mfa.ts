@@ -10,7 +10,7 @@ import type {
 } from '../../http/wire.js';
 import { authorized } from '../client.js';
 import { CliError, ExitCode } from '../failure.js';
-import { colourOn, fields, out, table } from '../output.js';
+import { colourOn, fields, jsonMode, out, table } from '../output.js';
 import { askText, canPrompt } from '../prompts.js';
 import { removeSession, requireSession, type Session } from '../session.js';
 import { example, type GlobalOptions, globals, integerIn, multiFactorPath } from './common.js';
@@ -81,6 +81,7 @@ async function verifyAuthenticator(
       body: { 'RAX-AUTH:verificationCode': { code: code.trim() } },
     },
   );
+  if (jsonMode()) out.json({ verified: deviceId });
   out.success(`Authenticator '${name}' verified.`);
   out.note("Turn MFA on with 'latchkey mfa enable' if it is not on yet.");
 }
@@ -154,12 +155,13 @@ async function sendPin(session: Session, phone: PhoneView): Promise<void> {
   out.line(`A 4-digit PIN is on its way to ${phone.number}; it is valid for 10 minutes.`);
 }
 
-async function verifyPhone(session: Session, phone: PhoneView, pin: string | undefined): Promise<void> {
+/** Verifies with the PIN given or asked for; false when there is neither (no terminal). */
+async function verifyPhone(session: Session, phone: PhoneView, pin: string | undefined): Promise<boolean> {
   const code =
     pin ?? (canPrompt() ? await askText(`PIN sent to ${phone.number}:`, 'the PIN', 'use --pin') : undefined);
   if (code === undefined) {
     out.note("Not verified yet: run 'latchkey mfa verify-phone PIN'.");
-    return;
+    return false;
   }
   await authorized(
     session,
@@ -172,6 +174,7 @@ async function verifyPhone(session: Session, phone: PhoneView, pin: string | und
   );
   out.success(`Phone ${phone.number} verified.`);
   out.note("Turn MFA on with 'latchkey mfa enable' if it is not on yet.");
+  return true;
 }
 
 async function addPhone(number: string, options: GlobalOptions & { pin?: string }): Promise<void> {
@@ -187,19 +190,21 @@ async function addPhone(number: string, options: GlobalOptions & { pin?: string 
       },
     )
   ).body['RAX-AUTH:mobilePhone'];
-  if (options.json) out.json(phone);
-  else out.line(`Phone ${phone.number} added (id ${phone.id}).`);
+  out.line(`Phone ${phone.number} added (id ${phone.id}).`);
   await sendPin(session, phone);
-  await verifyPhone(session, phone, options.pin);
+  const verified = await verifyPhone(session, phone, options.pin);
+  if (options.json) out.json({ ...phone, verified });
 }
 
 async function enable(options: GlobalOptions): Promise<void> {
   const session = requireSession(options.url);
   await setMultiFactor(session, { 'RAX-AUTH:multiFactor': { enabled: true } }, 'could not enable MFA');
   out.success('MFA is on: logging in now asks for a passcode.');
-  // The server revokes password-only and SETUP-MFA tokens at this moment (API.md "Revocation").
+  // The server revokes password-only and SETUP-MFA tokens at this moment.
   const passwordOnly = session.authenticatedBy.length === 1 && session.authenticatedBy[0] === 'PASSWORD';
-  if (passwordOnly || session.scope !== null) {
+  const revoked = passwordOnly || session.scope !== null;
+  if (options.json) out.json({ enabled: true, tokenRevoked: revoked });
+  if (revoked) {
     removeSession();
     out.note("Your password-only token was revoked with it: run 'latchkey login' again.");
   }
@@ -208,6 +213,7 @@ async function enable(options: GlobalOptions): Promise<void> {
 async function disable(options: GlobalOptions): Promise<void> {
   const session = requireSession(options.url);
   await setMultiFactor(session, { 'RAX-AUTH:multiFactor': { enabled: false } }, 'could not disable MFA');
+  if (options.json) out.json({ enabled: false });
   out.success('MFA is off: a password alone logs you in (your devices are kept).');
 }
 
@@ -215,6 +221,7 @@ async function setDefault(kind: string, options: GlobalOptions): Promise<void> {
   const session = requireSession(options.url);
   const factorType = kind === 'sms' ? 'SMS' : 'OTP';
   await setMultiFactor(session, { 'RAX-AUTH:multiFactor': { factorType } }, 'could not change the default');
+  if (options.json) out.json({ factorType });
   out.success(
     `Logins now ask for ${kind === 'sms' ? 'an SMS passcode' : 'a code from your authenticator app'}.`,
   );
@@ -251,6 +258,7 @@ async function remove(id: string, options: GlobalOptions): Promise<void> {
   }
   const path = phone ? `${base(session)}/mobile-phones/${id}` : `${base(session)}/otp-devices/${id}`;
   await authorized(session, 'DELETE', path, 'could not remove the device');
+  if (options.json) out.json({ removed: id });
   out.success(`Removed ${phone ? `phone ${phone.number}` : `authenticator '${device?.name}'`}.`);
 }
 
@@ -268,7 +276,7 @@ async function bypassCodes(options: GlobalOptions & { number: number }): Promise
     )
   ).body['RAX-AUTH:bypassCodes'];
   if (options.json) return out.json(batch);
-  for (const code of batch.codes) out.line(code);
+  for (const code of batch.codes) out.result(code);
   out.note(
     `Each code logs you in once in place of a passcode${batch.validityDuration ? ` (valid ${batch.validityDuration})` : ''}. Keep them safe; a new batch replaces these.`,
   );
@@ -344,7 +352,9 @@ export function registerMfaCommands(program: Command): void {
       .action(
         action<[string | undefined]>(async (pin, options) => {
           const session = requireSession(options.url);
-          await verifyPhone(session, await onlyPhone(session), pin);
+          const phone = await onlyPhone(session);
+          const verified = await verifyPhone(session, phone, pin);
+          if (options.json) out.json({ ...phone, verified });
         }),
       ),
     'latchkey mfa verify-phone 4821',

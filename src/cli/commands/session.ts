@@ -158,12 +158,12 @@ const shellQuote = (value: string): string => `'${value.replaceAll("'", `'\\''`)
 async function token(options: GlobalOptions & { export?: boolean }): Promise<void> {
   const session = requireSession(options.url);
   if (options.export) {
-    out.line(`export OS_AUTH_TOKEN=${shellQuote(session.token)}`);
-    out.line(`export OS_TOKEN=${shellQuote(session.token)}`);
+    out.result(`export OS_AUTH_TOKEN=${shellQuote(session.token)}`);
+    out.result(`export OS_TOKEN=${shellQuote(session.token)}`);
     return;
   }
   if (options.json) return out.json({ url: session.url, token: session.token, expires: session.expires });
-  out.line(session.token);
+  out.result(session.token);
 }
 
 function untilText(expires: string): string {
