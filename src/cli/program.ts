@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { styleText } from 'node:util';
 import { Command, Option } from 'commander';
 import { registerAccountCommands } from './commands/account.js';
 import { example } from './commands/common.js';
@@ -53,7 +54,7 @@ export function buildProgram(): Command {
     .configureHelp({
       sortSubcommands: false,
       showGlobalOptions: true,
-      styleTitle: (text) => (colourOn(process.stdout) ? `\x1b[1m${text}\x1b[22m` : text),
+      styleTitle: (text) => (colourOn(process.stdout) ? styleText('bold', text) : text),
     })
     .configureOutput({
       // One line, the same prefix as every other error; commander's own "error: " dropped.

@@ -124,12 +124,14 @@ export const isExpired = (session: Session, now = Date.now()): boolean => Date.p
 
 /**
  * The session a client command acts with: present, unexpired, and for the server asked for (if
- * one was named). Checked before any request, so the message says what to do.
+ * one was named). Checked before any request, so the message says what to do. OS_AUTH_URL only
+ * chooses where to log in: it is often set for other clouds' tools and must not block commands.
  */
 export function requireSession(urlFlag: string | undefined): Session {
   const session = readSession();
   if (!session) throw notLoggedIn("not logged in: run 'latchkey login' first");
-  const wanted = explicitUrl(urlFlag);
+  const named = urlFlag ?? (process.env.LATCHKEY_URL || undefined);
+  const wanted = named === undefined ? undefined : normaliseUrl(named);
   if (wanted !== undefined && wanted !== session.url) {
     throw notLoggedIn(`logged in to ${session.url}, not ${wanted}: run 'latchkey login --url ${wanted}'`);
   }

@@ -8,7 +8,6 @@ import type { AuthMethod, TokenScope } from '../auth/tokens.js';
 import type { EventView } from '../events/query.js';
 import type { PhoneView } from '../factors/sms/phones.js';
 import type { NewOtpDevice, OtpDeviceView } from '../factors/totp/devices.js';
-import type { RoleName } from '../identity/roles.js';
 import type { DomainImpact } from '../policy/domain-enforcement.js';
 import type { DomainEnforcementLevel, FactorType, UserEnforcementLevel } from '../policy/enforcement.js';
 
@@ -21,7 +20,6 @@ export type {
   NewOtpDevice,
   OtpDeviceView,
   PhoneView,
-  RoleName,
   TokenScope,
   UserEnforcementLevel,
 };

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { Messages } from '../../errors.js';
 import {
   type AccessResponse,
@@ -234,7 +234,12 @@ export function registerSessionCommands(program: Command): void {
       .command('login')
       .description('log in (password, then the MFA passcode if asked) and cache the token')
       .option('--username <name>', 'user to log in as (default: LATCHKEY_USERNAME, OS_USERNAME, or asked)')
-      .option('--api-key', 'log in with the API key, read from standard input or asked for (skips MFA)')
+      .addOption(
+        new Option(
+          '--api-key',
+          'log in with the API key, read from standard input or asked for (skips MFA)',
+        ).conflicts(['passwordStdin', 'passcode', 'setupMfa']),
+      )
       .option('--password-stdin', 'read the password from the first line of standard input')
       .option('--passcode <code>', 'MFA passcode, bypass code or temporary code, for scripts')
       .option('--setup-mfa', 'ask for a SETUP-MFA token, when the account requires MFA you have not set up')
