@@ -7,10 +7,11 @@ import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
 import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
+import { rehashPasswordIfNeeded } from '../identity/passwords.js';
 import { findUserById, findUserByUsername } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
 import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
-import type { Db, UserRow } from '../store/schema.js';
+import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
 import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
 import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
@@ -30,7 +31,7 @@ export interface LoginRequest {
 
 export interface LoginSuccess {
   token: { id: string; expiresAt: number; authenticatedBy: AuthMethod[]; scope: TokenScope | null };
-  user: UserRow;
+  user: UserView;
   /** The tenant asked for, when one was. */
   tenantId: string | null;
 }
@@ -126,7 +127,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
         });
         return issued;
       });
-      return { kind: 'token', token, user, tenantId };
+      return { kind: 'token', token, user: userView(user), tenantId };
     }
   }
 }
@@ -164,6 +165,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         await auditFailure(deps, request, user, credentials.username, 'PASSWORD');
         throw unauthorized(Messages.badPassword);
       }
+      await rehashPasswordIfNeeded(deps, user, credentials.password);
       return { user, methods: ['PASSWORD'] };
     }
     case 'apiKey': {

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
-import { MFA_REQUIRED_REASONS, resolveToken, whyTokenEnded } from '../auth/tokens.js';
+import type { Acting } from '../auth/caller.js';
+import { MFA_REQUIRED_REASONS, resolveToken, type TokenScope, whyTokenEnded } from '../auth/tokens.js';
 import type { Actor, Deps } from '../deps.js';
 import type { FactorType } from '../policy/enforcement.js';
 import type { TokenRow, UserRow } from '../store/schema.js';
@@ -26,6 +27,11 @@ export interface PanelSession {
 
 export function actorOf(session: PanelSession): Actor {
   return { userId: session.user.id, source: session.source };
+}
+
+/** The signed-in user as auth/caller.ts's rules see it. */
+export function actingOf(session: PanelSession): Acting {
+  return { user: session.user, scope: session.token.scope as TokenScope | null };
 }
 
 export function cookieOptions(request: FastifyRequest, path = '/') {
