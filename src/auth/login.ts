@@ -5,7 +5,11 @@ import { ApiError, badRequest, forbidden, Messages, unauthorized, userDisabled }
 import { type EventType, recordEvent } from '../events/events.js';
 import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
-import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-passcode.js';
+import {
+  consumeLoginPasscode,
+  resendLoginPasscode,
+  sendLoginPasscode,
+} from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { rehashPasswordIfNeeded } from '../identity/passwords.js';
 import { findUserById, findUserByUsername } from '../identity/users.js';
@@ -282,8 +286,9 @@ export const RESEND_NOT_SMS = 'Only a sign-in by text message can send its passc
 
 /**
  * "Resend code": a new SMS passcode for the same pending sign-in, without the password again.
- * The new code replaces the earlier one and goes through the same SMS limits as every text;
- * the OS-MF session keeps its expiry, so resending never lengthens a sign-in.
+ * The new code replaces the earlier one (which stays if the new one cannot be sent) and goes
+ * through the same SMS limits as every text; the OS-MF session keeps its expiry, so resending
+ * never lengthens a sign-in.
  */
 export async function resendChallengePasscode(
   deps: Deps,
@@ -299,7 +304,7 @@ export async function resendChallengePasscode(
   if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || user.factor_type !== 'SMS')
     throw badRequest(RESEND_NOT_SMS);
   if (isLocked(deps, user)) throw unauthorized(Messages.locked);
-  const sentTo = await sendLoginPasscode(deps, user.id);
+  const sentTo = await resendLoginPasscode(deps, user.id);
   await audit(deps, { source }, user, 'login.challenged', { factor: 'SMS', resent: true });
   return { sentTo };
 }

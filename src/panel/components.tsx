@@ -189,15 +189,18 @@ export function RadioGroup({
   legend,
   options,
   value,
+  legendHidden = false,
 }: {
   name: string;
   legend: string;
   options: (Option & { hint?: string })[];
   value?: string;
+  /** When the page's heading already says what the legend would (screen readers still hear it). */
+  legendHidden?: boolean;
 }) {
   return (
     <fieldset class="field radio-group">
-      <legend>{legend}</legend>
+      <legend class={legendHidden ? 'visually-hidden' : undefined}>{legend}</legend>
       {options.map((option) => {
         const id = `field-${name}-${option.value}`;
         return (

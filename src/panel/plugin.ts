@@ -50,6 +50,7 @@ export async function panelPlugin(app: FastifyInstance, options: PanelOptions): 
     // Not no-referrer: with it, Chromium sends `Origin: null` on our own form posts.
     referrerPolicy: { policy: 'same-origin' },
     crossOriginEmbedderPolicy: false,
+    frameguard: { action: 'deny' },
   });
   await app.register(fastifyCsrfProtection, {
     cookieKey: COOKIES.csrf,

@@ -28,7 +28,7 @@ export function pageContext(
   return {
     csrfToken: csrfTokenFor(request, reply),
     user: session ? { id: session.user.id, username: session.user.username, role: session.user.role } : null,
-    setupOnly: session?.token.scope === 'SETUP-MFA',
+    setupOnly: session?.scope === 'SETUP-MFA',
     flash: takeFlash(request, reply),
   };
 }

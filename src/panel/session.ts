@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
-import type { Acting } from '../auth/caller.js';
-import { MFA_REQUIRED_REASONS, resolveToken, type TokenScope, whyTokenEnded } from '../auth/tokens.js';
+import { authenticateCaller, type Caller, type Access as CallerAccess } from '../auth/caller.js';
+import { MFA_REQUIRED_REASONS, whyTokenEnded } from '../auth/tokens.js';
 import type { Actor, Deps } from '../deps.js';
+import { ApiError, Messages } from '../errors.js';
 import type { FactorType } from '../policy/enforcement.js';
-import type { TokenRow, UserRow } from '../store/schema.js';
 
 /** Cookie names. None is readable by page scripts (all httpOnly). */
 export const COOKIES = {
@@ -17,21 +17,14 @@ export const COOKIES = {
   csrf: 'lk_csrf',
 } as const;
 
-/** Who is signed in: the token behind the session cookie, resolved afresh on every request. */
-export interface PanelSession {
-  tokenId: string;
-  token: TokenRow;
-  user: UserRow;
-  source: string | null;
-}
+/**
+ * Who is signed in: the Caller (auth/caller.ts) behind the session cookie's token, resolved
+ * afresh on every request exactly as the API resolves X-Auth-Token.
+ */
+export type PanelSession = Caller;
 
 export function actorOf(session: PanelSession): Actor {
   return { userId: session.user.id, source: session.source };
-}
-
-/** The signed-in user as auth/caller.ts's rules see it. */
-export function actingOf(session: PanelSession): Acting {
-  return { user: session.user, scope: session.token.scope as TokenScope | null };
 }
 
 export function cookieOptions(request: FastifyRequest, path = '/') {
@@ -167,28 +160,53 @@ async function endedSessionMessage(deps: Deps, tokenId: string): Promise<Flash> 
 }
 
 /**
- * Which sessions a page admits. `full`: a normal token. `setup`: the SETUP-MFA token a user
- * who must set up MFA gets at sign-in, good for the forced setup pages and nothing else.
+ * Which sessions a page admits. `full`: a normal token. `setup`: the SETUP-MFA token a user who
+ * must set up MFA gets at sign-in, good for the forced setup pages and nothing else. `any`: any
+ * live token (the start page, logging out).
  */
-export type Access = 'full' | 'setup';
+export type Access = 'full' | 'setup' | 'any';
+
+const CALLER_ACCESS: Record<Access, CallerAccess> = {
+  full: { kind: 'account' },
+  setup: { kind: 'own-multi-factor' },
+  any: { kind: 'revocation' },
+};
 
 export type SessionLookup =
   | { kind: 'none' }
   | { kind: 'ended'; flash: Flash }
+  /** A live session that this page does not admit: where it belongs instead. */
+  | { kind: 'elsewhere'; location: string }
   | { kind: 'live'; session: PanelSession };
 
-/** The session cookie's token, resolved exactly as the API resolves X-Auth-Token. */
-export async function lookupSession(deps: Deps, request: FastifyRequest): Promise<SessionLookup> {
+/** Where a live session starts: the forced setup for a SETUP-MFA token, else the profile. */
+export function homeOf(session: PanelSession): string {
+  return session.scope === 'SETUP-MFA' ? '/setup' : '/profile';
+}
+
+/** The session cookie's token as a Caller with the access the page needs. */
+export async function lookupSession(
+  deps: Deps,
+  request: FastifyRequest,
+  access: Access,
+): Promise<SessionLookup> {
   const tokenId = request.cookies[COOKIES.session];
   if (!tokenId) return { kind: 'none' };
-  const resolved = await resolveToken(deps, tokenId);
-  if (!resolved) return { kind: 'ended', flash: await endedSessionMessage(deps, tokenId) };
-  if (!resolved.user.enabled)
-    return { kind: 'ended', flash: { tone: 'error', text: 'This user has been disabled.' } };
-  return {
-    kind: 'live',
-    session: { tokenId, token: resolved.token, user: resolved.user, source: request.ip ?? null },
-  };
+  let session: PanelSession;
+  try {
+    session = await authenticateCaller(deps, tokenId, request.ip ?? null, CALLER_ACCESS[access]);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    if (error.status === 401) return { kind: 'ended', flash: await endedSessionMessage(deps, tokenId) };
+    if (error.fault === 'userDisabled')
+      return { kind: 'ended', flash: { tone: 'error', text: 'This user has been disabled.' } };
+    // A SETUP-MFA token on a page of the full panel (or the reverse): send it home.
+    if (error.message === Messages.scopeForbids)
+      return { kind: 'elsewhere', location: access === 'full' ? '/setup' : '/' };
+    throw error;
+  }
+  if (access === 'setup' && session.scope === null) return { kind: 'elsewhere', location: '/profile' };
+  return { kind: 'live', session };
 }
 
 export type SessionHandler = (
@@ -204,15 +222,11 @@ export type SessionHandler = (
  */
 export function withSession(deps: Deps, access: Access, handler: SessionHandler): RouteHandlerMethod {
   return async function sessionRoute(request, reply) {
-    const found = await lookupSession(deps, request);
-    if (found.kind !== 'live') {
-      endSession(request, reply);
-      if (found.kind === 'ended') setFlash(request, reply, found.flash.tone, found.flash.text);
-      return reply.redirect('/sign-in', 303);
-    }
-    const scoped = found.session.token.scope === 'SETUP-MFA';
-    if (access === 'full' && scoped) return reply.redirect('/setup', 303);
-    if (access === 'setup' && !scoped) return reply.redirect('/profile', 303);
-    return handler(request, reply, found.session);
+    const found = await lookupSession(deps, request, access);
+    if (found.kind === 'live') return handler(request, reply, found.session);
+    if (found.kind === 'elsewhere') return reply.redirect(found.location, 303);
+    endSession(request, reply);
+    if (found.kind === 'ended') setFlash(request, reply, found.flash.tone, found.flash.text);
+    return reply.redirect('/sign-in', 303);
   };
 }

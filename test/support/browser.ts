@@ -76,6 +76,12 @@ export async function signIn(page: Page, username: string, password: string): Pr
   await submit(page, 'Log In');
 }
 
+/** Log out through the user-name menu. */
+export async function logOut(page: Page): Promise<void> {
+  await page.locator('details.user-menu > summary').click();
+  await submit(page, 'Log Out');
+}
+
 export async function enterPasscode(page: Page, passcode: string): Promise<void> {
   await page.getByLabel('Passcode').fill(passcode);
   await submit(page, 'Verify Code');

@@ -47,13 +47,14 @@ export async function afterDeviceVerified(
 }
 
 /** "Choose Your Multi-Factor Authentication Method" (seed 003): a GET form, so it needs no script. */
-export function MethodChooser({ area }: { area: Area }) {
+export function MethodChooser({ area, legendHidden = false }: { area: Area; legendHidden?: boolean }) {
   return (
     <form method="get" action={`${area.base}/method`}>
       <RadioGroup
         name="method"
         legend="Choose Your Multi-Factor Authentication Method"
         value="authenticator"
+        legendHidden={legendHidden}
         options={[
           {
             value: 'authenticator',

@@ -9,7 +9,7 @@ import {
 } from '../../factors/settings.js';
 import { findUserById } from '../../identity/users.js';
 import type { FactorType } from '../../policy/enforcement.js';
-import { actingOf, actorOf, endSession, type PanelSession, setFlash } from '../session.js';
+import { actorOf, endSession, type PanelSession, setFlash } from '../session.js';
 
 /** The multi-factor settings change of the API's PUT .../multi-factor, with the same rules. */
 export async function changeMultiFactor(
@@ -18,7 +18,7 @@ export async function changeMultiFactor(
   input: MultiFactorSettingsInput,
 ): Promise<void> {
   const change = parseMultiFactorChange(input);
-  authorizeMultiFactorChange(actingOf(session), session.user, change);
+  authorizeMultiFactorChange(session, session.user, change);
   await applyMultiFactorChange(deps, actorOf(session), session.user.id, change);
 }
 

@@ -30,7 +30,7 @@ function ChooseMethodPage({ ctx, area }: { ctx: PageContext; area: Area }) {
       <Card>
         <p class="lead">{area.flow}</p>
         <h1>Choose Your Multi-Factor Authentication Method</h1>
-        <MethodChooser area={area} />
+        <MethodChooser area={area} legendHidden />
       </Card>
     </Layout>
   );

@@ -12,6 +12,7 @@ import {
   actorOf,
   clearPendingSignIn,
   endSession,
+  homeOf,
   lookupSession,
   type PendingSignIn,
   readPendingSignIn,
@@ -180,9 +181,8 @@ function pendingOrRestart(
 
 export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
   app.get('/', async (request, reply) => {
-    const found = await lookupSession(deps, request);
-    if (found.kind === 'live')
-      return reply.redirect(found.session.token.scope === 'SETUP-MFA' ? '/setup' : '/profile', 303);
+    const found = await lookupSession(deps, request, 'any');
+    if (found.kind === 'live') return reply.redirect(homeOf(found.session), 303);
     if (found.kind === 'ended') {
       endSession(request, reply);
       setFlash(request, reply, found.flash.tone, found.flash.text);
@@ -191,8 +191,8 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
   });
 
   app.get('/sign-in', async (request, reply) => {
-    const found = await lookupSession(deps, request);
-    if (found.kind === 'live') return reply.redirect('/', 303);
+    const found = await lookupSession(deps, request, 'any');
+    if (found.kind === 'live') return reply.redirect(homeOf(found.session), 303);
     if (found.kind === 'ended') {
       endSession(request, reply);
       setFlash(request, reply, found.flash.tone, found.flash.text);
@@ -323,7 +323,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
   });
 
   app.post('/sign-out', async (request, reply) => {
-    const found = await lookupSession(deps, request);
+    const found = await lookupSession(deps, request, 'any');
     if (found.kind === 'live') {
       const { session } = found;
       await revokeToken(deps, session.token, actorOf(session), session.user, 'signed out');
