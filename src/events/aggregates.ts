@@ -67,7 +67,8 @@ export async function failedSignInsByHour(
     .where('at', '>=', first)
     .where((eb) =>
       eb.or([
-        eb('type', '=', 'login.passcode_failed'),
+        // The wrong passcode that locks is recorded as the lock itself.
+        eb('type', 'in', ['login.passcode_failed', 'mfa.locked']),
         eb.and([
           eb('type', '=', 'login.failed'),
           // recordEvent writes detail with JSON.stringify, so this text is exact.
