@@ -1,9 +1,9 @@
 import { HOUR_MS, type HourlyCount } from '../../events/aggregates.js';
 
-const WIDTH = 480;
-const HEIGHT = 180;
+const WIDTH = 400;
+const HEIGHT = 170;
 const LEFT = 34;
-const RIGHT = 6;
+const RIGHT = 20;
 const TOP = 12;
 const BOTTOM = 26;
 const PLOT_WIDTH = WIDTH - LEFT - RIGHT;

@@ -159,7 +159,7 @@ function EventsPage({
                     <td>{eventLabel(event.type)}</td>
                     <td class="wrap">{who(event.userId)}</td>
                     <td class="optional wrap">{who(event.actorId)}</td>
-                    <td class="optional wrap">{event.source ?? '—'}</td>
+                    <td class="optional">{event.source ?? '—'}</td>
                     <td class="wrap details-cell">{detailText(event.detail)}</td>
                   </tr>
                 ))}

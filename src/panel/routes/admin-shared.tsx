@@ -99,6 +99,7 @@ function AccountNav({
         {tabs.map((tab) => (
           <li key={tab}>
             <a
+              class="tab-link"
               href={accountPath(account.id, TAB_PATHS[tab])}
               aria-current={tab === current ? 'page' : undefined}
             >
