@@ -58,7 +58,8 @@ export async function recordActions(page: Page): Promise<string[]> {
 /** Choose an entry of the user record's Actions menu (a button that posts, or a link). */
 export async function chooseAction(page: Page, label: string): Promise<void> {
   const menu = page.locator('details.actions-menu');
-  await menu.locator('summary').click();
+  if (!(await menu.evaluate((details: HTMLDetailsElement) => details.open)))
+    await menu.locator('summary').click();
   const entry = menu
     .getByRole('button', { name: label, exact: true })
     .or(menu.getByRole('link', { name: label, exact: true }));
