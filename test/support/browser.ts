@@ -4,7 +4,7 @@ import { AxeBuilder } from '@axe-core/playwright';
 import jsQRModule from 'jsqr';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { createTestEnv, type TestEnv } from './harness.js';
+import { createTestEnv, dialects, type TestEnv } from './harness.js';
 import { totpAt } from './mfa.js';
 
 // jsqr is CommonJS whose typings declare an ES default export; under NodeNext the default import
@@ -46,8 +46,13 @@ export interface PanelEnv extends TestEnv {
   baseUrl: string;
 }
 
+/**
+ * The browser suites run once per `npm test`, on the store that run is about: SQLite, or
+ * PostgreSQL when LATCHKEY_TEST_DATABASE_URL is set (CI's second run).
+ */
 export async function startPanelEnv(options: Parameters<typeof createTestEnv>[0] = {}): Promise<PanelEnv> {
-  const env = await createTestEnv(options);
+  const dialect = dialects().at(-1) ?? 'sqlite';
+  const env = await createTestEnv({ dialect, ...options });
   await env.app.listen({ host: '127.0.0.1', port: 0 });
   const address = env.app.server.address();
   if (!address || typeof address === 'string') throw new Error('no listening address');

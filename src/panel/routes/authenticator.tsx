@@ -21,8 +21,8 @@ import {
   PostForm,
   TextField,
 } from '../components.js';
-import { FormData } from '../form-data.js';
 import { Layout } from '../layout.js';
+import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, type PanelSession, setFlash, withSession } from '../session.js';
 import { type Area, afterDeviceVerified, PROFILE_AREA, SETUP_AREA } from './areas.js';
@@ -193,7 +193,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
   app.post(
     base,
     withSession(deps, area.access, async (request, reply, session) => {
-      const name = FormData.of(request).text('name', 1024).trim();
+      const name = PostedForm.of(request).text('name', 1024).trim();
       try {
         const device = await addOtpDevice(deps, actorOf(session), session.user, name);
         return reply.redirect(`${base}/${device.id}`, 303);
@@ -237,7 +237,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
   app.post(
     `${base}/:deviceId/verify`,
     withSession(deps, area.access, async (request, reply, session) => {
-      const form = FormData.of(request);
+      const form = PostedForm.of(request);
       const code = form.text('code', 64).replace(/\s+/g, '');
       const deviceId = deviceParams(request);
       if (code === '')

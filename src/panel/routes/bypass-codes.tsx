@@ -3,8 +3,8 @@ import type { Deps } from '../../deps.js';
 import { ApiError } from '../../errors.js';
 import { generateBypassCodes, MAX_SELF_SERVICE_CODES } from '../../factors/bypass-codes/generate.js';
 import { Actions, Banner, Button, ButtonLink, Card, PostForm, SelectField } from '../components.js';
-import { FormData } from '../form-data.js';
 import { Layout } from '../layout.js';
+import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, setFlash, withSession } from '../session.js';
 
@@ -105,7 +105,7 @@ export function registerBypassCodeRoutes(app: FastifyInstance, deps: Deps): void
   app.post(
     '/profile/bypass-codes',
     withSession(deps, 'full', async (request, reply, session) => {
-      const count = FormData.of(request).text('count', 4);
+      const count = PostedForm.of(request).text('count', 4);
       try {
         const batch = await generateBypassCodes(deps, actorOf(session), session.user, session.user, {
           numberOfCodes: count,

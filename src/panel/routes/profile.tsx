@@ -10,8 +10,8 @@ import { findUserById } from '../../identity/users.js';
 import type { FactorType } from '../../policy/enforcement.js';
 import { type UserView, userView } from '../../store/schema.js';
 import { Actions, Button, ButtonLink, Card, PostForm, RadioGroup, SelectField } from '../components.js';
-import { FormData } from '../form-data.js';
 import { Layout } from '../layout.js';
+import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, endSession, type PanelSession, setFlash, withSession } from '../session.js';
 import { MethodChooser, PROFILE_AREA } from './areas.js';
@@ -316,7 +316,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
   app.post(
     '/profile/mfa/enable',
     withSession(deps, 'full', async (request, reply, session) => {
-      const factor = factorOf(FormData.of(request).text('factor', 8));
+      const factor = factorOf(PostedForm.of(request).text('factor', 8));
       // Turning MFA on revokes every password-only token, the one behind this session included.
       await changeMultiFactor(deps, session, { enabled: true, factorType: factor ?? null });
       endSession(request, reply);
@@ -362,7 +362,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
   app.post(
     '/profile/mfa/default',
     withSession(deps, 'full', async (request, reply, session) => {
-      const factor = factorOf(FormData.of(request).text('factor', 8));
+      const factor = factorOf(PostedForm.of(request).text('factor', 8));
       try {
         await changeMultiFactor(deps, session, { factorType: factor ?? 'invalid' });
       } catch (error) {

@@ -5,8 +5,8 @@ import { revokeToken } from '../../auth/tokens.js';
 import type { Deps } from '../../deps.js';
 import { ApiError, Messages } from '../../errors.js';
 import { Banner, Button, Card, CodeField, PostForm, TextField } from '../components.js';
-import { FormData } from '../form-data.js';
 import { Layout } from '../layout.js';
+import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import {
   actorOf,
@@ -202,7 +202,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
   });
 
   app.post('/sign-in', async (request, reply) => {
-    const form = FormData.of(request);
+    const form = PostedForm.of(request);
     const username = form.text('username', 255).trim();
     const password = form.text('password', 1024);
     const again = (error: string, status: number) =>
@@ -250,7 +250,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     const pending = pendingOrRestart(deps, request, reply);
     if (!pending) return reply.redirect('/sign-in', 303);
     // Spaces are how people copy codes ("123 456"); they are never part of one.
-    const passcode = FormData.of(request).text('passcode', 64).replace(/\s+/g, '');
+    const passcode = PostedForm.of(request).text('passcode', 64).replace(/\s+/g, '');
     const again = (error: string, status: number) =>
       sendPage(
         reply,

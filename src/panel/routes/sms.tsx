@@ -26,8 +26,8 @@ import {
   SelectField,
   TextField,
 } from '../components.js';
-import { FormData } from '../form-data.js';
 import { Layout } from '../layout.js';
+import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, type PanelSession, setFlash, withSession } from '../session.js';
 import { type Area, afterDeviceVerified, PROFILE_AREA, SETUP_AREA } from './areas.js';
@@ -199,7 +199,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
   app.post(
     base,
     withSession(deps, area.access, async (request, reply, session) => {
-      const form = FormData.of(request);
+      const form = PostedForm.of(request);
       const country = form.text('country', 8);
       const number = form.text('number', 64);
       try {
@@ -265,7 +265,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
   app.post(
     `${base}/:phoneId/verify`,
     withSession(deps, area.access, async (request, reply, session) => {
-      const form = FormData.of(request);
+      const form = PostedForm.of(request);
       const phone = await getPhone(deps.db, session.user.id, phoneParam(request));
       const pin = form.text('pin', 16).replace(/\s+/g, '');
       if (pin === '')

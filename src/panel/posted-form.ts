@@ -4,15 +4,15 @@ import type { FastifyRequest } from 'fastify';
  * The fields of a posted form (application/x-www-form-urlencoded). A field sent twice, or not
  * at all, reads as empty: no handler ever sees an array or undefined.
  */
-export class FormData {
+export class PostedForm {
   private readonly fields: Record<string, unknown>;
 
   constructor(body: unknown) {
     this.fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
   }
 
-  static of(request: FastifyRequest): FormData {
-    return new FormData(request.body);
+  static of(request: FastifyRequest): PostedForm {
+    return new PostedForm(request.body);
   }
 
   /** The field's text, cut to `max` characters (inputs carry maxlength; this is the server's bound). */
