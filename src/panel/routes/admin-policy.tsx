@@ -10,7 +10,7 @@ import {
 import type { DomainEnforcementLevel } from '../../policy/enforcement.js';
 import type { DomainRow } from '../../store/schema.js';
 import { Actions, Banner, Button, ButtonLink, Card, PostForm, RadioGroup } from '../components.js';
-import { FormData } from '../form-data.js';
+import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, setFlash } from '../session.js';
 import { AccountLayout, accountPath, levelLabel, TAB_PATHS, withAccount } from './admin-shared.js';
@@ -157,7 +157,7 @@ export function registerAdminPolicyRoutes(app: FastifyInstance, deps: Deps): voi
   app.post(
     '/admin/accounts/:domainId/multi-factor',
     withAccount(deps, async (request, reply, { session, account }) => {
-      const form = FormData.of(request);
+      const form = PostedForm.of(request);
       try {
         const level = parseDomainLevel({
           'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: form.text('level', 16) },
