@@ -209,6 +209,33 @@ describe('control panel: administration', { skip }, () => {
     await ownerContext.close();
   });
 
+  test('the Actions menu works with the keyboard alone', async () => {
+    const { owner, ownerSecret, users } = await accountWithUsers(env, 1);
+    const [member] = users;
+    assert.ok(member);
+    await enableSms(env, member, '+12015550155');
+    const context = await newPerson(browser, env);
+    const page = await context.newPage();
+    await signInWithOtp(page, env, owner, ownerSecret);
+    await page.goto(recordPath(owner.domainId, member.id));
+    const menu = page.locator('details.actions-menu');
+    await menu.locator('summary').focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await menu.evaluate((details: HTMLDetailsElement) => details.open), true);
+    await page.keyboard.press('Escape');
+    assert.equal(await menu.evaluate((details: HTMLDetailsElement) => details.open), false);
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.textContent?.trim()),
+      'Send Temporary Code',
+    );
+    await Promise.all([page.waitForEvent('framenavigated'), page.keyboard.press('Enter')]);
+    await page.waitForLoadState('load');
+    assert.match(await page.locator('.banner-success').innerText(), /\+1\*{6}0155/);
+    await context.close();
+  });
+
   test('an identity administrator chooses the account first', async () => {
     const admin = await createAdmin(env);
     const { owner, users } = await accountWithUsers(env, 2);
