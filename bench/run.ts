@@ -2,16 +2,19 @@
  * npm run bench: loopback only, bounded. Load comes from wrk (a C program, far lighter than a
  * Node load generator, so the server keeps the CPU it needs on a small machine), driven by the
  * Lua scripts in bench/wrk/. Every figure is reported beside a ceiling measured in the same run:
- *   - token validation against a bare Fastify JSON route (measured first and last);
+ *   - token validation against a bare Fastify JSON route;
  *   - password login and the two-step OTP login against raw argon2id verifies with the server's
  *     library, parameters and number in flight.
  * The servers and the argon2 loop run in child processes: latchkey from its build (dist/), as
  * `npm start` runs it. Results go to bench/results.json and a table on stdout.
  *
+ * Ceilings move with whatever else runs on the machine, so each phase is measured right after
+ * its own ceiling run and its ratio is taken against that run.
+ *
  * Environment: BENCH_SECONDS (per phase, default 8), BENCH_PG_URL (a PostgreSQL server to
  * create a scratch database on; default postgres://postgres@127.0.0.1:5432/postgres, skipped
- * when unreachable), BENCH_PROFILE=DIR (write CPU profiles of the servers there),
- * BENCH_SKIP_BUILD=1.
+ * when unreachable), BENCH_STORES (default sqlite,postgres), BENCH_LOGINS=0 (skip the login
+ * phases), BENCH_PROFILE=DIR (write CPU profiles of the servers there), BENCH_SKIP_BUILD=1.
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,6 +29,9 @@ import pg from 'pg';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const WRK_DIR = path.join(ROOT, 'bench/wrk');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+/** Each phase and its ceiling run in this many alternating slices (see `interleaved`). */
+const ROUNDS = 4;
+const SLICE_SECONDS = Math.max(1, Math.round(SECONDS / ROUNDS));
 const WARM_UP_SECONDS = 2;
 const PASSWORD = 'Benchpass1';
 const SECRET_KEYS = `1:${Buffer.alloc(32, 9).toString('base64')}`;
@@ -384,24 +390,190 @@ async function createOtpUsers(
   });
 }
 
+/** One phase's figures, summed over its slices. */
 interface Phase {
   name: string;
   store: 'sqlite' | 'postgres' | null;
+  /** Successful operations (validations, logins) per second. */
   perSecond: number;
+  /** Median over the slices of each slice's p50 and p99 (a login is timed from first to last request). */
   p50Ms: number | null;
   p99Ms: number | null;
+  /** The worst slice's p99. */
+  worstP99Ms: number | null;
+  /** Largest resident set of the server while the phase ran. */
   rssMb: number | null;
   errors: number;
   ceiling: 'bare route' | 'raw argon2id' | null;
+  /** The ceiling over the slices interleaved with this phase's. */
+  ceilingPerSecond: number | null;
   ratio: number | null;
+  /** CPU time of the server (or of the ceiling's process) per operation, in microseconds. */
+  cpuMicrosPerOperation: number | null;
+  ceilingCpuMicrosPerOperation: number | null;
+  /** Ceiling CPU per operation over this phase's: the throughput ratio a quiet machine would give. */
+  cpuRatio: number | null;
   target: number | null;
   note?: string;
 }
+
+interface Slice {
+  operations: number;
+  seconds: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  errors: number;
+  /** CPU time the measured process (all its threads) spent during the slice. */
+  cpuSeconds: number | null;
+}
+
+/** User + system CPU seconds of a process and all its threads so far, from /proc (ticks of 1/100 s). */
+function cpuSecondsOf(pid: number | undefined): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Runs `slice` and adds the CPU time `pid` spent meanwhile. */
+async function withCpu(pid: number | undefined, slice: () => Promise<Slice>): Promise<Slice> {
+  const before = cpuSecondsOf(pid);
+  const result = await slice();
+  const after = cpuSecondsOf(pid);
+  return { ...result, cpuSeconds: before === null || after === null ? null : after - before };
+}
+
+const median = (values: number[]): number | null => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? null : (sorted[Math.floor((sorted.length - 1) / 2)] ?? null);
+};
+
+/**
+ * The machine is shared, so the load on it moves during a run. A phase and its ceiling are
+ * therefore measured in alternating slices (ceiling, phase, ceiling, phase ...), and the ratio
+ * is the phase's total over the ceiling's total: both saw the same weather.
+ */
+async function interleaved(
+  ceilingSlice: (seconds: number) => Promise<Slice>,
+  phaseSlice: (seconds: number, round: number) => Promise<Slice>,
+  server: ChildProcess,
+): Promise<{ ceiling: Slice[]; phase: Slice[]; rssMb: number | null }> {
+  const ceiling: Slice[] = [];
+  const phase: Slice[] = [];
+  let rssMb: number | null = null;
+  for (let round = 0; round < ROUNDS; round++) {
+    ceiling.push(await ceilingSlice(SLICE_SECONDS));
+    const rss = sampleRss(server.pid);
+    phase.push(await withCpu(server.pid, () => phaseSlice(SLICE_SECONDS, round)));
+    const sampled = rss();
+    if (sampled !== null && (rssMb === null || sampled > rssMb)) rssMb = sampled;
+  }
+  return { ceiling, phase, rssMb };
+}
+
+function summarise(
+  name: string,
+  store: Phase['store'],
+  ceilingName: Phase['ceiling'],
+  run: { ceiling: Slice[]; phase: Slice[]; rssMb: number | null },
+  target: number | null,
+  note?: string,
+): Phase {
+  const rate = (slices: Slice[]) =>
+    slices.reduce((sum, slice) => sum + slice.operations, 0) /
+    slices.reduce((sum, slice) => sum + slice.seconds, 0);
+  const perSecond = rate(run.phase);
+  const ceilingPerSecond = rate(run.ceiling);
+  const cpuPerOperation = (slices: Slice[]) => {
+    if (slices.some((slice) => slice.cpuSeconds === null)) return null;
+    const operations = slices.reduce((sum, slice) => sum + slice.operations, 0);
+    return (slices.reduce((sum, slice) => sum + (slice.cpuSeconds ?? 0), 0) / operations) * 1e6;
+  };
+  const cpu = cpuPerOperation(run.phase);
+  const ceilingCpu = cpuPerOperation(run.ceiling);
+  const p99s = run.phase.flatMap((slice) => (slice.p99Ms === null ? [] : [slice.p99Ms]));
+  return {
+    name,
+    store,
+    perSecond,
+    p50Ms: median(run.phase.flatMap((slice) => (slice.p50Ms === null ? [] : [slice.p50Ms]))),
+    p99Ms: median(p99s),
+    worstP99Ms: p99s.length === 0 ? null : Math.max(...p99s),
+    rssMb: run.rssMb,
+    errors: run.phase.reduce((sum, slice) => sum + slice.errors, 0),
+    ceiling: ceilingName,
+    ceilingPerSecond,
+    ratio: perSecond / ceilingPerSecond,
+    cpuMicrosPerOperation: cpu,
+    ceilingCpuMicrosPerOperation: ceilingCpu,
+    cpuRatio: cpu === null || ceilingCpu === null ? null : ceilingCpu / cpu,
+    target,
+    ...(note === undefined ? {} : { note }),
+  };
+}
+
+const wrkSlice = (result: WrkResult): Slice => ({
+  operations: result.counted ? result.ok : result.requests - result.non2xx,
+  seconds: result.seconds,
+  p50Ms: result.counted && result.operationP50Ms !== null ? result.operationP50Ms : result.p50Ms,
+  p99Ms: result.counted && result.operationP99Ms !== null ? result.operationP99Ms : result.p99Ms,
+  // Scripts that count their own outcomes expect some 4xx (step 1 of an MFA login is a 401).
+  errors: result.counted ? result.failed + result.socketErrors : result.non2xx + result.socketErrors,
+  cpuSeconds: null,
+});
 
 function writeFile(name: string, lines: string[]): string {
   const file = path.join(scratch, name);
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
+}
+
+/** The bare route's server, started once and warmed up; each call is one slice of load on it. */
+async function startBareRoute(): Promise<{ slice(seconds: number): Promise<Slice>; stop(): Promise<void> }> {
+  const port = await freePort();
+  const bare = start('bench/bare-server.ts', [], { PORT: String(port) }, ['--import', 'tsx']);
+  await waitHealthy(`http://127.0.0.1:${port}/`);
+  const load = {
+    url: `http://127.0.0.1:${port}/`,
+    script: 'report.lua',
+    threads: 1,
+    connections: VALIDATION_CONNECTIONS,
+  };
+  await wrk({ ...load, seconds: WARM_UP_SECONDS });
+  return {
+    slice: (seconds) => withCpu(bare.pid, async () => wrkSlice(await wrk({ ...load, seconds }))),
+    stop: () => stop(bare),
+  };
+}
+
+/** Raw argon2id verifies for `seconds`, in a process of its own, as many in flight as logins. */
+async function argon2Slice(seconds: number): Promise<Slice> {
+  const child = start(
+    'bench/argon2-loop.ts',
+    [],
+    { CONCURRENCY: String(LOGIN_CONCURRENCY), SECONDS: String(seconds) },
+    ['--import', 'tsx'],
+  );
+  const result = await new Promise<{ count: number; seconds: number; cpuSeconds: number }>(
+    (resolve, reject) => {
+      child.once('message', (message) =>
+        resolve(message as { count: number; seconds: number; cpuSeconds: number }),
+      );
+      child.once('exit', (code) => reject(new Error(`argon2 loop exited ${code}`)));
+    },
+  );
+  await stop(child);
+  return {
+    operations: result.count,
+    seconds: result.seconds,
+    p50Ms: null,
+    p99Ms: null,
+    errors: 0,
+    cpuSeconds: result.cpuSeconds,
+  };
 }
 
 /** Three validation phases against a running server: one token, 1,000, 1,000 under writes. */
@@ -410,6 +582,7 @@ async function validationPhases(
   server: ChildProcess,
   store: 'sqlite' | 'postgres',
   adminToken: string,
+  bare: (seconds: number) => Promise<Slice>,
 ): Promise<Phase[]> {
   const users = await createUsers(
     base,
@@ -426,38 +599,117 @@ async function validationPhases(
   const oneToken = writeFile(`${store}-one-token.txt`, [tokens[0] ?? '']);
   const manyTokens = writeFile(`${store}-tokens.txt`, tokens);
   const phases: Phase[] = [];
-  const run = async (name: string, file: string, withWriter: boolean): Promise<void> => {
-    const load = { url: base, script: 'validate.lua', threads: 1, connections: VALIDATION_CONNECTIONS };
-    await wrk({ ...load, seconds: WARM_UP_SECONDS, env: { BENCH_TOKENS_FILE: file } });
-    const rss = sampleRss(server.pid);
-    const stopWriter = withWriter ? startWriter(base, writers) : undefined;
-    const result = await wrk({ ...load, seconds: SECONDS, env: { BENCH_TOKENS_FILE: file } });
-    const written = await stopWriter?.();
-    phases.push({
-      name,
-      store,
-      perSecond: result.requestsPerSecond,
-      p50Ms: result.p50Ms,
-      p99Ms: result.p99Ms,
-      rssMb: rss(),
-      errors: result.non2xx + result.socketErrors + (written?.failed ?? 0),
-      ceiling: 'bare route',
-      ratio: null,
-      target:
-        store === 'postgres'
-          ? TARGETS.postgres
-          : name.startsWith('one token')
-            ? TARGETS.oneTokenSqlite
-            : withWriter
-              ? TARGETS.busyTokensSqlite
-              : null,
-      ...(written ? { note: `${(written.ok / SECONDS).toFixed(1)} API-key logins/s written meanwhile` } : {}),
-    });
+  const run = async (
+    name: string,
+    file: string,
+    withWriter: boolean,
+    target: number | null,
+  ): Promise<void> => {
+    const load = {
+      url: base,
+      script: 'validate.lua',
+      threads: 1,
+      connections: VALIDATION_CONNECTIONS,
+      env: { BENCH_TOKENS_FILE: file },
+    };
+    await wrk({ ...load, seconds: WARM_UP_SECONDS });
+    let written = { ok: 0, failed: 0, seconds: 0 };
+    const result = await interleaved(
+      bare,
+      async (seconds) => {
+        const stopWriter = withWriter ? startWriter(base, writers) : undefined;
+        const slice = wrkSlice(await wrk({ ...load, seconds }));
+        const done = await stopWriter?.();
+        if (done)
+          written = {
+            ok: written.ok + done.ok,
+            failed: written.failed + done.failed,
+            seconds: written.seconds + slice.seconds,
+          };
+        return { ...slice, errors: slice.errors + (done?.failed ?? 0) };
+      },
+      server,
+    );
+    const note = withWriter
+      ? `${(written.ok / written.seconds).toFixed(1)} API-key logins/s written meanwhile`
+      : undefined;
+    phases.push(summarise(name, store, 'bare route', result, target, note));
   };
-  await run('validation, one token', oneToken, false);
-  await run(`validation, ${tokens.length} tokens`, manyTokens, false);
-  await run(`validation, ${tokens.length} tokens + ${WRITES_PER_SECOND} logins/s`, manyTokens, true);
+  const postgres = store === 'postgres';
+  await run('validation, one token', oneToken, false, postgres ? TARGETS.postgres : TARGETS.oneTokenSqlite);
+  await run(`validation, ${tokens.length} tokens`, manyTokens, false, postgres ? TARGETS.postgres : null);
+  await run(
+    `validation, ${tokens.length} tokens + ${WRITES_PER_SECOND} logins/s`,
+    manyTokens,
+    true,
+    postgres ? TARGETS.postgres : TARGETS.busyTokensSqlite,
+  );
   return phases;
+}
+
+/** Password login, then the two-step OTP login, each interleaved with raw argon2id verifies. */
+async function loginPhases(base: string, server: ChildProcess, admin: string): Promise<Phase[]> {
+  const loginUsers = await createUsers(base, admin, 'bench-login', LOGIN_CONCURRENCY);
+  const loginFile = writeFile(
+    'login-users.txt',
+    loginUsers.map((user) => `${user.username} ${PASSWORD}`),
+  );
+  const loginLoad = {
+    url: base,
+    script: 'password-login.lua',
+    threads: 1,
+    connections: LOGIN_CONCURRENCY,
+    env: { BENCH_USERS_FILE: loginFile },
+  };
+  await wrk({ ...loginLoad, seconds: WARM_UP_SECONDS });
+  const password = await interleaved(
+    argon2Slice,
+    async (seconds) => wrkSlice(await wrk({ ...loginLoad, seconds })),
+    server,
+  );
+  const passwordPhase = summarise('password login', 'sqlite', 'raw argon2id', password, TARGETS.login);
+
+  // Each OTP user can log in with the codes of two time steps, the current one and the next,
+  // which both stay acceptable for a minute: so each slice gets its own users, two logins each,
+  // with a margin, and the codes are computed right before the slice.
+  const perSlice = Math.ceil(((passwordPhase.perSecond * SLICE_SECONDS) / 2) * 1.5) + 2 * LOGIN_CONCURRENCY;
+  const otpUsers = await createOtpUsers(base, admin, 'bench-otp', Math.min(4000, perSlice * ROUNDS));
+  let exhausted = false;
+  const otp = await interleaved(
+    argon2Slice,
+    async (seconds, round) => {
+      const step = Math.floor(Date.now() / 30_000);
+      const code = (user: OtpUser, at: number) => user.totp.generate({ timestamp: at * 30_000 });
+      const file = writeFile(
+        `otp-users-${round}.txt`,
+        otpUsers
+          .slice(round * perSlice, (round + 1) * perSlice)
+          .map((user) => `${user.username} ${PASSWORD} ${code(user, step)} ${code(user, step + 1)}`),
+      );
+      const result = await wrk({
+        url: base,
+        script: 'otp-login.lua',
+        seconds,
+        threads: LOGIN_CONCURRENCY,
+        connections: LOGIN_CONCURRENCY,
+        env: { BENCH_USERS_FILE: file },
+      });
+      exhausted ||= result.exhausted;
+      return wrkSlice(result);
+    },
+    server,
+  );
+  return [
+    passwordPhase,
+    summarise(
+      'two-step OTP login (2 requests)',
+      'sqlite',
+      'raw argon2id',
+      otp,
+      TARGETS.login,
+      `${perSlice} OTP users per slice${exhausted ? '; some slice ran out of fresh codes' : ''}`,
+    ),
+  ];
 }
 
 function serverEnv(port: number, dataDir: string, databaseUrl?: string): Record<string, string> {
@@ -477,50 +729,6 @@ function serverExecArgv(name: string): string[] {
   if (!dir) return [];
   fs.mkdirSync(dir, { recursive: true });
   return ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`, `--cpu-prof-name=${name}.cpuprofile`];
-}
-
-async function bareRoute(): Promise<Phase> {
-  const port = await freePort();
-  const bare = start('bench/bare-server.ts', [], { PORT: String(port) }, ['--import', 'tsx']);
-  await waitHealthy(`http://127.0.0.1:${port}/`);
-  const load = {
-    url: `http://127.0.0.1:${port}/`,
-    script: 'report.lua',
-    threads: 1,
-    connections: VALIDATION_CONNECTIONS,
-  };
-  await wrk({ ...load, seconds: WARM_UP_SECONDS });
-  const rss = sampleRss(bare.pid);
-  const result = await wrk({ ...load, seconds: SECONDS });
-  const rssMb = rss();
-  await stop(bare);
-  return {
-    name: 'bare Fastify JSON route',
-    store: null,
-    perSecond: result.requestsPerSecond,
-    p50Ms: result.p50Ms,
-    p99Ms: result.p99Ms,
-    rssMb,
-    errors: result.non2xx + result.socketErrors,
-    ceiling: null,
-    ratio: null,
-    target: null,
-  };
-}
-
-async function rawArgon2(): Promise<number> {
-  const child = start(
-    'bench/argon2-loop.ts',
-    [],
-    { CONCURRENCY: String(LOGIN_CONCURRENCY), SECONDS: String(SECONDS) },
-    ['--import', 'tsx'],
-  );
-  const result = await new Promise<{ perSecond: number }>((resolve, reject) => {
-    child.once('message', (message) => resolve(message as { perSecond: number }));
-    child.once('exit', (code) => reject(new Error(`argon2 loop exited ${code}`)));
-  });
-  await stop(child);
-  return result.perSecond;
 }
 
 async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
@@ -550,97 +758,36 @@ async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> 
 }
 
 async function main(): Promise<void> {
+  const stores = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',');
+  const withLogins = process.env.BENCH_LOGINS !== '0';
   if (process.env.BENCH_SKIP_BUILD !== '1') {
     const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
     if (build.status !== 0) throw new Error('build failed');
   }
   const loadBefore = os.loadavg();
-  const bareFirst = await bareRoute();
+  const bare = await startBareRoute();
   const phases: Phase[] = [];
+  let startToHealthyMs: number | null = null;
 
   // latchkey with its defaults: embedded SQLite, OWASP argon2id, logging at warn.
-  const sqlitePort = await freePort();
-  const sqliteBase = `http://127.0.0.1:${sqlitePort}`;
-  const started = performance.now();
-  const sqliteServer = start(
-    'dist/src/cli/main.js',
-    ['serve'],
-    serverEnv(sqlitePort, path.join(scratch, 'sqlite')),
-    serverExecArgv('sqlite'),
-  );
-  const startToHealthyMs = await waitHealthy(`${sqliteBase}/health`, started);
-  const sqliteAdmin = await passwordToken(sqliteBase, 'bench-admin');
-  phases.push(...(await validationPhases(sqliteBase, sqliteServer, 'sqlite', sqliteAdmin)));
+  if (stores.includes('sqlite')) {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const started = performance.now();
+    const server = start(
+      'dist/src/cli/main.js',
+      ['serve'],
+      serverEnv(port, path.join(scratch, 'sqlite')),
+      serverExecArgv('sqlite'),
+    );
+    startToHealthyMs = await waitHealthy(`${base}/health`, started);
+    const admin = await passwordToken(base, 'bench-admin');
+    phases.push(...(await validationPhases(base, server, 'sqlite', admin, bare.slice)));
+    if (withLogins) phases.push(...(await loginPhases(base, server, admin)));
+    await stop(server);
+  }
 
-  const loginUsers = await createUsers(sqliteBase, sqliteAdmin, 'bench-login', LOGIN_CONCURRENCY);
-  const loginFile = writeFile(
-    'login-users.txt',
-    loginUsers.map((user) => `${user.username} ${PASSWORD}`),
-  );
-  const loginLoad = { url: sqliteBase, threads: 1, connections: LOGIN_CONCURRENCY };
-  await wrk({
-    ...loginLoad,
-    script: 'password-login.lua',
-    seconds: WARM_UP_SECONDS,
-    env: { BENCH_USERS_FILE: loginFile },
-  });
-  let rss = sampleRss(sqliteServer.pid);
-  const login = await wrk({
-    ...loginLoad,
-    script: 'password-login.lua',
-    seconds: SECONDS,
-    env: { BENCH_USERS_FILE: loginFile },
-  });
-  phases.push({
-    name: 'password login',
-    store: 'sqlite',
-    perSecond: login.okPerSecond,
-    p50Ms: login.p50Ms,
-    p99Ms: login.p99Ms,
-    rssMb: rss(),
-    errors: login.failed + login.socketErrors,
-    ceiling: 'raw argon2id',
-    ratio: null,
-    target: TARGETS.login,
-  });
-
-  // Each OTP user has codes for two time steps (the current one and the next), which both stay
-  // acceptable for the whole phase: so two logins per user, with a margin.
-  const otpCount = Math.min(3000, Math.ceil(((login.okPerSecond * (SECONDS + 1)) / 2) * 1.3) + 16);
-  const otpUsers = await createOtpUsers(sqliteBase, sqliteAdmin, 'bench-otp', otpCount);
-  const step = Math.floor(Date.now() / 30_000);
-  const otpFile = writeFile(
-    'otp-users.txt',
-    otpUsers.map(
-      (user) =>
-        `${user.username} ${PASSWORD} ${user.totp.generate({ timestamp: step * 30_000 })} ${user.totp.generate({ timestamp: (step + 1) * 30_000 })}`,
-    ),
-  );
-  rss = sampleRss(sqliteServer.pid);
-  const otp = await wrk({
-    url: sqliteBase,
-    script: 'otp-login.lua',
-    seconds: SECONDS,
-    threads: LOGIN_CONCURRENCY,
-    connections: LOGIN_CONCURRENCY,
-    env: { BENCH_USERS_FILE: otpFile },
-  });
-  phases.push({
-    name: 'two-step OTP login (2 requests)',
-    store: 'sqlite',
-    perSecond: otp.okPerSecond,
-    p50Ms: otp.operationP50Ms,
-    p99Ms: otp.operationP99Ms,
-    rssMb: rss(),
-    errors: otp.failed + otp.socketErrors,
-    ceiling: 'raw argon2id',
-    ratio: null,
-    target: TARGETS.login,
-    note: `${otpUsers.length} OTP users${otp.exhausted ? '; ran out of fresh codes' : ''}`,
-  });
-  await stop(sqliteServer);
-
-  const database = await postgresDatabase();
+  const database = stores.includes('postgres') ? await postgresDatabase() : undefined;
   if (database) {
     try {
       const port = await freePort();
@@ -652,27 +799,21 @@ async function main(): Promise<void> {
         serverExecArgv('postgres'),
       );
       await waitHealthy(`${base}/health`);
-      phases.push(
-        ...(await validationPhases(base, server, 'postgres', await passwordToken(base, 'bench-admin'))),
-      );
+      const admin = await passwordToken(base, 'bench-admin');
+      phases.push(...(await validationPhases(base, server, 'postgres', admin, bare.slice)));
       await stop(server);
     } finally {
       await database.drop();
     }
   }
+  await bare.stop();
 
-  const argon2PerSecond = await rawArgon2();
-  const bareLast = await bareRoute();
-  const barePerSecond = (bareFirst.perSecond + bareLast.perSecond) / 2;
-  const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
-  for (const phase of phases) {
-    const ceiling = phase.ceiling === 'bare route' ? barePerSecond : argon2PerSecond;
-    phase.ratio = round(phase.perSecond / ceiling);
-  }
-
+  const round = (value: number | null, digits = 3) =>
+    value === null ? null : Math.round(value * 10 ** digits) / 10 ** digits;
   const results = {
     date: new Date().toISOString(),
-    secondsPerPhase: SECONDS,
+    secondsPerPhase: ROUNDS * SLICE_SECONDS,
+    slices: { rounds: ROUNDS, seconds: SLICE_SECONDS },
     machine: {
       cpus: os.cpus().length,
       node: process.version,
@@ -682,26 +823,29 @@ async function main(): Promise<void> {
     load: {
       generator: 'wrk',
       validation: { threads: 1, connections: VALIDATION_CONNECTIONS },
-      logins: { connections: LOGIN_CONCURRENCY },
+      passwordLogin: { threads: 1, connections: LOGIN_CONCURRENCY },
+      otpLogin: { threads: LOGIN_CONCURRENCY, connections: LOGIN_CONCURRENCY },
     },
-    ceilings: {
-      bareRoute: { perSecond: round(barePerSecond, 1), first: bareFirst, last: bareLast },
-      rawArgon2: {
-        perSecond: round(argon2PerSecond, 1),
-        library: '@node-rs/argon2',
-        inFlight: LOGIN_CONCURRENCY,
-        memoryKib: 19456,
-        iterations: 2,
-        parallelism: 1,
-      },
+    rawArgon2: {
+      library: '@node-rs/argon2',
+      inFlight: LOGIN_CONCURRENCY,
+      memoryKib: 19456,
+      iterations: 2,
+      parallelism: 1,
     },
-    startToHealthyMs: Math.round(startToHealthyMs),
+    startToHealthyMs: round(startToHealthyMs, 0),
     targets: TARGETS,
     phases: phases.map((phase) => ({
       ...phase,
       perSecond: round(phase.perSecond, 1),
-      p50Ms: phase.p50Ms === null ? null : round(phase.p50Ms, 2),
-      p99Ms: phase.p99Ms === null ? null : round(phase.p99Ms, 2),
+      p50Ms: round(phase.p50Ms, 2),
+      p99Ms: round(phase.p99Ms, 2),
+      worstP99Ms: round(phase.worstP99Ms, 2),
+      ceilingPerSecond: round(phase.ceilingPerSecond, 1),
+      ratio: round(phase.ratio),
+      cpuMicrosPerOperation: round(phase.cpuMicrosPerOperation, 1),
+      ceilingCpuMicrosPerOperation: round(phase.ceilingCpuMicrosPerOperation, 1),
+      cpuRatio: round(phase.cpuRatio),
     })),
   };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -714,30 +858,25 @@ async function main(): Promise<void> {
     if (phase.ceiling === 'bare route' && phase.p99Ms !== null && phase.p99Ms > TARGETS.p99Ms)
       misses.push(`p99 > ${TARGETS.p99Ms} ms`);
     if (phase.rssMb !== null && phase.rssMb > TARGETS.rssMb) misses.push(`RSS > ${TARGETS.rssMb} MB`);
-    return misses.length > 0
-      ? `MISSED: ${misses.join(', ')}`
-      : phase.target === null
-        ? '-'
-        : `≥ ${phase.target} met`;
+    if (misses.length > 0) return `MISSED: ${misses.join(', ')}`;
+    return phase.target === null ? 'met (p99, RSS)' : `met`;
   };
-  console.log('| phase | store | per s | p50 ms | p99 ms | RSS MB | ratio | target |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---|');
-  for (const ceiling of [bareFirst, bareLast]) {
+  console.log(
+    '| phase | store | per s | p50 ms | p99 ms | RSS MB | ceiling per s | ratio | CPU µs/op (ceiling) | CPU ratio | target |',
+  );
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const phase of phases) {
+    const digits = phase.perSecond > 1000 ? 0 : 1;
     console.log(
-      `| ${ceiling.name} | - | ${ceiling.perSecond.toFixed(0)} | ${cell(ceiling.p50Ms, 2)} | ${cell(ceiling.p99Ms, 2)} | ${cell(ceiling.rssMb, 1)} | - | ceiling |`,
+      `| ${phase.name} | ${phase.store} | ${phase.perSecond.toFixed(digits)} | ${cell(phase.p50Ms, 2)} | ${cell(phase.p99Ms, 2)} | ${cell(phase.rssMb, 1)} | ${cell(phase.ceilingPerSecond, digits)} (${phase.ceiling}) | ${cell(phase.ratio, 3)} | ${cell(phase.cpuMicrosPerOperation, 0)} (${cell(phase.ceilingCpuMicrosPerOperation, 0)}) | ${cell(phase.cpuRatio, 3)} | ${phase.target === null ? '' : `≥ ${phase.target}: `}${verdict(phase)} |`,
     );
   }
-  console.log(
-    `| raw argon2id verify (${LOGIN_CONCURRENCY} in flight) | - | ${argon2PerSecond.toFixed(1)} | - | - | - | - | ceiling |`,
-  );
-  for (const phase of results.phases) {
+  if (results.startToHealthyMs !== null) {
+    const missed = results.startToHealthyMs > TARGETS.startMs ? ' MISSED' : '';
     console.log(
-      `| ${phase.name} | ${phase.store} | ${phase.perSecond.toFixed(phase.perSecond > 1000 ? 0 : 1)} | ${cell(phase.p50Ms, 2)} | ${cell(phase.p99Ms, 2)} | ${cell(phase.rssMb, 1)} | ${cell(phase.ratio, 3)} | ${verdict(phase)} |`,
+      `start to healthy (SQLite): ${results.startToHealthyMs} ms (target ≤ ${TARGETS.startMs} ms)${missed}`,
     );
   }
-  console.log(
-    `start to healthy (SQLite): ${results.startToHealthyMs} ms (target ≤ ${TARGETS.startMs} ms)${results.startToHealthyMs > TARGETS.startMs ? ' MISSED' : ''}`,
-  );
   for (const phase of phases) {
     if (phase.errors > 0)
       console.log(`${phase.name} (${phase.store}): ${phase.errors} errors or unexpected answers`);

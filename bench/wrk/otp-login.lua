@@ -78,6 +78,7 @@ function response(status, headers, body)
       return
     end
     failed = failed + 1
+    if os.getenv("BENCH_DEBUG") then io.stderr:write("step 1: ", status, " ", body, "\n") end
     next_login()
   elseif phase == "answered" then
     if status == 200 then
@@ -85,6 +86,7 @@ function response(status, headers, body)
       table.insert(latencies, now_ms() - started)
     else
       failed = failed + 1
+      if os.getenv("BENCH_DEBUG") then io.stderr:write("step 2: ", status, " ", body, "\n") end
     end
     next_login()
   else
