@@ -768,6 +768,8 @@ async function main(): Promise<void> {
   const bare = await startBareRoute();
   const phases: Phase[] = [];
   let startToHealthyMs: number | null = null;
+  /** CPU the server spent until healthy: what the start costs, whatever else the machine runs. */
+  let startCpuMs: number | null = null;
 
   // latchkey with its defaults: embedded SQLite, OWASP argon2id, logging at warn.
   if (stores.includes('sqlite')) {
@@ -781,6 +783,7 @@ async function main(): Promise<void> {
       serverExecArgv('sqlite'),
     );
     startToHealthyMs = await waitHealthy(`${base}/health`, started);
+    startCpuMs = (cpuSecondsOf(server.pid) ?? Number.NaN) * 1000;
     const admin = await passwordToken(base, 'bench-admin');
     phases.push(...(await validationPhases(base, server, 'sqlite', admin, bare.slice)));
     if (withLogins) phases.push(...(await loginPhases(base, server, admin)));
@@ -834,6 +837,7 @@ async function main(): Promise<void> {
       parallelism: 1,
     },
     startToHealthyMs: round(startToHealthyMs, 0),
+    startCpuMs: round(startCpuMs, 0),
     targets: TARGETS,
     phases: phases.map((phase) => ({
       ...phase,
