@@ -118,9 +118,9 @@ const tokenParams = Type.Object({ tokenId: Type.String({ maxLength: 512 }) });
 
 /**
  * A validation answer depends only on the token row and the user row read with it, so while
- * the embedded store keeps handing back the same remembered row (until a write that may
- * change it, see auth/validation-cache.ts) the answer is the same bytes: render them once. Keyed weakly by that row, so
- * the text goes when the row is forgotten (at once where rows are read afresh each time).
+ * the embedded store keeps handing back the same remembered row (until a write that may change
+ * it, see auth/validation-cache.ts) the answer is the same bytes: render them once. Keyed weakly
+ * by that row, so the text goes when the row is forgotten (at once where rows are read afresh).
  */
 const renderedValidations = new WeakMap<TokenRow, string>();
 
