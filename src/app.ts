@@ -33,7 +33,8 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
     // Our own onResponse line replaces Fastify's, whose URL would carry token ids.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: deps.config.trustProxy,
+    // X-Forwarded-For is believed only from the listed proxies (addresses or CIDR ranges).
+    trustProxy: deps.config.trustedProxies.length > 0 ? deps.config.trustedProxies : false,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
     // URLs the router cannot even match (bad percent-encoding, an over-long id) still get the

@@ -11,6 +11,7 @@ import { findUserByUsername, insertUser, validatePassword } from './identity/use
 import { createSmsSender } from './notify/create.js';
 import type { SmsSender } from './notify/sms-sender.js';
 import { connect, migrateToLatest } from './store/connect.js';
+import { redisWindowCounter, sqlWindowCounter } from './store/window-counter.js';
 
 /** Header and body fields that carry secrets never reach a log line. */
 export const LOG_REDACTIONS = [
@@ -56,6 +57,8 @@ export interface DepsOverrides {
   log?: Logger;
   keys?: KeyRing;
   schema?: string;
+  /** Redis keys start with this (tests keep their runs apart with it). */
+  redisKeyPrefix?: string;
 }
 
 /** Wire config into the dependencies every entry point (server, CLI, tests) shares. */
@@ -75,6 +78,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     config,
     store,
     db: store.db,
+    counters: config.redisUrl
+      ? redisWindowCounter(config.redisUrl, overrides.redisKeyPrefix)
+      : sqlWindowCounter(store.db),
     clock,
     keys,
     passwords: new PasswordHasher(config.argon2),
@@ -149,6 +155,7 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
       closing ??= (async () => {
         clearInterval(housekeeping);
         await app.close();
+        await deps.counters.close();
         await deps.store.close();
       })();
       return closing;

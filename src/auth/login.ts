@@ -9,6 +9,8 @@ import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-pa
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { findUserByUsername } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
+import { takeSourceFailureSlot } from '../lockout/source-failures.js';
 import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
 import type { Db, UserRow } from '../store/schema.js';
 import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
@@ -62,6 +64,17 @@ const ISSUING_PATHS: Record<Credentials['type'], true> = {
 };
 export const TOKEN_ISSUING_PATHS = Object.keys(ISSUING_PATHS) as Credentials['type'][];
 
+/**
+ * Which credentials count towards LATCHKEY_LOGIN_FAILURES_PER_SOURCE: those a guesser can try
+ * (a token credential is a 128-bit secret that is looked up, never guessed against a user).
+ */
+const COUNTED_PER_SOURCE: Record<Credentials['type'], boolean> = {
+  password: true,
+  apiKey: true,
+  token: false,
+  passcode: true,
+};
+
 interface Authenticated {
   user: UserRow;
   methods: AuthMethod[];
@@ -78,7 +91,19 @@ interface Authenticated {
 export async function login(deps: Deps, request: LoginRequest): Promise<LoginResult> {
   if (request.tenantId !== undefined && request.tenantName !== undefined)
     throw badRequest(Messages.tenantIdAndName);
-  const authenticated = await authenticate(deps, request);
+  const slot = COUNTED_PER_SOURCE[request.credentials.type]
+    ? await takeSourceFailureSlot(deps, request.source)
+    : undefined;
+  let authenticated: Authenticated;
+  try {
+    authenticated = await authenticate(deps, request);
+  } catch (error) {
+    // A refused credential keeps its slot; a malformed request was no guess and gives it back.
+    const refused = error instanceof ApiError && (error.status === 401 || error.status === 403);
+    if (!refused) await slot?.giveBack();
+    throw error;
+  }
+  await slot?.giveBack();
   const { user } = authenticated;
   if (!user.enabled) throw userDisabled(user.username);
   const tenantId = request.tenantId ?? request.tenantName ?? null;
@@ -159,11 +184,27 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
   switch (credentials.type) {
     case 'password': {
       const user = await findUserByUsername(deps.db, credentials.username);
+      const attempt = user ? await reservePasswordAttempt(deps, user.id) : undefined;
+      // Judged even while locked, so a locked account answers in the same time; the result is
+      // then ignored: no password opens a locked account.
       const ok = await deps.passwords.verifyOrDummy(user?.password_hash, credentials.password);
-      if (!user || !ok) {
-        await auditFailure(deps, request, user, credentials.username, 'PASSWORD');
-        throw unauthorized(Messages.badPassword);
+      const passwordLocked = attempt?.kind === 'locked';
+      // A user whose MFA login is locked gets the lockout message for a right and a wrong password
+      // alike, and the attempt stays counted either way: nothing tells the two apart.
+      const mfaLocked =
+        user !== undefined && !passwordLocked && user.mfa_enabled === 1 && isLocked(deps, user);
+      if (!user || !ok || passwordLocked || mfaLocked) {
+        const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
+        await auditFailure(deps, request, user, credentials.username, 'PASSWORD', reason);
+        if (user && attempt?.kind === 'counted' && attempt.locksNow) {
+          await audit(deps, request, user, 'password.locked', {
+            failedAttempts: deps.config.passwordLockout.attempts,
+            lockSeconds: deps.config.passwordLockout.seconds,
+          });
+        }
+        throw unauthorized(mfaLocked ? Messages.locked : Messages.badPassword);
       }
+      if (attempt?.kind === 'counted') await resetPasswordAttempts(deps.db, user.id);
       return { user, methods: ['PASSWORD'] };
     }
     case 'apiKey': {
@@ -286,6 +327,7 @@ function auditFailure(
   user: UserRow | undefined,
   username: string,
   method: AuthMethod,
+  reason?: string,
 ): Promise<void> {
   return recordEvent(deps.db, deps.clock.now(), {
     type: 'login.failed',
@@ -293,7 +335,11 @@ function auditFailure(
     userId: user?.id ?? null,
     domainId: user?.domain_id ?? null,
     source: request.source,
-    detail: user ? { method } : { method, unknownUsername: username },
+    detail: {
+      method,
+      ...(user ? {} : { unknownUsername: username }),
+      ...(reason === undefined ? {} : { reason }),
+    },
   });
 }
 

@@ -4,6 +4,7 @@ import { badRequest, forbidden, Messages, notFound } from '../errors.js';
 import { type EventType, recordEvent, type SecurityEvent } from '../events/events.js';
 import { hasPrecedence } from '../identity/roles.js';
 import { isLocked, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { isPasswordLocked, resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { type FactorType, mfaRequired, type UserEnforcementLevel } from '../policy/enforcement.js';
 import type { Db, UserRow } from '../store/schema.js';
 import { deleteOneTimeCodes } from './one-time-codes.js';
@@ -232,9 +233,17 @@ export async function applyMultiFactorChange(
         return;
       }
       case 'unlock': {
+        // The panel's "Unlock User": the MFA lock and the password lock, with or without MFA.
         const wasLocked = isLocked(deps, user);
+        const passwordWasLocked = isPasswordLocked(deps, user);
         await resetPasscodeAttempts(trx, user.id);
-        await event('mfa.unlocked', { wasLocked, failedAttempts: user.mfa_failed_count });
+        await resetPasswordAttempts(trx, user.id);
+        await event('mfa.unlocked', {
+          wasLocked,
+          failedAttempts: user.mfa_failed_count,
+          passwordWasLocked,
+          failedPasswords: user.password_failed_count,
+        });
         return;
       }
       case 'userLevel':
