@@ -12,7 +12,7 @@ import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lock
 import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { takeSourceFailureSlot } from '../lockout/source-failures.js';
 import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
-import type { Db, UserRow } from '../store/schema.js';
+import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
 import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
 import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
@@ -32,7 +32,7 @@ export interface LoginRequest {
 
 export interface LoginSuccess {
   token: { id: string; expiresAt: number; authenticatedBy: AuthMethod[]; scope: TokenScope | null };
-  user: UserRow;
+  user: UserView;
   /** The tenant asked for, when one was. */
   tenantId: string | null;
 }
@@ -151,7 +151,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
         });
         return issued;
       });
-      return { kind: 'token', token, user, tenantId };
+      return { kind: 'token', token, user: userView(user), tenantId };
     }
   }
 }

@@ -22,7 +22,7 @@ const TOKEN_ID_PATTERN = /^[0-9a-f]{32}$/;
 export async function issueToken(
   deps: Deps,
   db: Db,
-  user: UserRow,
+  user: Pick<UserRow, 'id'>,
   authenticatedBy: AuthMethod[],
   scope: TokenScope | null = null,
 ): Promise<IssuedToken> {
@@ -168,7 +168,12 @@ export function authMethodsOf(token: TokenRow): AuthMethod[] {
   return token.authenticated_by.split(',') as AuthMethod[];
 }
 
-export async function revokeToken(deps: Deps, token: TokenRow, actor: Actor, owner: UserRow): Promise<void> {
+export async function revokeToken(
+  deps: Deps,
+  token: TokenRow,
+  actor: Actor,
+  owner: Pick<UserRow, 'id' | 'domain_id'>,
+): Promise<void> {
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
     await trx.updateTable('tokens').set({ revoked_at: now }).where('hash', '=', token.hash).execute();

@@ -1,7 +1,7 @@
+import { acting, authorize, seesEveryDomain } from '../auth/caller.js';
 import type { Deps } from '../deps.js';
-import { badRequest, forbidden } from '../errors.js';
-import { atLeast } from '../identity/roles.js';
-import type { UserRow } from '../store/schema.js';
+import { badRequest } from '../errors.js';
+import type { UserView } from '../store/schema.js';
 
 export const MAX_EVENTS_PER_PAGE = 1000;
 
@@ -28,10 +28,9 @@ export interface EventView {
  * GET /v2.0/RAX-AUTH/events: administrators read everything; an account's user-admin reads only
  * its own domain's events, whatever filter it asks for.
  */
-export async function listEvents(deps: Deps, caller: UserRow, filter: EventFilter): Promise<EventView[]> {
-  const admin = atLeast(caller, 'identity:admin');
-  if (!admin && caller.role !== 'identity:user-admin') throw forbidden();
-  if (!admin && filter.domainId !== undefined && filter.domainId !== caller.domain_id) throw forbidden();
+export async function listEvents(deps: Deps, caller: UserView, filter: EventFilter): Promise<EventView[]> {
+  authorize(acting(caller), { kind: 'events.read', domainId: filter.domainId });
+  const admin = seesEveryDomain(caller);
   const limit = filter.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_PER_PAGE) {
     throw badRequest(`limit must be between 1 and ${MAX_EVENTS_PER_PAGE}.`);

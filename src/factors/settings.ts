@@ -1,12 +1,12 @@
+import { type Acting, AuthorizationMessages, authorize } from '../auth/caller.js';
 import { revokeUserTokens } from '../auth/tokens.js';
 import type { Actor, Deps } from '../deps.js';
-import { badRequest, forbidden, Messages, notFound } from '../errors.js';
+import { badRequest, notFound } from '../errors.js';
 import { type EventType, recordEvent, type SecurityEvent } from '../events/events.js';
-import { hasPrecedence } from '../identity/roles.js';
 import { isLocked, resetPasscodeAttempts } from '../lockout/attempts.js';
 import { isPasswordLocked, resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { type FactorType, mfaRequired, type UserEnforcementLevel } from '../policy/enforcement.js';
-import type { Db, UserRow } from '../store/schema.js';
+import type { Db, UserView } from '../store/schema.js';
 import { deleteOneTimeCodes } from './one-time-codes.js';
 
 /** Messages of PUT/DELETE .../RAX-AUTH/multi-factor, word for word from reference §7.12. */
@@ -22,7 +22,7 @@ export const SettingsMessages = {
   noVerifiedOtp: "User doesn't have a verified OTP device.",
   noVerifiedPhone: "User doesn't have a verified phone.",
   factorWithoutMfa: 'Can only set factor type when MFA is already enabled or while enabling MFA',
-  ownAccount: 'Can not make this multifactor change on own account',
+  ownAccount: AuthorizationMessages.ownUnlock,
   // Ours: the reference has no words for a bad enum value.
   badFactorType: "Invalid factorType: use 'SMS' or 'OTP'.",
   badLevel: "Invalid userMultiFactorEnforcementLevel: use 'DEFAULT', 'OPTIONAL' or 'REQUIRED'.",
@@ -106,36 +106,13 @@ function optionalFactorType(value: string | undefined): FactorType | undefined {
  * (reference §7.12).
  */
 export function authorizeMultiFactorChange(
-  caller: UserRow,
-  callerScope: string | null,
-  target: UserRow,
+  acting: Acting,
+  target: UserView,
   change: MultiFactorChange,
 ): void {
-  if (change.kind === 'userLevel') {
-    authorizeLevelChange(caller, callerScope, target);
-    return;
-  }
-  if (!hasPrecedence(caller, target)) throw forbidden();
-  if (change.kind === 'unlock' && caller.id === target.id) throw forbidden(SettingsMessages.ownAccount);
-}
-
-function authorizeLevelChange(caller: UserRow, callerScope: string | null, target: UserRow): void {
-  if (caller.role === 'identity:default') throw forbidden();
-  // Ours: a SETUP-MFA token exists to set MFA up, not to opt its user out of the requirement
-  // that made the token necessary.
-  if (callerScope !== null) throw forbidden(Messages.scopeForbids);
-  if (caller.id === target.id) {
-    if (caller.role === 'identity:user-admin' || caller.role === 'identity:user-manage') return;
-    throw forbidden();
-  }
-  if (hasPrecedence(caller, target)) return;
-  // A user manager may set the level of its own account's owner (reference §7.12).
-  const managerOnOwner =
-    caller.role === 'identity:user-manage' &&
-    target.role === 'identity:user-admin' &&
-    caller.domain_id !== null &&
-    caller.domain_id === target.domain_id;
-  if (!managerOnOwner) throw forbidden();
+  if (change.kind === 'userLevel') authorize(acting, { kind: 'mfa.set-level', target });
+  else if (change.kind === 'unlock') authorize(acting, { kind: 'mfa.unlock', target });
+  else authorize(acting, { kind: 'user.manage', target });
 }
 
 /**
@@ -143,7 +120,7 @@ function authorizeLevelChange(caller: UserRow, callerScope: string | null, targe
  * login's policy re-check (which share-locks the row) and device count limits are serialised on
  * it. SQLite serialises write transactions anyway.
  */
-export async function lockUserRow(deps: Deps, trx: Db, userId: string): Promise<UserRow> {
+export async function lockUserRow(deps: Deps, trx: Db, userId: string): Promise<UserView> {
   let query = trx.selectFrom('users').selectAll().where('id', '=', userId);
   if (deps.store.dialect === 'postgres') query = query.forUpdate();
   const user = await query.executeTakeFirst();
@@ -255,7 +232,7 @@ export async function applyMultiFactorChange(
 async function enable(
   trx: Db,
   actor: Actor,
-  user: UserRow,
+  user: UserView,
   change: Extract<MultiFactorChange, { kind: 'enable' }>,
   now: number,
   event: EventWriter,
@@ -301,7 +278,7 @@ async function setUserLevel(
   deps: Deps,
   trx: Db,
   actor: Actor,
-  user: UserRow,
+  user: UserView,
   level: UserEnforcementLevel,
   now: number,
   event: EventWriter,

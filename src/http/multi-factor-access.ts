@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
 import { requirePrecedence } from '../identity/users.js';
-import type { UserRow } from '../store/schema.js';
+import type { UserView } from '../store/schema.js';
 import { type Caller, requireCaller } from './auth.js';
 
 /**
@@ -12,8 +12,8 @@ export async function multiFactorTarget(
   deps: Deps,
   request: FastifyRequest,
   userId: string,
-): Promise<{ caller: Caller; target: UserRow }> {
-  const caller = await requireCaller(deps, request, { setupMfaUserId: userId });
+): Promise<{ caller: Caller; target: UserView }> {
+  const caller = await requireCaller(deps, request, { kind: 'multi-factor', userId });
   const target = await requirePrecedence(deps, caller.user, userId);
   return { caller, target };
 }

@@ -1,12 +1,12 @@
 import type { LoginSuccess } from '../auth/login.js';
 import type { Deps } from '../deps.js';
 import { rolesHeld } from '../identity/roles.js';
-import type { DomainRow, UserRow } from '../store/schema.js';
+import type { DomainRow, UserView } from '../store/schema.js';
 
 export const iso = (epochMs: number): string => new Date(epochMs).toISOString();
 
 /** The user object of reference §6.1; MFA state and factor only while MFA is enabled. */
-export function renderUser(deps: Deps, user: UserRow): Record<string, unknown> {
+export function renderUser(deps: Deps, user: UserView): Record<string, unknown> {
   const body: Record<string, unknown> = {
     id: user.id,
     username: user.username,
@@ -26,7 +26,7 @@ export function renderUser(deps: Deps, user: UserRow): Record<string, unknown> {
   return body;
 }
 
-function isLockedView(deps: Deps, user: UserRow): boolean {
+function isLockedView(deps: Deps, user: UserView): boolean {
   if (user.mfa_failed_count < deps.config.lockoutThreshold) return false;
   const lockoutMs = deps.config.lockoutSeconds * 1000;
   return (
@@ -36,7 +36,7 @@ function isLockedView(deps: Deps, user: UserRow): boolean {
   );
 }
 
-export function renderRoles(user: UserRow): Record<string, string>[] {
+export function renderRoles(user: UserView): Record<string, string>[] {
   return rolesHeld(user.role).map((role) => ({
     id: role.id,
     name: role.name,

@@ -2,12 +2,22 @@ import { randomHex } from '../crypto/random.js';
 import type { Deps } from '../deps.js';
 import { notFound } from '../errors.js';
 import { recordEvent } from '../events/events.js';
-import type { UserRow } from '../store/schema.js';
+import type { UserView } from '../store/schema.js';
 
 /** API keys are encrypted, not hashed, because GET .../RAX-KSKEY:apiKeyCredentials returns them. */
-export function readApiKey(deps: Deps, user: UserRow): string {
-  if (!user.api_key_enc) throw notFound('Credential not found.');
-  return deps.keys.decrypt(user.api_key_enc, `api-key:${user.id}`);
+export async function findApiKey(deps: Deps, userId: string): Promise<string | undefined> {
+  const row = await deps.db
+    .selectFrom('users')
+    .select('api_key_enc')
+    .where('id', '=', userId)
+    .executeTakeFirst();
+  return row?.api_key_enc ? deps.keys.decrypt(row.api_key_enc, `api-key:${userId}`) : undefined;
+}
+
+export async function readApiKey(deps: Deps, userId: string): Promise<string> {
+  const apiKey = await findApiKey(deps, userId);
+  if (apiKey === undefined) throw notFound('Credential not found.');
+  return apiKey;
 }
 
 /** A new key; existing tokens stay valid (reference §6.7). */
@@ -15,7 +25,7 @@ export async function resetApiKey(
   deps: Deps,
   actorId: string,
   source: string | null,
-  user: UserRow,
+  user: UserView,
 ): Promise<string> {
   const apiKey = randomHex();
   const now = deps.clock.now();
@@ -40,16 +50,17 @@ export async function deleteApiKey(
   deps: Deps,
   actorId: string,
   source: string | null,
-  user: UserRow,
+  user: UserView,
 ): Promise<void> {
-  if (!user.api_key_enc) throw notFound('Credential not found.');
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
-    await trx
+    const deleted = await trx
       .updateTable('users')
       .set({ api_key_enc: null, updated_at: now })
       .where('id', '=', user.id)
-      .execute();
+      .where('api_key_enc', 'is not', null)
+      .executeTakeFirst();
+    if (deleted.numUpdatedRows === 0n) throw notFound('Credential not found.');
     await recordEvent(trx, now, {
       type: 'api_key.deleted',
       actorId,

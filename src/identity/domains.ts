@@ -1,11 +1,10 @@
+import { acting, authorize } from '../auth/caller.js';
 import type { Deps } from '../deps.js';
-import { forbidden, notFound } from '../errors.js';
-import type { DomainRow, UserRow } from '../store/schema.js';
-import { atLeast } from './roles.js';
+import { notFound } from '../errors.js';
+import type { DomainRow, UserView } from '../store/schema.js';
 
-export async function getDomainFor(deps: Deps, caller: UserRow, domainId: string): Promise<DomainRow> {
-  const own = caller.domain_id !== null && caller.domain_id === domainId;
-  if (!own && !atLeast(caller, 'identity:admin')) throw forbidden();
+export async function getDomainFor(deps: Deps, caller: UserView, domainId: string): Promise<DomainRow> {
+  authorize(acting(caller), { kind: 'domain.view', domainId });
   const domain = await deps.db
     .selectFrom('domains')
     .selectAll()

@@ -1,12 +1,13 @@
 import { randomInt } from 'node:crypto';
+import { acting, authorize, listsUser, may, seesEveryDomain } from '../auth/caller.js';
 import { revokeUserTokens } from '../auth/tokens.js';
 import { randomHex } from '../crypto/random.js';
 import type { Actor, Deps } from '../deps.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { type EventType, recordEvent } from '../events/events.js';
-import type { Db, UserRow, UserUpdate } from '../store/schema.js';
+import { type Db, type UserRow, type UserUpdate, type UserView, userView } from '../store/schema.js';
 import { generatePassword, meetsPasswordPolicy, PASSWORD_POLICY_MESSAGE } from './passwords.js';
-import { atLeast, hasPrecedence, isRoleName, type RoleName, roleCreatedBy, roleOf } from './roles.js';
+import { isRoleName, type RoleName, roleCreatedBy, roleOf } from './roles.js';
 
 export const MAX_USERS_PER_DOMAIN = 100;
 const USERNAME_PATTERN = /^[A-Za-z][A-Za-z0-9\-_.@]*$/;
@@ -28,10 +29,11 @@ export async function findUserByUsername(db: Db, username: string): Promise<User
     .executeTakeFirst();
 }
 
-export async function requireUser(db: Db, id: string): Promise<UserRow> {
+/** The user as the surfaces see it; unknown → 404. */
+export async function requireUser(db: Db, id: string): Promise<UserView> {
   const user = await findUserById(db, id);
   if (!user) throw notFound(`User ${id} not found`);
-  return user;
+  return userView(user);
 }
 
 function validateUsername(username: string | undefined): string {
@@ -75,7 +77,7 @@ export interface NewUserInput {
 }
 
 export interface CreatedUser {
-  user: UserRow;
+  user: UserView;
   /** Set only when the server generated the password: returned once, in the create response. */
   generatedPassword?: string;
 }
@@ -106,7 +108,7 @@ export async function insertUser(
     createDomain?: boolean;
     defaultRegion: string;
   },
-): Promise<UserRow> {
+): Promise<UserView> {
   const passwordHash = await deps.passwords.hash(input.password);
   const now = deps.clock.now();
   const id = randomHex();
@@ -171,10 +173,11 @@ export async function insertUser(
 /** POST /v2.0/users: what the caller's level creates (reference §3.3). */
 export async function createUser(
   deps: Deps,
-  caller: UserRow,
+  caller: UserView,
   source: string | null,
   input: NewUserInput,
 ): Promise<CreatedUser> {
+  authorize(acting(caller), { kind: 'user.create' });
   const role = roleCreatedBy(caller.role);
   if (!role) throw forbidden();
   const username = validateUsername(input.username);
@@ -230,52 +233,36 @@ export async function createUser(
   return generatedPassword === undefined ? { user } : { user, generatedPassword };
 }
 
-/** Who may read a user (reference §6.3): self, admins, and account managers within their domain. */
-export function canView(caller: UserRow, target: UserRow): boolean {
-  if (caller.id === target.id) return true;
-  if (atLeast(caller, 'identity:admin')) return hasPrecedence(caller, target);
-  if (caller.role === 'identity:user-admin' || caller.role === 'identity:user-manage') {
-    return caller.domain_id !== null && caller.domain_id === target.domain_id;
-  }
-  return false;
-}
-
-export async function getUserFor(deps: Deps, caller: UserRow, id: string): Promise<UserRow> {
+export async function getUserFor(deps: Deps, caller: UserView, id: string): Promise<UserView> {
   const target = await requireUser(deps.db, id);
-  if (!canView(caller, target)) throw forbidden();
+  authorize(acting(caller), { kind: 'user.view', target });
   return target;
 }
 
-export async function getUserByNameFor(deps: Deps, caller: UserRow, name: string): Promise<UserRow> {
+export async function getUserByNameFor(deps: Deps, caller: UserView, name: string): Promise<UserView> {
   const target = await findUserByUsername(deps.db, name);
   // An invisible user answers like a missing one, so the lookup does not reveal usernames.
-  if (!target || !canView(caller, target)) throw notFound(`User '${name}' not found.`);
+  if (!target || !may(acting(caller), { kind: 'user.view', target }))
+    throw notFound(`User '${name}' not found.`);
   return target;
 }
 
-export async function listUsersFor(deps: Deps, caller: UserRow, email?: string): Promise<UserRow[]> {
+export async function listUsersFor(deps: Deps, caller: UserView, email?: string): Promise<UserView[]> {
   let query = deps.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id');
   if (email !== undefined) query = query.where('email', '=', email);
-  if (atLeast(caller, 'identity:admin')) {
-    const rows = await query.limit(1000).execute();
-    return rows.filter((row) => row.id === caller.id || hasPrecedence(caller, row));
+  // Narrow in SQL to the caller's account where that is all it may see; listsUser decides.
+  if (!seesEveryDomain(caller)) {
+    if (caller.domain_id === null) query = query.where('id', '=', caller.id);
+    else query = query.where('domain_id', '=', caller.domain_id);
   }
-  if (caller.role === 'identity:user-admin' && caller.domain_id !== null) {
-    return query.where('domain_id', '=', caller.domain_id).execute();
-  }
-  if (caller.role === 'identity:user-manage' && caller.domain_id !== null) {
-    const rows = await query.where('domain_id', '=', caller.domain_id).execute();
-    return rows.filter(
-      (row) => row.id === caller.id || row.role === 'identity:default' || row.role === 'identity:user-manage',
-    );
-  }
-  return email === undefined || caller.email === email ? [caller] : [];
+  const rows = await query.limit(1000).execute();
+  return rows.filter((row) => listsUser(caller, row)).map(userView);
 }
 
 /** Self always; anyone else only with precedence (reference §3.2). Unknown target → 404. */
-export async function requirePrecedence(deps: Deps, caller: UserRow, targetId: string): Promise<UserRow> {
+export async function requirePrecedence(deps: Deps, caller: UserView, targetId: string): Promise<UserView> {
   const target = await requireUser(deps.db, targetId);
-  if (!hasPrecedence(caller, target)) throw forbidden();
+  authorize(acting(caller), { kind: 'user.manage', target });
   return target;
 }
 
@@ -290,11 +277,11 @@ export interface UserPatch {
 /** POST /v2.0/users/{id}. A password change or a disable revokes every token of the user. */
 export async function updateUser(
   deps: Deps,
-  caller: UserRow,
+  caller: UserView,
   source: string | null,
   id: string,
   patch: UserPatch,
-): Promise<UserRow> {
+): Promise<UserView> {
   const target = await requirePrecedence(deps, caller, id);
   const changes: UserUpdate = {};
   const events: EventType[] = [];
@@ -309,7 +296,7 @@ export async function updateUser(
     changes.default_region = patch.defaultRegion;
   }
   if (patch.enabled !== undefined && (patch.enabled ? 1 : 0) !== target.enabled) {
-    if (caller.id === target.id) throw forbidden('A user cannot enable or disable itself.');
+    authorize(acting(caller), { kind: 'user.set-enabled', target });
     changes.enabled = patch.enabled ? 1 : 0;
   }
   if (patch.password !== undefined) {
@@ -358,14 +345,12 @@ export async function updateUser(
 /** DELETE /v2.0/users/{id} (reference §6.6): tokens and MFA data go with the user. */
 export async function deleteUser(
   deps: Deps,
-  caller: UserRow,
+  caller: UserView,
   source: string | null,
   id: string,
 ): Promise<void> {
-  const target = await requirePrecedence(deps, caller, id);
-  if (caller.id === target.id && target.role === 'identity:user-admin') {
-    throw forbidden('An account owner cannot delete itself.');
-  }
+  const target = await requireUser(deps.db, id);
+  authorize(acting(caller), { kind: 'user.delete', target });
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
     await recordEvent(trx, now, {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Deps } from '../deps.js';
-import type { Db, UserRow } from '../store/schema.js';
+import type { Db, UserView } from '../store/schema.js';
 
 /**
  * Failed-passcode counting. An attempt is counted *before* its passcode is judged, in one
@@ -32,7 +32,7 @@ export async function reservePasscodeAttempt(deps: Deps, userId: string): Promis
 
 export function isLocked(
   deps: Deps,
-  user: Pick<UserRow, 'mfa_failed_count' | 'mfa_last_failed_at'>,
+  user: Pick<UserView, 'mfa_failed_count' | 'mfa_last_failed_at'>,
 ): boolean {
   if (user.mfa_failed_count < deps.config.lockoutThreshold) return false;
   const lockoutMs = deps.config.lockoutSeconds * 1000;

@@ -1,11 +1,12 @@
+import { type Acting, AuthorizationMessages, authorize } from '../auth/caller.js';
 import { randomDigits } from '../crypto/random.js';
 import type { Deps } from '../deps.js';
-import { badRequest, forbidden, Messages, notFound } from '../errors.js';
+import { badRequest, notFound } from '../errors.js';
 import { recordEvent } from '../events/events.js';
 import { findVerifiedPhone, maskPhoneNumber } from '../factors/sms/phones.js';
 import { sendOneTimeCodeBySms } from '../factors/sms/send-code.js';
 import { findUserById } from '../identity/users.js';
-import type { UserRow } from '../store/schema.js';
+import type { UserView } from '../store/schema.js';
 import { isLocked } from './attempts.js';
 
 /**
@@ -17,7 +18,7 @@ export const TEMPORARY_CODE_DIGITS = 8;
 export const TEMPORARY_CODE_TTL_MS = 5 * 60_000;
 
 export const TemporaryCodeMessages = {
-  self: 'Can not send a temporary code to your own account.',
+  self: AuthorizationMessages.ownTemporaryCode,
   noVerifiedPhone: 'The user has no verified mobile phone to send a temporary code to.',
   locked: 'Multi-factor login of this user is locked. Unlock it before sending a temporary code.',
 } as const;
@@ -37,11 +38,10 @@ export interface TemporaryCodeSent {
  */
 export async function sendTemporaryCode(
   deps: Deps,
-  caller: { user: UserRow; scope: string | null; source: string | null },
-  target: UserRow,
+  caller: Acting & { source: string | null },
+  target: UserView,
 ): Promise<TemporaryCodeSent> {
-  if (caller.scope !== null) throw forbidden(Messages.scopeForbids);
-  if (caller.user.id === target.id) throw forbidden(TemporaryCodeMessages.self);
+  authorize(caller, { kind: 'mfa.send-temporary-code', target });
   // Read again: the lock state may have changed since the route looked the user up.
   const user = await findUserById(deps.db, target.id);
   if (!user) throw notFound(`User ${target.id} not found`);

@@ -1,32 +1,19 @@
+import { AuthorizationMessages, acting, authorize } from '../auth/caller.js';
 import { revokeUserTokens } from '../auth/tokens.js';
 import type { Actor, Deps } from '../deps.js';
-import { badRequest, forbidden, notFound } from '../errors.js';
+import { badRequest, notFound } from '../errors.js';
 import { recordEvent } from '../events/events.js';
-import { atLeast } from '../identity/roles.js';
-import type { Db, UserRow } from '../store/schema.js';
+import type { Db, UserView } from '../store/schema.js';
 import type { DomainEnforcementLevel } from './enforcement.js';
 
 export const DOMAIN_LEVELS: readonly DomainEnforcementLevel[] = ['OPTIONAL', 'REQUIRED'];
 
-export const MUST_HAVE_MFA_TO_ENFORCE =
-  'You must have Multi-Factor Authentication set as optional or enabled for your profile to enforce Multi-Factor Authentication for the domain';
+export const MUST_HAVE_MFA_TO_ENFORCE = AuthorizationMessages.mustHaveMfaToEnforce;
 
 export interface DomainImpact {
   usersLoggedOut: { id: string; username: string }[];
   tokensRevoked: number;
   usersRequiredToSetUp: { id: string; username: string }[];
-}
-
-/**
- * Who may set a domain's level (reference §8): user-manage or higher; account managers only for
- * their own domain and only when they themselves have MFA or are user-level OPTIONAL.
- */
-export function authorizeDomainChange(caller: UserRow, domainId: string): void {
-  if (!atLeast(caller, 'identity:user-manage')) throw forbidden();
-  if (atLeast(caller, 'identity:admin')) return;
-  if (caller.domain_id !== domainId) throw forbidden();
-  if (caller.mfa_enabled !== 1 && caller.mfa_enforcement !== 'OPTIONAL')
-    throw forbidden(MUST_HAVE_MFA_TO_ENFORCE);
 }
 
 /**
@@ -111,13 +98,13 @@ export function parseDomainLevel(body: unknown): DomainEnforcementLevel {
  */
 export async function setDomainEnforcement(
   deps: Deps,
-  caller: UserRow,
+  caller: UserView,
   actor: Actor,
   domainId: string,
   level: DomainEnforcementLevel,
   dryRun: boolean,
 ): Promise<DomainImpact> {
-  authorizeDomainChange(caller, domainId);
+  authorize(acting(caller), { kind: 'domain.set-enforcement', domainId });
   return deps.db.transaction().execute(async (trx) => {
     let select = trx.selectFrom('domains').selectAll().where('id', '=', domainId);
     // Row lock on PostgreSQL: a concurrent login that read OPTIONAL commits its token before we

@@ -36,6 +36,14 @@ export interface UserTable {
   password_last_failed_at: number | null;
 }
 
+/** A user as it may leave the domain layer: without its password hash or encrypted API key. */
+export type UserView = Omit<UserRow, 'password_hash' | 'api_key_enc'>;
+
+export function userView(row: UserRow): UserView {
+  const { password_hash: _passwordHash, api_key_enc: _apiKey, ...view } = row;
+  return view;
+}
+
 export interface TokenTable {
   hash: string;
   user_id: string;

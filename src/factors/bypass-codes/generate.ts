@@ -2,7 +2,7 @@ import { randomDigits } from '../../crypto/random.js';
 import type { Actor, Deps } from '../../deps.js';
 import { badRequest } from '../../errors.js';
 import { recordEvent } from '../../events/events.js';
-import type { UserRow } from '../../store/schema.js';
+import type { UserView } from '../../store/schema.js';
 import { lockUserRow } from '../settings.js';
 import { BYPASS_CODE_DIGITS, bypassHash } from './bypass-codes.js';
 
@@ -107,8 +107,8 @@ function distinctCodes(count: number): string[] {
 export async function generateBypassCodes(
   deps: Deps,
   actor: Actor,
-  caller: UserRow,
-  target: UserRow,
+  caller: UserView,
+  target: UserView,
   request: BypassRequest,
 ): Promise<BypassBatch> {
   const selfService = caller.id === target.id;

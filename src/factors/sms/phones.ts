@@ -5,7 +5,7 @@ import { randomDigits, randomHex } from '../../crypto/random.js';
 import type { Actor, Deps } from '../../deps.js';
 import { badRequest, notFound } from '../../errors.js';
 import { recordEvent } from '../../events/events.js';
-import type { Db, MobilePhoneRow, UserRow } from '../../store/schema.js';
+import type { Db, MobilePhoneRow, UserView } from '../../store/schema.js';
 import { assertCountryAllowed, deliverSms } from './delivery.js';
 
 /** Reference §9: a 4-digit PIN, valid 10 minutes. */
@@ -120,7 +120,7 @@ async function lockMfaState(
   deps: Deps,
   trx: Db,
   userId: string,
-): Promise<Pick<UserRow, 'mfa_enabled' | 'factor_type'>> {
+): Promise<Pick<UserView, 'mfa_enabled' | 'factor_type'>> {
   let query = trx.selectFrom('users').select(['mfa_enabled', 'factor_type']).where('id', '=', userId);
   if (deps.store.dialect === 'postgres') query = query.forUpdate();
   const row = await query.executeTakeFirst();
@@ -128,7 +128,7 @@ async function lockMfaState(
   return row;
 }
 
-const smsIsTheFactor = (user: Pick<UserRow, 'mfa_enabled' | 'factor_type'>): boolean =>
+const smsIsTheFactor = (user: Pick<UserView, 'mfa_enabled' | 'factor_type'>): boolean =>
   user.mfa_enabled === 1 && user.factor_type === 'SMS';
 
 function isUniqueViolation(error: unknown): boolean {
@@ -143,7 +143,7 @@ function isUniqueViolation(error: unknown): boolean {
 export async function addPhone(
   deps: Deps,
   actor: Actor,
-  target: UserRow,
+  target: UserView,
   rawNumber: unknown,
 ): Promise<{ phone: PhoneView; created: boolean }> {
   const number = normalisePhoneNumber(rawNumber);
@@ -201,7 +201,12 @@ export async function addPhone(
 }
 
 /** Reference §7.6: not while SMS is the active factor (the user would be left without it). */
-export async function removePhone(deps: Deps, actor: Actor, target: UserRow, phoneId: string): Promise<void> {
+export async function removePhone(
+  deps: Deps,
+  actor: Actor,
+  target: UserView,
+  phoneId: string,
+): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     const user = await lockMfaState(deps, trx, target.id);
     const phone = await findPhone(trx, target.id, phoneId);
@@ -220,7 +225,7 @@ export async function removePhone(deps: Deps, actor: Actor, target: UserRow, pho
 }
 
 /** The DELETE .../mobile-phones form without an id (reference §7.6, [DOC]): the one phone. */
-export async function removeOnlyPhone(deps: Deps, actor: Actor, target: UserRow): Promise<void> {
+export async function removeOnlyPhone(deps: Deps, actor: Actor, target: UserView): Promise<void> {
   const [phone] = await listPhones(deps.db, target.id);
   if (!phone) throw notFound(PhoneMessages.notFound);
   await removePhone(deps, actor, target, phone.id);
@@ -235,7 +240,7 @@ export function verificationPinText(pin: string): string {
  * allowance of tries. Only its keyed hash is stored. If the text cannot be sent (limits, country,
  * provider), the earlier PIN is put back as it was, so a refused resend changes nothing.
  */
-export async function sendVerificationPin(deps: Deps, target: UserRow, phoneId: string): Promise<void> {
+export async function sendVerificationPin(deps: Deps, target: UserView, phoneId: string): Promise<void> {
   const phone = await findPhone(deps.db, target.id, phoneId);
   if (!phone) throw notFound(PhoneMessages.invalidDevice);
   if (phone.verified === 1) throw badRequest(PhoneMessages.alreadyVerified);
@@ -285,7 +290,7 @@ export function verificationCodeOf(raw: unknown): string {
 export async function verifyPhone(
   deps: Deps,
   actor: Actor,
-  target: UserRow,
+  target: UserView,
   phoneId: string,
   code: string,
 ): Promise<void> {

@@ -2,7 +2,7 @@ import { randomHex } from '../../crypto/random.js';
 import type { Actor, Deps } from '../../deps.js';
 import { badRequest, notFound } from '../../errors.js';
 import { recordEvent } from '../../events/events.js';
-import type { Db, OtpDeviceRow, UserRow } from '../../store/schema.js';
+import type { Db, OtpDeviceRow, UserView } from '../../store/schema.js';
 import { lockUserRow } from '../settings.js';
 import { acceptTotp, encryptSecret, keyUri, newTotpSecret, qrCodeDataUri } from './totp.js';
 
@@ -58,7 +58,7 @@ function deviceEvent(
   db: Db,
   now: number,
   actor: Actor,
-  user: UserRow,
+  user: UserView,
   type: 'device.added' | 'device.verified' | 'device.removed',
   device: Pick<OtpDeviceRow, 'id' | 'name'>,
 ): Promise<void> {
@@ -76,7 +76,7 @@ function deviceEvent(
 export async function addOtpDevice(
   deps: Deps,
   actor: Actor,
-  user: UserRow,
+  user: UserView,
   name: string | null | undefined,
 ): Promise<NewOtpDevice> {
   if (name === undefined || name === null || name.trim() === '') throw badRequest(OtpMessages.nameMissing);
@@ -145,7 +145,7 @@ export async function getOtpDevice(db: Db, userId: string, deviceId: string): Pr
 export async function verifyOtpDevice(
   deps: Deps,
   actor: Actor,
-  user: UserRow,
+  user: UserView,
   deviceId: string,
   code: string | null | undefined,
 ): Promise<void> {
@@ -170,7 +170,7 @@ export async function verifyOtpDevice(
 export async function deleteOtpDevice(
   deps: Deps,
   actor: Actor,
-  user: UserRow,
+  user: UserView,
   deviceId: string,
 ): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { Deps } from '../../deps.js';
 import { badRequest } from '../../errors.js';
-import { deleteApiKey, readApiKey, resetApiKey } from '../../identity/api-keys.js';
+import { deleteApiKey, findApiKey, readApiKey, resetApiKey } from '../../identity/api-keys.js';
 import { requirePrecedence, updateUser } from '../../identity/users.js';
 import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
@@ -21,16 +21,18 @@ export function registerCredentialRoutes(app: App, deps: Deps): void {
   app.get('/v2.0/users/:userId/OS-KSADM/credentials', { schema: { params: userParams } }, async (request) => {
     const caller = await requireCaller(deps, request);
     const user = await requirePrecedence(deps, caller.user, request.params.userId);
-    const credentials = user.api_key_enc
-      ? [{ 'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey: readApiKey(deps, user) } }]
-      : [];
+    const apiKey = await findApiKey(deps, user.id);
+    const credentials =
+      apiKey === undefined ? [] : [{ 'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey } }];
     return { credentials };
   });
 
   app.get(API_KEY_PATH, { schema: { params: userParams } }, async (request) => {
     const caller = await requireCaller(deps, request);
     const user = await requirePrecedence(deps, caller.user, request.params.userId);
-    return { 'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey: readApiKey(deps, user) } };
+    return {
+      'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey: await readApiKey(deps, user.id) },
+    };
   });
 
   app.post(`${API_KEY_PATH}/RAX-AUTH/reset`, { schema: { params: userParams } }, async (request) => {

@@ -109,11 +109,7 @@ export function registerPhoneRoutes(app: App, deps: Deps): void {
 
   app.post(`${BASE}/temporary-code`, { schema: { params: userParams } }, async (request, reply) => {
     const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
-    const sent = await sendTemporaryCode(
-      deps,
-      { user: caller.user, scope: caller.token.scope, source: caller.source },
-      target,
-    );
+    const sent = await sendTemporaryCode(deps, caller, target);
     return reply
       .code(202)
       .send({ 'RAX-AUTH:temporaryCode': { sentTo: sent.sentTo, expires: iso(sent.expiresAt) } });

@@ -57,10 +57,10 @@ export function registerMultiFactorRoutes(app: App, deps: Deps): void {
       const { userId } = request.params;
       // The multi-factor access rule (as in multiFactorTarget), split around the body: which
       // callers may act depends on the change asked for (the enforcement level has its own).
-      const caller = await requireCaller(deps, request, { setupMfaUserId: userId });
+      const caller = await requireCaller(deps, request, { kind: 'multi-factor', userId });
       const change = parseMultiFactorChange(request.body['RAX-AUTH:multiFactor']);
       const target = await requireUser(deps.db, userId);
-      authorizeMultiFactorChange(caller.user, caller.token.scope, target, change);
+      authorizeMultiFactorChange(caller, target, change);
       await applyMultiFactorChange(
         deps,
         { userId: caller.user.id, source: caller.source },

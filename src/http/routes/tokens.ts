@@ -1,13 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { authorize } from '../../auth/caller.js';
 import { type Credentials, type LoginChallenge, type LoginRequest, login } from '../../auth/login.js';
 import { authMethodsOf, resolveToken, revokeToken, type TokenScope } from '../../auth/tokens.js';
 import type { Deps } from '../../deps.js';
-import { type ApiError, badRequest, forbidden, Messages, notFound, unauthorized } from '../../errors.js';
-import { atLeast } from '../../identity/roles.js';
-import type { TokenRow, UserRow } from '../../store/schema.js';
+import { type ApiError, badRequest, Messages, notFound, unauthorized } from '../../errors.js';
+import { type TokenRow, userView } from '../../store/schema.js';
 import type { Api as App } from '../api.js';
-import { type Caller, requireCaller, sourceOf } from '../auth.js';
+import { requireCaller, sourceOf } from '../auth.js';
 import { sendFault } from '../faults.js';
 import type { Metrics } from '../metrics.js';
 import { renderAccess, renderCatalog } from '../render.js';
@@ -114,16 +114,6 @@ export function challengeFault(challenge: LoginChallenge): ApiError {
 
 const tokenParams = Type.Object({ tokenId: Type.String({ maxLength: 512 }) });
 
-/** Validation of another user's token: admins, or an account's user-admin for its own users. */
-function mayInspect(caller: Caller, owner: UserRow): boolean {
-  if (atLeast(caller.user, 'identity:admin')) return true;
-  return (
-    caller.user.role === 'identity:user-admin' &&
-    caller.user.domain_id !== null &&
-    caller.user.domain_id === owner.domain_id
-  );
-}
-
 /**
  * A validation answer depends only on the token row and the user row read with it, so while
  * the embedded store keeps handing back the same remembered row (until any write, see
@@ -149,18 +139,17 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
   });
 
   const inspect = async (request: FastifyRequest, tokenId: string, belongsTo: string | undefined) => {
-    const caller = await requireCaller(deps, request, {
-      scopedMessage: 'Cannot use scoped tokens to validate tokens.',
-    });
+    const caller = await requireCaller(deps, request, { kind: 'token-validation' });
     const self = tokenId === caller.tokenId;
     // Rights first: a caller who may only validate its own token learns nothing about others.
-    if (!self && !atLeast(caller.user, 'identity:user-admin')) throw forbidden();
+    if (!self) authorize(caller, { kind: 'token.validate' });
     // Validating one's own token: the caller's lookup already found it live.
+    const found = self ? undefined : await resolveToken(deps, tokenId);
     const target = self
       ? { id: caller.tokenId, token: caller.token, user: caller.user }
-      : await resolveToken(deps, tokenId);
+      : found && { id: tokenId, token: found.token, user: userView(found.user) };
     if (!target || target.token.scope !== null) throw notFound(Messages.tokenNotFound);
-    if (!self && !mayInspect(caller, target.user)) throw forbidden();
+    if (!self) authorize(caller, { kind: 'token.validate', owner: target.user });
     if (belongsTo !== undefined && belongsTo !== target.user.domain_id)
       throw notFound(Messages.tokenNotFound);
     return target;
@@ -225,21 +214,19 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
   );
 
   app.delete('/v2.0/tokens', async (request, reply) => {
-    const caller = await requireCaller(deps, request, { allowScoped: true });
+    const caller = await requireCaller(deps, request, { kind: 'revocation' });
     await revokeToken(deps, caller.token, { userId: caller.user.id, source: caller.source }, caller.user);
     return reply.code(204).send();
   });
 
   app.delete('/v2.0/tokens/:tokenId', { schema: { params: tokenParams } }, async (request, reply) => {
-    const caller = await requireCaller(deps, request, { allowScoped: true });
+    const caller = await requireCaller(deps, request, { kind: 'revocation' });
     const target = await resolveToken(deps, request.params.tokenId);
     const self = target !== undefined && target.token.hash === caller.token.hash;
     if (!self) {
-      if (caller.token.scope !== null) throw forbidden();
-      if (!atLeast(caller.user, 'identity:user-admin')) throw forbidden();
+      authorize(caller, { kind: 'token.revoke-other' });
       if (!target) throw notFound(Messages.tokenNotFound);
-      const sameDomain = caller.user.domain_id !== null && caller.user.domain_id === target.user.domain_id;
-      if (!atLeast(caller.user, 'identity:admin') && !sameDomain) throw forbidden();
+      authorize(caller, { kind: 'token.revoke-other', owner: target.user });
     }
     if (!target) throw notFound(Messages.tokenNotFound);
     await revokeToken(deps, target.token, { userId: caller.user.id, source: caller.source }, target.user);
