@@ -13,7 +13,13 @@ import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/passwo
 import { takeSourceFailureSlot } from '../lockout/source-failures.js';
 import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
 import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
-import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
+import {
+  consumeMfaSession,
+  findMfaSession,
+  mfaSessionHash,
+  newMfaSessionId,
+  startMfaSession,
+} from './mfa-session.js';
 import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
 export type Credentials =
@@ -268,8 +274,7 @@ async function authenticatePasscode(
     throw new ApiError(403, 'forbidden', Messages.locked);
   }
   const passcode = credentials.passcode.trim();
-  const factor = user.factor_type as FactorType;
-  const via = await checkPasscode(deps, user.id, passcode);
+  const via = await checkPasscode(deps, user.id, passcode, session);
   if (via === undefined) {
     if (attempt >= deps.config.lockoutThreshold) {
       await audit(deps, request, user, 'mfa.locked', { failedAttempts: attempt });
@@ -282,17 +287,23 @@ async function authenticatePasscode(
   if (via === 'bypass' || via === 'temporary') {
     await audit(deps, request, user, via === 'bypass' ? 'bypass_code.used' : 'login.succeeded', { via });
   }
-  return { user, methods: [passcodeMethod(factor), ...session.done], sessionHash: session.hash };
+  return { user, methods: [passcodeMethod(session.factor), ...session.done], sessionHash: session.hash };
 }
 
-/** Reference §4.5: OTP devices, then the SMS passcode, then bypass codes (and temporary codes). */
+/**
+ * Step 2 accepts what the challenge named, and nothing of another factor: the OTP devices for an
+ * OTP challenge, the SMS passcode sent for this very session for an SMS challenge; then bypass
+ * codes and administrators' temporary codes, which stand in for either (reference §4.5).
+ */
 async function checkPasscode(
   deps: Deps,
   userId: string,
   passcode: string,
+  session: { factor: FactorType; hash: string },
 ): Promise<'otp' | 'sms' | 'bypass' | 'temporary' | undefined> {
-  if (await verifyTotpForLogin(deps, userId, passcode)) return 'otp';
-  if (await consumeLoginPasscode(deps, userId, passcode)) return 'sms';
+  if (session.factor === 'OTP' && (await verifyTotpForLogin(deps, userId, passcode))) return 'otp';
+  if (session.factor === 'SMS' && (await consumeLoginPasscode(deps, userId, passcode, session.hash)))
+    return 'sms';
   if (await consumeBypassCode(deps, userId, passcode)) return 'bypass';
   if (/^\d{8}$/.test(passcode) && (await consumeOneTimeCode(deps, userId, 'temporary', passcode)))
     return 'temporary';
@@ -310,9 +321,13 @@ async function challenge(
     await audit(deps, request, user, 'login.failed', { reason: 'locked' });
     throw unauthorized(Messages.locked);
   }
-  // Send first: if the provider fails, no session exists that the user could not complete.
-  const sentTo = factor === 'SMS' ? await sendLoginPasscode(deps, user.id) : undefined;
-  const sessionId = await startMfaSession(deps, user.id, factor, ['PASSWORD']);
+  // The SMS passcode is bound to this session's id, so it opens this session and no other. It is
+  // sent before the session is stored: if the provider fails, no session is left that nobody
+  // could complete.
+  const sessionId = newMfaSessionId();
+  const sentTo =
+    factor === 'SMS' ? await sendLoginPasscode(deps, user.id, mfaSessionHash(deps, sessionId)) : undefined;
+  await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
   await audit(deps, request, user, 'login.challenged', { factor });
   return { kind: 'challenge', sessionId, factor, ...(sentTo === undefined ? {} : { sentTo }) };
 }

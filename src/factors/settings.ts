@@ -8,6 +8,7 @@ import { isPasswordLocked, resetPasswordAttempts } from '../lockout/password-att
 import { type FactorType, mfaRequired, type UserEnforcementLevel } from '../policy/enforcement.js';
 import type { Db, UserView } from '../store/schema.js';
 import { deleteOneTimeCodes } from './one-time-codes.js';
+import { burnLoginPasscodes } from './sms/login-passcode.js';
 
 /** Messages of PUT/DELETE .../RAX-AUTH/multi-factor, word for word from reference §7.12. */
 export const SettingsMessages = {
@@ -249,7 +250,10 @@ async function enable(
       .set({ factor_type: factor, updated_at: now })
       .where('id', '=', user.id)
       .execute();
-    // A factor change revokes nothing (reference §5.5).
+    // A factor change revokes no token (reference §5.5), but what step 1 handed out for the old
+    // factor goes: the pending SMS passcode and the open OS-MF sessions that named that factor.
+    await burnLoginPasscodes(trx, user.id);
+    await trx.deleteFrom('mfa_sessions').where('user_id', '=', user.id).execute();
     await event('mfa.factor_changed', { from: user.factor_type, to: factor });
     return;
   }

@@ -1,7 +1,8 @@
 import { randomDigits } from '../../crypto/random.js';
 import type { Deps } from '../../deps.js';
 import { badRequest } from '../../errors.js';
-import { consumeOneTimeCode } from '../one-time-codes.js';
+import type { Db } from '../../store/schema.js';
+import { consumeOneTimeCode, deleteOneTimeCodes } from '../one-time-codes.js';
 import { findVerifiedPhone, maskPhoneNumber } from './phones.js';
 import { sendOneTimeCodeBySms } from './send-code.js';
 
@@ -16,8 +17,10 @@ export function loginPasscodeText(code: string): string {
 /**
  * Step 1 of an SMS login. A new passcode replaces the previous one; if it cannot be sent (limits,
  * provider failure, timeout) it is burnt again, so no live code is left that nobody received.
+ * The passcode is bound to the OS-MF session it was sent for (`sessionHash`): it opens that
+ * session only.
  */
-export async function sendLoginPasscode(deps: Deps, userId: string): Promise<string> {
+export async function sendLoginPasscode(deps: Deps, userId: string, sessionHash: string): Promise<string> {
   const phone = await findVerifiedPhone(deps.db, userId);
   if (!phone) throw badRequest("User doesn't have a verified phone.");
   const code = randomDigits(SMS_PASSCODE_DIGITS);
@@ -28,11 +31,22 @@ export async function sendLoginPasscode(deps: Deps, userId: string): Promise<str
     code,
     expiresAt: deps.clock.now() + SMS_PASSCODE_TTL_MS,
     text: loginPasscodeText(code),
+    binding: sessionHash,
   });
   return maskPhoneNumber(phone.number);
 }
 
-export function consumeLoginPasscode(deps: Deps, userId: string, code: string): Promise<boolean> {
+export function consumeLoginPasscode(
+  deps: Deps,
+  userId: string,
+  code: string,
+  sessionHash: string,
+): Promise<boolean> {
   if (!/^\d{7}$/.test(code)) return Promise.resolve(false);
-  return consumeOneTimeCode(deps, userId, 'sms-login', code);
+  return consumeOneTimeCode(deps, userId, 'sms-login', code, sessionHash);
+}
+
+/** Burn the pending login passcode (a factor switch: no code of the old factor may remain). */
+export function burnLoginPasscodes(db: Db, userId: string): Promise<void> {
+  return deleteOneTimeCodes(db, userId, 'sms-login');
 }
