@@ -5,7 +5,8 @@ import { ApiError, badRequest, forbidden, Messages, unauthorized, userDisabled }
 import { type EventType, recordEvent } from '../events/events.js';
 import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
-import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-passcode.js';
+import { SmsLimitReached } from '../factors/sms/delivery.js';
+import { consumeLoginPasscode, PASSCODE_NOT_SENT, sendLoginPasscode } from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { findUserByUsername } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
@@ -52,6 +53,11 @@ export interface LoginChallenge {
   factor: FactorType;
   /** SMS users: the masked number the passcode went to, e.g. `+1******0123`. */
   sentTo?: string;
+  /**
+   * SMS users when an SMS limit stopped the passcode: what to tell the user (every surface shows
+   * `message`) and when a text could go again. Bypass and temporary codes still complete the session.
+   */
+  smsNotSent?: { message: string; retryAfterSeconds: number };
 }
 
 /** What a login ends in; failures (bad credentials, lockout, policy) are ApiErrors. */
@@ -325,11 +331,30 @@ async function challenge(
   // sent before the session is stored: if the provider fails, no session is left that nobody
   // could complete.
   const sessionId = newMfaSessionId();
-  const sentTo =
-    factor === 'SMS' ? await sendLoginPasscode(deps, user.id, mfaSessionHash(deps, sessionId)) : undefined;
+  let sentTo: string | undefined;
+  let smsNotSent: LoginChallenge['smsNotSent'];
+  if (factor === 'SMS') {
+    try {
+      sentTo = await sendLoginPasscode(deps, user.id, mfaSessionHash(deps, sessionId));
+    } catch (error) {
+      // An SMS limit must not lock out recovery: the challenge still comes, without a text, so a
+      // user who lost the phone completes it with a bypass or temporary code.
+      if (!(error instanceof SmsLimitReached)) throw error;
+      smsNotSent = { message: PASSCODE_NOT_SENT, retryAfterSeconds: error.retryAfterSeconds };
+    }
+  }
   await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
-  await audit(deps, request, user, 'login.challenged', { factor });
-  return { kind: 'challenge', sessionId, factor, ...(sentTo === undefined ? {} : { sentTo }) };
+  await audit(deps, request, user, 'login.challenged', {
+    factor,
+    ...(smsNotSent ? { smsSent: false } : {}),
+  });
+  return {
+    kind: 'challenge',
+    sessionId,
+    factor,
+    ...(sentTo === undefined ? {} : { sentTo }),
+    ...(smsNotSent === undefined ? {} : { smsNotSent }),
+  };
 }
 
 /**

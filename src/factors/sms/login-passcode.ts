@@ -10,6 +10,13 @@ import { sendOneTimeCodeBySms } from './send-code.js';
 export const SMS_PASSCODE_DIGITS = 7;
 export const SMS_PASSCODE_TTL_MS = 10 * 60_000;
 
+/**
+ * Said with the challenge when an SMS limit kept step 1 from texting a passcode: the session is
+ * there all the same, so a bypass code or an administrator's temporary code still completes it.
+ */
+export const PASSCODE_NOT_SENT =
+  'No new passcode was sent: too many text messages were sent to this phone recently. Use a bypass code or a temporary code from an administrator, or try again later.';
+
 export function loginPasscodeText(code: string): string {
   return `Latchkey passcode (expires in 10 minutes): ${code}`;
 }

@@ -1,6 +1,6 @@
 import type { Deps } from '../../deps.js';
 import { type CodePurpose, consumeOneTimeCode, storeOneTimeCode } from '../one-time-codes.js';
-import { deliverSms } from './delivery.js';
+import { deliverSms, type SmsBudget } from './delivery.js';
 
 /** A unique-key violation in either dialect (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_*). */
 function isUniqueViolation(error: unknown): boolean {
@@ -48,12 +48,13 @@ export async function sendOneTimeCodeBySms(
     text: string;
     /** What the code is bound to (an SMS passcode: its OS-MF session); see storeOneTimeCode. */
     binding?: string;
+    budget?: SmsBudget;
   },
 ): Promise<void> {
-  const { userId, to, purpose, code, expiresAt, text, binding = '' } = options;
+  const { userId, to, purpose, code, expiresAt, text, binding = '', budget = 'default' } = options;
   await replaceCode(deps, userId, purpose, code, expiresAt, binding);
   try {
-    await deliverSms(deps, userId, to, text);
+    await deliverSms(deps, userId, to, text, budget);
   } catch (error) {
     await consumeOneTimeCode(deps, userId, purpose, code, binding);
     throw error;

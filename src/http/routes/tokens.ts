@@ -107,7 +107,10 @@ export function parseAuthRequest(body: unknown, request: FastifyRequest): LoginR
 /** The OS-MF challenge (reference §4.5): 401, with the session id and factor in WWW-Authenticate. */
 export function challengeFault(challenge: LoginChallenge): ApiError {
   const factor = challenge.factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE';
-  return unauthorized(Messages.challenge, {
+  const message = challenge.smsNotSent
+    ? `${Messages.challenge} ${challenge.smsNotSent.message}`
+    : Messages.challenge;
+  return unauthorized(message, {
     'WWW-Authenticate': `OS-MF sessionId='${challenge.sessionId}', factor='${factor}'`,
   });
 }
