@@ -9,6 +9,7 @@ import { type TokenRow, userView } from '../../store/schema.js';
 import type { Api as App } from '../api.js';
 import { requireCaller, sourceOf } from '../auth.js';
 import { sendFault } from '../faults.js';
+import { hexId } from '../ids.js';
 import type { Metrics } from '../metrics.js';
 import { renderAccess, renderCatalog } from '../render.js';
 
@@ -115,7 +116,7 @@ export function challengeFault(challenge: LoginChallenge): ApiError {
   });
 }
 
-const tokenParams = Type.Object({ tokenId: Type.String({ maxLength: 512 }) });
+const tokenParams = Type.Object({ tokenId: hexId() });
 
 /**
  * A validation answer depends only on the token row and the user row read with it, so while
