@@ -68,6 +68,7 @@ export function toApiError(
  * lone surrogate faithfully, and SQLite would keep values that could never move to PostgreSQL.
  */
 const FORBIDDEN_CHARACTERS =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is its purpose
   /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export const CONTROL_CHARACTERS_MESSAGE = 'Invalid request: control characters are not allowed.';
