@@ -8,6 +8,7 @@ import { consumeOneTimeCode } from '../factors/one-time-codes.js';
 import { SmsLimitReached } from '../factors/sms/delivery.js';
 import { consumeLoginPasscode, PASSCODE_NOT_SENT, sendLoginPasscode } from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
+import { rehashPasswordIfNeeded } from '../identity/passwords.js';
 import { findUserByUsername } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
 import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
@@ -217,6 +218,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         throw unauthorized(mfaLocked ? Messages.locked : Messages.badPassword);
       }
       if (attempt?.kind === 'counted') await resetPasswordAttempts(deps.db, user.id);
+      await rehashPasswordIfNeeded(deps, user, credentials.password);
       return { user, methods: ['PASSWORD'] };
     }
     case 'apiKey': {

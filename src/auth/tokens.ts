@@ -1,10 +1,11 @@
 import { hash } from 'node:crypto';
-import { CompiledQuery } from 'kysely';
+import type { CompiledQuery } from 'kysely';
 import { randomHex } from '../crypto/random.js';
 import type { Actor, Deps } from '../deps.js';
 import { recordEvent } from '../events/events.js';
 import type { Store } from '../store/connect.js';
 import type { Db, TokenRow, UserRow } from '../store/schema.js';
+import { ValidationCache } from './validation-cache.js';
 
 export type AuthMethod = 'PASSWORD' | 'APIKEY' | 'PASSCODE' | 'OTPPASSCODE';
 export type TokenScope = 'SETUP-MFA';
@@ -63,24 +64,26 @@ function liveTokenQuery(db: Db, hashes: string[], now: number) {
 }
 
 type LiveTokenRow = NonNullable<Awaited<ReturnType<ReturnType<typeof liveTokenQuery>['executeTakeFirst']>>>;
-const compiledLiveTokenSql = new WeakMap<Db, Map<number, string>>();
+const compiledLiveTokenQueries = new WeakMap<Db, Map<number, CompiledQuery<LiveTokenRow>>>();
 
 /**
- * Token validation is the hottest path, so its SQL is built once per key-ring size and reused
- * with fresh parameters (the parameter order is hashes, then now).
+ * Token validation is the hottest path, so its query is compiled once per key-ring size and run
+ * again with fresh parameters (hashes, then now). Compiled through Kysely, so plugins saw it
+ * (the embedded store's write feed knows it for a read).
  */
 async function findLiveToken(db: Db, hashes: string[], now: number): Promise<LiveTokenRow | undefined> {
-  let byCount = compiledLiveTokenSql.get(db);
+  let byCount = compiledLiveTokenQueries.get(db);
   if (!byCount) {
     byCount = new Map();
-    compiledLiveTokenSql.set(db, byCount);
+    compiledLiveTokenQueries.set(db, byCount);
   }
-  let text = byCount.get(hashes.length);
-  if (text === undefined) {
-    text = liveTokenQuery(db, hashes, now).compile().sql;
-    byCount.set(hashes.length, text);
+  let compiled = byCount.get(hashes.length);
+  if (compiled === undefined) {
+    compiled = liveTokenQuery(db, hashes, now).compile();
+    if (compiled.parameters.length !== hashes.length + 1) throw new Error('unexpected live token query');
+    byCount.set(hashes.length, compiled);
   }
-  const result = await db.executeQuery<LiveTokenRow>(CompiledQuery.raw(text, [...hashes, now]));
+  const result = await db.executeQuery<LiveTokenRow>({ ...compiled, parameters: [...hashes, now] });
   return result.rows[0];
 }
 
@@ -90,56 +93,62 @@ export interface ResolvedToken {
   user: UserRow;
 }
 
-/** Live tokens recently validated, by digest of their id, while the store's write generation stands. */
-interface ValidationCache {
-  generation: number;
-  byDigest: Map<string, { token: TokenRow; user: UserRow }>;
-}
-
 /** Bounded, so a flood of distinct valid tokens cannot grow memory without limit. */
 const VALIDATION_CACHE_SIZE = 10_000;
-const validationCaches = new WeakMap<Store, ValidationCache>();
 
-/**
- * The cache that may answer for this store right now, emptied first if anything was written
- * since it was filled; undefined when the store cannot tell (PostgreSQL: other instances write).
- */
-function currentValidationCache(store: Store): ValidationCache | undefined {
-  const generation = store.writeGeneration?.();
-  if (generation === undefined) return undefined;
-  let cache = validationCaches.get(store);
-  if (!cache) {
-    cache = { generation, byDigest: new Map() };
-    validationCaches.set(store, cache);
-  } else if (cache.generation !== generation) {
-    cache.byDigest.clear();
-    cache.generation = generation;
+interface ValidationState {
+  /** Only for a store that announces every write made to it (the embedded one). */
+  cache: ValidationCache | undefined;
+  /** Validations that read the store: what the tests and the benchmark watch. */
+  storeReads: number;
+}
+
+const validationStates = new WeakMap<Store, ValidationState>();
+
+function validationState(store: Store): ValidationState {
+  let state = validationStates.get(store);
+  if (!state) {
+    let cache: ValidationCache | undefined;
+    if (store.writes) {
+      const created = new ValidationCache(VALIDATION_CACHE_SIZE);
+      store.writes.subscribe((write) => created.apply(write));
+      cache = created;
+    }
+    state = { cache, storeReads: 0 };
+    validationStates.set(store, state);
   }
-  return cache;
+  return state;
+}
+
+/** How validation has used the store so far: store reads, and entries remembered now. */
+export function tokenValidationStats(store: Store): { storeReads: number; remembered: number } {
+  const state = validationState(store);
+  return { storeReads: state.storeReads, remembered: state.cache?.size ?? 0 };
 }
 
 /**
  * A live token and its user. On PostgreSQL this reads the store on every call, so a revocation
  * is seen by every instance on the very next request. The embedded store belongs to one process,
- * which sees all its writes: there a validated token is remembered until any write at all (a
- * revocation, a user or policy change, a login) or its expiry, so it is never staler than the
- * database itself.
+ * which sees all its writes: there a validated token is remembered until a write that may change
+ * its token row, its user's row or its account's row, or until it expires (ValidationCache).
  */
 export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
   if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
   const now = deps.clock.now();
-  const cache = currentValidationCache(deps.store);
+  const state = validationState(deps.store);
+  const { cache } = state;
   // A plain SHA-256 names the entry: a token id has 128 random bits, so its digest reveals
   // nothing, and it costs a fraction of the keyed hash, which only a store lookup needs.
-  const cacheKey = cache ? hash('sha256', tokenId, 'base64') : '';
-  const cached = cache?.byDigest.get(cacheKey);
+  const digest = cache ? hash('sha256', tokenId, 'base64') : '';
+  const cached = cache?.get(digest);
   if (cached) {
     if (cached.token.expires_at > now) return { id: tokenId, ...cached };
-    cache?.byDigest.delete(cacheKey);
+    cache?.forget(digest);
     return undefined;
   }
-  const candidates = deps.keys.hashCandidates(tokenId);
-  const row = await findLiveToken(deps.db, candidates, now);
+  const ticket = cache?.ticket();
+  state.storeReads++;
+  const row = await findLiveToken(deps.db, deps.keys.hashCandidates(tokenId), now);
   if (!row) return undefined;
   const { token_hash, token_created_at, token_expires_at, token_authenticated_by, token_scope, ...user } =
     row;
@@ -153,14 +162,8 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
     revoked_at: null,
   });
   const resolved = { token, user: Object.freeze(user) };
-  // Only a read that no write of this process overlapped may be remembered.
-  if (cache && cache.generation === deps.store.writeGeneration?.()) {
-    if (cache.byDigest.size >= VALIDATION_CACHE_SIZE) {
-      const oldest = cache.byDigest.keys().next();
-      if (!oldest.done) cache.byDigest.delete(oldest.value);
-    }
-    cache.byDigest.set(cacheKey, resolved);
-  }
+  // Only a read that no write overlapped may be remembered: the ticket says whether one did.
+  if (cache && ticket !== undefined) cache.remember(ticket, digest, resolved);
   return { id: tokenId, ...resolved };
 }
 

@@ -1,10 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import {
+  Kysely,
+  type SqliteDatabase as KyselySqliteDatabase,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
+import { WriteFeed } from './write-feed.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -12,12 +20,12 @@ export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
   /**
-   * Embedded SQLite only: a number that changes whenever this process writes to the database.
-   * The embedded store belongs to one server process, so while it stays the same, anything read
-   * from the database since is still exactly what the database holds. Absent for PostgreSQL,
-   * where other instances write too.
+   * Embedded SQLite only: every write this process makes to the database, as its statements
+   * describe it. The embedded store belongs to one server process (beside it, the CLI only adds
+   * users), so these are all the writes there are. Absent for PostgreSQL, where other instances
+   * write too.
    */
-  writeGeneration?: () => number;
+  writes?: WriteFeed;
   /** Answers true when the database responds (health check). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -29,41 +37,26 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 /**
  * Kysely prepares every query anew, and preparing costs SQLite more than running a small
  * indexed lookup. Prepared statements are reusable (better-sqlite3 runs them synchronously, one
- * at a time on this connection), so keep them by SQL text; the set of distinct queries is
- * bounded by the code, with a cap in case a query embeds a variable list length.
- *
- * Kysely prepares a statement right before running it, so this is also where every write
- * passes: SQLite itself says which statements may write (sqlite3_stmt_readonly, which counts
- * UPDATE ... RETURNING as a write), and each of those moves the write generation.
+ * at a time on this connection; nothing here streams a query, which would hold one open), so
+ * the database handed to Kysely's SqliteDialect keeps them by SQL text. The set of distinct
+ * queries is bounded by the code, with a cap in case a query embeds a variable list length.
  */
-function withStatementCache(database: SqliteDatabase.Database): {
-  database: SqliteDatabase.Database;
-  writeGeneration: () => number;
-} {
-  const cache = new Map<string, { statement: SqliteDatabase.Statement; writes: boolean }>();
-  const prepare = database.prepare.bind(database);
-  let generation = 0;
-  const proxy = new Proxy(database, {
-    get(target, property, receiver) {
-      if (property !== 'prepare') {
-        const value: unknown = Reflect.get(target, property, receiver);
-        // Native methods must run with the real database as `this`, not the proxy.
-        return typeof value === 'function' ? value.bind(target) : value;
+function withStatementCache(database: SqliteDatabase.Database): KyselySqliteDatabase {
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  return {
+    prepare(source) {
+      let statement = statements.get(source);
+      if (!statement) {
+        statement = database.prepare(source);
+        if (statements.size >= 500) statements.clear();
+        statements.set(source, statement);
       }
-      return (source: string) => {
-        let entry = cache.get(source);
-        if (!entry) {
-          const statement = prepare(source);
-          entry = { statement, writes: !statement.readonly };
-          if (cache.size >= 500) cache.clear();
-          cache.set(source, entry);
-        }
-        if (entry.writes) generation++;
-        return entry.statement;
-      };
+      return statement;
     },
-  });
-  return { database: proxy, writeGeneration: () => generation };
+    close() {
+      database.close();
+    },
+  };
 }
 
 export interface ConnectOptions {
@@ -81,12 +74,15 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    const cached = withStatementCache(database);
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached.database }) });
+    const writes = new WriteFeed();
+    const db = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: withStatementCache(database) }),
+      plugins: [writes],
+    });
     return {
       db,
       dialect: 'sqlite',
-      writeGeneration: cached.writeGeneration,
+      writes,
       ping: async () => {
         await sql`select 1`.execute(db);
         return true;

@@ -1,0 +1,150 @@
+import type { TokenRow, UserRow } from '../store/schema.js';
+import type { Write } from '../store/write-feed.js';
+
+export interface RememberedValidation {
+  token: TokenRow;
+  user: UserRow;
+}
+
+/**
+ * Live tokens recently validated, with their user, by digest of the token id, for a store that
+ * announces every write (the embedded one). An entry goes when a write may have changed what it
+ * holds or what validation decides from it:
+ * - a `tokens` row: by its hash, or every token of a user when the write names the user;
+ * - a `users` row (disable, delete, role, password, API key, MFA, user-level policy): that
+ *   user's tokens;
+ * - a `domains` row (account policy): the tokens of its users;
+ * - anything the write does not name precisely, or an `unknown` write: everything.
+ * Inserts change no existing row, so they leave every entry alone, and writes to any other
+ * table (events, MFA sessions, one-time codes, devices, SMS records) cannot change the token
+ * row or the user row an entry holds. In this schema no trigger exists and the one cascade into
+ * these tables (deleting a user deletes its tokens) starts from a `users` write, which already
+ * drops that user's tokens (test/validation-after-writes.test.ts checks both).
+ */
+export class ValidationCache {
+  readonly #entries = new Map<string, RememberedValidation>();
+  readonly #byUser = new Map<string, Set<string>>();
+  readonly #byDomain = new Map<string, Set<string>>();
+  readonly #byTokenHash = new Map<string, string>();
+  /** Moves on every write that may change an entry, remembered or not. */
+  #generation = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(digest: string): RememberedValidation | undefined {
+    return this.#entries.get(digest);
+  }
+
+  /** Taken before reading the store; `remember` refuses an answer read across a write. */
+  ticket(): number {
+    return this.#generation;
+  }
+
+  /** False, and nothing kept, when a write that may change any entry was announced since `ticket`. */
+  remember(ticket: number, digest: string, entry: RememberedValidation): boolean {
+    if (ticket !== this.#generation) return false;
+    if (!this.#entries.has(digest) && this.#entries.size >= this.capacity) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.forget(oldest.value);
+    }
+    this.forget(digest);
+    this.#entries.set(digest, entry);
+    addTo(this.#byUser, entry.user.id, digest);
+    if (entry.user.domain_id !== null) addTo(this.#byDomain, entry.user.domain_id, digest);
+    this.#byTokenHash.set(entry.token.hash, digest);
+    return true;
+  }
+
+  forget(digest: string): void {
+    const entry = this.#entries.get(digest);
+    if (!entry) return;
+    this.#entries.delete(digest);
+    removeFrom(this.#byUser, entry.user.id, digest);
+    if (entry.user.domain_id !== null) removeFrom(this.#byDomain, entry.user.domain_id, digest);
+    this.#byTokenHash.delete(entry.token.hash);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+    this.#byUser.clear();
+    this.#byDomain.clear();
+    this.#byTokenHash.clear();
+  }
+
+  apply(write: Write): void {
+    if (write.kind === 'insert') return;
+    if (write.kind === 'unknown') {
+      this.#generation++;
+      this.clear();
+      return;
+    }
+    const { table, keys } = write;
+    switch (table) {
+      case 'tokens': {
+        this.#generation++;
+        const hashes = keys?.get('hash');
+        const users = keys?.get('user_id');
+        if (hashes) for (const hash of hashes) this.#forgetTokenHash(hash);
+        else if (users) for (const user of users) this.#forgetAll(this.#byUser, user);
+        else this.clear();
+        return;
+      }
+      case 'users': {
+        this.#generation++;
+        const ids = keys?.get('id');
+        if (ids) for (const id of ids) this.#forgetAll(this.#byUser, id);
+        else this.clear();
+        return;
+      }
+      case 'domains': {
+        this.#generation++;
+        const ids = keys?.get('id');
+        if (ids) for (const id of ids) this.#forgetAll(this.#byDomain, id);
+        else this.clear();
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  #forgetTokenHash(hash: unknown): void {
+    if (typeof hash !== 'string') {
+      this.clear();
+      return;
+    }
+    const digest = this.#byTokenHash.get(hash);
+    if (digest !== undefined) this.forget(digest);
+  }
+
+  #forgetAll(index: Map<string, Set<string>>, key: unknown): void {
+    // A key of another type cannot name a remembered row; stay on the safe side all the same.
+    if (typeof key !== 'string') {
+      this.clear();
+      return;
+    }
+    const digests = index.get(key);
+    if (!digests) return;
+    for (const digest of [...digests]) this.forget(digest);
+  }
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, digest: string): void {
+  let digests = index.get(key);
+  if (!digests) {
+    digests = new Set();
+    index.set(key, digests);
+  }
+  digests.add(digest);
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string, digest: string): void {
+  const digests = index.get(key);
+  if (!digests) return;
+  digests.delete(digest);
+  if (digests.size === 0) index.delete(key);
+}
