@@ -5,6 +5,7 @@ import { ApiError } from '../errors.js';
 import { ROLE_NAMES } from '../identity/roles.js';
 import { assertRoleName, insertUser, validatePassword } from '../identity/users.js';
 import { createDeps, startServer } from '../main.js';
+import { DataDirectoryInUse } from '../store/data-dir-lock.js';
 
 const HELP: Record<string, string> = {
   main: `latchkey: identity service with multi-factor authentication (Rackspace Identity v2.0 API)
@@ -140,6 +141,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError) fail(`configuration error: ${error.message}`);
   if (error instanceof ApiError) fail(error.message);
+  if (error instanceof DataDirectoryInUse) fail(error.message);
   process.stderr.write(
     `latchkey: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );
