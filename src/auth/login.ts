@@ -2,14 +2,14 @@ import { constantEquals } from '../crypto/constant-equals.js';
 import { randomHex } from '../crypto/random.js';
 import type { Deps } from '../deps.js';
 import { ApiError, badRequest, forbidden, Messages, unauthorized, userDisabled } from '../errors.js';
-import { type EventType, recordEvent } from '../events/events.js';
+import { type EventType, isFailureEvent, recordEvent, recordRepeatedEvent } from '../events/events.js';
 import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
 import { SmsLimitReached } from '../factors/sms/delivery.js';
 import { consumeLoginPasscode, PASSCODE_NOT_SENT, sendLoginPasscode } from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { rehashPasswordIfNeeded } from '../identity/passwords.js';
-import { findUserByUsername } from '../identity/users.js';
+import { findUserByUsername, usernameKey } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
 import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { takeSourceFailureSlot } from '../lockout/source-failures.js';
@@ -361,7 +361,10 @@ async function challenge(
 
 /**
  * A failed first-factor login is recorded whether or not the user exists: the same write on
- * both paths keeps an unknown username from answering measurably faster.
+ * both paths keeps an unknown username from answering measurably faster. An unknown name is
+ * kept only as a keyed hash (it is often a password typed into the wrong field); an
+ * administrator who suspects a name can compare its hash. Repeats from one source within a
+ * minute count up one row (recordRepeatedEvent).
  */
 function auditFailure(
   deps: Deps,
@@ -371,15 +374,17 @@ function auditFailure(
   method: AuthMethod,
   reason?: string,
 ): Promise<void> {
-  return recordEvent(deps.db, deps.clock.now(), {
+  const usernameHash = user ? undefined : deps.keys.hashFor('unknown-username', usernameKey(username));
+  return recordRepeatedEvent(deps.db, deps.clock.now(), {
     type: 'login.failed',
+    subject: user ? user.id : `unknown:${usernameHash}`,
     actorId: user?.id ?? null,
     userId: user?.id ?? null,
     domainId: user?.domain_id ?? null,
     source: request.source,
     detail: {
       method,
-      ...(user ? {} : { unknownUsername: username }),
+      ...(usernameHash === undefined ? {} : { usernameHash }),
       ...(reason === undefined ? {} : { reason }),
     },
   });
@@ -392,12 +397,16 @@ function audit(
   type: EventType,
   detail: Record<string, string | number | boolean>,
 ): Promise<void> {
-  return recordEvent(deps.db, deps.clock.now(), {
+  const event = {
     type,
     actorId: user.id,
     userId: user.id,
     domainId: user.domain_id,
     source: request.source,
     detail,
-  });
+  };
+  // Failures can be caused at will: they count up per source and minute instead of adding rows.
+  return isFailureEvent(type)
+    ? recordRepeatedEvent(deps.db, deps.clock.now(), { ...event, subject: user.id })
+    : recordEvent(deps.db, deps.clock.now(), event);
 }

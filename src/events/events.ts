@@ -72,6 +72,10 @@ export const FAILURE_EVENT_TYPES = [
   'sms.rate_limited',
 ] as const satisfies readonly EventType[];
 
+export function isFailureEvent(type: EventType): boolean {
+  return (FAILURE_EVENT_TYPES as readonly EventType[]).includes(type);
+}
+
 const MINUTE_MS = 60_000;
 
 /**
