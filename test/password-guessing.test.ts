@@ -326,3 +326,18 @@ describe('failed authentications per source, counted in Redis by two instances',
     assert.equal(rows.length, 0, 'nothing counted in the database when Redis is used');
   });
 });
+
+describe('failed authentications per source with Redis unreachable', () => {
+  test('logins answer 503 rather than guess without a limit, and quickly', async () => {
+    const env = await createTestEnv({ env: { LATCHKEY_REDIS_URL: 'redis://127.0.0.1:1' } });
+    try {
+      const started = performance.now();
+      const answer = await passwordLogin(env, 'nobody', WRONG);
+      assertFault(answer, 503, 'serviceUnavailable');
+      assert.ok(performance.now() - started < 5000);
+      assert.equal((await env.request('GET', '/health')).status, 200, 'the rest of the service answers');
+    } finally {
+      await env.close();
+    }
+  });
+});

@@ -57,5 +57,14 @@ export async function takeSourceFailureSlot(deps: Deps, source: string | null): 
     });
     throw overLimit(TOO_MANY_FAILURES, (windowStart + SOURCE_WINDOW_MS - now) / 1000);
   }
-  return { giveBack: () => deps.counters.giveBack(key, windowStart) };
+  return {
+    async giveBack() {
+      try {
+        await deps.counters.giveBack(key, windowStart);
+      } catch (error) {
+        // The login itself succeeded; a slot not given back only counts one failure too many.
+        deps.log.warn({ err: error }, 'login failure counter unavailable');
+      }
+    },
+  };
 }

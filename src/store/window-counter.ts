@@ -64,6 +64,9 @@ return 0`;
 export function redisWindowCounter(url: string, keyPrefix = 'latchkey:'): WindowCounter {
   // Fail fast rather than queue logins behind a lost connection; the caller answers 503.
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  // Connection errors reach the caller through the command that failed (and are logged there);
+  // without a listener ioredis would also print each one to stderr.
+  redis.on('error', () => {});
   const keyOf = (key: string, windowStart: number) => `${keyPrefix}window:${key}:${windowStart}`;
   return {
     async take(key, windowStart, windowMs, limit) {
