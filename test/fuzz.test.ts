@@ -33,7 +33,8 @@ function apiRoutes(app: App): Route[] {
   const routes: Route[] = [];
   const parts: string[] = [];
   for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    const match = /^([│├└─\s]*)(\/\S*) \(([A-Z, ]+)\)$/.exec(line);
+    // The tree prints each node's part of the path (with its own slashes) under its parent.
+    const match = /^([│├└─\s]*)(\S+) \(([A-Z, ]+)\)$/.exec(line);
     if (!match?.[2] || !match[3]) continue;
     const depth = Math.round([...(match[1] ?? '')].length / 4) - 1;
     parts.length = depth;
