@@ -12,6 +12,7 @@ import { sendFault } from '../faults.js';
 import { hexId } from '../ids.js';
 import type { Metrics } from '../metrics.js';
 import { renderAccess, renderCatalog } from '../render.js';
+import { challengeHeader, PASSCODE_SENT_TO_HEADER } from '../wire.js';
 
 type Json = Record<string, unknown>;
 
@@ -112,7 +113,8 @@ export function challengeFault(challenge: LoginChallenge): ApiError {
     ? `${Messages.challenge} ${challenge.smsNotSent.message}`
     : Messages.challenge;
   return unauthorized(message, {
-    'WWW-Authenticate': `OS-MF sessionId='${challenge.sessionId}', factor='${factor}'`,
+    'WWW-Authenticate': challengeHeader(challenge.sessionId, factor),
+    ...(challenge.sentTo === undefined ? {} : { [PASSCODE_SENT_TO_HEADER]: challenge.sentTo }),
   });
 }
 
