@@ -75,7 +75,9 @@ const EXPECTED: Record<PathName, Record<UserKind, Expectation>> = {
       assert.equal((access.token as Record<string, unknown>)['RAX-AUTH:scope'], 'SETUP-MFA');
       assert.equal(access.serviceCatalog, undefined, 'a SETUP-MFA token has no catalog');
     },
-    locked: status(403, 'forbidden', Messages.scopeNotSupported),
+    // The lock answers first, for a right password as for a wrong one: a scope refusal here
+    // would tell the two apart.
+    locked: status(401, 'unauthorized', Messages.locked),
     disabled: status(403, 'userDisabled', /is disabled/),
   },
   apiKey: {
