@@ -1,16 +1,17 @@
 import fs from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { type App, buildApp } from './app.js';
+import { type App, type AppDeps, buildApp } from './app.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError } from './config/config.js';
 import { type KeyRing, loadOrCreateKeyRingFile, parseKeyRing } from './crypto/key-ring.js';
 import type { Deps } from './deps.js';
 import { pruneExpired } from './housekeeping.js';
+import { Metrics } from './http/metrics.js';
 import { PasswordHasher } from './identity/passwords.js';
 import { findUserByUsername, insertUser, validatePassword } from './identity/users.js';
 import { createSmsSender } from './notify/create.js';
 import type { SmsSender } from './notify/sms-sender.js';
-import { connect, migrateToLatest } from './store/connect.js';
+import { connect, migrateToLatest, type Store } from './store/connect.js';
 
 /** Header and body fields that carry secrets never reach a log line. */
 export const LOG_REDACTIONS = [
@@ -58,19 +59,128 @@ export interface DepsOverrides {
   schema?: string;
 }
 
+/**
+ * A start-up failure an operator fixes outside latchkey (a port taken, a database missing or
+ * unreachable), told in one line that says what to do. The CLI prints it without a stack.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code } = error as { code?: unknown };
+  if (typeof code === 'string') return code;
+  // Connecting to "localhost" tries each of its addresses: node reports an AggregateError.
+  const { errors } = error as { errors?: unknown };
+  return Array.isArray(errors) ? errorCode(errors[0]) : undefined;
+}
+
+/** Where the database is, without the password the URL may carry. */
+function describeDatabase(databaseUrl: string): { where: string; database: string; user: string } {
+  if (databaseUrl.startsWith('sqlite:')) {
+    const file = databaseUrl.slice('sqlite:'.length);
+    return { where: file, database: file, user: '' };
+  }
+  try {
+    const url = new URL(databaseUrl);
+    const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres';
+    return {
+      where: `${url.hostname || 'localhost'}:${url.port || '5432'}`,
+      database,
+      user: decodeURIComponent(url.username),
+    };
+  } catch {
+    return { where: 'the configured address', database: '', user: '' };
+  }
+}
+
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/** The database errors an operator can act on, as one line; anything else stays as it was. */
+export function databaseStartupError(error: unknown, databaseUrl: string): unknown {
+  const { where, database, user } = describeDatabase(databaseUrl);
+  const code = errorCode(error);
+  const message = error instanceof Error ? error.message : '';
+  if (databaseUrl.startsWith('sqlite:')) {
+    if (code === 'SQLITE_CANTOPEN' || code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR')
+      return new StartupError(
+        `cannot open the SQLite database ${where} (${code}): check LATCHKEY_DATA_DIR or LATCHKEY_DATABASE_URL and the directory's permissions`,
+        { cause: error },
+      );
+    return error;
+  }
+  if ((code !== undefined && UNREACHABLE.has(code)) || /timeout.*connect|connection timeout/i.test(message))
+    return new StartupError(
+      `cannot reach PostgreSQL at ${where} (${code ?? 'timed out'}): is it running, and is LATCHKEY_DATABASE_URL right?`,
+      { cause: error },
+    );
+  // SQLSTATE 3D000 invalid_catalog_name; 28P01/28000 authentication failures.
+  if (code === '3D000')
+    return new StartupError(
+      `PostgreSQL database "${database}" does not exist at ${where}: create it (createdb ${database}) or fix LATCHKEY_DATABASE_URL`,
+      { cause: error },
+    );
+  if (code === '28P01' || code === '28000')
+    return new StartupError(
+      `PostgreSQL at ${where} refused the login of user "${user}": check the user and password in LATCHKEY_DATABASE_URL`,
+      { cause: error },
+    );
+  return error;
+}
+
+/** Why the server could not listen, as one line. */
+export function listenStartupError(error: unknown, host: string, port: number): unknown {
+  switch (errorCode(error)) {
+    case 'EADDRINUSE':
+      return new StartupError(
+        `${host}:${port} is already in use: stop the process listening there or set LATCHKEY_PORT to another port`,
+        { cause: error },
+      );
+    case 'EACCES':
+      return new StartupError(
+        `no permission to listen on ${host}:${port}: use a port above 1023 or set LATCHKEY_PORT`,
+        { cause: error },
+      );
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return new StartupError(`${host} is not an address of this machine: check LATCHKEY_HOST`, {
+        cause: error,
+      });
+    default:
+      return error;
+  }
+}
+
+async function openStore(config: Config, schema: string | undefined): Promise<Store> {
+  let store: Store | undefined;
+  try {
+    store = connect(config.databaseUrl, schema ? { schema } : {});
+    await migrateToLatest(store);
+    return store;
+  } catch (error) {
+    await store?.close().catch(() => undefined);
+    throw databaseStartupError(error, config.databaseUrl);
+  }
+}
+
 /** Wire config into the dependencies every entry point (server, CLI, tests) shares. */
-export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<AppDeps> {
   const log = overrides.log ?? createLogger(config);
   const clock = overrides.clock ?? systemClock;
   const catalog = loadCatalog(config.catalogFile);
   const keys = overrides.keys ?? loadKeyRing(config, log);
-  const store = connect(config.databaseUrl, overrides.schema ? { schema: overrides.schema } : {});
-  try {
-    await migrateToLatest(store);
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
+  const store = await openStore(config, overrides.schema);
   return {
     config,
     store,
@@ -80,6 +190,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     passwords: new PasswordHasher(config.argon2),
     sms: overrides.sms ?? createSmsSender(config, clock),
     log,
+    metrics: new Metrics(store.poolStats ? { pool: store.poolStats } : {}),
     catalog,
   };
 }
@@ -122,16 +233,33 @@ export async function bootstrap(deps: Deps): Promise<void> {
 
 export interface RunningServer {
   app: App;
-  deps: Deps;
+  deps: AppDeps;
   url: string;
   close(): Promise<void>;
 }
 
+/**
+ * How long a stop waits for requests in flight before it closes their connections, so the whole
+ * stop fits in the 10 s a supervisor (systemd's default is 90 s, Kubernetes' 30 s) may be told.
+ */
+export const SHUTDOWN_GRACE_MS = 8_000;
+
 export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
   const deps = await createDeps(config, overrides);
-  await bootstrap(deps);
-  const app = buildApp(deps);
-  await app.listen({ host: config.host, port: config.port });
+  let app: App;
+  try {
+    await bootstrap(deps);
+    app = buildApp(deps);
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (error) {
+      await app.close();
+      throw listenStartupError(error, config.host, config.port);
+    }
+  } catch (error) {
+    await deps.store.close();
+    throw error;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -148,7 +276,15 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
     close: () => {
       closing ??= (async () => {
         clearInterval(housekeeping);
-        await app.close();
+        // app.close() stops accepting, answers 503 to requests that arrive on open connections,
+        // closes idle keep-alive connections and waits for the requests in flight; a client that
+        // never finishes its request loses its connection once the grace period is over.
+        const overdue = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(overdue);
+        }
         await deps.store.close();
       })();
       return closing;

@@ -70,6 +70,8 @@ interface Authenticated {
   existingToken?: LoginSuccess['token'];
   /** The OS-MF session to burn before issuing, for the passcode step. */
   sessionHash?: string;
+  /** The passcode step: the factor whose challenge it answers. */
+  completes?: FactorType;
 }
 
 /**
@@ -127,6 +129,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
         });
         return issued;
       });
+      if (authenticated.completes) deps.metrics.mfaCompletion(authenticated.completes);
       return { kind: 'token', token, user: userView(user), tenantId };
     }
   }
@@ -233,6 +236,7 @@ async function authenticatePasscode(
   const via = await checkPasscode(deps, user.id, passcode);
   if (via === undefined) {
     if (attempt >= deps.config.lockoutThreshold) {
+      deps.metrics.lockout('mfa');
       await audit(deps, request, user, 'mfa.locked', { failedAttempts: attempt });
       throw new ApiError(403, 'forbidden', Messages.locked);
     }
@@ -243,7 +247,12 @@ async function authenticatePasscode(
   if (via === 'bypass' || via === 'temporary') {
     await audit(deps, request, user, via === 'bypass' ? 'bypass_code.used' : 'login.succeeded', { via });
   }
-  return { user, methods: [passcodeMethod(factor), ...session.done], sessionHash: session.hash };
+  return {
+    user,
+    methods: [passcodeMethod(factor), ...session.done],
+    sessionHash: session.hash,
+    completes: factor,
+  };
 }
 
 /** Reference §4.5: OTP devices, then the SMS passcode, then bypass codes (and temporary codes). */
@@ -275,6 +284,7 @@ async function challenge(
   const sentTo = factor === 'SMS' ? await sendLoginPasscode(deps, user.id) : undefined;
   const sessionId = await startMfaSession(deps, user.id, factor, ['PASSWORD']);
   await audit(deps, request, user, 'login.challenged', { factor });
+  deps.metrics.mfaChallenge(factor);
   return { kind: 'challenge', sessionId, factor, ...(sentTo === undefined ? {} : { sentTo }) };
 }
 

@@ -4,7 +4,7 @@ import { ConfigError, configDocs, loadConfig } from '../config/config.js';
 import { ApiError } from '../errors.js';
 import { ROLE_NAMES } from '../identity/roles.js';
 import { assertRoleName, insertUser, validatePassword } from '../identity/users.js';
-import { createDeps, startServer } from '../main.js';
+import { createDeps, StartupError, startServer } from '../main.js';
 
 const HELP: Record<string, string> = {
   main: `latchkey: identity service with multi-factor authentication (Rackspace Identity v2.0 API)
@@ -140,6 +140,10 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError) fail(`configuration error: ${error.message}`);
   if (error instanceof ApiError) fail(error.message);
+  if (error instanceof StartupError) {
+    process.stderr.write(`latchkey: ${error.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(
     `latchkey: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );

@@ -4,12 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
-import type { App } from '../../src/app.js';
+import type { App, AppDeps } from '../../src/app.js';
 import { buildApp } from '../../src/app.js';
 import { ManualClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/config.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
-import type { Deps } from '../../src/deps.js';
 import { insertUser } from '../../src/identity/users.js';
 import { createDeps, createLogger } from '../../src/main.js';
 import { FakeSmsSender } from '../../src/notify/fake.js';
@@ -30,7 +29,7 @@ export interface Response {
 
 export interface TestEnv {
   app: App;
-  deps: Deps;
+  deps: AppDeps;
   clock: ManualClock;
   sms: FakeSmsSender;
   /** Every log line written during the test, for "no secret in the log" checks. */
@@ -103,7 +102,7 @@ export async function createTestEnv(
   });
   const clock = options.clock ?? new ManualClock(Date.UTC(2026, 10, 22, 12, 0, 0));
   const sms = new FakeSmsSender();
-  let deps: Deps;
+  let deps: AppDeps;
   try {
     deps = await createDeps(config, {
       clock,

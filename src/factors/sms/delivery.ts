@@ -66,11 +66,13 @@ export async function deliverSms(deps: Deps, userId: string, to: string, body: s
   }
   if (retryAfterMs !== undefined) {
     await takeBack();
-    throw overLimit(TOO_MANY_MESSAGES, retryAfterMs / 1000);
+    throw overLimit(TOO_MANY_MESSAGES, retryAfterMs / 1000, 'sms_limit');
   }
   try {
     await deps.sms.send({ to, body });
+    deps.metrics.smsDelivery(deps.sms.name, 'sent');
   } catch (error) {
+    deps.metrics.smsDelivery(deps.sms.name, 'failed');
     await takeBack();
     // Only the provider's name and a reason without the number or text reach the log.
     const reason = error instanceof SmsDeliveryError ? error.message : 'unexpected error';
