@@ -98,6 +98,16 @@ function describeDatabase(databaseUrl: string): { where: string; database: strin
   }
 }
 
+const SQLITE_OPEN_FAILURES = new Set([
+  'SQLITE_CANTOPEN',
+  'SQLITE_READONLY',
+  'SQLITE_NOTADB',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOTDIR',
+  'EEXIST',
+]);
 const UNREACHABLE = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
@@ -113,7 +123,7 @@ export function databaseStartupError(error: unknown, databaseUrl: string): unkno
   const code = errorCode(error);
   const message = error instanceof Error ? error.message : '';
   if (databaseUrl.startsWith('sqlite:')) {
-    if (code === 'SQLITE_CANTOPEN' || code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR')
+    if (code !== undefined && SQLITE_OPEN_FAILURES.has(code))
       return new StartupError(
         `cannot open the SQLite database ${where} (${code}): check LATCHKEY_DATA_DIR or LATCHKEY_DATABASE_URL and the directory's permissions`,
         { cause: error },
@@ -247,9 +257,16 @@ export const SHUTDOWN_GRACE_MS = 8_000;
 export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
   const deps = await createDeps(config, overrides);
   let app: App;
+  let stopping = false;
   try {
     await bootstrap(deps);
     app = buildApp(deps);
+    // Answers that finish during a stop close their connection, so a keep-alive client moves
+    // to another instance at once instead of holding this one open until the grace period ends.
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      if (stopping) reply.header('connection', 'close');
+      done(null, payload);
+    });
     try {
       await app.listen({ host: config.host, port: config.port });
     } catch (error) {
@@ -275,6 +292,7 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
     url,
     close: () => {
       closing ??= (async () => {
+        stopping = true;
         clearInterval(housekeeping);
         // app.close() stops accepting, answers 503 to requests that arrive on open connections,
         // closes idle keep-alive connections and waits for the requests in flight; a client that
