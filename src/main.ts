@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import { type App, type AppDeps, buildApp } from './app.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError } from './config/config.js';
+import { openHashKey } from './crypto/hash-key.js';
 import { type KeyRing, loadOrCreateKeyRingFile, parseKeyRing } from './crypto/key-ring.js';
 import type { Deps } from './deps.js';
 import { pruneExpired } from './housekeeping.js';
@@ -189,8 +190,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const log = overrides.log ?? createLogger(config);
   const clock = overrides.clock ?? systemClock;
   const catalog = loadCatalog(config.catalogFile);
-  const keys = overrides.keys ?? loadKeyRing(config, log);
+  const ring = overrides.keys ?? loadKeyRing(config, log);
   const store = await openStore(config, overrides.schema);
+  let keys: KeyRing;
+  try {
+    keys = await openHashKey(store.db, ring, clock.now());
+  } catch (error) {
+    await store.close();
+    throw databaseStartupError(error, config.databaseUrl);
+  }
   return {
     config,
     store,

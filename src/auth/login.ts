@@ -7,6 +7,7 @@ import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
 import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
+import { apiKeyAad } from '../identity/api-keys.js';
 import { rehashPasswordIfNeeded } from '../identity/passwords.js';
 import { findUserByUsername } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
@@ -174,7 +175,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
     case 'apiKey': {
       const user = await findUserByUsername(deps.db, credentials.username);
       const expected = user?.api_key_enc
-        ? deps.keys.decrypt(user.api_key_enc, `api-key:${user.id}`)
+        ? deps.keys.decrypt(user.api_key_enc, apiKeyAad(user.id))
         : randomHex();
       const ok = constantEquals(credentials.apiKey, expected);
       if (!user?.api_key_enc || !ok) {

@@ -119,6 +119,14 @@ export interface SecurityEventTable {
   detail: string;
 }
 
+/** Server-wide keys (the keyed-hash key), sealed under the current LATCHKEY_SECRET_KEYS key. */
+export interface ServerKeyTable {
+  purpose: string;
+  sealed: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   domains: DomainTable;
   users: UserTable;
@@ -130,6 +138,7 @@ export interface Database {
   bypass_codes: BypassCodeTable;
   sms_sends: SmsSendTable;
   security_events: SecurityEventTable;
+  server_keys: ServerKeyTable;
 }
 
 export type Db = Kysely<Database>;

@@ -36,6 +36,8 @@ export interface TestEnv {
   logs: string[];
   dialect: DialectName;
   dataDir: string;
+  /** Where the database is, for a second instance on it. */
+  database: { url: string; schema: string | undefined };
   request(method: string, url: string, options?: RequestOptions): Promise<Response>;
   close(): Promise<void>;
 }
@@ -126,32 +128,63 @@ export async function createTestEnv(
     logs,
     dialect,
     dataDir,
-    async request(method, url, requestOptions = {}) {
-      const headers: Record<string, string> = { ...requestOptions.headers };
-      if (requestOptions.token) headers['x-auth-token'] = requestOptions.token;
-      let payload: string | undefined;
-      if (requestOptions.body !== undefined) {
-        payload =
-          typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const response = await app.inject({
-        method: method as 'GET',
-        url,
-        headers,
-        ...(payload === undefined ? {} : { payload }),
-      });
-      let body: Response['body'] = {};
-      if (response.body && response.headers['content-type']?.toString().includes('json')) {
-        body = JSON.parse(response.body) as Response['body'];
-      }
-      return { status: response.statusCode, headers: response.headers, body, text: response.body };
-    },
+    database: { url: databaseUrl, schema },
+    request: requester(app),
     async close() {
       await app.close();
       await deps.store.close();
       await dropSchema?.();
       fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function requester(app: App): TestEnv['request'] {
+  return async (method, url, requestOptions = {}) => {
+    const headers: Record<string, string> = { ...requestOptions.headers };
+    if (requestOptions.token) headers['x-auth-token'] = requestOptions.token;
+    let payload: string | undefined;
+    if (requestOptions.body !== undefined) {
+      payload =
+        typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await app.inject({
+      method: method as 'GET',
+      url,
+      headers,
+      ...(payload === undefined ? {} : { payload }),
+    });
+    let body: Response['body'] = {};
+    if (response.body && response.headers['content-type']?.toString().includes('json')) {
+      body = JSON.parse(response.body) as Response['body'];
+    }
+    return { status: response.statusCode, headers: response.headers, body, text: response.body };
+  };
+}
+
+/**
+ * Another instance on `env`'s database, with its own key ring (or env's): what a second server
+ * process would be, in this process. Shares env's clock, SMS fake and log; close() closes only it.
+ */
+export async function createInstance(env: TestEnv, options: { keys?: KeyRing } = {}): Promise<TestEnv> {
+  const deps = await createDeps(env.deps.config, {
+    clock: env.clock,
+    sms: env.sms,
+    log: env.deps.log,
+    keys: options.keys ?? env.deps.keys,
+    ...(env.database.schema ? { schema: env.database.schema } : {}),
+  });
+  const app = buildApp(deps);
+  await app.ready();
+  return {
+    ...env,
+    app,
+    deps,
+    request: requester(app),
+    async close() {
+      await app.close();
+      await deps.store.close();
     },
   };
 }
