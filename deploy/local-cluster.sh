@@ -8,11 +8,15 @@
 #   deploy/local-cluster.sh stop RUN_DIR    stop what start started and drop its database
 #
 # Settings (environment):
-#   LATCHKEY_DEPLOY_POSTGRES_URL  a PostgreSQL server to create the run's database on, as a
-#                                 user allowed to CREATE DATABASE
-#                                 (default postgres://postgres@127.0.0.1:5432/postgres)
-#   LATCHKEY_DEPLOY_REDIS_URL     optional: given to every instance as LATCHKEY_REDIS_URL
-#   LATCHKEY_DEPLOY_INSTANCES     how many instances (default 2)
+#   CLUSTER_POSTGRES_URL  a PostgreSQL server to create the run's database on, as a user
+#                         allowed to CREATE DATABASE
+#                         (default postgres://postgres@127.0.0.1:5432/postgres)
+#   CLUSTER_REDIS_URL     optional: given to every instance as LATCHKEY_REDIS_URL
+#   CLUSTER_INSTANCES     how many instances (default 2)
+#   LATCHKEY_ARGON2_MEMORY_KIB, LATCHKEY_ARGON2_ITERATIONS  passed on (tests make them cheaper)
+#
+# The instances get only what RUN_DIR/latchkey.env holds (as under systemd), not this
+# shell's environment.
 #
 # Needs: node (with `npm ci` done, so dist/ is built), nginx (Debian package nginx), psql, curl.
 set -euo pipefail
@@ -34,10 +38,11 @@ free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-# Poll an URL until it answers 200, for at most $2 seconds.
+# Poll an URL until it answers 200, for at most $2 seconds, while process $3 lives.
 wait_ready() {
-  local url="$1" seconds="$2" waited=0
+  local url="$1" seconds="$2" pid="$3" waited=0
   until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || return 1
     waited=$((waited + 1))
     [ "$waited" -le $((seconds * 10)) ] || return 1
     sleep 0.1
@@ -54,8 +59,8 @@ start() {
   # nginx's workers drop privileges when started as root: let them reach their files.
   chmod 755 "$RUN_DIR"
 
-  local admin_url="${LATCHKEY_DEPLOY_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-  local instances="${LATCHKEY_DEPLOY_INSTANCES:-2}"
+  local admin_url="${CLUSTER_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  local instances="${CLUSTER_INSTANCES:-2}"
   local database="latchkey_$(node -e 'console.log(require("crypto").randomBytes(6).toString("hex"))')"
   psql "$admin_url" -v ON_ERROR_STOP=1 -qc "create database $database" >/dev/null ||
     fail "cannot create database $database on $admin_url"
@@ -81,8 +86,8 @@ LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD=$admin_password
 LATCHKEY_ARGON2_MEMORY_KIB=${LATCHKEY_ARGON2_MEMORY_KIB:-19456}
 LATCHKEY_ARGON2_ITERATIONS=${LATCHKEY_ARGON2_ITERATIONS:-2}
 ENV
-  if [ -n "${LATCHKEY_DEPLOY_REDIS_URL:-}" ]; then
-    echo "LATCHKEY_REDIS_URL=$LATCHKEY_DEPLOY_REDIS_URL" >>"$RUN_DIR/latchkey.env"
+  if [ -n "${CLUSTER_REDIS_URL:-}" ]; then
+    echo "LATCHKEY_REDIS_URL=$CLUSTER_REDIS_URL" >>"$RUN_DIR/latchkey.env"
   fi
   chmod 600 "$RUN_DIR/latchkey.env"
   echo "ADMIN_PASSWORD=$admin_password" >>"$RUN_DIR/cluster.env"
@@ -91,14 +96,10 @@ ENV
   for n in $(seq 1 "$instances"); do
     port="$(free_port)"
     mkdir -p "$RUN_DIR/instance-$n"
-    (
-      set -a
-      # shellcheck disable=SC1091
-      . "$RUN_DIR/latchkey.env"
-      set +a
+    # shellcheck disable=SC2046
+    env -i PATH="$PATH" $(cat "$RUN_DIR/latchkey.env") \
       LATCHKEY_PORT="$port" LATCHKEY_DATA_DIR="$RUN_DIR/instance-$n" \
-        exec node "$ROOT/dist/src/cli/main.js" serve
-    ) >"$RUN_DIR/instance-$n.log" 2>&1 &
+      node "$ROOT/dist/src/cli/main.js" serve >"$RUN_DIR/instance-$n.log" 2>&1 &
     pid=$!
     {
       echo "INSTANCE_${n}_URL=http://127.0.0.1:$port"
@@ -109,7 +110,8 @@ ENV
   for n in $(seq 1 "$instances"); do
     local url
     url="$(sed -n "s/^INSTANCE_${n}_URL=//p" "$RUN_DIR/cluster.env")"
-    wait_ready "$url/health/ready" 60 ||
+    pid="$(sed -n "s/^INSTANCE_${n}_PID=//p" "$RUN_DIR/cluster.env")"
+    wait_ready "$url/health/ready" 60 "$pid" ||
       fail "instance $n is not ready; its log: $RUN_DIR/instance-$n.log"$'\n'"$(tail -5 "$RUN_DIR/instance-$n.log")"
   done
 
@@ -123,11 +125,12 @@ ENV
     fail "nginx refused its configuration: $RUN_DIR/nginx/nginx.conf"
   nginx -p "$RUN_DIR/nginx" -e "$RUN_DIR/nginx/error.log" -c "$RUN_DIR/nginx/nginx.conf" -g 'daemon off;' \
     >"$RUN_DIR/nginx/stdout.log" 2>&1 &
+  pid=$!
   {
-    echo "NGINX_PID=$!"
+    echo "NGINX_PID=$pid"
     echo "PROXY_URL=http://127.0.0.1:$proxy_port"
   } >>"$RUN_DIR/cluster.env"
-  wait_ready "http://127.0.0.1:$proxy_port/health/ready" 20 ||
+  wait_ready "http://127.0.0.1:$proxy_port/health/ready" 20 "$pid" ||
     fail "nginx does not answer; its log: $RUN_DIR/nginx/error.log"
   cat "$RUN_DIR/cluster.env"
 }

@@ -6,6 +6,7 @@ import { type Config, ConfigError } from './config/config.js';
 import { openHashKey } from './crypto/hash-key.js';
 import { type KeyRing, loadOrCreateKeyRingFile, parseKeyRing } from './crypto/key-ring.js';
 import type { Deps } from './deps.js';
+import { ApiError } from './errors.js';
 import { pruneExpired } from './housekeeping.js';
 import { Metrics } from './http/metrics.js';
 import { PasswordHasher } from './identity/passwords.js';
@@ -226,17 +227,23 @@ export async function bootstrap(deps: Deps): Promise<void> {
           'needs 8+ characters with upper, lower and digit',
         );
       }
-      await insertUser(
-        deps,
-        { userId: null, source: 'bootstrap' },
-        {
-          username: admin.username,
-          password: admin.password,
-          role: 'identity:admin',
-          domainId: null,
-          defaultRegion: '',
-        },
-      );
+      try {
+        await insertUser(
+          deps,
+          { userId: null, source: 'bootstrap' },
+          {
+            username: admin.username,
+            password: admin.password,
+            role: 'identity:admin',
+            domainId: null,
+            defaultRegion: '',
+          },
+        );
+      } catch (error) {
+        // Instances started together race to create it: the one that loses finds it made.
+        if (error instanceof ApiError && error.status === 409) return;
+        throw error;
+      }
       deps.log.info({ username: admin.username }, 'bootstrap administrator created');
     }
     return;

@@ -103,7 +103,7 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
       encoding: 'utf8',
       env: {
         ...process.env,
-        LATCHKEY_DEPLOY_POSTGRES_URL: PG_URL,
+        CLUSTER_POSTGRES_URL: PG_URL,
         // Cheaper argon2id for the test; the script defaults to OWASP's parameters.
         LATCHKEY_ARGON2_MEMORY_KIB: '4096',
         LATCHKEY_ARGON2_ITERATIONS: '1',
