@@ -80,10 +80,13 @@ function call(
 const passwordAuth = (username: string, password: string) => ({
   auth: { passwordCredentials: { username, password } },
 });
-const tokenOf = (answer: Answer): string => {
+const accessTokenOf = (answer: Answer): { id: string; 'RAX-AUTH:authenticatedBy': string[] } => {
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  return (answer.body.access?.token as { id: string }).id;
+  const token = answer.body.access?.token;
+  assert.ok(token, JSON.stringify(answer.body));
+  return token as { id: string; 'RAX-AUTH:authenticatedBy': string[] };
 };
+const tokenOf = (answer: Answer): string => accessTokenOf(answer).id;
 
 describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => {
   let runDir: string;
@@ -182,10 +185,7 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
       body: { auth: { 'RAX-AUTH:passcodeCredentials': { passcode } } },
     });
     const mfaToken = tokenOf(access);
-    assert.deepEqual((access.body.access?.token as Record<string, unknown>)['RAX-AUTH:authenticatedBy'], [
-      'OTPPASSCODE',
-      'PASSWORD',
-    ]);
+    assert.deepEqual(accessTokenOf(access)['RAX-AUTH:authenticatedBy'], ['OTPPASSCODE', 'PASSWORD']);
 
     // Revoked through one instance, refused through the other at once.
     assert.equal((await call(second, 'GET', `/v2.0/tokens/${mfaToken}`, { token: adminToken })).status, 200);

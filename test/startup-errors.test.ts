@@ -5,6 +5,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { loadConfig } from '../src/config/config.js';
+import { bootstrap, createDeps } from '../src/main.js';
+import { freshPostgresSchema, TEST_KEYS } from './support/harness.js';
 
 /**
  * What an operator sees when latchkey cannot start for a reason outside it: one line on stderr
@@ -100,4 +103,41 @@ describe('start-up failures', () => {
       /^latchkey: PostgreSQL database "latchkey_no_such_database" does not exist at .*: create it \(createdb latchkey_no_such_database\)/,
     );
   });
+});
+
+// Several instances means PostgreSQL: the embedded SQLite database belongs to one process.
+test('instances started together on one empty database all start, and one admin is made', {
+  skip: PG_URL ? false : 'LATCHKEY_TEST_DATABASE_URL is not set',
+}, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-together-'));
+  const postgres = await freshPostgresSchema();
+  const config = loadConfig({
+    LATCHKEY_DATA_DIR: dir,
+    LATCHKEY_DATABASE_URL: postgres.url,
+    LATCHKEY_SECRET_KEYS: TEST_KEYS,
+    LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'root',
+    LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: 'Rootpass1',
+    LATCHKEY_ARGON2_MEMORY_KIB: '1024',
+    LATCHKEY_ARGON2_ITERATIONS: '1',
+    LATCHKEY_LOG_LEVEL: 'silent',
+  });
+  const started = await Promise.all(
+    [1, 2, 3].map(async () => {
+      const deps = await createDeps(config, { schema: postgres.schema });
+      await bootstrap(deps);
+      return deps;
+    }),
+  );
+  try {
+    const [one] = started;
+    assert.ok(one);
+    const admins = await one.db.selectFrom('users').select('username').execute();
+    assert.deepEqual(admins, [{ username: 'root' }]);
+    // One hash key for all: a value hashed on one instance is found on another.
+    assert.equal(new Set(started.map((deps) => deps.keys.hash('x'))).size, 1);
+  } finally {
+    for (const deps of started) await deps.store.close();
+    await postgres.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
