@@ -12,6 +12,9 @@ import { type ApiError, badRequest } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
 import { BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import type { Metrics } from './http/metrics.js';
+import { sendNotFoundPage } from './panel/errors.js';
+import { panelPlugin } from './panel/plugin.js';
+import { prefersHtml } from './panel/security.js';
 
 export { BODY_LIMIT_BYTES };
 
@@ -75,7 +78,16 @@ export function buildApp(deps: AppDeps): App {
   const apiPaths = new KnownPaths();
   app.register(apiPlugin, { deps, metrics, knownPaths: apiPaths });
 
-  app.setNotFoundHandler(async (request, reply) => apiNotFound(apiPaths, request, reply));
+  app.register(panelPlugin, { deps, metrics });
+
+  // A browser asking for a page that does not exist gets the panel's HTML 404; API clients, and
+  // every path of the API itself, keep the contract's JSON fault.
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const apiPath = path === '/v2.0' || path.startsWith('/v2.0/') || apiPaths.methodsFor(path) !== undefined;
+    if (!apiPath && prefersHtml(request.headers.accept)) return sendNotFoundPage(reply);
+    return apiNotFound(apiPaths, request, reply);
+  });
   // Errors outside any surface (the router, routes added by tests) get the API's fault body.
   app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) =>
     sendFault(reply, toApiError(error, request.log)),

@@ -40,26 +40,15 @@ export const forbidden = (message = 'Not Authorized'): ApiError => new ApiError(
 export const notFound = (message: string): ApiError => new ApiError(404, 'itemNotFound', message);
 /** 409 reuses the badRequest fault (reference §2.1). */
 export const conflict = (message: string): ApiError => new ApiError(409, 'badRequest', message);
-/** A 429 that names the limit it enforces, for the operator's throttling metrics. */
-export class OverLimitError extends ApiError {
-  constructor(
-    message: string,
-    readonly reason: string,
-    retryAfterSeconds?: number,
-  ) {
-    super(
-      429,
-      'overLimit',
-      message,
-      retryAfterSeconds === undefined
-        ? {}
-        : { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
-    );
-  }
-}
-
-export const overLimit = (message: string, retryAfterSeconds?: number, reason = 'other'): ApiError =>
-  new OverLimitError(message, reason, retryAfterSeconds);
+export const overLimit = (message: string, retryAfterSeconds?: number): ApiError =>
+  new ApiError(
+    429,
+    'overLimit',
+    message,
+    retryAfterSeconds === undefined
+      ? {}
+      : { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+  );
 export const serviceUnavailable = (message: string): ApiError =>
   new ApiError(503, 'serviceUnavailable', message);
 export const userDisabled = (username: string): ApiError =>

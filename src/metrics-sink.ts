@@ -8,6 +8,8 @@ import type { FactorType } from './policy/enforcement.js';
 export interface MetricsSink {
   /** A text message the provider accepted (`sent`) or did not (`failed`). */
   smsDelivery(provider: string, outcome: 'sent' | 'failed'): void;
+  /** A request refused (429) by a rate limit, named by the limit. */
+  throttled(reason: 'sms_limit'): void;
   /** A user's MFA login became locked by consecutive wrong passcodes. */
   lockout(kind: 'mfa'): void;
   /** Step 1 of a two-step login ended in an OS-MF challenge. */

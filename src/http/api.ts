@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
-import { ApiError, OverLimitError } from '../errors.js';
+import { ApiError } from '../errors.js';
 import { sendFault, toApiError } from './faults.js';
 import type { Metrics } from './metrics.js';
 import { registerCredentialRoutes } from './routes/credentials.js';
@@ -100,12 +100,9 @@ export async function apiPlugin(instance: FastifyInstance, options: ApiOptions):
     done();
   });
 
-  app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) => {
-    const fault = toApiError(error, request.log);
-    if (fault.status === 429)
-      metrics.throttled.inc({ reason: fault instanceof OverLimitError ? fault.reason : 'other' });
-    return sendFault(reply, fault);
-  });
+  app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) =>
+    sendFault(reply, toApiError(error, request.log)),
+  );
 
   registerHealthRoutes(app, deps, metrics);
   registerTokenRoutes(app, deps, metrics);

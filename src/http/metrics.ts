@@ -43,9 +43,9 @@ export class Metrics implements MetricsSink {
     labelNames: ['method', 'outcome'] as const,
     registers: [this.registry],
   });
-  readonly throttled = new Counter({
+  private readonly throttles = new Counter({
     name: 'latchkey_throttled_requests_total',
-    help: 'Requests refused with 429 by the limit that refused them.',
+    help: 'Requests refused (429) by a rate limit, by the limit.',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -109,6 +109,10 @@ export class Metrics implements MetricsSink {
 
   smsDelivery(provider: string, outcome: 'sent' | 'failed'): void {
     this.sms.inc({ provider, outcome });
+  }
+
+  throttled(reason: string): void {
+    this.throttles.inc({ reason });
   }
 
   lockout(kind: 'mfa'): void {

@@ -66,7 +66,8 @@ export async function deliverSms(deps: Deps, userId: string, to: string, body: s
   }
   if (retryAfterMs !== undefined) {
     await takeBack();
-    throw overLimit(TOO_MANY_MESSAGES, retryAfterMs / 1000, 'sms_limit');
+    deps.metrics.throttled('sms_limit');
+    throw overLimit(TOO_MANY_MESSAGES, retryAfterMs / 1000);
   }
   try {
     await deps.sms.send({ to, body });
