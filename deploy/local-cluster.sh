@@ -49,8 +49,10 @@ wait_ready() {
   done
 }
 
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
 start() {
-  command -v nginx >/dev/null || fail "nginx is not installed (Debian: apt-get install nginx)"
+  [ -x "$NGINX" ] || fail "nginx is not installed (Debian: apt-get install nginx)"
   command -v psql >/dev/null || fail "psql is not installed (Debian: apt-get install postgresql-client)"
   [ -f "$ROOT/dist/src/cli/main.js" ] || fail "dist/ is not built: run npm ci (or npm run build) first"
   mkdir -p "$RUN_DIR"
@@ -121,9 +123,9 @@ ENV
   printf '%s' "$upstreams" >"$RUN_DIR/nginx/upstreams.conf"
   sed -e "s|@LISTEN@|127.0.0.1:$proxy_port|" -e "s|@RUN_DIR@|$RUN_DIR/nginx|g" \
     "$ROOT/deploy/nginx.conf" >"$RUN_DIR/nginx/nginx.conf"
-  nginx -t -q -p "$RUN_DIR/nginx" -e "$RUN_DIR/nginx/error.log" -c "$RUN_DIR/nginx/nginx.conf" ||
+  "$NGINX" -t -q -p "$RUN_DIR/nginx" -e "$RUN_DIR/nginx/error.log" -c "$RUN_DIR/nginx/nginx.conf" ||
     fail "nginx refused its configuration: $RUN_DIR/nginx/nginx.conf"
-  nginx -p "$RUN_DIR/nginx" -e "$RUN_DIR/nginx/error.log" -c "$RUN_DIR/nginx/nginx.conf" -g 'daemon off;' \
+  "$NGINX" -p "$RUN_DIR/nginx" -e "$RUN_DIR/nginx/error.log" -c "$RUN_DIR/nginx/nginx.conf" -g 'daemon off;' \
     >"$RUN_DIR/nginx/stdout.log" 2>&1 &
   pid=$!
   {

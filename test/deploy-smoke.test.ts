@@ -107,6 +107,10 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
       env: {
         ...process.env,
         CLUSTER_POSTGRES_URL: PG_URL,
+        // With Redis at hand (CI), the instances share it as a production cluster would.
+        ...(process.env.LATCHKEY_TEST_REDIS_URL
+          ? { CLUSTER_REDIS_URL: process.env.LATCHKEY_TEST_REDIS_URL }
+          : {}),
         // Cheaper argon2id for the test; the script defaults to OWASP's parameters.
         LATCHKEY_ARGON2_MEMORY_KIB: '4096',
         LATCHKEY_ARGON2_ITERATIONS: '1',
