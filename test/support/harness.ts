@@ -72,14 +72,20 @@ export async function freshPostgresSchema(): Promise<{ url: string; schema: stri
 export const TEST_KEYS = `1:${Buffer.alloc(32, 7).toString('base64')}`;
 
 export async function createTestEnv(
-  options: { dialect?: DialectName; env?: Record<string, string>; clock?: ManualClock } = {},
+  options: {
+    dialect?: DialectName;
+    env?: Record<string, string>;
+    clock?: ManualClock;
+    /** A database of the caller's (kept on close), instead of a fresh one. */
+    databaseUrl?: string;
+  } = {},
 ): Promise<TestEnv> {
-  const dialect = options.dialect ?? 'sqlite';
+  const dialect = options.databaseUrl?.startsWith('postgres') ? 'postgres' : (options.dialect ?? 'sqlite');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
-  let databaseUrl = `sqlite:${path.join(dataDir, 'latchkey.db')}`;
+  let databaseUrl = options.databaseUrl ?? `sqlite:${path.join(dataDir, 'latchkey.db')}`;
   let schema: string | undefined;
   let dropSchema: (() => Promise<void>) | undefined;
-  if (dialect === 'postgres') {
+  if (dialect === 'postgres' && options.databaseUrl === undefined) {
     const fresh = await freshPostgresSchema();
     databaseUrl = fresh.url;
     schema = fresh.schema;
