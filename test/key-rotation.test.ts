@@ -132,7 +132,7 @@ for (const dialect of dialects()) {
   });
 }
 
-describe('the re-encryption command', () => {
+describe('latchkey server reencrypt-secrets', () => {
   let env: TestEnv;
   before(async () => {
     env = await createTestEnv({ dialect: 'sqlite' });
@@ -142,7 +142,7 @@ describe('the re-encryption command', () => {
   const ring = (...keys: { id: string; key: Buffer }[]) =>
     keys.map(({ id, key }) => `${id}:${key.toString('base64')}`).join(',');
   const run = (secretKeys: string) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/reencrypt-secrets.ts'], {
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'server', 'reencrypt-secrets'], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
