@@ -11,7 +11,7 @@ import type { Deps } from './deps.js';
 import { type ApiError, badRequest } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
-import { Metrics } from './http/metrics.js';
+import type { Metrics } from './http/metrics.js';
 import { sendNotFoundPage } from './panel/errors.js';
 import { panelPlugin } from './panel/plugin.js';
 import { prefersHtml } from './panel/security.js';
@@ -26,11 +26,15 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+/** The domain's dependencies with the metrics the HTTP surface exposes (main.ts builds them). */
+export type AppDeps = Deps & { metrics: Metrics };
+
 /**
  * The process's one Fastify instance: server-wide settings, request metrics and logging, and
  * each surface (the v2.0 API; the control panel) as its own encapsulated plugin.
  */
-export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
+export function buildApp(deps: AppDeps): App {
+  const { metrics } = deps;
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // Our own onResponse line replaces Fastify's, whose URL would carry token ids.
