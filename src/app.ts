@@ -12,6 +12,7 @@ import { type ApiError, badRequest } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
 import { BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import { Metrics } from './http/metrics.js';
+import { identityV3Plugin } from './http/v3/plugin.js';
 
 export { BODY_LIMIT_BYTES };
 
@@ -25,7 +26,8 @@ export type App = FastifyInstance<
 
 /**
  * The process's one Fastify instance: server-wide settings, request metrics and logging, and
- * each surface (the v2.0 API; the control panel) as its own encapsulated plugin.
+ * each surface (the v2.0 API; OpenStack Identity v3; the control panel) as its own encapsulated
+ * plugin.
  */
 export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
   const app = Fastify({
@@ -70,6 +72,7 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
 
   const apiPaths = new KnownPaths();
   app.register(apiPlugin, { deps, metrics, knownPaths: apiPaths });
+  app.register(identityV3Plugin, { deps, metrics });
 
   app.setNotFoundHandler(async (request, reply) => apiNotFound(apiPaths, request, reply));
   // Errors outside any surface (the router, routes added by tests) get the API's fault body.

@@ -8,18 +8,29 @@ import { consumeOneTimeCode } from '../factors/one-time-codes.js';
 import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { rehashPasswordIfNeeded } from '../identity/passwords.js';
-import { findUserByUsername } from '../identity/users.js';
+import { findUserByReference, findUserByUsername, type UserReference } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
-import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
+import {
+  decideLogin,
+  type FactorType,
+  mfaRequired,
+  type PolicySubject,
+  passcodeMethod,
+} from '../policy/enforcement.js';
 import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
 import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
 import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
+/** A username (v2.0, the panel) or an OpenStack v3 user reference (id, or name and domain). */
+type NamedUser = { username: string } | { user: UserReference };
+
 export type Credentials =
-  | { type: 'password'; username: string; password: string }
+  | ({ type: 'password'; password: string } & NamedUser)
   | { type: 'apiKey'; username: string; apiKey: string }
   | { type: 'token'; tokenId: string }
-  | { type: 'passcode'; sessionIds: string[]; passcode: string };
+  | { type: 'passcode'; sessionIds: string[]; passcode: string }
+  /** Both factors in one request (OpenStack v3 `["password","totp"]`): no challenge in between. */
+  | { type: 'passwordAndPasscode'; user: UserReference; password: string; passcode: string };
 
 export interface LoginRequest {
   credentials: Credentials;
@@ -30,7 +41,13 @@ export interface LoginRequest {
 }
 
 export interface LoginSuccess {
-  token: { id: string; expiresAt: number; authenticatedBy: AuthMethod[]; scope: TokenScope | null };
+  token: {
+    id: string;
+    issuedAt: number;
+    expiresAt: number;
+    authenticatedBy: AuthMethod[];
+    scope: TokenScope | null;
+  };
   user: UserView;
   /** The tenant asked for, when one was. */
   tenantId: string | null;
@@ -42,10 +59,15 @@ export interface LoginSuccess {
  */
 export interface LoginChallenge {
   sessionId: string;
+  /** Who must finish the login (a v3 auth receipt names the user). */
+  user: UserView;
   factor: FactorType;
   /** SMS users: the masked number the passcode went to, e.g. `+1******0123`. */
   sentTo?: string;
 }
+
+export const NO_SECOND_FACTOR =
+  'Can not authenticate with credentials provided: this user has no multi-factor authentication, so a passcode cannot be checked; log in with the password alone.';
 
 /** What a login ends in; failures (bad credentials, lockout, policy) are ApiErrors. */
 export type LoginResult = ({ kind: 'token' } & LoginSuccess) | ({ kind: 'challenge' } & LoginChallenge);
@@ -60,6 +82,7 @@ const ISSUING_PATHS: Record<Credentials['type'], true> = {
   apiKey: true,
   token: true,
   passcode: true,
+  passwordAndPasscode: true,
 };
 export const TOKEN_ISSUING_PATHS = Object.keys(ISSUING_PATHS) as Credentials['type'][];
 
@@ -159,10 +182,13 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
   const { credentials } = request;
   switch (credentials.type) {
     case 'password': {
-      const user = await findUserByUsername(deps.db, credentials.username);
+      const user =
+        'username' in credentials
+          ? await findUserByUsername(deps.db, credentials.username)
+          : await findUserByReference(deps.db, credentials.user);
       const ok = await deps.passwords.verifyOrDummy(user?.password_hash, credentials.password);
       if (!user || !ok) {
-        await auditFailure(deps, request, user, credentials.username, 'PASSWORD');
+        await auditFailure(deps, request, user, nameOf(credentials), 'PASSWORD');
         throw unauthorized(Messages.badPassword);
       }
       await rehashPasswordIfNeeded(deps, user, credentials.password);
@@ -190,6 +216,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         methods,
         existingToken: {
           id: credentials.tokenId,
+          issuedAt: resolved.token.created_at,
           expiresAt: resolved.token.expires_at,
           authenticatedBy: methods,
           scope: null,
@@ -198,7 +225,47 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
     }
     case 'passcode':
       return authenticatePasscode(deps, request, credentials);
+    case 'passwordAndPasscode':
+      return authenticatePasswordAndPasscode(deps, request, credentials);
   }
+}
+
+function nameOf(credentials: NamedUser): string {
+  if ('username' in credentials) return credentials.username;
+  return 'id' in credentials.user ? credentials.user.id : credentials.user.name;
+}
+
+/**
+ * Both factors at once: the password step, then the passcode step against an OS-MF session that
+ * the password step opens without sending anything. The passcode is judged exactly as a second
+ * step would judge it (same lockout counter, same codes), and the session is burnt on success.
+ */
+async function authenticatePasswordAndPasscode(
+  deps: Deps,
+  request: LoginRequest,
+  credentials: Extract<Credentials, { type: 'passwordAndPasscode' }>,
+): Promise<Authenticated> {
+  const { user } = await authenticate(deps, {
+    ...request,
+    credentials: { type: 'password', user: credentials.user, password: credentials.password },
+  });
+  if (!user.enabled) throw userDisabled(user.username);
+  const factor = user.factor_type as FactorType | null;
+  if (user.mfa_enabled !== 1 || factor === null) {
+    // No factor could judge the passcode: refused, and a user who must set MFA up is told so.
+    const subject = await policySubject(deps, deps.db, user, false);
+    if (mfaRequired(subject.userLevel, subject.domainLevel)) {
+      await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
+      throw forbidden(Messages.mustSetupMfa);
+    }
+    throw unauthorized(NO_SECOND_FACTOR);
+  }
+  const sessionId = await startMfaSession(deps, user.id, factor, ['PASSWORD']);
+  return authenticatePasscode(deps, request, {
+    type: 'passcode',
+    sessionIds: [sessionId],
+    passcode: credentials.passcode,
+  });
 }
 
 /** Step 2 (reference §4.5, §10): session, lock, passcode, in that order. */
@@ -275,7 +342,13 @@ async function challenge(
   const sentTo = factor === 'SMS' ? await sendLoginPasscode(deps, user.id) : undefined;
   const sessionId = await startMfaSession(deps, user.id, factor, ['PASSWORD']);
   await audit(deps, request, user, 'login.challenged', { factor });
-  return { kind: 'challenge', sessionId, factor, ...(sentTo === undefined ? {} : { sentTo }) };
+  return {
+    kind: 'challenge',
+    sessionId,
+    user: userView(user),
+    factor,
+    ...(sentTo === undefined ? {} : { sentTo }),
+  };
 }
 
 /**
