@@ -10,7 +10,7 @@ const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The header that carries an auth receipt (Keystone's `AUTH_RECEIPT_HEADER`). */
-export const RECEIPT_HEADER = 'openstack-auth-receipt';
+export const RECEIPT_HEADER = 'Openstack-Auth-Receipt';
 
 export const V3Messages = {
   unsupportedMethod: 'Attempted to authenticate with an unsupported method.',
@@ -82,7 +82,7 @@ function sameReference(a: UserReference, b: UserReference): boolean {
 }
 
 function receiptOf(request: FastifyRequest): string | undefined {
-  const header = request.headers[RECEIPT_HEADER];
+  const header = request.headers[RECEIPT_HEADER.toLowerCase()];
   if (header === undefined) return undefined;
   const value = Array.isArray(header) ? header.join(',') : header;
   return value.trim();

@@ -49,8 +49,6 @@ export function prefersHtml(accept: string | undefined): boolean {
  */
 export async function identityV3Plugin(instance: FastifyInstance, options: IdentityV3Options): Promise<void> {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
-  const { deps } = options;
-
   app.removeContentTypeParser('text/plain');
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
@@ -116,7 +114,7 @@ async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): 
         const body = await renderReceipt(deps, result, deps.clock.now());
         return reply
           .code(401)
-          .header('Openstack-Auth-Receipt', result.sessionId)
+          .header(RECEIPT_HEADER, result.sessionId)
           .header('WWW-Authenticate', `Keystone uri="${baseUrlOf(request)}/v3"`)
           .send(body);
       }
