@@ -630,3 +630,34 @@ for (const dialect of dialects()) {
 function check(env: TestEnv, auth: string, subject: string): Promise<Response> {
   return env.request('GET', '/v3/auth/tokens', { token: auth, headers: { 'x-subject-token': subject } });
 }
+
+describe('no v3 secret reaches the log', () => {
+  let env: TestEnv;
+  before(async () => {
+    env = await createTestEnv({ env: { LATCHKEY_LOG_LEVEL: 'trace' } });
+  });
+  after(() => env.close());
+
+  test('passwords, passcodes, receipts and token ids stay out of the log', async () => {
+    const admin = await createAdmin(env);
+    const owner = await createAccount(env, admin);
+    const user = await createUserVia(env, owner, 'logged');
+    const secret = await enableOtp(env, user);
+    const receipt = receiptOf(await v3Login(env, passwordBody(byName(user), user.password)));
+    const wrong = wrongCode(secret, env.clock.now());
+    assert.equal((await receiptLogin(env, user, receipt, wrong)).status, 401);
+    const passcode = totpAt(secret, env.clock.now());
+    const { id } = tokenOf(await receiptLogin(env, user, receipt, passcode));
+    assert.equal((await check(env, id, id)).status, 200);
+    assert.equal(
+      (await env.request('DELETE', '/v3/auth/tokens', { token: id, headers: { 'x-subject-token': id } }))
+        .status,
+      204,
+    );
+    const log = env.logs.join('');
+    assert.ok(log.includes('/v3/auth/tokens'), 'the v3 requests were logged');
+    for (const value of [user.password, secret, receipt, wrong, passcode, id]) {
+      assert.ok(!log.includes(value), `${value.slice(0, 4)}… is not in the log`);
+    }
+  });
+});
