@@ -13,6 +13,9 @@ import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
 import { BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import { Metrics } from './http/metrics.js';
 import { identityV3Plugin } from './http/v3/plugin.js';
+import { sendNotFoundPage } from './panel/errors.js';
+import { panelPlugin } from './panel/plugin.js';
+import { prefersHtml } from './panel/security.js';
 
 export { BODY_LIMIT_BYTES };
 
@@ -23,6 +26,29 @@ export type App = FastifyInstance<
   import('fastify').FastifyBaseLogger,
   TypeBoxTypeProvider
 >;
+
+/**
+ * Routes may require `{ page: 'html' }`: it holds when the client prefers HTML to JSON. `/` is
+ * shared that way: browsers get the control panel, API clients (and anything that does not prefer
+ * HTML) the route without the constraint, Identity's version list.
+ */
+type ConstraintStrategy = Parameters<FastifyInstance['addConstraintStrategy']>[0];
+type RouteStore = Parameters<ReturnType<ConstraintStrategy['storage']>['set']>[1];
+
+const pageConstraint: ConstraintStrategy = {
+  name: 'page',
+  storage() {
+    const handlers = new Map<unknown, RouteStore>();
+    return {
+      get: (value) => handlers.get(value) ?? null,
+      set: (value, store) => {
+        handlers.set(value, store);
+      },
+    };
+  },
+  deriveConstraint: (request) => (prefersHtml(request.headers.accept) ? 'html' : 'other'),
+  mustMatchWhenDerived: false,
+};
 
 /**
  * The process's one Fastify instance: server-wide settings, request metrics and logging, and
@@ -51,6 +77,7 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
       ),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.addConstraintStrategy(pageConstraint);
 
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     // Fastify spells a literal ':' as '::' in a route; label it as clients write it.
@@ -74,7 +101,16 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
   app.register(apiPlugin, { deps, metrics, knownPaths: apiPaths });
   app.register(identityV3Plugin, { deps, metrics });
 
-  app.setNotFoundHandler(async (request, reply) => apiNotFound(apiPaths, request, reply));
+  app.register(panelPlugin, { deps, metrics });
+
+  // A browser asking for a page that does not exist gets the panel's HTML 404; API clients, and
+  // every path of the API itself, keep the contract's JSON fault.
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const apiPath = path === '/v2.0' || path.startsWith('/v2.0/') || apiPaths.methodsFor(path) !== undefined;
+    if (!apiPath && prefersHtml(request.headers.accept)) return sendNotFoundPage(reply);
+    return apiNotFound(apiPaths, request, reply);
+  });
   // Errors outside any surface (the router, routes added by tests) get the API's fault body.
   app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) =>
     sendFault(reply, toApiError(error, request.log)),

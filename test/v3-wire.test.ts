@@ -180,12 +180,12 @@ for (const dialect of dialects()) {
         }
       });
 
-      test('GET / for a browser is left to the pages: not the version list', async () => {
+      test('GET / for a browser is the control panel, not the version list', async () => {
         const response = await env.request('GET', '/', {
           headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
         });
-        assert.equal(response.status, 404);
-        assert.equal(response.body.versions, undefined);
+        assert.equal(response.status, 303);
+        assert.equal(response.headers.location, '/sign-in');
       });
 
       test('GET /v3 answers the v3 version document', async () => {

@@ -31,6 +31,8 @@ export type Access =
   | { kind: 'account' }
   /** A user's multi-factor calls: SETUP-MFA passes for its own user while that user has no MFA. */
   | { kind: 'multi-factor'; userId: string }
+  /** The caller's own multi-factor setup (the panel's forced setup): 'multi-factor' on itself. */
+  | { kind: 'own-multi-factor' }
   /** Validating tokens: scoped tokens are refused with their own message. */
   | { kind: 'token-validation' }
   /** Revoking: any live token, scoped or not; authorize() decides whose. */
@@ -66,11 +68,10 @@ export async function authenticateCaller(
 function scopeRefusal(caller: Caller, access: Access): string | null {
   if (caller.scope === null || access.kind === 'revocation') return null;
   if (access.kind === 'token-validation') return SCOPED_VALIDATION_MESSAGE;
-  const ownSetup =
-    access.kind === 'multi-factor' &&
-    caller.scope === 'SETUP-MFA' &&
-    access.userId === caller.user.id &&
-    caller.user.mfa_enabled === 0;
+  const own =
+    access.kind === 'own-multi-factor' ||
+    (access.kind === 'multi-factor' && access.userId === caller.user.id);
+  const ownSetup = own && caller.scope === 'SETUP-MFA' && caller.user.mfa_enabled === 0;
   return ownSetup ? null : Messages.scopeForbids;
 }
 

@@ -5,10 +5,19 @@ import { ApiError, badRequest, forbidden, Messages, unauthorized, userDisabled }
 import { type EventType, recordEvent } from '../events/events.js';
 import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
-import { consumeLoginPasscode, sendLoginPasscode } from '../factors/sms/login-passcode.js';
+import {
+  consumeLoginPasscode,
+  resendLoginPasscode,
+  sendLoginPasscode,
+} from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { rehashPasswordIfNeeded } from '../identity/passwords.js';
-import { findUserByReference, findUserByUsername, type UserReference } from '../identity/users.js';
+import {
+  findUserById,
+  findUserByReference,
+  findUserByUsername,
+  type UserReference,
+} from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
 import {
   decideLogin,
@@ -351,6 +360,33 @@ async function challenge(
   };
 }
 
+export const RESEND_NOT_SMS = 'Only a sign-in by text message can send its passcode again.';
+
+/**
+ * "Resend code": a new SMS passcode for the same pending sign-in, without the password again.
+ * The new code replaces the earlier one (which stays if the new one cannot be sent) and goes
+ * through the same SMS limits as every text; the OS-MF session keeps its expiry, so resending
+ * never lengthens a sign-in.
+ */
+export async function resendChallengePasscode(
+  deps: Deps,
+  sessionId: string,
+  source: string | null,
+): Promise<{ sentTo: string }> {
+  const session = await findMfaSession(deps, sessionId);
+  if (session.state === 'unknown') throw unauthorized(Messages.sessionRejected);
+  if (session.state === 'expired') throw unauthorized(Messages.sessionExpired);
+  const user = await findUserById(deps.db, session.userId);
+  if (!user) throw unauthorized(Messages.sessionRejected);
+  if (!user.enabled) throw userDisabled(user.username);
+  if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || user.factor_type !== 'SMS')
+    throw badRequest(RESEND_NOT_SMS);
+  if (isLocked(deps, user)) throw unauthorized(Messages.locked);
+  const sentTo = await resendLoginPasscode(deps, user.id);
+  await audit(deps, { source }, user, 'login.challenged', { factor: 'SMS', resent: true });
+  return { sentTo };
+}
+
 /**
  * A failed first-factor login is recorded whether or not the user exists: the same write on
  * both paths keeps an unknown username from answering measurably faster.
@@ -374,7 +410,7 @@ function auditFailure(
 
 function audit(
   deps: Deps,
-  request: LoginRequest,
+  request: Pick<LoginRequest, 'source'>,
   user: UserRow,
   type: EventType,
   detail: Record<string, string | number | boolean>,

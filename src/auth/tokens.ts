@@ -161,6 +161,7 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
     authenticated_by: token_authenticated_by,
     scope: token_scope,
     revoked_at: null,
+    revoked_reason: null,
   });
   const resolved = { token, user: Object.freeze(user) };
   // Only a read that no write overlapped may be remembered: the ticket says whether one did.
@@ -172,24 +173,67 @@ export function authMethodsOf(token: TokenRow): AuthMethod[] {
   return token.authenticated_by.split(',') as AuthMethod[];
 }
 
+/** Why tokens are revoked: stored with each revoked token and named in the audit event. */
+export type RevocationReason =
+  | 'revoked by request'
+  | 'signed out'
+  | 'password changed'
+  | 'user disabled'
+  | 'multi-factor enabled'
+  | 'user requires multi-factor'
+  | 'domain requires multi-factor';
+
+/** Reasons that mean "this user must now set up MFA": the panel says so at the next sign-in. */
+export const MFA_REQUIRED_REASONS: ReadonlySet<RevocationReason> = new Set([
+  'user requires multi-factor',
+  'domain requires multi-factor',
+]);
+
 export async function revokeToken(
   deps: Deps,
   token: TokenRow,
   actor: Actor,
   owner: Pick<UserRow, 'id' | 'domain_id'>,
+  reason: RevocationReason = 'revoked by request',
 ): Promise<void> {
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
-    await trx.updateTable('tokens').set({ revoked_at: now }).where('hash', '=', token.hash).execute();
+    await trx
+      .updateTable('tokens')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('hash', '=', token.hash)
+      .where('revoked_at', 'is', null)
+      .execute();
     await recordEvent(trx, now, {
       type: 'tokens.revoked',
       actorId: actor.userId,
       userId: owner.id,
       domainId: owner.domain_id,
       source: actor.source,
-      detail: { count: 1, reason: 'revoked by request' },
+      detail: { count: 1, reason },
     });
   });
+}
+
+/**
+ * Why a token that no longer resolves stopped working: revoked (with its reason), expired, or
+ * unknown. Lets a surface explain an ended session; it never makes a token usable.
+ */
+export async function whyTokenEnded(
+  deps: Deps,
+  tokenId: string,
+): Promise<{ kind: 'revoked'; reason: RevocationReason | null } | { kind: 'expired' } | { kind: 'unknown' }> {
+  if (!TOKEN_ID_PATTERN.test(tokenId)) return { kind: 'unknown' };
+  const row = await deps.db
+    .selectFrom('tokens')
+    .select(['revoked_at', 'revoked_reason', 'expires_at'])
+    .where('hash', 'in', deps.keys.hashCandidates(tokenId))
+    .executeTakeFirst();
+  if (!row) return { kind: 'unknown' };
+  if (row.revoked_at !== null)
+    return { kind: 'revoked', reason: (row.revoked_reason as RevocationReason | null) ?? null };
+  if (row.expires_at <= deps.clock.now()) return { kind: 'expired' };
+  return { kind: 'unknown' };
 }
 
 /**
@@ -201,11 +245,11 @@ export async function revokeUserTokens(
   now: number,
   actor: Actor,
   user: Pick<UserRow, 'id' | 'domain_id'>,
-  options: { passwordOnly?: boolean; reason: string },
+  options: { passwordOnly?: boolean; reason: RevocationReason },
 ): Promise<number> {
   let update = db
     .updateTable('tokens')
-    .set({ revoked_at: now })
+    .set({ revoked_at: now, revoked_reason: options.reason })
     .where('user_id', '=', user.id)
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', now);

@@ -5,6 +5,7 @@ import { ConfigError } from '../config/config.js';
 
 interface RingKey {
   id: string;
+  master: Buffer;
   encryptionKey: Buffer;
   hashKey: Buffer;
 }
@@ -23,6 +24,7 @@ export class KeyRing {
     if (masterKeys.length === 0) throw new Error('key ring is empty');
     this.keys = masterKeys.map(({ id, key }) => ({
       id,
+      master: key,
       encryptionKey: Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'latchkey encryption', 32)),
       hashKey: Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'latchkey keyed hash', 32)),
     }));
@@ -67,6 +69,16 @@ export class KeyRing {
   /** The hash under every key, for lookups that must survive a rotation. */
   hashCandidates(value: string): string[] {
     return this.keys.map((key) => createHmac('sha256', key.hashKey).update(value).digest('hex'));
+  }
+
+  /**
+   * A key of its own for one purpose (e.g. signing the control panel's cookies), one per ring
+   * key, primary first: a signer signs with the first and accepts any, so rotation loses nothing.
+   */
+  derive(purpose: string): Buffer[] {
+    return this.keys.map(({ master }) =>
+      Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `latchkey ${purpose}`, 32)),
+    );
   }
 
   /** HMAC for values bound to a user (one-time codes), so equal codes of two users differ. */

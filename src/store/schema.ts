@@ -50,6 +50,7 @@ export interface TokenTable {
   authenticated_by: string;
   scope: string | null;
   revoked_at: number | null;
+  revoked_reason: string | null;
 }
 
 export interface MfaSessionTable {

@@ -36,3 +36,29 @@ export function consumeLoginPasscode(deps: Deps, userId: string, code: string): 
   if (!/^\d{7}$/.test(code)) return Promise.resolve(false);
   return consumeOneTimeCode(deps, userId, 'sms-login', code);
 }
+
+/**
+ * "Resend code" on a pending sign-in: a new passcode replaces the one sent before. If the new one
+ * cannot be sent (limits, country, provider), the one sent before is put back as it was, so a
+ * refused resend changes nothing and the text already received still works.
+ */
+export async function resendLoginPasscode(deps: Deps, userId: string): Promise<string> {
+  const previous = await deps.db
+    .selectFrom('one_time_codes')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('purpose', '=', 'sms-login')
+    .executeTakeFirst();
+  try {
+    return await sendLoginPasscode(deps, userId);
+  } catch (error) {
+    if (previous) {
+      try {
+        await deps.db.insertInto('one_time_codes').values(previous).execute();
+      } catch {
+        // A concurrent send stored a newer code meanwhile: that one stands.
+      }
+    }
+    throw error;
+  }
+}

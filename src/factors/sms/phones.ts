@@ -1,5 +1,10 @@
 import { sql } from 'kysely';
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import {
+  type CountryCode,
+  getCountries,
+  getCountryCallingCode,
+  parsePhoneNumberFromString,
+} from 'libphonenumber-js/max';
 import { constantEquals } from '../../crypto/constant-equals.js';
 import { randomDigits, randomHex } from '../../crypto/random.js';
 import type { Actor, Deps } from '../../deps.js';
@@ -51,6 +56,35 @@ export function normalisePhoneNumber(raw: unknown): string {
     throw badRequest(PhoneMessages.invalidNumber);
   }
   return parsed.number;
+}
+
+/** A country a phone number can be registered in: ISO code and calling code. */
+export interface PhoneCountry {
+  code: string;
+  callingCode: string;
+}
+
+/** Every country of the numbering-plan metadata, for a country code selector. */
+export function phoneCountries(): PhoneCountry[] {
+  return getCountries().map((code) => ({ code, callingCode: getCountryCallingCode(code) }));
+}
+
+/**
+ * A number typed as a country and a national number (the seeds' country code selector), in the
+ * international form normalisePhoneNumber reads. A number typed with its own `+` keeps its country.
+ */
+export function internationalNumber(country: string, national: string): string {
+  const typed = national.trim();
+  if (typed === '' || typed.startsWith('+')) return typed;
+  if (!(getCountries() as string[]).includes(country)) throw badRequest(PhoneMessages.invalidNumber);
+  const parsed = parsePhoneNumberFromString(typed, country as CountryCode);
+  if (!parsed) throw badRequest(PhoneMessages.invalidNumber);
+  return parsed.number;
+}
+
+/** `+12015550123` → `+1 201 555 0123`, for showing a user its own number. */
+export function formatPhoneNumber(e164: string): string {
+  return parsePhoneNumberFromString(e164)?.formatInternational() ?? e164;
 }
 
 /** `+12015550123` → `+1******0123`: the country code and the last four digits (API.md). */

@@ -4,7 +4,7 @@ import { badRequest, notFound } from '../../errors.js';
 import { recordEvent } from '../../events/events.js';
 import type { Db, OtpDeviceRow, UserView } from '../../store/schema.js';
 import { lockUserRow } from '../settings.js';
-import { acceptTotp, encryptSecret, keyUri, newTotpSecret, qrCodeDataUri } from './totp.js';
+import { acceptTotp, decryptSecret, encryptSecret, keyUri, newTotpSecret, qrCodeDataUri } from './totp.js';
 
 /**
  * The name travels URI-encoded inside keyUri, which must still fit a QR code (at most 2331
@@ -114,6 +114,30 @@ export async function addOtpDevice(
     await deviceEvent(trx, now, actor, user, 'device.added', { id, name });
   });
   return { id, name, keyUri: uri, qrcode, verified: false };
+}
+
+/** A device still being set up: what an authenticator app needs to pair with it. */
+export interface OtpEnrolment extends NewOtpDevice {
+  /** Base32, for typing into an app that cannot scan. */
+  secret: string;
+}
+
+/**
+ * The pairing data of a device that is not verified yet, so its setup can be finished later (the
+ * seeds' "Manage" on an unverified device). A verified device's secret is never handed out again.
+ */
+export async function otpEnrolment(deps: Deps, userId: string, deviceId: string): Promise<OtpEnrolment> {
+  const row = await deps.db
+    .selectFrom('otp_devices')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('id', '=', deviceId)
+    .executeTakeFirst();
+  if (!row) throw notFound(OtpMessages.notFound);
+  if (row.verified === 1) throw badRequest(OtpMessages.alreadyVerified);
+  const secret = decryptSecret(deps, row);
+  const uri = keyUri(deps.config.otpIssuer, row.name, secret);
+  return { ...viewOf(row), keyUri: uri, qrcode: await qrCodeDataUri(uri), secret };
 }
 
 export async function listOtpDevices(db: Db, userId: string): Promise<OtpDeviceView[]> {

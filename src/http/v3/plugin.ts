@@ -22,26 +22,6 @@ export interface IdentityV3Options {
 const SUBJECT_TOKEN_HEADER = 'x-subject-token';
 
 /**
- * Whether the client would rather have a page than JSON: `text/html` named with a quality at
- * least that of `application/json` (browsers send `text/html,…,*\/*;q=0.8`; API clients send
- * `application/json` or `*\/*`).
- */
-export function prefersHtml(accept: string | undefined): boolean {
-  if (!accept) return false;
-  let html = 0;
-  let json = 0;
-  for (const part of accept.split(',')) {
-    const [type = '', ...params] = part.trim().toLowerCase().split(';');
-    const qParam = params.map((param) => param.trim()).find((param) => param.startsWith('q='));
-    const quality = qParam === undefined ? 1 : Number(qParam.slice(2));
-    if (!Number.isFinite(quality)) continue;
-    if (type.trim() === 'text/html') html = Math.max(html, quality);
-    if (type.trim() === 'application/json') json = Math.max(json, quality);
-  }
-  return html > 0 && html >= json;
-}
-
-/**
  * OpenStack Identity v3 as one encapsulated plugin: version discovery at `/` and `/v3`, and
  * `/v3/auth/tokens`, with Keystone's JSON error body. No rule lives here: logins go through the
  * same pipeline as v2.0 (a receipt is a third rendering of its MFA challenge), and who may see or
@@ -61,9 +41,8 @@ export async function identityV3Plugin(instance: FastifyInstance, options: Ident
     sendKeystoneError(request, reply, toApiError(error, request.log)),
   );
 
-  // Browsers asking for `/` are left to whatever serves pages (the not-found handler decides).
+  // Browsers asking for `/` get the control panel instead (its route wants `page: 'html'`).
   app.get('/', async (request, reply) => {
-    if (prefersHtml(request.headers.accept)) return reply.callNotFound();
     const base = baseUrlOf(request);
     return reply
       .code(300)

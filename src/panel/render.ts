@@ -1,0 +1,50 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { VNode } from 'preact';
+import { render } from 'preact-render-to-string';
+import { type Flash, type PanelSession, takeFlash } from './session.js';
+
+/** What every page's layout needs to know about the request. */
+export interface PageContext {
+  /** For every POST form on the page (PostForm puts it in). Empty where no form can be posted. */
+  csrfToken: string;
+  /** The signed-in user, for the user-name menu; null on the sign-in pages. */
+  user: { id: string; username: string; role: string } | null;
+  /** A SETUP-MFA session: only the forced setup is open to it. */
+  setupOnly: boolean;
+  flash: Flash | undefined;
+}
+
+/** A CSRF token for this page's forms; the first one also sets the secret cookie. */
+export function csrfTokenFor(request: FastifyRequest, reply: FastifyReply): string {
+  return reply.generateCsrf({ secure: request.protocol === 'https' });
+}
+
+/** The context of a panel page: a CSRF token, the user menu, and the pending flash message. */
+export function pageContext(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  session?: PanelSession,
+): PageContext {
+  return {
+    csrfToken: csrfTokenFor(request, reply),
+    user: session ? { id: session.user.id, username: session.user.username, role: session.user.role } : null,
+    setupOnly: session?.scope === 'SETUP-MFA',
+    flash: takeFlash(request, reply),
+  };
+}
+
+/** A context for pages rendered where the panel's plugins do not run (the root 404). */
+export const BARE_CONTEXT: PageContext = { csrfToken: '', user: null, setupOnly: false, flash: undefined };
+
+export function renderDocument(page: VNode): string {
+  return `<!doctype html>${render(page)}`;
+}
+
+/** Send a full HTML page. Every panel page is no-store: some show secrets, none should linger. */
+export function sendPage(reply: FastifyReply, page: VNode, status = 200): FastifyReply {
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .type('text/html; charset=utf-8')
+    .send(renderDocument(page));
+}

@@ -1,0 +1,408 @@
+import type { FastifyInstance } from 'fastify';
+import type { ComponentChildren } from 'preact';
+import type { Deps } from '../../deps.js';
+import { ApiError } from '../../errors.js';
+import { removeMultiFactor } from '../../factors/settings.js';
+import { formatPhoneNumber } from '../../factors/sms/phones.js';
+import { listAllDevices } from '../../factors/totp/devices.js';
+import { roleOf } from '../../identity/roles.js';
+import { findUserById } from '../../identity/users.js';
+import type { FactorType } from '../../policy/enforcement.js';
+import { type UserView, userView } from '../../store/schema.js';
+import { Actions, Button, ButtonLink, Card, PostForm, RadioGroup, SelectField } from '../components.js';
+import { Layout } from '../layout.js';
+import { PostedForm } from '../posted-form.js';
+import { type PageContext, pageContext, sendPage } from '../render.js';
+import { actorOf, endSession, type PanelSession, setFlash, withSession } from '../session.js';
+import { MethodChooser, PROFILE_AREA } from './areas.js';
+import { changeMultiFactor } from './multi-factor.js';
+
+type Devices = Awaited<ReturnType<typeof listAllDevices>>;
+
+const FACTOR_LABELS: Record<FactorType, string> = { OTP: 'Authenticator app', SMS: 'SMS' };
+
+const ROLE_LABELS: Record<string, string> = {
+  'identity:service-admin': 'Service administrator',
+  'identity:admin': 'Identity administrator',
+  'identity:user-admin': 'Account owner',
+  'identity:user-manage': 'User manager',
+  'identity:default': 'User',
+};
+
+function StateBadge({ verified }: { verified: boolean }) {
+  return verified ? (
+    <span class="badge badge-on">Verified</span>
+  ) : (
+    <span class="badge badge-warn">Not verified</span>
+  );
+}
+
+function verifiedFactors(devices: Devices): FactorType[] {
+  const factors: FactorType[] = [];
+  if (devices.otpDevices.some((device) => device.verified)) factors.push('OTP');
+  if (devices.mobilePhones.some((phone) => phone.verified)) factors.push('SMS');
+  return factors;
+}
+
+/** One device row: its name, kind, state, and Verify / Manage / Delete (seeds 000, 001). */
+function DeviceRow({
+  ctx,
+  kind,
+  id,
+  name,
+  verified,
+}: {
+  ctx: PageContext;
+  kind: 'authenticator' | 'sms';
+  id: string;
+  name: string;
+  verified: boolean;
+}) {
+  const page = `/profile/${kind}/${id}`;
+  const what = kind === 'authenticator' ? `authenticator ${name}` : `phone ${name}`;
+  return (
+    <tr>
+      <td class="device-name">{name}</td>
+      <td class="optional">{kind === 'authenticator' ? 'Authenticator app' : 'SMS'}</td>
+      <td>
+        <StateBadge verified={verified} />
+      </td>
+      <td>
+        <div class="row-actions">
+          {verified ? (
+            <a class="button button-secondary button-small" href={page}>
+              Manage<span class="visually-hidden"> {what}</span>
+            </a>
+          ) : (
+            <a class="button button-primary button-small" href={page}>
+              Verify<span class="visually-hidden"> {what}</span>
+            </a>
+          )}
+          <PostForm ctx={ctx} action={`${page}/delete`}>
+            <button type="submit" class="button button-link button-small">
+              Delete<span class="visually-hidden"> {what}</span>
+            </button>
+          </PostForm>
+        </div>
+      </td>
+    </tr>
+  );
+}
+
+function ProfilePage({ ctx, user, devices }: { ctx: PageContext; user: UserView; devices: Devices }) {
+  const mfaOn = user.mfa_enabled === 1;
+  const factor = user.factor_type as FactorType | null;
+  const verified = verifiedFactors(devices);
+  const hasDevices = devices.otpDevices.length + devices.mobilePhones.length > 0;
+  return (
+    <Layout ctx={ctx} title="My Profile & Settings">
+      <h1 class="page-title">My Profile & Settings</h1>
+      <Card title="Profile" id="profile">
+        <dl class="details">
+          <dt>Username</dt>
+          <dd>{user.username}</dd>
+          <dt>Email</dt>
+          <dd>{user.email ?? 'None'}</dd>
+          <dt>Account</dt>
+          <dd>{user.domain_id ?? 'None'}</dd>
+          <dt>Role</dt>
+          <dd>{ROLE_LABELS[roleOf(user.role).name] ?? user.role}</dd>
+        </dl>
+      </Card>
+
+      <Card title="Security Settings" id="security">
+        <dl class="settings">
+          <div class="setting">
+            <dt>Multi-factor authentication</dt>
+            <dd>
+              {mfaOn ? <span class="badge badge-on">On</span> : <span class="badge badge-off">Off</span>}
+              {mfaOn ? (
+                <ButtonLink href="/profile/mfa/disable">Disable</ButtonLink>
+              ) : (
+                <ButtonLink href="/profile/mfa/enable" kind="primary">
+                  Enable
+                </ButtonLink>
+              )}
+            </dd>
+          </div>
+          {mfaOn && factor ? (
+            <div class="setting">
+              <dt>Default authentication method</dt>
+              <dd>
+                {verified.length > 1 ? (
+                  <PostForm ctx={ctx} action="/profile/mfa/default" class="inline-form">
+                    <SelectField
+                      name="factor"
+                      label="Default authentication method"
+                      options={verified.map((value) => ({ value, label: FACTOR_LABELS[value] }))}
+                      value={factor}
+                    />
+                    <Button kind="secondary">Change default method</Button>
+                  </PostForm>
+                ) : (
+                  <span>{FACTOR_LABELS[factor]}</span>
+                )}
+              </dd>
+            </div>
+          ) : null}
+        </dl>
+      </Card>
+
+      <Card title="Multi-factor devices" id="devices">
+        {hasDevices ? (
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Device</th>
+                  <th scope="col" class="optional">
+                    Type
+                  </th>
+                  <th scope="col">State</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {devices.otpDevices.map((device) => (
+                  <DeviceRow
+                    key={device.id}
+                    ctx={ctx}
+                    kind="authenticator"
+                    id={device.id}
+                    name={device.name}
+                    verified={device.verified}
+                  />
+                ))}
+                {devices.mobilePhones.map((phone) => (
+                  <DeviceRow
+                    key={phone.id}
+                    ctx={ctx}
+                    kind="sms"
+                    id={phone.id}
+                    name={formatPhoneNumber(phone.number)}
+                    verified={phone.verified}
+                  />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : (
+          <p class="empty">No devices yet.</p>
+        )}
+        <Actions>
+          <ButtonLink href="/profile/authenticator/new">Add authenticator app</ButtonLink>
+          {devices.mobilePhones.length === 0 ? (
+            <ButtonLink href="/profile/sms/new">Add SMS device</ButtonLink>
+          ) : null}
+          {hasDevices ? (
+            <ButtonLink href="/profile/devices/remove-all" kind="link">
+              Remove all devices
+            </ButtonLink>
+          ) : null}
+        </Actions>
+      </Card>
+
+      <Card title="Bypass codes" id="bypass-codes">
+        <p>
+          Bypass codes let you log in when you do not have your device. Each code works once, in place of a
+          passcode.
+        </p>
+        {mfaOn ? (
+          <ButtonLink href="/profile/bypass-codes">Generate Bypass Codes</ButtonLink>
+        ) : (
+          <p class="hint">Turn on multi-factor authentication to generate bypass codes.</p>
+        )}
+      </Card>
+    </Layout>
+  );
+}
+
+function EnablePage({ ctx, factors }: { ctx: PageContext; factors: FactorType[] }) {
+  return (
+    <Layout ctx={ctx} title="Enable multi-factor authentication" width="narrow">
+      <Card>
+        <p class="lead">My Profile & Settings</p>
+        <h1>Enable multi-factor authentication</h1>
+        {factors.length > 0 ? (
+          <>
+            <p>
+              Turn multi-factor authentication on with a device you have already verified. You will be logged
+              out, to log in again with your password and a passcode.
+            </p>
+            <PostForm ctx={ctx} action="/profile/mfa/enable">
+              <RadioGroup
+                name="factor"
+                legend="Default authentication method"
+                value={factors[0]}
+                options={factors.map((value) => ({ value, label: FACTOR_LABELS[value] }))}
+              />
+              <Actions>
+                <Button>Enable</Button>
+                <ButtonLink href="/profile">Cancel</ButtonLink>
+              </Actions>
+            </PostForm>
+            <h2>Or add a new device</h2>
+          </>
+        ) : (
+          <p>First add a device that gives you passcodes, and verify it.</p>
+        )}
+        <MethodChooser area={PROFILE_AREA} />
+      </Card>
+    </Layout>
+  );
+}
+
+function ConfirmPage({
+  ctx,
+  title,
+  children,
+  action,
+  confirm,
+}: {
+  ctx: PageContext;
+  title: string;
+  children: ComponentChildren;
+  action: string;
+  confirm: string;
+}) {
+  return (
+    <Layout ctx={ctx} title={title} width="narrow">
+      <Card>
+        <p class="lead">My Profile & Settings</p>
+        <h1>{title}</h1>
+        {children}
+        <PostForm ctx={ctx} action={action}>
+          <Actions>
+            <Button kind="danger">{confirm}</Button>
+            <ButtonLink href="/profile">Cancel</ButtonLink>
+          </Actions>
+        </PostForm>
+      </Card>
+    </Layout>
+  );
+}
+
+/** The user as stored now (the session's copy was read when the request began). */
+async function currentUser(deps: Deps, session: PanelSession): Promise<UserView> {
+  const row = await findUserById(deps.db, session.user.id);
+  return row ? userView(row) : session.user;
+}
+
+function factorOf(value: string): FactorType | undefined {
+  return value === 'OTP' || value === 'SMS' ? value : undefined;
+}
+
+export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
+  app.get(
+    '/profile',
+    withSession(deps, 'full', async (request, reply, session) => {
+      const devices = await listAllDevices(deps.db, session.user.id);
+      return sendPage(
+        reply,
+        <ProfilePage ctx={pageContext(request, reply, session)} user={session.user} devices={devices} />,
+      );
+    }),
+  );
+
+  app.get(
+    '/profile/mfa/enable',
+    withSession(deps, 'full', async (request, reply, session) => {
+      if (session.user.mfa_enabled === 1) return reply.redirect('/profile', 303);
+      const factors = verifiedFactors(await listAllDevices(deps.db, session.user.id));
+      return sendPage(reply, <EnablePage ctx={pageContext(request, reply, session)} factors={factors} />);
+    }),
+  );
+
+  app.post(
+    '/profile/mfa/enable',
+    withSession(deps, 'full', async (request, reply, session) => {
+      const factor = factorOf(PostedForm.of(request).text('factor', 8));
+      // Turning MFA on revokes every password-only token, the one behind this session included.
+      await changeMultiFactor(deps, session, { enabled: true, factorType: factor ?? null });
+      endSession(request, reply);
+      setFlash(
+        request,
+        reply,
+        'success',
+        'Multi-factor authentication is now on. Log in again with your password and a passcode.',
+      );
+      return reply.redirect('/sign-in', 303);
+    }),
+  );
+
+  app.get(
+    '/profile/mfa/disable',
+    withSession(deps, 'full', async (request, reply, session) =>
+      sendPage(
+        reply,
+        <ConfirmPage
+          ctx={pageContext(request, reply, session)}
+          title="Disable multi-factor authentication?"
+          action="/profile/mfa/disable"
+          confirm="Disable"
+        >
+          <p>
+            You will log in with your password alone. Your devices stay registered, so you can turn it on
+            again later; your bypass codes stop working.
+          </p>
+        </ConfirmPage>,
+      ),
+    ),
+  );
+
+  app.post(
+    '/profile/mfa/disable',
+    withSession(deps, 'full', async (request, reply, session) => {
+      await changeMultiFactor(deps, session, { enabled: false });
+      setFlash(request, reply, 'success', 'Multi-factor authentication is off.');
+      return reply.redirect('/profile', 303);
+    }),
+  );
+
+  app.post(
+    '/profile/mfa/default',
+    withSession(deps, 'full', async (request, reply, session) => {
+      const factor = factorOf(PostedForm.of(request).text('factor', 8));
+      try {
+        await changeMultiFactor(deps, session, { factorType: factor ?? 'invalid' });
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status !== 400) throw error;
+        setFlash(request, reply, 'error', error.message);
+        return reply.redirect('/profile', 303);
+      }
+      const user = await currentUser(deps, session);
+      const now = FACTOR_LABELS[(user.factor_type as FactorType | null) ?? 'OTP'];
+      setFlash(request, reply, 'success', `Your default authentication method is now: ${now}.`);
+      return reply.redirect('/profile', 303);
+    }),
+  );
+
+  app.get(
+    '/profile/devices/remove-all',
+    withSession(deps, 'full', async (request, reply, session) =>
+      sendPage(
+        reply,
+        <ConfirmPage
+          ctx={pageContext(request, reply, session)}
+          title="Remove all devices?"
+          action="/profile/devices/remove-all"
+          confirm="Remove all devices"
+        >
+          <p>
+            Every authenticator app and phone is removed from your account, multi-factor authentication is
+            turned off, and your bypass codes stop working.
+          </p>
+        </ConfirmPage>,
+      ),
+    ),
+  );
+
+  app.post(
+    '/profile/devices/remove-all',
+    withSession(deps, 'full', async (request, reply, session) => {
+      await removeMultiFactor(deps, actorOf(session), session.user.id);
+      setFlash(request, reply, 'success', 'All devices were removed and multi-factor authentication is off.');
+      return reply.redirect('/profile', 303);
+    }),
+  );
+}

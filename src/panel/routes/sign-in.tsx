@@ -1,0 +1,336 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type LoginResult, login, resendChallengePasscode } from '../../auth/login.js';
+import { findMfaSession } from '../../auth/mfa-session.js';
+import { revokeToken } from '../../auth/tokens.js';
+import type { Deps } from '../../deps.js';
+import { ApiError, Messages } from '../../errors.js';
+import { Banner, Button, Card, CodeField, PostForm, TextField } from '../components.js';
+import { Layout } from '../layout.js';
+import { PostedForm } from '../posted-form.js';
+import { type PageContext, pageContext, sendPage } from '../render.js';
+import {
+  actorOf,
+  clearPendingSignIn,
+  endSession,
+  homeOf,
+  lookupSession,
+  type PendingSignIn,
+  readPendingSignIn,
+  setFlash,
+  setPendingSignIn,
+  startSession,
+} from '../session.js';
+
+/** Seed 000 "Locked account", with this server's threshold and lock duration. */
+export function lockedMessage(deps: Deps): string {
+  const times = deps.config.lockoutThreshold - 1;
+  const wait =
+    deps.config.lockoutSeconds > 0
+      ? ` Wait ${Math.ceil(deps.config.lockoutSeconds / 60)} minutes, or contact your account administrator to unlock it.`
+      : ' Contact your account administrator to restore access.';
+  return `Your account is locked because an incorrect passcode was entered more than ${times} times.${wait}`;
+}
+
+const EXPIRED_SIGN_IN =
+  'Your passcode has expired. Log in again with your username and password to get a new passcode.';
+
+/** How a failed password step reads on the sign-in page. */
+function signInErrorText(deps: Deps, error: ApiError): string {
+  if (error.message === Messages.badPassword) return 'The username or password is incorrect.';
+  if (error.message === Messages.locked) return lockedMessage(deps);
+  if (error.fault === 'userDisabled') return 'This user is disabled. Contact your account administrator.';
+  if (error.status === 429)
+    return 'Too many text messages were sent to your phone. Wait a while, then log in again.';
+  if (error.status === 503)
+    return 'The text message with your passcode could not be sent. Try again in a few minutes.';
+  return error.message;
+}
+
+function SignInPage({
+  ctx,
+  username,
+  error,
+}: {
+  ctx: PageContext;
+  username?: string;
+  error?: string | undefined;
+}) {
+  return (
+    <Layout ctx={ctx} title="Log in" width="narrow">
+      <Card>
+        <h1>Log in to Latchkey</h1>
+        {error ? <Banner tone="error">{error}</Banner> : null}
+        <PostForm ctx={ctx} action="/sign-in">
+          <TextField
+            name="username"
+            label="Username"
+            autoComplete="username"
+            value={username}
+            required
+            maxLength={255}
+            autoFocus={!username}
+            spellcheck={false}
+          />
+          <TextField
+            name="password"
+            label="Password"
+            type="password"
+            autoComplete="current-password"
+            required
+            maxLength={1024}
+            autoFocus={Boolean(username)}
+          />
+          <Button>Log In</Button>
+        </PostForm>
+      </Card>
+    </Layout>
+  );
+}
+
+/** Where the passcode comes from, as the seeds say it. */
+function PasscodeSource({ pending }: { pending: PendingSignIn }) {
+  if (pending.factor === 'SMS') {
+    return (
+      <p>
+        We sent a text message with a 7-digit passcode to <strong>{pending.sentTo ?? 'your phone'}</strong>.
+        It is valid for 10 minutes.
+      </p>
+    );
+  }
+  return (
+    <p>Open the authenticator app on your device and enter the 6-digit passcode it shows for Latchkey.</p>
+  );
+}
+
+function PasscodePage({
+  ctx,
+  pending,
+  error,
+}: {
+  ctx: PageContext;
+  pending: PendingSignIn;
+  error?: string | undefined;
+}) {
+  return (
+    <Layout ctx={ctx} title="Enter your passcode" width="narrow">
+      <Card>
+        <h1>Enter your passcode</h1>
+        <PasscodeSource pending={pending} />
+        <PostForm ctx={ctx} action="/sign-in/passcode">
+          <CodeField
+            name="passcode"
+            label="Passcode"
+            hint="A bypass code, or a temporary code from your administrator, works here too."
+            error={error}
+            required
+            maxLength={64}
+            autoFocus
+          />
+          <Button>Verify Code</Button>
+        </PostForm>
+        {pending.factor === 'SMS' ? (
+          <PostForm ctx={ctx} action="/sign-in/passcode/resend" class="secondary-form">
+            <p class="hint">Did not get the text message?</p>
+            <Button kind="secondary">Resend code</Button>
+          </PostForm>
+        ) : null}
+        <p class="start-over">
+          <a href="/sign-in">Log in as someone else</a>
+        </p>
+      </Card>
+    </Layout>
+  );
+}
+
+function sourceOf(request: FastifyRequest): string | null {
+  return request.ip ?? null;
+}
+
+/** The end of a successful login: a token becomes the session; a challenge, the passcode page. */
+function afterLogin(
+  deps: Deps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  result: LoginResult,
+): FastifyReply {
+  if (result.kind === 'challenge') {
+    setPendingSignIn(deps, request, reply, {
+      sessionId: result.sessionId,
+      factor: result.factor,
+      ...(result.sentTo === undefined ? {} : { sentTo: result.sentTo }),
+    });
+    return reply.redirect('/sign-in/passcode', 303);
+  }
+  clearPendingSignIn(request, reply);
+  startSession(deps, request, reply, result.token);
+  return reply.redirect(result.token.scope === 'SETUP-MFA' ? '/setup' : '/profile', 303);
+}
+
+/** The pending sign-in, or a redirect to the sign-in page saying it expired. */
+function pendingOrRestart(
+  deps: Deps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): PendingSignIn | undefined {
+  const pending = readPendingSignIn(deps, request);
+  if (pending && pending.expiresAt > deps.clock.now()) return pending;
+  clearPendingSignIn(request, reply);
+  setFlash(request, reply, 'info', EXPIRED_SIGN_IN);
+  return undefined;
+}
+
+export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
+  // Only for browsers: other clients of `/` get Identity's version list (see app.ts).
+  app.get('/', { constraints: { page: 'html' } }, async (request, reply) => {
+    const found = await lookupSession(deps, request, 'any');
+    if (found.kind === 'live') return reply.redirect(homeOf(found.session), 303);
+    if (found.kind === 'ended') {
+      endSession(request, reply);
+      setFlash(request, reply, found.flash.tone, found.flash.text);
+    }
+    return reply.redirect('/sign-in', 303);
+  });
+
+  app.get('/sign-in', async (request, reply) => {
+    const found = await lookupSession(deps, request, 'any');
+    if (found.kind === 'live') return reply.redirect(homeOf(found.session), 303);
+    if (found.kind === 'ended') {
+      endSession(request, reply);
+      setFlash(request, reply, found.flash.tone, found.flash.text);
+      return reply.redirect('/sign-in', 303);
+    }
+    return sendPage(reply, <SignInPage ctx={pageContext(request, reply)} />);
+  });
+
+  app.post('/sign-in', async (request, reply) => {
+    const form = PostedForm.of(request);
+    const username = form.text('username', 255).trim();
+    const password = form.text('password', 1024);
+    const again = (error: string, status: number) =>
+      sendPage(
+        reply,
+        <SignInPage ctx={pageContext(request, reply)} username={username} error={error} />,
+        status,
+      );
+    if (username === '' || password === '') return again('Enter your username and password.', 400);
+    const credentials = { type: 'password' as const, username, password };
+    try {
+      return afterLogin(
+        deps,
+        request,
+        reply,
+        await login(deps, { credentials, scope: null, source: sourceOf(request) }),
+      );
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (error.message !== Messages.mustSetupMfa) return again(signInErrorText(deps, error), error.status);
+    }
+    // Required to have MFA and has none (seed 000 "Configure multi-factor authentication during
+    // account log in"): the same password, now asking for the SETUP-MFA scope, which only the
+    // forced setup pages accept.
+    try {
+      return afterLogin(
+        deps,
+        request,
+        reply,
+        await login(deps, { credentials, scope: 'SETUP-MFA', source: sourceOf(request) }),
+      );
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      return again(signInErrorText(deps, error), error.status);
+    }
+  });
+
+  app.get('/sign-in/passcode', async (request, reply) => {
+    const pending = pendingOrRestart(deps, request, reply);
+    if (!pending) return reply.redirect('/sign-in', 303);
+    return sendPage(reply, <PasscodePage ctx={pageContext(request, reply)} pending={pending} />);
+  });
+
+  app.post('/sign-in/passcode', async (request, reply) => {
+    const pending = pendingOrRestart(deps, request, reply);
+    if (!pending) return reply.redirect('/sign-in', 303);
+    // Spaces are how people copy codes ("123 456"); they are never part of one.
+    const passcode = PostedForm.of(request).text('passcode', 64).replace(/\s+/g, '');
+    const again = (error: string, status: number) =>
+      sendPage(
+        reply,
+        <PasscodePage ctx={pageContext(request, reply)} pending={pending} error={error} />,
+        status,
+      );
+    if (passcode === '') return again('Enter the passcode.', 400);
+    try {
+      const result = await login(deps, {
+        credentials: { type: 'passcode', sessionIds: [pending.sessionId], passcode },
+        scope: null,
+        source: sourceOf(request),
+      });
+      return afterLogin(deps, request, reply, result);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      const restart = (tone: 'info' | 'error', text: string) => {
+        clearPendingSignIn(request, reply);
+        setFlash(request, reply, tone, text);
+        return reply.redirect('/sign-in', 303);
+      };
+      if (error.message === Messages.locked) return restart('error', lockedMessage(deps));
+      if (error.fault === 'userDisabled') return restart('error', signInErrorText(deps, error));
+      if (error.message === Messages.sessionExpired) return restart('info', EXPIRED_SIGN_IN);
+      // A wrong passcode and a spent session answer alike over the API; the session tells them apart.
+      const session = await findMfaSession(deps, pending.sessionId);
+      if (session.state !== 'live') return restart('info', EXPIRED_SIGN_IN);
+      const resend = pending.factor === 'SMS' ? ', or choose Resend code to get a new one' : '';
+      return again(
+        `The passcode is incorrect or has expired. Check it and try again${resend}.`,
+        error.status,
+      );
+    }
+  });
+
+  app.post('/sign-in/passcode/resend', async (request, reply) => {
+    const pending = pendingOrRestart(deps, request, reply);
+    if (!pending) return reply.redirect('/sign-in', 303);
+    try {
+      const { sentTo } = await resendChallengePasscode(deps, pending.sessionId, sourceOf(request));
+      setPendingSignIn(deps, request, reply, {
+        sessionId: pending.sessionId,
+        factor: pending.factor,
+        sentTo,
+      });
+      setFlash(request, reply, 'success', `A new passcode was sent to ${sentTo}.`);
+      return reply.redirect('/sign-in/passcode', 303);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (error.status === 401 || error.fault === 'userDisabled') {
+        clearPendingSignIn(request, reply);
+        setFlash(
+          request,
+          reply,
+          'error',
+          error.message === Messages.locked ? lockedMessage(deps) : EXPIRED_SIGN_IN,
+        );
+        return reply.redirect('/sign-in', 303);
+      }
+      return sendPage(
+        reply,
+        <PasscodePage
+          ctx={pageContext(request, reply)}
+          pending={pending}
+          error={signInErrorText(deps, error)}
+        />,
+        error.status,
+      );
+    }
+  });
+
+  app.post('/sign-out', async (request, reply) => {
+    const found = await lookupSession(deps, request, 'any');
+    if (found.kind === 'live') {
+      const { session } = found;
+      await revokeToken(deps, session.token, actorOf(session), session.user, 'signed out');
+    }
+    endSession(request, reply);
+    setFlash(request, reply, 'info', 'You have logged out.');
+    return reply.redirect('/sign-in', 303);
+  });
+}
