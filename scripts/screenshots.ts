@@ -19,6 +19,7 @@ import {
 } from '../test/support/browser.js';
 import { createAccount, type TestUser } from '../test/support/harness.js';
 import { enableOtp, enableSms } from '../test/support/mfa.js';
+import { shootAdministration } from './admin-screens.js';
 
 const OUT = path.join(import.meta.dirname, '..', 'docs', 'screenshots');
 const WIDTHS = { desktop: 1280, phone: 360 } as const;
@@ -97,6 +98,8 @@ async function main(): Promise<void> {
     await carolPage.getByLabel('Phone number').fill('201 555 0199');
     await submit(carolPage, 'Add SMS Device');
     await shoot(carolPage, 'setup-verify-sms');
+
+    await shootAdministration(env, browser, shoot, rename);
   } finally {
     await browser.close();
     await env.close();

@@ -58,7 +58,7 @@ describe('configuration', () => {
     assert.match(result.stderr, /LATCHKEY_PORT/);
   });
 
-  test('users create makes a service admin in the configured store, once', () => {
+  test('server create-user makes a service admin in the configured store, once', () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cli-'));
     const create = () =>
       spawnSync(
@@ -67,8 +67,8 @@ describe('configuration', () => {
           '--import',
           'tsx',
           'src/cli/main.ts',
-          'users',
-          'create',
+          'server',
+          'create-user',
           '--username',
           'ops',
           '--password',
@@ -96,7 +96,7 @@ describe('configuration', () => {
       ['--help'],
       ['serve', '--help'],
       ['migrate', '--help'],
-      ['users', 'create', '--help'],
+      ['server', 'create-user', '--help'],
     ]) {
       const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
         cwd: ROOT,

@@ -100,7 +100,12 @@ export type Action =
   | { kind: 'domain.view'; domainId: string }
   | { kind: 'domain.set-enforcement'; domainId: string }
   /** Security events, of one domain or (undefined) of those the caller sees. */
-  | { kind: 'events.read'; domainId: string | undefined };
+  | { kind: 'events.read'; domainId: string | undefined }
+  /**
+   * The control panel's administration of an account (its user list, MFA policy and security
+   * overview), of one domain or (undefined) of any the caller may administer.
+   */
+  | { kind: 'account.administer'; domainId: string | undefined };
 
 export const AuthorizationMessages = {
   ownEnabled: 'A user cannot enable or disable itself.',
@@ -190,6 +195,14 @@ export function refusal(acting: Acting, action: Action): string | null {
     case 'events.read':
       if (seesEveryDomain(user)) return null;
       if (user.role !== 'identity:user-admin') return no;
+      return action.domainId === undefined || action.domainId === user.domain_id ? null : no;
+    case 'account.administer':
+      // The seeds' User Management: account owners and user managers for their own account,
+      // administrators for every account; never on a scoped (SETUP-MFA) token.
+      if (acting.scope !== null) return Messages.scopeForbids;
+      if (seesEveryDomain(user)) return null;
+      if (user.role !== 'identity:user-admin' && user.role !== 'identity:user-manage') return no;
+      if (user.domain_id === null) return no;
       return action.domainId === undefined || action.domainId === user.domain_id ? null : no;
   }
 }

@@ -2,12 +2,13 @@ import type { LoginSuccess } from '../auth/login.js';
 import type { Deps } from '../deps.js';
 import { rolesHeld } from '../identity/roles.js';
 import type { DomainRow, UserView } from '../store/schema.js';
+import type { AccessResponse, DomainResponse, WireRole, WireUser } from './wire.js';
 
 export const iso = (epochMs: number): string => new Date(epochMs).toISOString();
 
 /** The user object of reference §6.1; MFA state and factor only while MFA is enabled. */
 export function renderUser(deps: Deps, user: UserView): Record<string, unknown> {
-  const body: Record<string, unknown> = {
+  const body: WireUser = {
     id: user.id,
     username: user.username,
     ...(user.email === null ? {} : { email: user.email }),
@@ -36,7 +37,7 @@ function isLockedView(deps: Deps, user: UserView): boolean {
   );
 }
 
-export function renderRoles(user: UserView): Record<string, string>[] {
+export function renderRoles(user: UserView): WireRole[] {
   return rolesHeld(user.role).map((role) => ({
     id: role.id,
     name: role.name,
@@ -66,7 +67,7 @@ export function renderAccess(
 ): { access: Record<string, unknown> } {
   const { token, user } = result;
   const tenantId = result.tenantId ?? user.domain_id;
-  const access: Record<string, unknown> = {
+  const access: AccessResponse['access'] = {
     token: {
       id: token.id,
       expires: iso(token.expiresAt),
@@ -90,7 +91,7 @@ export function renderAccess(
 }
 
 export function renderDomain(domain: DomainRow): Record<string, unknown> {
-  return {
+  const body: DomainResponse = {
     'RAX-AUTH:domain': {
       id: domain.id,
       name: domain.name,
@@ -99,4 +100,5 @@ export function renderDomain(domain: DomainRow): Record<string, unknown> {
       domainMultiFactorEnforcementLevel: domain.mfa_enforcement,
     },
   };
+  return body;
 }

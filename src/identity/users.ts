@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { acting, authorize, listsUser, may, seesEveryDomain } from '../auth/caller.js';
+import { type Acting, acting, authorize, listsUser, may, seesEveryDomain } from '../auth/caller.js';
 import { revokeUserTokens } from '../auth/tokens.js';
 import { randomHex } from '../crypto/random.js';
 import type { Actor, Deps } from '../deps.js';
@@ -285,6 +285,34 @@ export async function listUsersFor(deps: Deps, caller: UserView, email?: string)
   }
   const rows = await query.limit(1000).execute();
   return rows.filter((row) => listsUser(caller, row)).map(userView);
+}
+
+/**
+ * The users of one account, for its administration (the control panel's User List): those of
+ * the account the caller lists (listsUser), matching `search` in the username or email.
+ */
+export async function listAccountUsersFor(
+  deps: Deps,
+  caller: Acting,
+  domainId: string,
+  search = '',
+): Promise<UserView[]> {
+  authorize(caller, { kind: 'account.administer', domainId });
+  const rows = await deps.db
+    .selectFrom('users')
+    .selectAll()
+    .where('domain_id', '=', domainId)
+    .orderBy('username_key')
+    .limit(1000)
+    .execute();
+  const term = search.trim().toLowerCase();
+  return rows
+    .filter((row) => listsUser(caller.user, row))
+    .filter(
+      (row) =>
+        term === '' || row.username_key.includes(term) || (row.email ?? '').toLowerCase().includes(term),
+    )
+    .map(userView);
 }
 
 /** Self always; anyone else only with precedence (reference §3.2). Unknown target → 404. */

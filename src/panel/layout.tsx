@@ -1,4 +1,5 @@
 import type { ComponentChildren } from 'preact';
+import { may } from '../auth/caller.js';
 import { Banner } from './components.js';
 import type { PageContext } from './render.js';
 
@@ -13,7 +14,14 @@ export interface MenuLink {
  */
 export function menuLinksFor(ctx: PageContext): MenuLink[] {
   if (!ctx.user || ctx.setupOnly) return [];
-  return [{ href: '/profile', label: 'My Profile & Settings' }];
+  const links = [{ href: '/profile', label: 'My Profile & Settings' }];
+  const { acting } = ctx;
+  if (acting && may(acting, { kind: 'account.administer', domainId: undefined })) {
+    links.push({ href: '/admin', label: 'User Management' }, { href: '/admin/users', label: 'User List' });
+    if (may(acting, { kind: 'events.read', domainId: undefined }))
+      links.push({ href: '/admin/events', label: 'Security Events' });
+  }
+  return links;
 }
 
 function UserMenu({ ctx }: { ctx: PageContext }) {

@@ -11,6 +11,10 @@ import type { ApiError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import { sendErrorPage } from './errors.js';
 import { BARE_CONTEXT, csrfTokenFor, type PageContext } from './render.js';
+import { registerAdminAccountRoutes } from './routes/admin-accounts.js';
+import { registerAdminEventRoutes } from './routes/admin-events.js';
+import { registerAdminPolicyRoutes } from './routes/admin-policy.js';
+import { registerAdminUserRoutes } from './routes/admin-users.js';
 import { registerAuthenticatorRoutes } from './routes/authenticator.js';
 import { registerBypassCodeRoutes } from './routes/bypass-codes.js';
 import { registerProfileRoutes } from './routes/profile.js';
@@ -103,4 +107,8 @@ export async function panelPlugin(app: FastifyInstance, options: PanelOptions): 
   registerAuthenticatorRoutes(app, deps);
   registerSmsRoutes(app, deps);
   registerBypassCodeRoutes(app, deps);
+  registerAdminAccountRoutes(app, deps);
+  registerAdminUserRoutes(app, deps);
+  registerAdminPolicyRoutes(app, deps);
+  registerAdminEventRoutes(app, deps);
 }

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VNode } from 'preact';
 import { render } from 'preact-render-to-string';
+import type { Acting } from '../auth/caller.js';
 import { type Flash, type PanelSession, takeFlash } from './session.js';
 
 /** What every page's layout needs to know about the request. */
@@ -11,6 +12,8 @@ export interface PageContext {
   user: { id: string; username: string; role: string } | null;
   /** A SETUP-MFA session: only the forced setup is open to it. */
   setupOnly: boolean;
+  /** The signed-in user as auth/caller.ts judges it: which menu entries it may use. */
+  acting?: Acting;
   flash: Flash | undefined;
 }
 
@@ -29,6 +32,7 @@ export function pageContext(
     csrfToken: csrfTokenFor(request, reply),
     user: session ? { id: session.user.id, username: session.user.username, role: session.user.role } : null,
     setupOnly: session?.scope === 'SETUP-MFA',
+    ...(session ? { acting: { user: session.user, scope: session.scope } } : {}),
     flash: takeFlash(request, reply),
   };
 }

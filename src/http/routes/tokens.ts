@@ -11,6 +11,7 @@ import { requireCaller, sourceOf } from '../auth.js';
 import { sendFault } from '../faults.js';
 import type { Metrics } from '../metrics.js';
 import { renderAccess, renderCatalog } from '../render.js';
+import { challengeHeader, PASSCODE_SENT_TO_HEADER } from '../wire.js';
 
 type Json = Record<string, unknown>;
 
@@ -108,7 +109,8 @@ export function parseAuthRequest(body: unknown, request: FastifyRequest): LoginR
 export function challengeFault(challenge: LoginChallenge): ApiError {
   const factor = challenge.factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE';
   return unauthorized(Messages.challenge, {
-    'WWW-Authenticate': `OS-MF sessionId='${challenge.sessionId}', factor='${factor}'`,
+    'WWW-Authenticate': challengeHeader(challenge.sessionId, factor),
+    ...(challenge.sentTo === undefined ? {} : { [PASSCODE_SENT_TO_HEADER]: challenge.sentTo }),
   });
 }
 

@@ -18,9 +18,9 @@ document.addEventListener('DOMContentLoaded', () => {
       }
     });
   }
-  // The user-name menu closes when Escape is pressed or focus leaves it.
-  const menu = document.querySelector('details.user-menu');
-  if (menu) {
+  // The user-name menu and a record's Actions menu close when Escape is pressed or a click
+  // lands elsewhere.
+  for (const menu of document.querySelectorAll('details.user-menu, details.actions-menu')) {
     menu.addEventListener('keydown', (event) => {
       if (event.key === 'Escape' && menu.open) {
         menu.open = false;

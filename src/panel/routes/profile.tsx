@@ -19,9 +19,9 @@ import { changeMultiFactor } from './multi-factor.js';
 
 type Devices = Awaited<ReturnType<typeof listAllDevices>>;
 
-const FACTOR_LABELS: Record<FactorType, string> = { OTP: 'Authenticator app', SMS: 'SMS' };
+export const FACTOR_LABELS: Record<FactorType, string> = { OTP: 'Authenticator app', SMS: 'SMS' };
 
-const ROLE_LABELS: Record<string, string> = {
+export const ROLE_LABELS: Record<string, string> = {
   'identity:service-admin': 'Service administrator',
   'identity:admin': 'Identity administrator',
   'identity:user-admin': 'Account owner',

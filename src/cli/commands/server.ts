@@ -1,0 +1,115 @@
+import type { Command } from 'commander';
+import { usageError } from '../failure.js';
+import { example } from './common.js';
+
+// Server modules (fastify, database drivers, argon2) are imported inside each action, so client
+// commands and --help never load them.
+
+async function serve(): Promise<void> {
+  const { loadConfig } = await import('../../config/config.js');
+  const { startServer } = await import('../../main.js');
+  const server = await startServer(loadConfig());
+  server.deps.log.info({ url: server.url }, 'latchkey listening');
+  const shutdown = (signal: string) => {
+    server.deps.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.deps.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function migrate(): Promise<void> {
+  const { loadConfig } = await import('../../config/config.js');
+  const { createDeps } = await import('../../main.js');
+  const deps = await createDeps(loadConfig());
+  await deps.store.close();
+  process.stdout.write('database schema is up to date\n');
+}
+
+async function listConfig(): Promise<void> {
+  const { configDocs } = await import('../../config/config.js');
+  for (const setting of configDocs) {
+    const fallback = setting.default === undefined ? '(unset)' : JSON.stringify(setting.default);
+    process.stdout.write(`${setting.name} = ${fallback}\n    ${setting.doc}\n`);
+  }
+}
+
+async function createUser(options: { username: string; password: string; role: string }): Promise<void> {
+  const { loadConfig } = await import('../../config/config.js');
+  const { assertRoleName, insertUser, validatePassword } = await import('../../identity/users.js');
+  const { createDeps } = await import('../../main.js');
+  const role = assertRoleName(options.role);
+  if (role !== 'identity:admin' && role !== 'identity:service-admin') {
+    throw usageError(
+      'server create-user makes identity:admin or identity:service-admin users; create account users with latchkey users create',
+    );
+  }
+  validatePassword(options.password);
+  const deps = await createDeps(loadConfig());
+  try {
+    const user = await insertUser(
+      deps,
+      { userId: null, source: 'cli' },
+      { username: options.username, password: options.password, role, domainId: null, defaultRegion: '' },
+    );
+    process.stdout.write(`created ${role} '${user.username}' (id ${user.id})\n`);
+  } finally {
+    await deps.store.close();
+  }
+}
+
+export function registerServerCommands(program: Command): void {
+  example(
+    program
+      .command('serve')
+      .description('run the HTTP server (configured by LATCHKEY_* environment variables)')
+      .addHelpText(
+        'after',
+        `
+Listens on LATCHKEY_HOST:LATCHKEY_PORT (default 127.0.0.1:8080) with the embedded SQLite
+database under LATCHKEY_DATA_DIR, or LATCHKEY_DATABASE_URL. Stops cleanly on SIGTERM/SIGINT.`,
+      )
+      .action(serve),
+    'LATCHKEY_PORT=8080 latchkey serve',
+  );
+  example(
+    program.command('migrate').description('bring the database schema up to date and exit').action(migrate),
+    'LATCHKEY_DATABASE_URL=postgres://latchkey@db/latchkey latchkey migrate',
+  );
+  example(
+    program
+      .command('config')
+      .description('list every LATCHKEY_* setting with its default')
+      .action(listConfig),
+    'latchkey config',
+  );
+
+  const server = example(
+    program
+      .command('server')
+      .description('offline operations on the configured store, run beside (or before) the server'),
+    'latchkey server create-user --username admin --password Adminpass1',
+  );
+  example(
+    server
+      .command('create-user')
+      .description('create an administrator directly in the database (the first one, or a service admin)')
+      .requiredOption('--username <name>', 'the new username')
+      .requiredOption('--password <password>', '8+ characters with upper, lower and digit')
+      .option('--role <role>', 'identity:admin or identity:service-admin', 'identity:admin')
+      .addHelpText(
+        'after',
+        '\nUses the same LATCHKEY_* settings as the server. Everyone else is created through the API\n(latchkey users create).',
+      )
+      .action(createUser),
+    'latchkey server create-user --username admin --password Adminpass1 --role identity:admin',
+  );
+}

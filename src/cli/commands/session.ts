@@ -1,0 +1,282 @@
+import { type Command, Option } from 'commander';
+import { Messages } from '../../errors.js';
+import {
+  type AccessResponse,
+  type AuthRequest,
+  type ChallengeFactor,
+  PASSCODE_SENT_TO_HEADER,
+  parseChallengeHeader,
+  SESSION_ID_HEADER,
+  type UserResponse,
+} from '../../http/wire.js';
+import { type Answer, authorized, call, faultMessage, isLockedAnswer, refusal } from '../client.js';
+import { CliError, ExitCode } from '../failure.js';
+import { fields, out } from '../output.js';
+import { askSecret, askText, canPrompt, readStdinLine } from '../prompts.js';
+import {
+  DEFAULT_URL,
+  explicitUrl,
+  isExpired,
+  readSession,
+  removeSession,
+  requireSession,
+  type Session,
+  sessionFile,
+  sessionFrom,
+  writeSession,
+} from '../session.js';
+import { example, type GlobalOptions, globals } from './common.js';
+
+interface LoginOptions extends GlobalOptions {
+  username?: string;
+  apiKey?: boolean;
+  passwordStdin?: boolean;
+  passcode?: string;
+  setupMfa?: boolean;
+}
+
+function previousUrl(): string | undefined {
+  try {
+    return readSession()?.url;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Wrong credentials, a lock, a disabled user: each its own exit code, with the server's words. */
+function loginRefusal(what: string, answer: Answer<unknown>): CliError {
+  const message = faultMessage(answer);
+  if (isLockedAnswer(answer)) return new CliError(`${what}: ${message}`, ExitCode.locked);
+  if (answer.status === 403 && message === Messages.mustSetupMfa) {
+    return new CliError(
+      `${what}: ${message}: your account requires multi-factor authentication; run 'latchkey login --setup-mfa' to set it up`,
+      ExitCode.badCredentials,
+    );
+  }
+  if (answer.status === 401 || answer.status === 403) {
+    return new CliError(`${what}: ${message}`, ExitCode.badCredentials);
+  }
+  return refusal(what, answer);
+}
+
+function passcodePrompt(factor: ChallengeFactor, sentTo: string | null): string {
+  const alternatives = '(or a bypass or temporary code)';
+  if (factor === 'OTPPASSCODE') return `Passcode from your authenticator app ${alternatives}:`;
+  return `Passcode sent by SMS${sentTo ? ` to ${sentTo}` : ''} ${alternatives}:`;
+}
+
+async function login(options: LoginOptions): Promise<void> {
+  const url = explicitUrl(options.url) ?? previousUrl() ?? DEFAULT_URL;
+  const username =
+    options.username ??
+    (process.env.LATCHKEY_USERNAME || undefined) ??
+    (process.env.OS_USERNAME || undefined) ??
+    (await askText('Username:', 'the username', 'use --username or LATCHKEY_USERNAME'));
+
+  let auth: AuthRequest['auth'];
+  if (options.apiKey) {
+    const apiKey = canPrompt()
+      ? await askSecret(`API key for ${username}:`, 'the API key', 'pipe it to standard input')
+      : await readStdinLine('the API key');
+    auth = { 'RAX-KSKEY:apiKeyCredentials': { username, apiKey } };
+  } else {
+    const password = options.passwordStdin
+      ? await readStdinLine('the password')
+      : await askSecret(`Password for ${username} at ${url}:`, 'the password', 'use --password-stdin');
+    auth = { passwordCredentials: { username, password } };
+  }
+  if (options.setupMfa) auth['RAX-AUTH:scope'] = 'SETUP-MFA';
+
+  let answer = await call<AccessResponse>(url, 'POST', '/v2.0/tokens', { body: { auth } });
+  const challenge =
+    answer.status === 401 ? parseChallengeHeader(answer.headers.get('www-authenticate')) : undefined;
+  if (challenge) {
+    const passcode =
+      options.passcode ??
+      (await askSecret(
+        passcodePrompt(challenge.factor, answer.headers.get(PASSCODE_SENT_TO_HEADER)),
+        'the passcode',
+        'use --passcode',
+      ));
+    const second: AuthRequest = { auth: { 'RAX-AUTH:passcodeCredentials': { passcode: passcode.trim() } } };
+    answer = await call<AccessResponse>(url, 'POST', '/v2.0/tokens', {
+      body: second,
+      headers: { [SESSION_ID_HEADER]: challenge.sessionId },
+    });
+    if (answer.status !== 200) throw loginRefusal('wrong passcode', answer);
+  } else if (answer.status !== 200) {
+    throw loginRefusal('could not log in', answer);
+  }
+
+  const session = sessionFrom(url, answer.body);
+  writeSession(session);
+  if (options.json) {
+    out.json({
+      url,
+      username: session.username,
+      userId: session.userId,
+      token: session.token,
+      expires: session.expires,
+      authenticatedBy: session.authenticatedBy,
+      scope: session.scope,
+    });
+    return;
+  }
+  out.success(`Logged in to ${url} as ${session.username} (${session.authenticatedBy.join(' + ')}).`);
+  out.line(`Token expires ${session.expires}; cached in ${sessionFile()}.`);
+  if (session.scope === 'SETUP-MFA') {
+    out.note(
+      "This token can only set up MFA: add a device with 'latchkey mfa add-authenticator NAME' or 'latchkey mfa add-phone NUMBER', then 'latchkey mfa enable'.",
+    );
+  }
+}
+
+async function logout(options: GlobalOptions): Promise<void> {
+  const session = readSession();
+  if (!session) {
+    out.line('Not logged in.');
+    return;
+  }
+  let revoked = false;
+  if (!isExpired(session)) {
+    const answer = await call(session.url, 'DELETE', '/v2.0/tokens', { token: session.token });
+    // 401: the server had already dropped the token; the cache goes all the same.
+    if (answer.status !== 204 && answer.status !== 401) throw refusal('could not revoke the token', answer);
+    revoked = answer.status === 204;
+  }
+  removeSession();
+  if (options.json) return out.json({ url: session.url, revoked });
+  out.success(
+    revoked
+      ? `Logged out of ${session.url}: the token is revoked and removed from the cache.`
+      : `Logged out of ${session.url}: the token had already expired; removed from the cache.`,
+  );
+}
+
+const shellQuote = (value: string): string => `'${value.replaceAll("'", `'\\''`)}'`;
+
+async function token(options: GlobalOptions & { export?: boolean }): Promise<void> {
+  const session = requireSession(options.url);
+  if (options.export) {
+    out.result(`export OS_AUTH_TOKEN=${shellQuote(session.token)}`);
+    out.result(`export OS_TOKEN=${shellQuote(session.token)}`);
+    return;
+  }
+  if (options.json) return out.json({ url: session.url, token: session.token, expires: session.expires });
+  out.result(session.token);
+}
+
+function untilText(expires: string): string {
+  const minutes = Math.max(0, Math.round((Date.parse(expires) - Date.now()) / 60_000));
+  return minutes >= 60 ? `in ${Math.floor(minutes / 60)} h ${minutes % 60} min` : `in ${minutes} min`;
+}
+
+function mfaText(user: UserResponse['user'] | undefined): string {
+  if (!user) return 'unknown (a SETUP-MFA token cannot read it)';
+  if (!user['RAX-AUTH:multiFactorEnabled']) return 'off';
+  const factor = user['RAX-AUTH:factorType'] === 'OTP' ? 'authenticator app' : 'SMS';
+  const locked = user['RAX-AUTH:multiFactorState'] === 'LOCKED' ? ', LOCKED' : '';
+  return `on (${factor}${locked})`;
+}
+
+async function whoami(options: GlobalOptions): Promise<void> {
+  const session: Session = requireSession(options.url);
+  let access: AccessResponse['access'] | undefined;
+  let user: UserResponse['user'] | undefined;
+  // A SETUP-MFA token may only touch its own multi-factor settings: show what the cache knows.
+  if (session.scope === null) {
+    access = (await authorized<AccessResponse>(session, 'GET', `/v2.0/tokens/${session.token}`, 'whoami'))
+      .body.access;
+    user = (await authorized<UserResponse>(session, 'GET', `/v2.0/users/${session.userId}`, 'whoami')).body
+      .user;
+  }
+  const roles = access?.user.roles.map((role) => role.name) ?? session.roles;
+  const authenticatedBy = access?.token['RAX-AUTH:authenticatedBy'] ?? session.authenticatedBy;
+  const expires = access?.token.expires ?? session.expires;
+  if (options.json) {
+    return out.json({
+      url: session.url,
+      user: {
+        id: session.userId,
+        username: session.username,
+        email: user?.email ?? null,
+        domainId: session.domainId,
+        roles,
+      },
+      mfa: user
+        ? {
+            enabled: user['RAX-AUTH:multiFactorEnabled'],
+            state: user['RAX-AUTH:multiFactorState'] ?? null,
+            factorType: user['RAX-AUTH:factorType'] ?? null,
+            enforcementLevel: user['RAX-AUTH:userMultiFactorEnforcementLevel'] ?? null,
+          }
+        : null,
+      token: { expires, authenticatedBy, scope: session.scope },
+    });
+  }
+  const pairs: [string, string][] = [
+    ['user', `${session.username} (id ${session.userId})`],
+    ['account', session.domainId ?? '(none: a service-wide administrator)'],
+    ['roles', roles.join(', ')],
+    ['MFA', mfaText(user)],
+  ];
+  const level = user?.['RAX-AUTH:userMultiFactorEnforcementLevel'];
+  if (level) pairs.push(['MFA policy', `user level ${level}`]);
+  pairs.push(['token', `expires ${expires} (${untilText(expires)}), by ${authenticatedBy.join(' + ')}`]);
+  if (session.scope) pairs.push(['scope', `${session.scope}: only for setting up MFA`]);
+  pairs.push(['server', session.url]);
+  fields(pairs);
+}
+
+export function registerSessionCommands(program: Command): void {
+  example(
+    program
+      .command('login')
+      .description('log in (password, then the MFA passcode if asked) and cache the token')
+      .option('--username <name>', 'user to log in as (default: LATCHKEY_USERNAME, OS_USERNAME, or asked)')
+      .addOption(
+        new Option(
+          '--api-key',
+          'log in with the API key, read from standard input or asked for (skips MFA)',
+        ).conflicts(['passwordStdin', 'passcode', 'setupMfa']),
+      )
+      .option('--password-stdin', 'read the password from the first line of standard input')
+      .option('--passcode <code>', 'MFA passcode, bypass code or temporary code, for scripts')
+      .option('--setup-mfa', 'ask for a SETUP-MFA token, when the account requires MFA you have not set up')
+      .addHelpText(
+        'after',
+        `
+The server is --url, else LATCHKEY_URL, else OS_AUTH_URL, else the last one logged in to, else
+${DEFAULT_URL}. The token and its expiry are cached in $XDG_CONFIG_HOME/latchkey/session.json
+(mode 0600).`,
+      )
+      .action(async (_options: LoginOptions, command: Command) => login(globals<LoginOptions>(command))),
+    'latchkey login --url https://identity.example.com --username alice',
+    'printf \'%s\\n\' "$PASSWORD" | latchkey login --username alice --password-stdin --passcode 12345678',
+  );
+
+  example(
+    program
+      .command('logout')
+      .description('revoke the cached token on the server and remove it from the cache')
+      .action(async (_options: GlobalOptions, command: Command) => logout(globals(command))),
+    'latchkey logout',
+  );
+
+  example(
+    program
+      .command('token')
+      .description('print the cached token, or say that it has expired or is missing')
+      .option('--export', 'print shell commands that set OS_AUTH_TOKEN and OS_TOKEN')
+      .action(async (_options: GlobalOptions, command: Command) => token(globals(command))),
+    'eval "$(latchkey token --export)"',
+  );
+
+  example(
+    program
+      .command('whoami')
+      .description('show the user, account, roles, MFA state and token expiry')
+      .action(async (_options: GlobalOptions, command: Command) => whoami(globals(command))),
+    'latchkey whoami',
+  );
+}

@@ -1,0 +1,81 @@
+import type { WriteStream } from 'node:tty';
+import { styleText } from 'node:util';
+
+type Style = Parameters<typeof styleText>[0];
+
+/** https://no-color.org: present and not empty disables colour. */
+const noColor = (): boolean => (process.env.NO_COLOR ?? '') !== '';
+
+/** Colour only on a terminal, and never with NO_COLOR. */
+export function colourOn(stream: NodeJS.WriteStream | WriteStream): boolean {
+  return stream.isTTY === true && !noColor();
+}
+
+function paint(stream: NodeJS.WriteStream, style: Style, text: string): string {
+  return colourOn(stream) ? styleText(style, text) : text;
+}
+
+let jsonOutput = false;
+
+/** With --json, stdout carries the JSON result alone; words for people go to stderr. */
+export function setJsonMode(on: boolean): void {
+  jsonOutput = on;
+}
+
+export const jsonMode = (): boolean => jsonOutput;
+
+const textStream = (): NodeJS.WriteStream => (jsonOutput ? process.stderr : process.stdout);
+
+export const out = {
+  line(text = ''): void {
+    textStream().write(`${text}\n`);
+  },
+  success(text: string): void {
+    textStream().write(`${paint(textStream(), 'green', text)}\n`);
+  },
+  bold(text: string): string {
+    return paint(process.stdout, 'bold', text);
+  },
+  dim(text: string): string {
+    return paint(process.stdout, 'dim', text);
+  },
+  json(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  },
+  /** One JSON document per line, for streams (`events --json`). */
+  jsonLine(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value)}\n`);
+  },
+  /** The command's result proper, on stdout whatever the mode (a token, shell commands). */
+  result(text: string): void {
+    process.stdout.write(`${text}\n`);
+  },
+  /** Notes and hints go to stderr, so stdout stays the command's result. */
+  note(text: string): void {
+    process.stderr.write(`${paint(process.stderr, 'yellow', text)}\n`);
+  },
+};
+
+export function errorLine(message: string): string {
+  return `${paint(process.stderr, 'red', 'latchkey:')} ${message}\n`;
+}
+
+/** Aligned columns with a header row; the header is bold on a terminal. */
+export function table(headers: string[], rows: string[][]): void {
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  out.line(out.bold(format(headers)));
+  for (const row of rows) out.line(format(row));
+}
+
+/** `label   value` pairs, labels aligned. */
+export function fields(pairs: [string, string][]): void {
+  const width = Math.max(...pairs.map(([label]) => label.length));
+  for (const [label, value] of pairs) out.line(`${out.dim(label.padEnd(width))}  ${value}`);
+}

@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { styleText } from 'node:util';
+import { Command, Option } from 'commander';
+import { registerAccountCommands } from './commands/account.js';
+import { example } from './commands/common.js';
+import { registerEventCommands } from './commands/events.js';
+import { registerMfaCommands } from './commands/mfa.js';
+import { registerServerCommands } from './commands/server.js';
+import { registerSessionCommands } from './commands/session.js';
+import { registerUserCommands } from './commands/users.js';
+import { bashCompletion, zshCompletion } from './completion.js';
+import { ExitCode, oneLine } from './failure.js';
+import { colourOn, errorLine, setJsonMode } from './output.js';
+
+function packageVersion(): string {
+  for (let dir = import.meta.dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    try {
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (manifest.name === 'latchkey') return manifest.version ?? 'unknown';
+    } catch {
+      // not here: look one level up
+    }
+  }
+  return 'unknown';
+}
+
+const EPILOGUE = `
+Client commands talk to a latchkey server over its HTTP API; the server is --url, else
+LATCHKEY_URL, else OS_AUTH_URL, else the one you last logged in to. Colour only on a
+terminal, never with NO_COLOR.
+
+Exit codes: 0 done, 1 refused by the server, 2 usage, 3 bad credentials or not logged in,
+4 locked (an administrator must unlock), 5 server unreachable, 130 cancelled.
+
+Examples:
+  $ latchkey login --url http://127.0.0.1:8080 --username alice
+  $ eval "$(latchkey token --export)"
+  $ latchkey mfa add-authenticator "work phone"`;
+
+export function buildProgram(): Command {
+  const program = new Command('latchkey');
+  program
+    .description('latchkey: identity service with multi-factor authentication (Rackspace Identity v2.0 API)')
+    .version(packageVersion(), '-V, --version')
+    .addOption(
+      new Option('--url <url>', 'server URL (default: LATCHKEY_URL, OS_AUTH_URL, or the last login)'),
+    )
+    .option('--json', 'print machine-readable JSON')
+    .showSuggestionAfterError(true)
+    .configureHelp({
+      sortSubcommands: false,
+      showGlobalOptions: true,
+      styleTitle: (text) => (colourOn(process.stdout) ? styleText('bold', text) : text),
+    })
+    .configureOutput({
+      // One line, the same prefix as every other error; commander's own "error: " dropped.
+      outputError: (text, write) => write(errorLine(oneLine(text.replace(/^error: /, '')))),
+    })
+    .exitOverride()
+    .hook('preAction', (_program, action) =>
+      setJsonMode(action.optsWithGlobals<{ json?: boolean }>().json === true),
+    )
+    .addHelpText('after', EPILOGUE);
+
+  registerSessionCommands(program);
+  registerMfaCommands(program);
+  registerUserCommands(program);
+  registerAccountCommands(program);
+  registerEventCommands(program);
+  registerServerCommands(program);
+
+  example(
+    program
+      .command('completion')
+      .description('print the shell completion script for bash or zsh')
+      .argument('<shell>', 'bash or zsh')
+      .action((shell: string) => {
+        if (shell === 'bash') process.stdout.write(bashCompletion(program));
+        else if (shell === 'zsh') process.stdout.write(zshCompletion(program));
+        else {
+          process.stderr.write(`latchkey: completion is for bash or zsh, not '${shell}'\n`);
+          process.exitCode = ExitCode.usage;
+        }
+      }),
+    'source <(latchkey completion bash)',
+    "echo 'source <(latchkey completion zsh)' >> ~/.zshrc",
+  );
+  return program;
+}

@@ -1,0 +1,196 @@
+import type { FastifyInstance } from 'fastify';
+import { refusal } from '../../auth/caller.js';
+import type { Deps } from '../../deps.js';
+import { ApiError } from '../../errors.js';
+import {
+  type DomainImpact,
+  parseDomainLevel,
+  setDomainEnforcement,
+} from '../../policy/domain-enforcement.js';
+import type { DomainEnforcementLevel } from '../../policy/enforcement.js';
+import type { DomainRow } from '../../store/schema.js';
+import { Actions, Banner, Button, ButtonLink, Card, PostForm, RadioGroup } from '../components.js';
+import { PostedForm } from '../posted-form.js';
+import { type PageContext, pageContext, sendPage } from '../render.js';
+import { actorOf, setFlash } from '../session.js';
+import { AccountLayout, accountPath, levelLabel, TAB_PATHS, withAccount } from './admin-shared.js';
+
+const policyPath = (account: DomainRow): string => accountPath(account.id, TAB_PATHS.policy);
+
+function PolicyPage({
+  ctx,
+  account,
+  refused,
+  error,
+}: {
+  ctx: PageContext;
+  account: DomainRow;
+  /** Why this user may not change the setting, or null. */
+  refused: string | null;
+  error?: string | undefined;
+}) {
+  return (
+    <AccountLayout ctx={ctx} account={account} tab="policy" title="Require Multi-Factor">
+      <Card title="Account-wide multi-factor authentication" id="account-wide">
+        {error ? <Banner tone="error">{error}</Banner> : null}
+        <p>
+          Now: <strong>{levelLabel(account.mfa_enforcement)}</strong>.
+        </p>
+        {refused === null ? (
+          <PostForm ctx={ctx} action={policyPath(account)}>
+            <RadioGroup
+              name="level"
+              legend="Multi-factor authentication for the users of this account"
+              value={account.mfa_enforcement}
+              options={[
+                {
+                  value: 'REQUIRED',
+                  label: 'Required for all users on this account',
+                  hint: 'Users without multi-factor authentication cannot use the account until they set it up. Those logged in without it are logged out, and guided through the setup at their next log in.',
+                },
+                {
+                  value: 'OPTIONAL',
+                  label: 'Optional per user',
+                  hint: 'Each user chooses whether to use multi-factor authentication.',
+                },
+              ]}
+            />
+            <Button>Save Setting</Button>
+          </PostForm>
+        ) : (
+          <Banner tone="info">
+            <p>{refused}</p>
+            <p>
+              <a href="/profile">Go to My Profile & Settings</a>
+            </p>
+          </Banner>
+        )}
+      </Card>
+    </AccountLayout>
+  );
+}
+
+function UserNames({ users }: { users: DomainImpact['usersLoggedOut'] }) {
+  return (
+    <ul class="plain-list name-list">
+      {users.map((user) => (
+        <li key={user.id} class="wrap">
+          {user.username}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** Before REQUIRED is saved: who it logs out, and who must set MFA up (the domain's dry run). */
+function ConfirmRequiredPage({
+  ctx,
+  account,
+  impact,
+}: {
+  ctx: PageContext;
+  account: DomainRow;
+  impact: DomainImpact;
+}) {
+  return (
+    <AccountLayout ctx={ctx} account={account} tab="policy" title="Require multi-factor authentication?">
+      <Card title="Users logged out now" id="logged-out">
+        {impact.usersLoggedOut.length === 0 ? (
+          <p>No user is logged in without multi-factor authentication right now: nobody is logged out.</p>
+        ) : (
+          <>
+            <p>
+              These users are logged in without multi-factor authentication. They are logged out at their next
+              click:
+            </p>
+            <UserNames users={impact.usersLoggedOut} />
+          </>
+        )}
+      </Card>
+      <Card title="Users who must set it up" id="must-set-up">
+        {impact.usersRequiredToSetUp.length === 0 ? (
+          <p>Every user already has multi-factor authentication or is exempt from the requirement.</p>
+        ) : (
+          <>
+            <p>These users are guided through setting up multi-factor authentication at their next log in:</p>
+            <UserNames users={impact.usersRequiredToSetUp} />
+          </>
+        )}
+        <PostForm ctx={ctx} action={policyPath(account)}>
+          <input type="hidden" name="level" value="REQUIRED" />
+          <input type="hidden" name="confirmed" value="yes" />
+          <Actions>
+            <Button kind="danger">Require Multi-Factor</Button>
+            <ButtonLink href={policyPath(account)}>Cancel</ButtonLink>
+          </Actions>
+        </PostForm>
+      </Card>
+    </AccountLayout>
+  );
+}
+
+function savedText(level: DomainEnforcementLevel, impact: DomainImpact): string {
+  if (level === 'OPTIONAL') return 'Multi-factor authentication is now optional per user on this account.';
+  const out = impact.usersLoggedOut.map((user) => user.username);
+  const loggedOut =
+    out.length === 0
+      ? ''
+      : ` ${out.length === 1 ? '1 user was' : `${out.length} users were`} logged out: ${out.join(', ')}.`;
+  return `Multi-factor authentication is now required for all users on this account.${loggedOut}`;
+}
+
+export function registerAdminPolicyRoutes(app: FastifyInstance, deps: Deps): void {
+  app.get(
+    '/admin/accounts/:domainId/multi-factor',
+    withAccount(deps, async (request, reply, { session, account }) =>
+      sendPage(
+        reply,
+        <PolicyPage
+          ctx={pageContext(request, reply, session)}
+          account={account}
+          refused={refusal(session, { kind: 'domain.set-enforcement', domainId: account.id })}
+        />,
+      ),
+    ),
+  );
+
+  app.post(
+    '/admin/accounts/:domainId/multi-factor',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const form = PostedForm.of(request);
+      try {
+        const level = parseDomainLevel({
+          'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: form.text('level', 16) },
+        });
+        const confirmed = form.text('confirmed', 8) === 'yes';
+        const actor = actorOf(session);
+        if (level === 'REQUIRED' && account.mfa_enforcement !== 'REQUIRED' && !confirmed) {
+          const impact = await setDomainEnforcement(deps, session.user, actor, account.id, level, true);
+          return sendPage(
+            reply,
+            <ConfirmRequiredPage
+              ctx={pageContext(request, reply, session)}
+              account={account}
+              impact={impact}
+            />,
+          );
+        }
+        const impact = await setDomainEnforcement(deps, session.user, actor, account.id, level, false);
+        setFlash(request, reply, 'success', savedText(level, impact));
+        return reply.redirect(policyPath(account), 303);
+      } catch (error) {
+        if (!(error instanceof ApiError) || (error.status !== 400 && error.status !== 403)) throw error;
+        return sendPage(
+          reply,
+          <PolicyPage
+            ctx={pageContext(request, reply, session)}
+            account={account}
+            refused={refusal(session, { kind: 'domain.set-enforcement', domainId: account.id })}
+            error={error.status === 400 ? 'Choose one of the two settings.' : error.message}
+          />,
+          error.status,
+        );
+      }
+    }),
+  );
+}

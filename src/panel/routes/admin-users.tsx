@@ -1,0 +1,552 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ComponentChildren } from 'preact';
+import { type Acting, may } from '../../auth/caller.js';
+import type { Deps } from '../../deps.js';
+import { ApiError, notFound } from '../../errors.js';
+import { lastSignInsFor } from '../../events/aggregates.js';
+import {
+  applyMultiFactorChange,
+  authorizeMultiFactorChange,
+  type MultiFactorChange,
+  removeMultiFactor,
+} from '../../factors/settings.js';
+import { maskPhoneNumber } from '../../factors/sms/phones.js';
+import { listAllDevices } from '../../factors/totp/devices.js';
+import { roleOf } from '../../identity/roles.js';
+import { getUserFor, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
+import { sendTemporaryCode } from '../../lockout/temporary-code.js';
+import type { DomainRow, UserView } from '../../store/schema.js';
+import { Actions, Button, ButtonLink, Card, PostForm, TextField } from '../components.js';
+import { type PageContext, pageContext, sendPage } from '../render.js';
+import { actorOf, type PanelSession, setFlash } from '../session.js';
+import {
+  AccountLayout,
+  accountPath,
+  factorLabel,
+  idParam,
+  levelLabel,
+  MfaBadge,
+  type MfaState,
+  mfaStateOf,
+  Time,
+  userPath,
+  withAccount,
+} from './admin-shared.js';
+import { ROLE_LABELS } from './profile.js';
+
+type Devices = Awaited<ReturnType<typeof listAllDevices>>;
+
+const roleLabel = (user: UserView): string => ROLE_LABELS[roleOf(user.role).name] ?? user.role;
+
+function StatusBadge({ user }: { user: UserView }) {
+  return user.enabled === 1 ? (
+    <span class="badge badge-on">Enabled</span>
+  ) : (
+    <span class="badge badge-bad">Disabled</span>
+  );
+}
+
+function LastSignIn({ at }: { at: number | undefined }) {
+  return at === undefined ? <span class="empty">None recorded</span> : <Time at={at} />;
+}
+
+function UserListPage({
+  ctx,
+  deps,
+  account,
+  users,
+  lastSignIns,
+  search,
+}: {
+  ctx: PageContext;
+  deps: Deps;
+  account: DomainRow;
+  users: UserView[];
+  lastSignIns: Map<string, number>;
+  search: string;
+}) {
+  return (
+    <AccountLayout ctx={ctx} account={account} tab="users" title="User List">
+      <Card>
+        <form method="get" action={accountPath(account.id, '/users')} class="search-form">
+          <TextField
+            name="q"
+            type="search"
+            label="Search users"
+            hint="Part of a username or email address"
+            value={search}
+            maxLength={100}
+            spellcheck={false}
+          />
+          <Button kind="secondary">Search</Button>
+        </form>
+        <p class="hint" role="status">
+          {users.length === 1 ? '1 user' : `${users.length} users`}
+          {search === '' ? '' : ` match “${search}”`}.
+        </p>
+        {users.length === 0 ? null : (
+          <div class="table-wrap">
+            <table class="user-table">
+              <thead>
+                <tr>
+                  <th scope="col">User</th>
+                  <th scope="col">Multi-factor</th>
+                  <th scope="col" class="optional">
+                    Factor
+                  </th>
+                  <th scope="col" class="optional">
+                    Last sign-in
+                  </th>
+                  <th scope="col" class="optional">
+                    Status
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {users.map((user) => (
+                  <tr key={user.id}>
+                    <td class="wrap">
+                      <a href={userPath(account.id, user.id)}>{user.username}</a>
+                      {user.email ? <div class="hint">{user.email}</div> : null}
+                    </td>
+                    <td>
+                      <MfaBadge state={mfaStateOf(deps, user)} />
+                    </td>
+                    <td class="optional">{factorLabel(user)}</td>
+                    <td class="optional">
+                      <LastSignIn at={lastSignIns.get(user.id)} />
+                    </td>
+                    <td class="optional">
+                      <StatusBadge user={user} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Card>
+    </AccountLayout>
+  );
+}
+
+/** The record's "Actions" menu: what the signed-in user may do to this user, and nothing else. */
+interface UserActions {
+  unlock: boolean;
+  temporaryCode: boolean;
+  disable: boolean;
+  enable: boolean;
+  resetMultiFactor: boolean;
+}
+
+function actionsFor(acting: Acting, target: UserView, state: MfaState): UserActions {
+  const setEnabled = may(acting, { kind: 'user.set-enabled', target });
+  return {
+    // The seeds: Unlock User for locked users only, Send Temporary Code for unlocked users only.
+    unlock: state === 'LOCKED' && may(acting, { kind: 'mfa.unlock', target }),
+    temporaryCode: state !== 'LOCKED' && may(acting, { kind: 'mfa.send-temporary-code', target }),
+    disable: target.enabled === 1 && setEnabled,
+    enable: target.enabled !== 1 && setEnabled,
+    resetMultiFactor: may(acting, { kind: 'user.manage', target }),
+  };
+}
+
+function ActionsMenu({
+  ctx,
+  account,
+  target,
+  actions,
+}: {
+  ctx: PageContext;
+  account: DomainRow;
+  target: UserView;
+  actions: UserActions;
+}) {
+  const path = (rest: string) => userPath(account.id, target.id, rest);
+  const items: ComponentChildren[] = [];
+  if (actions.unlock)
+    items.push(
+      <PostForm ctx={ctx} action={path('/unlock')}>
+        <button type="submit" class="menu-button">
+          Unlock User
+        </button>
+      </PostForm>,
+    );
+  if (actions.temporaryCode)
+    items.push(
+      <PostForm ctx={ctx} action={path('/temporary-code')}>
+        <button type="submit" class="menu-button">
+          Send Temporary Code
+        </button>
+      </PostForm>,
+    );
+  if (actions.enable)
+    items.push(
+      <PostForm ctx={ctx} action={path('/enable')}>
+        <button type="submit" class="menu-button">
+          Enable User
+        </button>
+      </PostForm>,
+    );
+  if (actions.disable)
+    items.push(
+      <a class="actions-link" href={path('/disable')}>
+        Disable User
+      </a>,
+    );
+  if (actions.resetMultiFactor)
+    items.push(
+      <a class="actions-link" href={path('/reset-multi-factor')}>
+        Reset Multi-Factor
+      </a>,
+    );
+  if (items.length === 0) return <p class="hint">There is no action you may take on this user.</p>;
+  return (
+    <details class="actions-menu">
+      <summary class="actions-toggle">Actions</summary>
+      <ul>
+        {items.map((item, index) => (
+          <li key={index}>{item}</li>
+        ))}
+      </ul>
+    </details>
+  );
+}
+
+function DevicesTable({ devices }: { devices: Devices }) {
+  const rows = [
+    ...devices.otpDevices.map((device) => ({
+      id: device.id,
+      name: device.name,
+      type: 'Authenticator app',
+      verified: device.verified,
+    })),
+    ...devices.mobilePhones.map((phone) => ({
+      id: phone.id,
+      name: maskPhoneNumber(phone.number),
+      type: 'SMS',
+      verified: phone.verified,
+    })),
+  ];
+  if (rows.length === 0) return <p class="empty">No devices.</p>;
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Device</th>
+            <th scope="col">Type</th>
+            <th scope="col">State</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row) => (
+            <tr key={row.id}>
+              <td class="device-name">{row.name}</td>
+              <td>{row.type}</td>
+              <td>
+                {row.verified ? (
+                  <span class="badge badge-on">Verified</span>
+                ) : (
+                  <span class="badge badge-warn">Not verified</span>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function userLevelLabel(user: UserView, account: DomainRow): string {
+  if (user.mfa_enforcement === 'REQUIRED') return 'Required for this user';
+  if (user.mfa_enforcement === 'OPTIONAL') return 'Optional for this user, whatever the account requires';
+  return `As the account: ${levelLabel(account.mfa_enforcement).toLowerCase()}`;
+}
+
+function UserRecordPage({
+  ctx,
+  deps,
+  account,
+  target,
+  lastSignIn,
+  devices,
+  actions,
+}: {
+  ctx: PageContext;
+  deps: Deps;
+  account: DomainRow;
+  target: UserView;
+  lastSignIn: number | undefined;
+  devices: Devices | undefined;
+  actions: UserActions;
+}) {
+  const state = mfaStateOf(deps, target);
+  return (
+    <AccountLayout ctx={ctx} account={account} tab="users" title={`User ${target.username}`}>
+      <p>
+        <a href={accountPath(account.id, '/users')}>Back to the User List</a>
+      </p>
+      <Card title="User" id="user">
+        <ActionsMenu ctx={ctx} account={account} target={target} actions={actions} />
+        <dl class="details">
+          <dt>Username</dt>
+          <dd>{target.username}</dd>
+          <dt>Email</dt>
+          <dd>{target.email ?? 'None'}</dd>
+          <dt>Role</dt>
+          <dd>{roleLabel(target)}</dd>
+          <dt>Status</dt>
+          <dd>
+            <StatusBadge user={target} />
+          </dd>
+          <dt>Last sign-in</dt>
+          <dd>
+            <LastSignIn at={lastSignIn} />
+          </dd>
+        </dl>
+      </Card>
+      <Card title="Multi-factor authentication" id="multi-factor">
+        <dl class="details">
+          <dt>State</dt>
+          <dd>
+            <MfaBadge state={state} />
+            {state === 'LOCKED' ? ' Too many wrong passcodes: this user cannot log in until unlocked.' : null}
+          </dd>
+          <dt>Factor</dt>
+          <dd>{factorLabel(target)}</dd>
+          <dt>Requirement</dt>
+          <dd>{userLevelLabel(target, account)}</dd>
+        </dl>
+        {devices ? (
+          <>
+            <h3>Devices</h3>
+            <DevicesTable devices={devices} />
+          </>
+        ) : null}
+      </Card>
+    </AccountLayout>
+  );
+}
+
+function ConfirmUserActionPage({
+  ctx,
+  account,
+  target,
+  title,
+  action,
+  confirm,
+  children,
+}: {
+  ctx: PageContext;
+  account: DomainRow;
+  target: UserView;
+  title: string;
+  action: string;
+  confirm: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <AccountLayout ctx={ctx} account={account} tab="users" title={title}>
+      <Card>
+        {children}
+        <PostForm ctx={ctx} action={userPath(account.id, target.id, action)}>
+          <Actions>
+            <Button kind="danger">{confirm}</Button>
+            <ButtonLink href={userPath(account.id, target.id)}>Cancel</ButtonLink>
+          </Actions>
+        </PostForm>
+      </Card>
+    </AccountLayout>
+  );
+}
+
+/** The user a record page is about: one the signed-in user may view, of this account. */
+async function targetOf(
+  deps: Deps,
+  request: FastifyRequest,
+  session: PanelSession,
+  account: DomainRow,
+): Promise<UserView> {
+  const target = await getUserFor(deps, session.user, idParam(request, 'userId'));
+  if (target.domain_id !== account.id) throw notFound('There is no such user in this account.');
+  return target;
+}
+
+/**
+ * Runs an action on the user record and returns to it with a banner: green with `done`'s
+ * sentence, or the refusal (a 400 or 403 of the domain) in red.
+ */
+async function recordAction(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  account: DomainRow,
+  target: UserView,
+  run: () => Promise<string>,
+): Promise<FastifyReply> {
+  try {
+    setFlash(request, reply, 'success', await run());
+  } catch (error) {
+    if (!(error instanceof ApiError) || (error.status !== 400 && error.status !== 403)) throw error;
+    setFlash(request, reply, 'error', error.message);
+  }
+  return reply.redirect(userPath(account.id, target.id), 303);
+}
+
+const UNLOCK: MultiFactorChange = { kind: 'unlock' };
+
+export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void {
+  app.get(
+    '/admin/accounts/:domainId/users',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const query = request.query as Record<string, unknown>;
+      const search = typeof query.q === 'string' ? query.q.trim().slice(0, 100) : '';
+      const users = await listAccountUsersFor(deps, session, account.id, search);
+      const lastSignIns = await lastSignInsFor(deps, session, users);
+      return sendPage(
+        reply,
+        <UserListPage
+          ctx={pageContext(request, reply, session)}
+          deps={deps}
+          account={account}
+          users={users}
+          lastSignIns={lastSignIns}
+          search={search}
+        />,
+      );
+    }),
+  );
+
+  app.get(
+    '/admin/accounts/:domainId/users/:userId',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const target = await targetOf(deps, request, session, account);
+      const lastSignIn = (await lastSignInsFor(deps, session, [target])).get(target.id);
+      // Devices are the user's multi-factor data: shown to those who may manage it (as the API).
+      const devices = may(session, { kind: 'user.manage', target })
+        ? await listAllDevices(deps.db, target.id)
+        : undefined;
+      return sendPage(
+        reply,
+        <UserRecordPage
+          ctx={pageContext(request, reply, session)}
+          deps={deps}
+          account={account}
+          target={target}
+          lastSignIn={lastSignIn}
+          devices={devices}
+          actions={actionsFor(session, target, mfaStateOf(deps, target))}
+        />,
+      );
+    }),
+  );
+
+  app.post(
+    '/admin/accounts/:domainId/users/:userId/unlock',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const target = await targetOf(deps, request, session, account);
+      return recordAction(request, reply, account, target, async () => {
+        authorizeMultiFactorChange(session, target, UNLOCK);
+        await applyMultiFactorChange(deps, actorOf(session), target.id, UNLOCK);
+        return `The user account ${target.username} was successfully unlocked.`;
+      });
+    }),
+  );
+
+  app.post(
+    '/admin/accounts/:domainId/users/:userId/temporary-code',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const target = await targetOf(deps, request, session, account);
+      return recordAction(request, reply, account, target, async () => {
+        const sent = await sendTemporaryCode(deps, session, target);
+        return `A temporary code has been sent to ${sent.sentTo}. The code is valid for five minutes.`;
+      });
+    }),
+  );
+
+  app.post(
+    '/admin/accounts/:domainId/users/:userId/enable',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const target = await targetOf(deps, request, session, account);
+      return recordAction(request, reply, account, target, async () => {
+        await updateUser(deps, session.user, session.source, target.id, { enabled: true });
+        return `${target.username} is enabled and can log in again.`;
+      });
+    }),
+  );
+
+  app.get(
+    '/admin/accounts/:domainId/users/:userId/disable',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const target = await targetOf(deps, request, session, account);
+      return sendPage(
+        reply,
+        <ConfirmUserActionPage
+          ctx={pageContext(request, reply, session)}
+          account={account}
+          target={target}
+          title={`Disable ${target.username}?`}
+          action="/disable"
+          confirm="Disable User"
+        >
+          <p>
+            The user is logged out everywhere at once and cannot log in, with a password or an API key, until
+            enabled again.
+          </p>
+        </ConfirmUserActionPage>,
+      );
+    }),
+  );
+
+  app.post(
+    '/admin/accounts/:domainId/users/:userId/disable',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const target = await targetOf(deps, request, session, account);
+      return recordAction(request, reply, account, target, async () => {
+        await updateUser(deps, session.user, session.source, target.id, { enabled: false });
+        return `${target.username} is disabled and has been logged out.`;
+      });
+    }),
+  );
+
+  app.get(
+    '/admin/accounts/:domainId/users/:userId/reset-multi-factor',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const target = await targetOf(deps, request, session, account);
+      return sendPage(
+        reply,
+        <ConfirmUserActionPage
+          ctx={pageContext(request, reply, session)}
+          account={account}
+          target={target}
+          title={`Reset multi-factor authentication of ${target.username}?`}
+          action="/reset-multi-factor"
+          confirm="Reset Multi-Factor"
+        >
+          <p>
+            Every authenticator app and phone of this user is removed, its bypass codes stop working, and
+            multi-factor authentication is turned off. Use this when the user has lost the device.
+          </p>
+          <p>
+            Where the account or the user requires multi-factor authentication, the user is guided through
+            setting it up again at the next log in.
+          </p>
+        </ConfirmUserActionPage>,
+      );
+    }),
+  );
+
+  app.post(
+    '/admin/accounts/:domainId/users/:userId/reset-multi-factor',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const target = await targetOf(deps, request, session, account);
+      return recordAction(request, reply, account, target, async () => {
+        // The API's DELETE .../multi-factor: self or precedence (reference §7.0, §7.13).
+        await requirePrecedence(deps, session.user, target.id);
+        await removeMultiFactor(deps, actorOf(session), target.id);
+        return `Multi-factor authentication of ${target.username} was reset: its devices are removed and it is off.`;
+      });
+    }),
+  );
+}

@@ -1,0 +1,344 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { secretOf, totpAt } from './mfa.js';
+
+/**
+ * The `latchkey` command as users run it: the compiled bin as a child process, against a real
+ * server process (the same bin's `serve`), on a pseudo-terminal when a test types at prompts.
+ */
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+export const BIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+let built = false;
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(full) : fs.statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+/** Compile once per test file, and not at all when the build is newer than every source. */
+export function ensureBuilt(): void {
+  if (built) return;
+  const buildInfo = path.join(ROOT, 'dist', '.tsbuildinfo');
+  const sources = Math.max(
+    newestSource(path.join(ROOT, 'src')),
+    ...['tsconfig.json', 'tsconfig.build.json'].map((file) => fs.statSync(path.join(ROOT, file)).mtimeMs),
+  );
+  if (!fs.existsSync(buildInfo) || !fs.existsSync(BIN) || fs.statSync(buildInfo).mtimeMs < sources) {
+    execFileSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: ROOT, stdio: 'inherit' },
+    );
+  }
+  built = true;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+export interface ServerProcess {
+  url: string;
+  dataDir: string;
+  outbox: string;
+  log: string[];
+  stop(): Promise<void>;
+}
+
+export const ADMIN = { username: 'root', password: 'Rootpass1' };
+
+export async function startServer(env: Record<string, string> = {}): Promise<ServerProcess> {
+  ensureBuilt();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cli-server-'));
+  const outbox = path.join(dataDir, 'sms-outbox.jsonl');
+  const port = await freePort();
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      LATCHKEY_PORT: String(port),
+      LATCHKEY_DATA_DIR: dataDir,
+      LATCHKEY_SMS_OUTBOX: outbox,
+      LATCHKEY_SECRET_KEYS: `1:${Buffer.alloc(32, 9).toString('base64')}`,
+      LATCHKEY_ARGON2_MEMORY_KIB: '1024',
+      LATCHKEY_ARGON2_ITERATIONS: '1',
+      LATCHKEY_LOG_LEVEL: 'warn',
+      LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
+      LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log: string[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  for (let attempt = 0; attempt < 300; attempt++) {
+    if (child.exitCode !== null) throw new Error(`server exited early:\n${log.join('')}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return { url, dataDir, outbox, log, stop };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await stop();
+  throw new Error(`server did not start:\n${log.join('')}`);
+}
+
+/** A fresh config directory: each simulated user has its own token cache. */
+export function newHome(): { env: Record<string, string>; configDir: string; cleanup(): void } {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cli-home-'));
+  return {
+    env: { HOME: home, XDG_CONFIG_HOME: path.join(home, '.config') },
+    configDir: path.join(home, '.config', 'latchkey'),
+    cleanup: () => fs.rmSync(home, { recursive: true, force: true }),
+  };
+}
+
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI with pipes (no terminal): what a script sees. */
+export function runCli(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+const shellQuote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences
+const ESCAPES = /\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r/g;
+export const plain = (text: string): string => text.replace(ESCAPES, '');
+
+export interface Terminal {
+  /** Everything the terminal showed so far, escape sequences included. */
+  readonly screen: string;
+  /** Wait until the screen (without escape sequences) matches, and return the match. */
+  expect(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  type(text: string): void;
+  exit: Promise<number | null>;
+}
+
+/**
+ * The CLI on a pseudo-terminal, through util-linux `script`: stdin, stdout and stderr are a TTY,
+ * as when a person runs it. `script -e` exits with the command's own status.
+ */
+export function terminal(args: string[], env: Record<string, string>): Terminal {
+  const command = [process.execPath, BIN, ...args].map(shellQuote).join(' ');
+  const child: ChildProcess = spawn('script', ['-qfec', command, '/dev/null'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let screen = '';
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    screen += chunk.toString();
+    for (const waiter of waiters) waiter();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    get screen() {
+      return screen;
+    },
+    expect(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = plain(screen).match(pattern);
+          if (!match) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(match);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`terminal never showed ${pattern}; it shows:\n${plain(screen)}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    type(text) {
+      child.stdin?.write(text);
+    },
+    exit: exit.finally(() => child.stdin?.end()),
+  };
+}
+
+type Json = Record<string, unknown>;
+
+/** Plain HTTP, for setting the scene and checking results independently of the CLI. */
+export async function api(
+  url: string,
+  method: string,
+  route: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; body: Json }> {
+  const response = await fetch(`${url}${route}`, {
+    method,
+    headers: {
+      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(options.token ? { 'x-auth-token': options.token } : {}),
+      ...options.headers,
+    },
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? (JSON.parse(text) as Json) : {} };
+}
+
+export async function passwordToken(url: string, username: string, password: string): Promise<string> {
+  const answer = await api(url, 'POST', '/v2.0/tokens', {
+    body: { auth: { passwordCredentials: { username, password } } },
+  });
+  const id = ((answer.body.access as Json | undefined)?.token as { id?: string } | undefined)?.id;
+  if (!id) throw new Error(`login of ${username} failed: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return id;
+}
+
+/** Both steps of an MFA login over HTTP. */
+export async function twoStepToken(
+  url: string,
+  username: string,
+  password: string,
+  passcode: string,
+): Promise<string> {
+  const first = await api(url, 'POST', '/v2.0/tokens', {
+    body: { auth: { passwordCredentials: { username, password } } },
+  });
+  const sessionId = /sessionId='([^']+)'/.exec(first.headers.get('www-authenticate') ?? '')?.[1];
+  if (!sessionId)
+    throw new Error(`no challenge for ${username}: ${first.status} ${JSON.stringify(first.body)}`);
+  const second = await api(url, 'POST', '/v2.0/tokens', {
+    headers: { 'x-sessionid': sessionId },
+    body: { auth: { 'RAX-AUTH:passcodeCredentials': { passcode } } },
+  });
+  const id = ((second.body.access as Json | undefined)?.token as { id?: string } | undefined)?.id;
+  if (!id) throw new Error(`second step for ${username}: ${second.status} ${JSON.stringify(second.body)}`);
+  return id;
+}
+
+/** A user created by `creator` over HTTP, with a known password. */
+export async function createUser(
+  url: string,
+  creatorToken: string,
+  username: string,
+  password: string,
+): Promise<{ id: string; username: string; password: string; domainId: string }> {
+  const created = await api(url, 'POST', '/v2.0/users', {
+    token: creatorToken,
+    body: {
+      user: { username, email: `${username}@example.com`, enabled: true, 'OS-KSADM:password': password },
+    },
+  });
+  if (created.status !== 201)
+    throw new Error(`create ${username}: ${created.status} ${JSON.stringify(created.body)}`);
+  const user = created.body.user as { id: string; 'RAX-AUTH:domainId': string };
+  return { id: user.id, username, password, domainId: user['RAX-AUTH:domainId'] };
+}
+
+/** The last SMS the outbox provider wrote to `to`. */
+export function lastSms(outbox: string, to: string): string {
+  const lines = fs.existsSync(outbox) ? fs.readFileSync(outbox, 'utf8').trim().split('\n') : [];
+  const messages = lines.filter(Boolean).map((line) => JSON.parse(line) as { to: string; body: string });
+  const found = messages.filter((message) => message.to === to).at(-1);
+  if (!found) throw new Error(`no SMS to ${to} in ${outbox}`);
+  return found.body;
+}
+
+/**
+ * The test's authenticator app. The server accepts a code once per time step, within one step
+ * either side of now, so consecutive uses take the next unused step (waiting only when three
+ * steps have been used within one window).
+ */
+export class Authenticator {
+  private lastStep = -Infinity;
+  constructor(readonly secret: string) {}
+
+  async code(): Promise<string> {
+    for (;;) {
+      const now = Math.floor(Date.now() / 30_000);
+      const step = Math.max(this.lastStep + 1, now - 1);
+      if (step <= now + 1) {
+        this.lastStep = step;
+        return totpAt(this.secret, step * 30_000);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  }
+}
+
+/** Add, verify and enable an authenticator over HTTP; also returns a batch of bypass codes. */
+export async function enableOtp(
+  url: string,
+  user: { id: string; username: string; password: string },
+  token: string,
+): Promise<{ authenticator: Authenticator; bypassCodes: string[] }> {
+  const base = `/v2.0/users/${user.id}/RAX-AUTH/multi-factor`;
+  const added = await api(url, 'POST', `${base}/otp-devices`, {
+    token,
+    body: { 'RAX-AUTH:otpDevice': { name: 'test phone' } },
+  });
+  const device = added.body['RAX-AUTH:otpDevice'] as { id: string; keyUri: string };
+  const authenticator = new Authenticator(secretOf(device.keyUri));
+  const verified = await api(url, 'POST', `${base}/otp-devices/${device.id}/verify`, {
+    token,
+    body: { 'RAX-AUTH:verificationCode': { code: await authenticator.code() } },
+  });
+  if (verified.status !== 204) throw new Error(`verify: ${verified.status} ${JSON.stringify(verified.body)}`);
+  const enabled = await api(url, 'PUT', base, { token, body: { 'RAX-AUTH:multiFactor': { enabled: true } } });
+  if (enabled.status !== 204) throw new Error(`enable: ${enabled.status} ${JSON.stringify(enabled.body)}`);
+  // Bypass codes need MFA on, and a token that passed it (the password token is revoked now).
+  const mfa = await twoStepToken(url, user.username, user.password, await authenticator.code());
+  const codes = await api(url, 'POST', `${base}/bypass-codes`, {
+    token: mfa,
+    body: { 'RAX-AUTH:bypassCodes': { numberOfCodes: 5 } },
+  });
+  const bypassCodes = (codes.body['RAX-AUTH:bypassCodes'] as { codes: string[] }).codes;
+  return { authenticator, bypassCodes };
+}
