@@ -12,6 +12,7 @@ import { type ApiError, badRequest } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import type { Metrics } from './http/metrics.js';
+import { identityV3Plugin } from './http/v3/plugin.js';
 import { sendNotFoundPage } from './panel/errors.js';
 import { panelPlugin } from './panel/plugin.js';
 import { prefersHtml } from './panel/security.js';
@@ -30,8 +31,32 @@ export type App = FastifyInstance<
 export type AppDeps = Deps & { metrics: Metrics };
 
 /**
+ * Routes may require `{ page: 'html' }`: it holds when the client prefers HTML to JSON. `/` is
+ * shared that way: browsers get the control panel, API clients (and anything that does not prefer
+ * HTML) the route without the constraint, Identity's version list.
+ */
+type ConstraintStrategy = Parameters<FastifyInstance['addConstraintStrategy']>[0];
+type RouteStore = Parameters<ReturnType<ConstraintStrategy['storage']>['set']>[1];
+
+const pageConstraint: ConstraintStrategy = {
+  name: 'page',
+  storage() {
+    const handlers = new Map<unknown, RouteStore>();
+    return {
+      get: (value) => handlers.get(value) ?? null,
+      set: (value, store) => {
+        handlers.set(value, store);
+      },
+    };
+  },
+  deriveConstraint: (request) => (prefersHtml(request.headers.accept) ? 'html' : 'other'),
+  mustMatchWhenDerived: false,
+};
+
+/**
  * The process's one Fastify instance: server-wide settings, request metrics and logging, and
- * each surface (the v2.0 API; the control panel) as its own encapsulated plugin.
+ * each surface (the v2.0 API; OpenStack Identity v3; the control panel) as its own encapsulated
+ * plugin.
  */
 export function buildApp(deps: AppDeps): App {
   const { metrics } = deps;
@@ -67,6 +92,7 @@ export function buildApp(deps: AppDeps): App {
       ),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.addConstraintStrategy(pageConstraint);
 
   // Beyond this many open connections Node closes new ones at once (slow-client floods).
   app.server.maxConnections = deps.config.http.maxConnections;
@@ -91,6 +117,7 @@ export function buildApp(deps: AppDeps): App {
 
   const apiPaths = new KnownPaths();
   app.register(apiPlugin, { deps, metrics, knownPaths: apiPaths });
+  app.register(identityV3Plugin, { deps, metrics });
 
   app.register(panelPlugin, { deps, metrics });
 

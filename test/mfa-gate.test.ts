@@ -48,6 +48,15 @@ const issued =
     assert.deepEqual(token['RAX-AUTH:authenticatedBy'], authenticatedBy);
   };
 
+/** A v3 token answer (201, X-Subject-Token) obtained with these Keystone methods. */
+const issuedV3 =
+  (...methods: string[]): Expectation =>
+  (response) => {
+    assert.equal(response.status, 201, response.text);
+    assert.match(String(response.headers['x-subject-token']), /^[0-9a-f]{32}$/);
+    assert.deepEqual((response.body.token as { methods: string[] }).methods, methods);
+  };
+
 const challenged: Expectation = (response) => {
   assert.equal(response.status, 401);
   assert.match(
@@ -100,6 +109,13 @@ const EXPECTED: Record<PathName, Record<UserKind, Expectation>> = {
     // Disabling ended the half-finished MFA login too.
     disabled: status(401, 'unauthorized', Messages.sessionRejected),
   },
+  // OpenStack Identity v3 `["password","totp"]`: both factors in one request.
+  passwordAndPasscode: {
+    mfa: issuedV3('password', 'totp'),
+    requiredWithoutMfa: status(403, 'error', /^User must setup multi-factor/),
+    locked: status(403, 'error', Messages.locked),
+    disabled: status(403, 'error', /is disabled/),
+  },
 };
 
 async function attempt(env: TestEnv, path: PathName, subject: Subject): Promise<Response> {
@@ -123,6 +139,21 @@ async function attempt(env: TestEnv, path: PathName, subject: Subject): Promise<
     case 'passcode': {
       const passcode = subject.secret ? totpAt(subject.secret, env.clock.now()) : '123456';
       return sendPasscode(env, subject.sessionId ?? 'no-session-could-be-opened', passcode);
+    }
+    case 'passwordAndPasscode': {
+      const passcode = subject.secret ? totpAt(subject.secret, env.clock.now()) : '123456';
+      const userRef = { name: user.username, domain: { id: 'default' } };
+      return env.request('POST', '/v3/auth/tokens', {
+        body: {
+          auth: {
+            identity: {
+              methods: ['password', 'totp'],
+              password: { user: { ...userRef, password: user.password } },
+              totp: { user: { ...userRef, passcode } },
+            },
+          },
+        },
+      });
     }
   }
 }

@@ -15,11 +15,23 @@ import {
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { apiKeyAad } from '../identity/api-keys.js';
 import { rehashPasswordIfNeeded } from '../identity/passwords.js';
-import { findUserById, findUserByUsername, usernameKey } from '../identity/users.js';
+import {
+  findUserById,
+  findUserByReference,
+  findUserByUsername,
+  type UserReference,
+  usernameKey,
+} from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
 import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { takeSourceFailureSlot } from '../lockout/source-failures.js';
-import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
+import {
+  decideLogin,
+  type FactorType,
+  mfaRequired,
+  type PolicySubject,
+  passcodeMethod,
+} from '../policy/enforcement.js';
 import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
 import {
   consumeMfaSession,
@@ -30,11 +42,16 @@ import {
 } from './mfa-session.js';
 import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
+/** A username (v2.0, the panel) or an OpenStack v3 user reference (id, or name and domain). */
+type NamedUser = { username: string } | { user: UserReference };
+
 export type Credentials =
-  | { type: 'password'; username: string; password: string }
+  | ({ type: 'password'; password: string } & NamedUser)
   | { type: 'apiKey'; username: string; apiKey: string }
   | { type: 'token'; tokenId: string }
-  | { type: 'passcode'; sessionIds: string[]; passcode: string };
+  | { type: 'passcode'; sessionIds: string[]; passcode: string }
+  /** Both factors in one request (OpenStack v3 `["password","totp"]`): no challenge in between. */
+  | { type: 'passwordAndPasscode'; user: UserReference; password: string; passcode: string };
 
 export interface LoginRequest {
   credentials: Credentials;
@@ -45,7 +62,13 @@ export interface LoginRequest {
 }
 
 export interface LoginSuccess {
-  token: { id: string; expiresAt: number; authenticatedBy: AuthMethod[]; scope: TokenScope | null };
+  token: {
+    id: string;
+    issuedAt: number;
+    expiresAt: number;
+    authenticatedBy: AuthMethod[];
+    scope: TokenScope | null;
+  };
   user: UserView;
   /** The tenant asked for, when one was. */
   tenantId: string | null;
@@ -57,6 +80,8 @@ export interface LoginSuccess {
  */
 export interface LoginChallenge {
   sessionId: string;
+  /** Who must finish the login (a v3 auth receipt names the user). */
+  user: UserView;
   factor: FactorType;
   /** SMS users: the masked number the passcode went to, e.g. `+1******0123`. */
   sentTo?: string;
@@ -66,6 +91,9 @@ export interface LoginChallenge {
    */
   smsNotSent?: { message: string; retryAfterSeconds: number };
 }
+
+export const NO_SECOND_FACTOR =
+  'Can not authenticate with credentials provided: this user has no multi-factor authentication, so a passcode cannot be checked; log in with the password alone.';
 
 /** What a login ends in; failures (bad credentials, lockout, policy) are ApiErrors. */
 export type LoginResult = ({ kind: 'token' } & LoginSuccess) | ({ kind: 'challenge' } & LoginChallenge);
@@ -80,6 +108,7 @@ const ISSUING_PATHS: Record<Credentials['type'], true> = {
   apiKey: true,
   token: true,
   passcode: true,
+  passwordAndPasscode: true,
 };
 export const TOKEN_ISSUING_PATHS = Object.keys(ISSUING_PATHS) as Credentials['type'][];
 
@@ -92,6 +121,7 @@ const COUNTED_PER_SOURCE: Record<Credentials['type'], boolean> = {
   apiKey: true,
   token: false,
   passcode: true,
+  passwordAndPasscode: true,
 };
 
 interface Authenticated {
@@ -205,7 +235,10 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
   const { credentials } = request;
   switch (credentials.type) {
     case 'password': {
-      const user = await findUserByUsername(deps.db, credentials.username);
+      const user =
+        'username' in credentials
+          ? await findUserByUsername(deps.db, credentials.username)
+          : await findUserByReference(deps.db, credentials.user);
       const attempt = user ? await reservePasswordAttempt(deps, user.id) : undefined;
       // Judged even while locked, so a locked account answers in the same time; the result is
       // then ignored: no password opens a locked account.
@@ -217,7 +250,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         user !== undefined && !passwordLocked && user.mfa_enabled === 1 && isLocked(deps, user);
       if (!user || !ok || passwordLocked || mfaLocked) {
         const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
-        await auditFailure(deps, request, user, credentials.username, 'PASSWORD', reason);
+        await auditFailure(deps, request, user, nameOf(credentials), 'PASSWORD', reason);
         if (user && attempt?.kind === 'counted' && attempt.locksNow) {
           await audit(deps, request, user, 'password.locked', {
             failedAttempts: deps.config.passwordLockout.attempts,
@@ -252,6 +285,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         methods,
         existingToken: {
           id: credentials.tokenId,
+          issuedAt: resolved.token.created_at,
           expiresAt: resolved.token.expires_at,
           authenticatedBy: methods,
           scope: null,
@@ -260,7 +294,48 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
     }
     case 'passcode':
       return authenticatePasscode(deps, request, credentials);
+    case 'passwordAndPasscode':
+      return authenticatePasswordAndPasscode(deps, request, credentials);
   }
+}
+
+function nameOf(credentials: NamedUser): string {
+  if ('username' in credentials) return credentials.username;
+  return 'id' in credentials.user ? credentials.user.id : credentials.user.name;
+}
+
+/**
+ * Both factors at once: the password step, then the passcode step against an OS-MF session that
+ * the password step opens without sending anything. The passcode is judged exactly as a second
+ * step would judge it (same lockout counter, same codes), and the session is burnt on success.
+ */
+async function authenticatePasswordAndPasscode(
+  deps: Deps,
+  request: LoginRequest,
+  credentials: Extract<Credentials, { type: 'passwordAndPasscode' }>,
+): Promise<Authenticated> {
+  const { user } = await authenticate(deps, {
+    ...request,
+    credentials: { type: 'password', user: credentials.user, password: credentials.password },
+  });
+  if (!user.enabled) throw userDisabled(user.username);
+  const factor = user.factor_type as FactorType | null;
+  if (user.mfa_enabled !== 1 || factor === null) {
+    // No factor could judge the passcode: refused, and a user who must set MFA up is told so.
+    const subject = await policySubject(deps, deps.db, user, false);
+    if (mfaRequired(subject.userLevel, subject.domainLevel)) {
+      await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
+      throw forbidden(Messages.mustSetupMfa);
+    }
+    throw unauthorized(NO_SECOND_FACTOR);
+  }
+  const sessionId = newMfaSessionId();
+  await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
+  return authenticatePasscode(deps, request, {
+    type: 'passcode',
+    sessionIds: [sessionId],
+    passcode: credentials.passcode,
+  });
 }
 
 /** Step 2 (reference §4.5, §10): session, lock, passcode, in that order. */
@@ -369,6 +444,7 @@ async function challenge(
   return {
     kind: 'challenge',
     sessionId,
+    user: userView(user),
     factor,
     ...(sentTo === undefined ? {} : { sentTo }),
     ...(smsNotSent === undefined ? {} : { smsNotSent }),

@@ -12,6 +12,7 @@ export type TokenScope = 'SETUP-MFA';
 
 export interface IssuedToken {
   id: string;
+  issuedAt: number;
   expiresAt: number;
   authenticatedBy: AuthMethod[];
   scope: TokenScope | null;
@@ -42,7 +43,7 @@ export async function issueToken(
       scope,
     })
     .execute();
-  return { id, expiresAt, authenticatedBy, scope };
+  return { id, issuedAt: now, expiresAt, authenticatedBy, scope };
 }
 
 export interface ResolvedToken {

@@ -179,6 +179,7 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
             {
               token: {
                 id: target.id,
+                issuedAt: target.token.created_at,
                 expiresAt: target.token.expires_at,
                 authenticatedBy: authMethodsOf(target.token),
                 scope: null,

@@ -182,7 +182,8 @@ function pendingOrRestart(
 }
 
 export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
-  app.get('/', async (request, reply) => {
+  // Only for browsers: other clients of `/` get Identity's version list (see app.ts).
+  app.get('/', { constraints: { page: 'html' } }, async (request, reply) => {
     const found = await lookupSession(deps, request, 'any');
     if (found.kind === 'live') return reply.redirect(homeOf(found.session), 303);
     if (found.kind === 'ended') {
