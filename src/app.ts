@@ -10,7 +10,7 @@ import Fastify, {
 import type { Deps } from './deps.js';
 import { type ApiError, badRequest } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
-import { BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
+import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import { Metrics } from './http/metrics.js';
 import { identityV3Plugin } from './http/v3/plugin.js';
 import { sendNotFoundPage } from './panel/errors.js';
@@ -61,8 +61,19 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
     // Our own onResponse line replaces Fastify's, whose URL would carry token ids.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: deps.config.trustProxy,
+    // X-Forwarded-For is believed only from the listed proxies (addresses or CIDR ranges).
+    trustProxy: deps.config.trustedProxies.length > 0 ? deps.config.trustedProxies : false,
     return503OnClosing: true,
+    // Slow clients (README "Security"): a request must arrive whole within requestTimeout, its
+    // headers within headersTimeout; an idle keep-alive connection closes after keepAliveTimeout.
+    requestTimeout: deps.config.http.requestTimeoutMs,
+    keepAliveTimeout: deps.config.http.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: deps.config.http.headersTimeoutMs,
+      // How often Node checks those two timeouts (30 s by default: a 30 s limit could hold 60 s).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, deps.config.http.headersTimeoutMs / 4)),
+    },
+    clientErrorHandler: answerClientError,
     routerOptions: { ignoreTrailingSlash: true },
     // URLs the router cannot even match (bad percent-encoding, an over-long id) still get the
     // contract's fault body; Fastify's own body would echo the URL, which may carry a token id.
@@ -78,6 +89,9 @@ export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.addConstraintStrategy(pageConstraint);
+
+  // Beyond this many open connections Node closes new ones at once (slow-client floods).
+  app.server.maxConnections = deps.config.http.maxConnections;
 
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     // Fastify spells a literal ':' as '::' in a route; label it as clients write it.

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { type App, buildApp } from './app.js';
 import { type Clock, systemClock } from './clock.js';
@@ -10,7 +11,9 @@ import { PasswordHasher } from './identity/passwords.js';
 import { findUserByUsername, insertUser, validatePassword } from './identity/users.js';
 import { createSmsSender } from './notify/create.js';
 import type { SmsSender } from './notify/sms-sender.js';
-import { connect, migrateToLatest } from './store/connect.js';
+import { connect, migrateToLatest, sqliteFileOf } from './store/connect.js';
+import { lockDataDirectory } from './store/data-dir-lock.js';
+import { redisWindowCounter, sqlWindowCounter } from './store/window-counter.js';
 
 /** Header and body fields that carry secrets never reach a log line. */
 export const LOG_REDACTIONS = [
@@ -56,6 +59,8 @@ export interface DepsOverrides {
   log?: Logger;
   keys?: KeyRing;
   schema?: string;
+  /** Redis keys start with this (tests keep their runs apart with it). */
+  redisKeyPrefix?: string;
 }
 
 /** Wire config into the dependencies every entry point (server, CLI, tests) shares. */
@@ -75,6 +80,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     config,
     store,
     db: store.db,
+    counters: config.redisUrl
+      ? redisWindowCounter(config.redisUrl, overrides.redisKeyPrefix)
+      : sqlWindowCounter(store.db),
     clock,
     keys,
     passwords: new PasswordHasher(config.argon2),
@@ -128,10 +136,31 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
-  const deps = await createDeps(config, overrides);
-  await bootstrap(deps);
+  // One server process per embedded database, held before migrations run (data-dir-lock.ts).
+  const sqliteFile = sqliteFileOf(config.databaseUrl);
+  const lock =
+    sqliteFile === undefined || sqliteFile === ':memory:'
+      ? undefined
+      : lockDataDirectory(path.dirname(path.resolve(sqliteFile)));
+  let deps: Deps;
+  try {
+    deps = await createDeps(config, overrides);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const app = buildApp(deps);
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await bootstrap(deps);
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    // A port in use or a bad bootstrap password: let go of everything, the lock included.
+    await app.close();
+    await deps.counters.close();
+    await deps.store.close();
+    lock?.release();
+    throw error;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -149,7 +178,9 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
       closing ??= (async () => {
         clearInterval(housekeeping);
         await app.close();
+        await deps.counters.close();
         await deps.store.close();
+        lock?.release();
       })();
       return closing;
     },

@@ -84,7 +84,9 @@ const EXPECTED: Record<PathName, Record<UserKind, Expectation>> = {
       assert.equal((access.token as Record<string, unknown>)['RAX-AUTH:scope'], 'SETUP-MFA');
       assert.equal(access.serviceCatalog, undefined, 'a SETUP-MFA token has no catalog');
     },
-    locked: status(403, 'forbidden', Messages.scopeNotSupported),
+    // The lock answers first, for a right password as for a wrong one: a scope refusal here
+    // would tell the two apart.
+    locked: status(401, 'unauthorized', Messages.locked),
     disabled: status(403, 'userDisabled', /is disabled/),
   },
   apiKey: {
@@ -111,7 +113,8 @@ const EXPECTED: Record<PathName, Record<UserKind, Expectation>> = {
   passwordAndPasscode: {
     mfa: issuedV3('password', 'totp'),
     requiredWithoutMfa: status(403, 'error', /^User must setup multi-factor/),
-    locked: status(403, 'error', Messages.locked),
+    // The password step already answers for a locked user, as a v2.0 step 1 does.
+    locked: status(401, 'error', Messages.locked),
     disabled: status(403, 'error', /is disabled/),
   },
 };

@@ -2,11 +2,13 @@ import { constantEquals } from '../crypto/constant-equals.js';
 import { randomHex } from '../crypto/random.js';
 import type { Deps } from '../deps.js';
 import { ApiError, badRequest, forbidden, Messages, unauthorized, userDisabled } from '../errors.js';
-import { type EventType, recordEvent } from '../events/events.js';
+import { type EventType, isFailureEvent, recordEvent, recordRepeatedEvent } from '../events/events.js';
 import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
+import { SmsLimitReached } from '../factors/sms/delivery.js';
 import {
   consumeLoginPasscode,
+  PASSCODE_NOT_SENT,
   resendLoginPasscode,
   sendLoginPasscode,
 } from '../factors/sms/login-passcode.js';
@@ -17,8 +19,11 @@ import {
   findUserByReference,
   findUserByUsername,
   type UserReference,
+  usernameKey,
 } from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
+import { takeSourceFailureSlot } from '../lockout/source-failures.js';
 import {
   decideLogin,
   type FactorType,
@@ -27,7 +32,13 @@ import {
   passcodeMethod,
 } from '../policy/enforcement.js';
 import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
-import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
+import {
+  consumeMfaSession,
+  findMfaSession,
+  mfaSessionHash,
+  newMfaSessionId,
+  startMfaSession,
+} from './mfa-session.js';
 import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
 /** A username (v2.0, the panel) or an OpenStack v3 user reference (id, or name and domain). */
@@ -73,6 +84,11 @@ export interface LoginChallenge {
   factor: FactorType;
   /** SMS users: the masked number the passcode went to, e.g. `+1******0123`. */
   sentTo?: string;
+  /**
+   * SMS users when an SMS limit stopped the passcode: what to tell the user (every surface shows
+   * `message`) and when a text could go again. Bypass and temporary codes still complete the session.
+   */
+  smsNotSent?: { message: string; retryAfterSeconds: number };
 }
 
 export const NO_SECOND_FACTOR =
@@ -95,6 +111,18 @@ const ISSUING_PATHS: Record<Credentials['type'], true> = {
 };
 export const TOKEN_ISSUING_PATHS = Object.keys(ISSUING_PATHS) as Credentials['type'][];
 
+/**
+ * Which credentials count towards LATCHKEY_LOGIN_FAILURES_PER_SOURCE: those a guesser can try
+ * (a token credential is a 128-bit secret that is looked up, never guessed against a user).
+ */
+const COUNTED_PER_SOURCE: Record<Credentials['type'], boolean> = {
+  password: true,
+  apiKey: true,
+  token: false,
+  passcode: true,
+  passwordAndPasscode: true,
+};
+
 interface Authenticated {
   user: UserRow;
   methods: AuthMethod[];
@@ -111,7 +139,19 @@ interface Authenticated {
 export async function login(deps: Deps, request: LoginRequest): Promise<LoginResult> {
   if (request.tenantId !== undefined && request.tenantName !== undefined)
     throw badRequest(Messages.tenantIdAndName);
-  const authenticated = await authenticate(deps, request);
+  const slot = COUNTED_PER_SOURCE[request.credentials.type]
+    ? await takeSourceFailureSlot(deps, request.source)
+    : undefined;
+  let authenticated: Authenticated;
+  try {
+    authenticated = await authenticate(deps, request);
+  } catch (error) {
+    // A refused credential keeps its slot; a malformed request was no guess and gives it back.
+    const refused = error instanceof ApiError && (error.status === 401 || error.status === 403);
+    if (!refused) await slot?.giveBack();
+    throw error;
+  }
+  await slot?.giveBack();
   const { user } = authenticated;
   if (!user.enabled) throw userDisabled(user.username);
   const tenantId = request.tenantId ?? request.tenantName ?? null;
@@ -195,11 +235,27 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         'username' in credentials
           ? await findUserByUsername(deps.db, credentials.username)
           : await findUserByReference(deps.db, credentials.user);
+      const attempt = user ? await reservePasswordAttempt(deps, user.id) : undefined;
+      // Judged even while locked, so a locked account answers in the same time; the result is
+      // then ignored: no password opens a locked account.
       const ok = await deps.passwords.verifyOrDummy(user?.password_hash, credentials.password);
-      if (!user || !ok) {
-        await auditFailure(deps, request, user, nameOf(credentials), 'PASSWORD');
-        throw unauthorized(Messages.badPassword);
+      const passwordLocked = attempt?.kind === 'locked';
+      // A user whose MFA login is locked gets the lockout message for a right and a wrong password
+      // alike, and the attempt stays counted either way: nothing tells the two apart.
+      const mfaLocked =
+        user !== undefined && !passwordLocked && user.mfa_enabled === 1 && isLocked(deps, user);
+      if (!user || !ok || passwordLocked || mfaLocked) {
+        const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
+        await auditFailure(deps, request, user, nameOf(credentials), 'PASSWORD', reason);
+        if (user && attempt?.kind === 'counted' && attempt.locksNow) {
+          await audit(deps, request, user, 'password.locked', {
+            failedAttempts: deps.config.passwordLockout.attempts,
+            lockSeconds: deps.config.passwordLockout.seconds,
+          });
+        }
+        throw unauthorized(mfaLocked ? Messages.locked : Messages.badPassword);
       }
+      if (attempt?.kind === 'counted') await resetPasswordAttempts(deps.db, user.id);
       await rehashPasswordIfNeeded(deps, user, credentials.password);
       return { user, methods: ['PASSWORD'] };
     }
@@ -269,7 +325,8 @@ async function authenticatePasswordAndPasscode(
     }
     throw unauthorized(NO_SECOND_FACTOR);
   }
-  const sessionId = await startMfaSession(deps, user.id, factor, ['PASSWORD']);
+  const sessionId = newMfaSessionId();
+  await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
   return authenticatePasscode(deps, request, {
     type: 'passcode',
     sessionIds: [sessionId],
@@ -305,8 +362,7 @@ async function authenticatePasscode(
     throw new ApiError(403, 'forbidden', Messages.locked);
   }
   const passcode = credentials.passcode.trim();
-  const factor = user.factor_type as FactorType;
-  const via = await checkPasscode(deps, user.id, passcode);
+  const via = await checkPasscode(deps, user.id, passcode, session);
   if (via === undefined) {
     if (attempt >= deps.config.lockoutThreshold) {
       await audit(deps, request, user, 'mfa.locked', { failedAttempts: attempt });
@@ -319,17 +375,23 @@ async function authenticatePasscode(
   if (via === 'bypass' || via === 'temporary') {
     await audit(deps, request, user, via === 'bypass' ? 'bypass_code.used' : 'login.succeeded', { via });
   }
-  return { user, methods: [passcodeMethod(factor), ...session.done], sessionHash: session.hash };
+  return { user, methods: [passcodeMethod(session.factor), ...session.done], sessionHash: session.hash };
 }
 
-/** Reference §4.5: OTP devices, then the SMS passcode, then bypass codes (and temporary codes). */
+/**
+ * Step 2 accepts what the challenge named, and nothing of another factor: the OTP devices for an
+ * OTP challenge, the SMS passcode sent for this very session for an SMS challenge; then bypass
+ * codes and administrators' temporary codes, which stand in for either (reference §4.5).
+ */
 async function checkPasscode(
   deps: Deps,
   userId: string,
   passcode: string,
+  session: { factor: FactorType; hash: string },
 ): Promise<'otp' | 'sms' | 'bypass' | 'temporary' | undefined> {
-  if (await verifyTotpForLogin(deps, userId, passcode)) return 'otp';
-  if (await consumeLoginPasscode(deps, userId, passcode)) return 'sms';
+  if (session.factor === 'OTP' && (await verifyTotpForLogin(deps, userId, passcode))) return 'otp';
+  if (session.factor === 'SMS' && (await consumeLoginPasscode(deps, userId, passcode, session.hash)))
+    return 'sms';
   if (await consumeBypassCode(deps, userId, passcode)) return 'bypass';
   if (/^\d{8}$/.test(passcode) && (await consumeOneTimeCode(deps, userId, 'temporary', passcode)))
     return 'temporary';
@@ -347,16 +409,34 @@ async function challenge(
     await audit(deps, request, user, 'login.failed', { reason: 'locked' });
     throw unauthorized(Messages.locked);
   }
-  // Send first: if the provider fails, no session exists that the user could not complete.
-  const sentTo = factor === 'SMS' ? await sendLoginPasscode(deps, user.id) : undefined;
-  const sessionId = await startMfaSession(deps, user.id, factor, ['PASSWORD']);
-  await audit(deps, request, user, 'login.challenged', { factor });
+  // The SMS passcode is bound to this session's id, so it opens this session and no other. It is
+  // sent before the session is stored: if the provider fails, no session is left that nobody
+  // could complete.
+  const sessionId = newMfaSessionId();
+  let sentTo: string | undefined;
+  let smsNotSent: LoginChallenge['smsNotSent'];
+  if (factor === 'SMS') {
+    try {
+      sentTo = await sendLoginPasscode(deps, user.id, mfaSessionHash(deps, sessionId));
+    } catch (error) {
+      // An SMS limit must not lock out recovery: the challenge still comes, without a text, so a
+      // user who lost the phone completes it with a bypass or temporary code.
+      if (!(error instanceof SmsLimitReached)) throw error;
+      smsNotSent = { message: PASSCODE_NOT_SENT, retryAfterSeconds: error.retryAfterSeconds };
+    }
+  }
+  await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
+  await audit(deps, request, user, 'login.challenged', {
+    factor,
+    ...(smsNotSent ? { smsSent: false } : {}),
+  });
   return {
     kind: 'challenge',
     sessionId,
     user: userView(user),
     factor,
     ...(sentTo === undefined ? {} : { sentTo }),
+    ...(smsNotSent === undefined ? {} : { smsNotSent }),
   };
 }
 
@@ -382,14 +462,17 @@ export async function resendChallengePasscode(
   if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || user.factor_type !== 'SMS')
     throw badRequest(RESEND_NOT_SMS);
   if (isLocked(deps, user)) throw unauthorized(Messages.locked);
-  const sentTo = await resendLoginPasscode(deps, user.id);
+  const sentTo = await resendLoginPasscode(deps, user.id, session.hash);
   await audit(deps, { source }, user, 'login.challenged', { factor: 'SMS', resent: true });
   return { sentTo };
 }
 
 /**
  * A failed first-factor login is recorded whether or not the user exists: the same write on
- * both paths keeps an unknown username from answering measurably faster.
+ * both paths keeps an unknown username from answering measurably faster. An unknown name is
+ * kept only as a keyed hash (it is often a password typed into the wrong field); an
+ * administrator who suspects a name can compare its hash. Repeats from one source within a
+ * minute count up one row (recordRepeatedEvent).
  */
 function auditFailure(
   deps: Deps,
@@ -397,14 +480,21 @@ function auditFailure(
   user: UserRow | undefined,
   username: string,
   method: AuthMethod,
+  reason?: string,
 ): Promise<void> {
-  return recordEvent(deps.db, deps.clock.now(), {
+  const usernameHash = user ? undefined : deps.keys.hashFor('unknown-username', usernameKey(username));
+  return recordRepeatedEvent(deps.db, deps.clock.now(), {
     type: 'login.failed',
+    subject: user ? user.id : `unknown:${usernameHash}`,
     actorId: user?.id ?? null,
     userId: user?.id ?? null,
     domainId: user?.domain_id ?? null,
     source: request.source,
-    detail: user ? { method } : { method, unknownUsername: username },
+    detail: {
+      method,
+      ...(usernameHash === undefined ? {} : { usernameHash }),
+      ...(reason === undefined ? {} : { reason }),
+    },
   });
 }
 
@@ -415,12 +505,16 @@ function audit(
   type: EventType,
   detail: Record<string, string | number | boolean>,
 ): Promise<void> {
-  return recordEvent(deps.db, deps.clock.now(), {
+  const event = {
     type,
     actorId: user.id,
     userId: user.id,
     domainId: user.domain_id,
     source: request.source,
     detail,
-  });
+  };
+  // Failures can be caused at will: they count up per source and minute instead of adding rows.
+  return isFailureEvent(type)
+    ? recordRepeatedEvent(deps.db, deps.clock.now(), { ...event, subject: user.id })
+    : recordEvent(deps.db, deps.clock.now(), event);
 }

@@ -177,6 +177,8 @@ export async function insertUser(
         mfa_enforcement: null,
         mfa_failed_count: 0,
         mfa_last_failed_at: null,
+        password_failed_count: 0,
+        password_last_failed_at: null,
       };
       await trx.insertInto('users').values(row).execute();
       await recordEvent(trx, now, {

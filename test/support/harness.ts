@@ -45,6 +45,8 @@ export interface RequestOptions {
   token?: string;
   body?: unknown;
   headers?: Record<string, string>;
+  /** The client's address as the server sees it (default 127.0.0.1). */
+  remoteAddress?: string;
 }
 
 /** A fresh PostgreSQL schema per test environment, dropped on close. */
@@ -71,7 +73,13 @@ export async function freshPostgresSchema(): Promise<{ url: string; schema: stri
 export const TEST_KEYS = `1:${Buffer.alloc(32, 7).toString('base64')}`;
 
 export async function createTestEnv(
-  options: { dialect?: DialectName; env?: Record<string, string>; clock?: ManualClock } = {},
+  options: {
+    dialect?: DialectName;
+    env?: Record<string, string>;
+    clock?: ManualClock;
+    /** Redis keys of this environment; two environments given the same prefix share counters. */
+    redisKeyPrefix?: string;
+  } = {},
 ): Promise<TestEnv> {
   const dialect = options.dialect ?? 'sqlite';
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
@@ -110,6 +118,7 @@ export async function createTestEnv(
       sms,
       log: createLogger(config, sink),
       keys: new KeyRing([{ id: '1', key: Buffer.alloc(32, 7) }]),
+      redisKeyPrefix: options.redisKeyPrefix ?? `latchkey-test:${randomBytes(6).toString('hex')}:`,
       ...(schema ? { schema } : {}),
     });
   } catch (error) {
@@ -141,6 +150,9 @@ export async function createTestEnv(
         url,
         headers,
         ...(payload === undefined ? {} : { payload }),
+        ...(requestOptions.remoteAddress === undefined
+          ? {}
+          : { remoteAddress: requestOptions.remoteAddress }),
       });
       let body: Response['body'] = {};
       if (response.body && response.headers['content-type']?.toString().includes('json')) {
@@ -150,6 +162,7 @@ export async function createTestEnv(
     },
     async close() {
       await app.close();
+      await deps.counters.close();
       await deps.store.close();
       await dropSchema?.();
       fs.rmSync(dataDir, { recursive: true, force: true });
@@ -168,9 +181,15 @@ export interface TestUser {
   domainId: string | null;
 }
 
-export async function passwordLogin(env: TestEnv, username: string, password = PASSWORD): Promise<Response> {
+export async function passwordLogin(
+  env: TestEnv,
+  username: string,
+  password = PASSWORD,
+  remoteAddress?: string,
+): Promise<Response> {
   return env.request('POST', '/v2.0/tokens', {
     body: { auth: { passwordCredentials: { username, password } } },
+    ...(remoteAddress === undefined ? {} : { remoteAddress }),
   });
 }
 
