@@ -113,7 +113,8 @@ const EXPECTED: Record<PathName, Record<UserKind, Expectation>> = {
   passwordAndPasscode: {
     mfa: issuedV3('password', 'totp'),
     requiredWithoutMfa: status(403, 'error', /^User must setup multi-factor/),
-    locked: status(403, 'error', Messages.locked),
+    // The password step already answers for a locked user, as a v2.0 step 1 does.
+    locked: status(401, 'error', Messages.locked),
     disabled: status(403, 'error', /is disabled/),
   },
 };

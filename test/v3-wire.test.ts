@@ -412,7 +412,7 @@ for (const dialect of dialects()) {
           env,
           bothFactorsBody(byName(user), user.password, totpAt(secret, env.clock.now())),
         );
-        assertKeystoneError(right, 403, Messages.locked);
+        assertKeystoneError(right, 401, Messages.locked);
         assertKeystoneError(
           await v3Login(env, passwordBody(byName(user), user.password)),
           401,
