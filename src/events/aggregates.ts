@@ -62,7 +62,8 @@ export async function failedSignInsByHour(
   const bucket = sql<number>`(at - ${sql.lit(first)}) / ${sql.lit(HOUR_MS)}`;
   const rows = await deps.db
     .selectFrom('security_events')
-    .select([bucket.as('bucket'), (eb) => eb.fn.countAll<number>().as('count')])
+    // Repeated failures are one row with a count (recordRepeatedEvent): add the counts up.
+    .select([bucket.as('bucket'), (eb) => eb.fn.sum<number>('count').as('count')])
     .where('domain_id', '=', domainId)
     .where('at', '>=', first)
     .where((eb) =>

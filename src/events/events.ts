@@ -79,8 +79,8 @@ export function isFailureEvent(type: EventType): boolean {
 const MINUTE_MS = 60_000;
 
 /**
- * A repeatable event: the same type from the same source about the same subject within one
- * minute updates one row and counts up, so a flood of failures costs one row a minute, not one
+ * A repeatable event: the same type from the same source about the same subject, with the same
+ * detail, within one minute updates one row and counts up, so a flood of failures costs one row a minute, not one
  * row a request. `subject` tells apart what an administrator would want apart (the user tried,
  * or the keyed hash of an unknown name).
  */
@@ -91,7 +91,11 @@ export async function recordRepeatedEvent(
 ): Promise<void> {
   const minute = Math.floor(at / MINUTE_MS);
   const aggregateKey = createHash('sha256')
-    .update([event.type, event.source ?? '', event.subject, minute].join('\u0000'))
+    .update(
+      [event.type, event.source ?? '', event.subject, minute, JSON.stringify(event.detail ?? {})].join(
+        '\u0000',
+      ),
+    )
     .digest('hex');
   await db
     .insertInto('security_events')
