@@ -1,31 +1,67 @@
 /**
- * npm run bench: loopback only, bounded. Every figure is reported beside a ceiling measured in
- * the same run on the same machine, because absolute numbers on a shared machine mean little:
+ * npm run bench: loopback only, bounded. Load comes from wrk (a C program, far lighter than a
+ * Node load generator, so the server keeps the CPU it needs on a small machine), driven by the
+ * Lua scripts in bench/wrk/. Every figure is reported beside a ceiling measured in the same run:
  *   - token validation against a bare Fastify JSON route;
- *   - password login and the full two-step MFA login against raw argon2id verifies with the
- *     server's parameters and the same number of requests in flight.
- * Servers and the argon2 loop run in child processes; the load comes from this process.
+ *   - password login and the two-step OTP login against raw argon2id verifies with the server's
+ *     library, parameters and number in flight.
+ * The servers and the argon2 loop run in child processes: latchkey from its build (dist/), as
+ * `npm start` runs it. Results go to bench/results.json and a table on stdout.
+ *
+ * Ceilings move with whatever else runs on the machine, so each phase is measured right after
+ * its own ceiling run and its ratio is taken against that run.
+ *
+ * Environment: BENCH_SECONDS (per phase, default 8), BENCH_PG_URL (a PostgreSQL server to
+ * create a scratch database on; default postgres://postgres@127.0.0.1:5432/postgres, skipped
+ * when unreachable), BENCH_STORES (default sqlite,postgres), BENCH_LOGINS=0 (skip the login
+ * phases), BENCH_VALIDATION=0 (skip the validation phases), BENCH_PROFILE=DIR (write CPU profiles of the servers there), BENCH_SKIP_BUILD=1.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { TOTP } from 'otpauth';
+import pg from 'pg';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+const WRK_DIR = path.join(ROOT, 'bench/wrk');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-/** libuv's default thread pool, where argon2 runs: the raw loop keeps this many verifies going. */
-const ARGON2_THREADS = 4;
-/**
- * Logins in flight: twice the pool, so the pool stays full while some logins are between
- * their argon2 work and their other steps (parsing, database, step 2 of an MFA login). This
- * measures the server's throughput, whose ceiling is the pool kept full.
- */
-const LOGIN_CONCURRENCY = 2 * ARGON2_THREADS;
+/** Each phase and its ceiling run in this many alternating slices (see `interleaved`). */
+const ROUNDS = 4;
+const SLICE_SECONDS = Math.max(1, Math.round(SECONDS / ROUNDS));
+const WARM_UP_SECONDS = 2;
 const PASSWORD = 'Benchpass1';
+const SECRET_KEYS = `1:${Buffer.alloc(32, 9).toString('base64')}`;
+/** Validation load: one wrk thread (it needs a fraction of a core), ten connections. */
+const VALIDATION_CONNECTIONS = 10;
+/**
+ * Logins in flight: twice libuv's thread pool (4 threads, where argon2 runs), so the pool stays
+ * full while some logins are between their argon2 work and their other steps. The raw argon2
+ * ceiling keeps the same number of verifies in flight.
+ */
+const LOGIN_CONCURRENCY = 8;
+const DISTINCT_TOKENS = 1000;
+const TOKENS_PER_USER = 5;
+const WRITES_PER_SECOND = 20;
+const TARGETS = {
+  oneTokenSqlite: 0.6,
+  busyTokensSqlite: 0.5,
+  postgres: 0.25,
+  login: 0.85,
+  p99Ms: 5,
+  rssMb: 200,
+  startMs: 1500,
+};
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-'));
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  fs.rmSync(scratch, { recursive: true, force: true });
+});
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -39,15 +75,15 @@ async function freePort(): Promise<number> {
   });
 }
 
-const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-function start(script: string, args: string[], env: Record<string, string>): ChildProcess {
+function start(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  execArgv: string[],
+): ChildProcess {
   const child = fork(path.join(ROOT, script), args, {
     cwd: ROOT,
-    execArgv: ['--import', 'tsx'],
+    execArgv,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -55,14 +91,15 @@ function start(script: string, args: string[], env: Record<string, string>): Chi
   return child;
 }
 
-async function waitHealthy(url: string): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
+/** Milliseconds until `url` answers 200. */
+async function waitHealthy(url: string, since = performance.now()): Promise<number> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
     try {
-      if ((await fetch(url)).ok) return;
+      if ((await fetch(url)).ok) return performance.now() - since;
     } catch {
       // not yet listening
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`${url} did not come up`);
 }
@@ -75,26 +112,84 @@ async function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-interface LoadResult {
-  perSecond: number;
-  p99Ms: number | null;
-  errors: number;
-}
-
-async function cannon(options: autocannon.Options): Promise<LoadResult> {
-  // A short warm-up so JIT and connection set-up stay out of the figure.
-  await autocannon({ ...options, duration: 1 });
-  const result = await autocannon({ ...options, duration: SECONDS });
-  return {
-    perSecond: result.requests.average,
-    p99Ms: result.latency.p99,
-    errors: result.errors + result.non2xx,
+/** The largest resident set of a process while a phase runs, from /proc. */
+function sampleRss(pid: number | undefined): () => number | null {
+  let maxKb = 0;
+  const read = () => {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      if (kb > maxKb) maxKb = kb;
+    } catch {
+      // the process is gone
+    }
+  };
+  read();
+  const timer = setInterval(read, 200);
+  return () => {
+    clearInterval(timer);
+    read();
+    return maxKb > 0 ? Math.round(maxKb / 102.4) / 10 : null;
   };
 }
 
-// node:http with a keep-alive agent: on two cores the load generator's own CPU is taken from the
-// server, so the client is kept as light as autocannon's is.
+interface WrkResult {
+  requests: number;
+  seconds: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  socketErrors: number;
+  counted: boolean;
+  ok: number;
+  failed: number;
+  okPerSecond: number;
+  operationP50Ms: number | null;
+  operationP99Ms: number | null;
+  exhausted: boolean;
+}
+
+async function wrk(options: {
+  url: string;
+  script: string;
+  seconds: number;
+  threads: number;
+  connections: number;
+  env?: Record<string, string>;
+}): Promise<WrkResult> {
+  const args = [
+    `-t${options.threads}`,
+    `-c${options.connections}`,
+    `-d${options.seconds}s`,
+    '--timeout',
+    '10s',
+    '-s',
+    path.join(WRK_DIR, options.script),
+    options.url,
+  ];
+  const child = spawn('wrk', args, {
+    env: { ...process.env, BENCH_WRK_DIR: WRK_DIR, BENCH_THREADS: String(options.threads), ...options.env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const line = output.split('\n').find((candidate) => candidate.startsWith('BENCH_JSON '));
+  if (code !== 0 || !line) throw new Error(`wrk ${args.join(' ')} failed (${code}):\n${output}`);
+  return JSON.parse(line.slice('BENCH_JSON '.length)) as WrkResult;
+}
+
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+interface ApiResponse {
+  status: number;
+  header(name: string): string | undefined;
+  json: unknown;
+}
 
 async function api(
   base: string,
@@ -103,7 +198,7 @@ async function api(
   body?: unknown,
   token?: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; header(name: string): string | undefined; json: unknown }> {
+): Promise<ApiResponse> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = http.request(
@@ -141,43 +236,131 @@ async function api(
   });
 }
 
+/** Run `work` over `items`, `concurrency` at a time. */
+async function inParallel<T, R>(
+  items: T[],
+  concurrency: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await work(items[index] as T);
+      }
+    }),
+  );
+  return results;
+}
+
+const tokenOf = (response: ApiResponse, what: string): string => {
+  if (response.status !== 200)
+    throw new Error(`${what}: ${response.status} ${JSON.stringify(response.json)}`);
+  return (response.json as { access: { token: { id: string } } }).access.token.id;
+};
+
 async function passwordToken(base: string, username: string): Promise<string> {
   const login = await api(base, 'POST', '/v2.0/tokens', {
     auth: { passwordCredentials: { username, password: PASSWORD } },
   });
-  if (login.status !== 200) throw new Error(`login ${username}: ${login.status}`);
-  return (login.json as { access: { token: { id: string } } }).access.token.id;
+  return tokenOf(login, `login ${username}`);
 }
 
-interface OtpAccount {
+interface BenchUser {
+  id: string;
+  username: string;
+  apiKey: string;
+}
+
+async function createUsers(
+  base: string,
+  adminToken: string,
+  prefix: string,
+  count: number,
+): Promise<BenchUser[]> {
+  return inParallel(
+    Array.from({ length: count }, (_, i) => `${prefix}-${i}`),
+    LOGIN_CONCURRENCY,
+    async (username) => {
+      const created = await api(
+        base,
+        'POST',
+        '/v2.0/users',
+        { user: { username, 'OS-KSADM:password': PASSWORD } },
+        adminToken,
+      );
+      if (created.status !== 201) throw new Error(`create ${username}: ${created.status}`);
+      const id = (created.json as { user: { id: string } }).user.id;
+      const key = await api(
+        base,
+        'GET',
+        `/v2.0/users/${id}/OS-KSADM/credentials/RAX-KSKEY:apiKeyCredentials`,
+        undefined,
+        adminToken,
+      );
+      const apiKey = (key.json as { 'RAX-KSKEY:apiKeyCredentials': { apiKey: string } })[
+        'RAX-KSKEY:apiKeyCredentials'
+      ].apiKey;
+      return { id, username, apiKey };
+    },
+  );
+}
+
+async function apiKeyToken(base: string, user: BenchUser): Promise<string> {
+  const login = await api(base, 'POST', '/v2.0/tokens', {
+    auth: { 'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey: user.apiKey } },
+  });
+  return tokenOf(login, `API-key login ${user.username}`);
+}
+
+/** API-key logins of other users at a steady rate, each writing a token and an event. */
+function startWriter(base: string, users: BenchUser[]): () => Promise<{ ok: number; failed: number }> {
+  let ok = 0;
+  let failed = 0;
+  let next = 0;
+  const inFlight = new Set<Promise<void>>();
+  const timer = setInterval(() => {
+    const user = users[next++ % users.length];
+    if (!user) return;
+    const login = apiKeyToken(base, user).then(
+      () => {
+        ok++;
+      },
+      () => {
+        failed++;
+      },
+    );
+    inFlight.add(login);
+    void login.finally(() => inFlight.delete(login));
+  }, 1000 / WRITES_PER_SECOND);
+  return async () => {
+    clearInterval(timer);
+    await Promise.all(inFlight);
+    return { ok, failed };
+  };
+}
+
+interface OtpUser {
   username: string;
   totp: TOTP;
-  lastStep: number;
 }
 
-/**
- * Each TOTP code is accepted once per device (the last accepted step must grow), and within one
- * 30 s period a user can log in with at most the codes of steps t-1, t and t+1. So the MFA phase
- * rotates over enough OTP users that none runs out, and every login is a real step 1 + step 2.
- */
-async function createOtpAccounts(base: string, adminToken: string, count: number): Promise<OtpAccount[]> {
-  const accounts: OtpAccount[] = [];
-  for (let i = 0; i < count; i++) {
-    const username = `bench-otp-${i}`;
-    const created = await api(
-      base,
-      'POST',
-      '/v2.0/users',
-      { user: { username, 'OS-KSADM:password': PASSWORD } },
-      adminToken,
-    );
-    if (created.status !== 201) throw new Error(`create ${username}: ${created.status}`);
-    const id = (created.json as { user: { id: string } }).user.id;
-    const token = await passwordToken(base, username);
+/** Users with a verified authenticator and OTP MFA enabled; verification spends step t-1. */
+async function createOtpUsers(
+  base: string,
+  adminToken: string,
+  prefix: string,
+  count: number,
+): Promise<OtpUser[]> {
+  const users = await createUsers(base, adminToken, prefix, count);
+  return inParallel(users, LOGIN_CONCURRENCY, async (user) => {
+    const token = await passwordToken(base, user.username);
     const device = await api(
       base,
       'POST',
-      `/v2.0/users/${id}/RAX-AUTH/multi-factor/otp-devices`,
+      `/v2.0/users/${user.id}/RAX-AUTH/multi-factor/otp-devices`,
       { 'RAX-AUTH:otpDevice': { name: 'bench' } },
       token,
     );
@@ -186,237 +369,533 @@ async function createOtpAccounts(base: string, adminToken: string, count: number
     ];
     const secret = new URL(otpDevice.keyUri).searchParams.get('secret') ?? '';
     const totp = new TOTP({ secret, digits: 6, period: 30, algorithm: 'SHA1' });
-    const step = Math.floor(Date.now() / 30_000);
-    const verify = await api(
-      base,
-      'POST',
-      `/v2.0/users/${id}/RAX-AUTH/multi-factor/otp-devices/${otpDevice.id}/verify`,
-      { 'RAX-AUTH:verificationCode': { code: totp.generate({ timestamp: (step - 1) * 30_000 }) } },
-      token,
-    );
-    if (verify.status !== 204) throw new Error(`verify ${username}: ${verify.status}`);
+    // Verify with the previous step's code, which leaves the current and the next one for the
+    // logins; if the server's clock has just moved on to another step, try again.
+    let verified = 0;
+    for (let attempt = 0; attempt < 3 && verified !== 204; attempt++) {
+      const step = Math.floor(Date.now() / 30_000);
+      const verify = await api(
+        base,
+        'POST',
+        `/v2.0/users/${user.id}/RAX-AUTH/multi-factor/otp-devices/${otpDevice.id}/verify`,
+        { 'RAX-AUTH:verificationCode': { code: totp.generate({ timestamp: (step - 1) * 30_000 }) } },
+        token,
+      );
+      verified = verify.status;
+    }
+    if (verified !== 204) throw new Error(`verify ${user.username}: ${verified}`);
     const enable = await api(
       base,
       'PUT',
-      `/v2.0/users/${id}/RAX-AUTH/multi-factor`,
+      `/v2.0/users/${user.id}/RAX-AUTH/multi-factor`,
       { 'RAX-AUTH:multiFactor': { enabled: true } },
       token,
     );
-    if (enable.status !== 204) throw new Error(`enable ${username}: ${enable.status}`);
-    accounts.push({ username, totp, lastStep: step - 1 });
+    if (enable.status !== 204) throw new Error(`enable ${user.username}: ${enable.status}`);
+    return { username: user.username, totp };
+  });
+}
+
+/** One phase's figures, summed over its slices. */
+interface Phase {
+  name: string;
+  store: 'sqlite' | 'postgres' | null;
+  /** Successful operations (validations, logins) per second. */
+  perSecond: number;
+  /** Median over the slices of each slice's p50 and p99 (a login is timed from first to last request). */
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** The worst slice's p99. */
+  worstP99Ms: number | null;
+  /** Largest resident set of the server while the phase ran. */
+  rssMb: number | null;
+  errors: number;
+  ceiling: 'bare route' | 'raw argon2id' | null;
+  /** The ceiling over the slices interleaved with this phase's, and its p99 (median of slices). */
+  ceilingPerSecond: number | null;
+  ceilingP99Ms: number | null;
+  ratio: number | null;
+  /** CPU time of the server (or of the ceiling's process) per operation, in microseconds. */
+  cpuMicrosPerOperation: number | null;
+  ceilingCpuMicrosPerOperation: number | null;
+  /** Ceiling CPU per operation over this phase's: the throughput ratio a quiet machine would give. */
+  cpuRatio: number | null;
+  target: number | null;
+  note?: string;
+}
+
+interface Slice {
+  operations: number;
+  seconds: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  errors: number;
+  /** CPU time the measured process (all its threads) spent during the slice. */
+  cpuSeconds: number | null;
+}
+
+/** User + system CPU seconds of a process and all its threads so far, from /proc (ticks of 1/100 s). */
+function cpuSecondsOf(pid: number | undefined): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
   }
-  return accounts;
 }
 
-async function mfaLogins(base: string, accounts: OtpAccount[]): Promise<LoadResult> {
-  let next = 0;
-  const take = (): { account: OtpAccount; step: number } | undefined => {
-    for (let tried = 0; tried < accounts.length; tried++) {
-      const account = accounts[next++ % accounts.length];
-      if (!account) continue;
-      const current = Math.floor(Date.now() / 30_000);
-      const step = Math.max(account.lastStep + 1, current - 1);
-      if (step <= current + 1) {
-        account.lastStep = step;
-        return { account, step };
-      }
-    }
-    return undefined;
+/** Runs `slice` and adds the CPU time `pid` spent meanwhile. */
+async function withCpu(pid: number | undefined, slice: () => Promise<Slice>): Promise<Slice> {
+  const before = cpuSecondsOf(pid);
+  const result = await slice();
+  const after = cpuSecondsOf(pid);
+  return { ...result, cpuSeconds: before === null || after === null ? null : after - before };
+}
+
+const median = (values: number[]): number | null => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? null : (sorted[Math.floor((sorted.length - 1) / 2)] ?? null);
+};
+
+/**
+ * The machine is shared, so the load on it moves during a run. A phase and its ceiling are
+ * therefore measured in alternating slices (ceiling, phase, ceiling, phase ...), and the ratio
+ * is the phase's total over the ceiling's total: both saw the same weather.
+ */
+async function interleaved(
+  ceilingSlice: (seconds: number) => Promise<Slice>,
+  phaseSlice: (seconds: number, round: number) => Promise<Slice>,
+  server: ChildProcess,
+): Promise<{ ceiling: Slice[]; phase: Slice[]; rssMb: number | null }> {
+  const ceiling: Slice[] = [];
+  const phase: Slice[] = [];
+  let rssMb: number | null = null;
+  for (let round = 0; round < ROUNDS; round++) {
+    ceiling.push(await ceilingSlice(SLICE_SECONDS));
+    const rss = sampleRss(server.pid);
+    phase.push(await withCpu(server.pid, () => phaseSlice(SLICE_SECONDS, round)));
+    const sampled = rss();
+    if (sampled !== null && (rssMb === null || sampled > rssMb)) rssMb = sampled;
+  }
+  return { ceiling, phase, rssMb };
+}
+
+function summarise(
+  name: string,
+  store: Phase['store'],
+  ceilingName: Phase['ceiling'],
+  run: { ceiling: Slice[]; phase: Slice[]; rssMb: number | null },
+  target: number | null,
+  note?: string,
+): Phase {
+  const rate = (slices: Slice[]) =>
+    slices.reduce((sum, slice) => sum + slice.operations, 0) /
+    slices.reduce((sum, slice) => sum + slice.seconds, 0);
+  const perSecond = rate(run.phase);
+  const ceilingPerSecond = rate(run.ceiling);
+  const cpuPerOperation = (slices: Slice[]) => {
+    if (slices.some((slice) => slice.cpuSeconds === null)) return null;
+    const operations = slices.reduce((sum, slice) => sum + slice.operations, 0);
+    return (slices.reduce((sum, slice) => sum + (slice.cpuSeconds ?? 0), 0) / operations) * 1e6;
   };
-  const run = async (seconds: number) => {
-    let done = 0;
-    let errors = 0;
-    const latencies: number[] = [];
-    const deadline = Date.now() + seconds * 1000;
-    await Promise.all(
-      Array.from({ length: LOGIN_CONCURRENCY }, async () => {
-        while (Date.now() < deadline) {
-          const pick = take();
-          if (!pick) throw new Error('ran out of OTP users: create more');
-          const began = performance.now();
-          const first = await api(base, 'POST', '/v2.0/tokens', {
-            auth: { passwordCredentials: { username: pick.account.username, password: PASSWORD } },
-          });
-          const sessionId = /sessionId='([^']+)'/.exec(first.header('www-authenticate') ?? '')?.[1] ?? '';
-          const second = await api(
-            base,
-            'POST',
-            '/v2.0/tokens',
-            {
-              auth: {
-                'RAX-AUTH:passcodeCredentials': {
-                  passcode: pick.account.totp.generate({ timestamp: pick.step * 30_000 }),
-                },
-              },
-            },
-            undefined,
-            { 'X-SessionId': sessionId },
-          );
-          if (first.status === 401 && second.status === 200) {
-            done++;
-            latencies.push(performance.now() - began);
-          } else errors++;
-        }
-      }),
-    );
-    latencies.sort((a, b) => a - b);
-    return {
-      perSecond: done / seconds,
-      p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? null,
-      errors,
-    };
+  const cpu = cpuPerOperation(run.phase);
+  const ceilingCpu = cpuPerOperation(run.ceiling);
+  const p99s = run.phase.flatMap((slice) => (slice.p99Ms === null ? [] : [slice.p99Ms]));
+  return {
+    name,
+    store,
+    perSecond,
+    p50Ms: median(run.phase.flatMap((slice) => (slice.p50Ms === null ? [] : [slice.p50Ms]))),
+    p99Ms: median(p99s),
+    worstP99Ms: p99s.length === 0 ? null : Math.max(...p99s),
+    rssMb: run.rssMb,
+    errors: run.phase.reduce((sum, slice) => sum + slice.errors, 0),
+    ceiling: ceilingName,
+    ceilingPerSecond,
+    ceilingP99Ms: median(run.ceiling.flatMap((slice) => (slice.p99Ms === null ? [] : [slice.p99Ms]))),
+    ratio: perSecond / ceilingPerSecond,
+    cpuMicrosPerOperation: cpu,
+    ceilingCpuMicrosPerOperation: ceilingCpu,
+    cpuRatio: cpu === null || ceilingCpu === null ? null : ceilingCpu / cpu,
+    target,
+    ...(note === undefined ? {} : { note }),
   };
-  await run(1);
-  return run(SECONDS);
 }
 
-async function rawArgon2(): Promise<number> {
-  const child = start('bench/argon2-loop.ts', [], {
-    CONCURRENCY: String(LOGIN_CONCURRENCY),
-    SECONDS: String(SECONDS),
-  });
-  const result = await new Promise<{ perSecond: number }>((resolve, reject) => {
-    child.once('message', (message) => resolve(message as { perSecond: number }));
-    child.once('exit', (code) => reject(new Error(`argon2 loop exited ${code}`)));
-  });
-  await stop(child);
-  return result.perSecond;
+const wrkSlice = (result: WrkResult): Slice => ({
+  operations: result.counted ? result.ok : result.requests - result.non2xx,
+  seconds: result.seconds,
+  p50Ms: result.counted && result.operationP50Ms !== null ? result.operationP50Ms : result.p50Ms,
+  p99Ms: result.counted && result.operationP99Ms !== null ? result.operationP99Ms : result.p99Ms,
+  // Scripts that count their own outcomes expect some 4xx (step 1 of an MFA login is a 401).
+  errors: result.counted ? result.failed + result.socketErrors : result.non2xx + result.socketErrors,
+  cpuSeconds: null,
+});
+
+function writeFile(name: string, lines: string[]): string {
+  const file = path.join(scratch, name);
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
 }
 
-async function main(): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(process.env.BENCH_DATA_ROOT ?? os.tmpdir(), 'latchkey-bench-'));
-
-  // 1. The bare route, alone on the machine.
-  const barePort = await freePort();
-  const bare = start('bench/bare-server.ts', [], { PORT: String(barePort) });
-  await waitHealthy(`http://127.0.0.1:${barePort}/`);
-  const bareResult = await cannon({ url: `http://127.0.0.1:${barePort}/`, connections: 10 });
-  await stop(bare);
-
-  // 2. latchkey with its defaults (embedded SQLite, OWASP argon2id), logging at warn.
+/** The bare route's server, started once and warmed up; each call is one slice of load on it. */
+async function startBareRoute(): Promise<{ slice(seconds: number): Promise<Slice>; stop(): Promise<void> }> {
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const server = start('src/cli/main.ts', ['serve'], {
+  const bare = start('bench/bare-server.ts', [], { PORT: String(port) }, ['--import', 'tsx']);
+  await waitHealthy(`http://127.0.0.1:${port}/`);
+  const load = {
+    url: `http://127.0.0.1:${port}/`,
+    script: 'report.lua',
+    threads: 1,
+    connections: VALIDATION_CONNECTIONS,
+  };
+  await wrk({ ...load, seconds: WARM_UP_SECONDS });
+  return {
+    slice: (seconds) => withCpu(bare.pid, async () => wrkSlice(await wrk({ ...load, seconds }))),
+    stop: () => stop(bare),
+  };
+}
+
+/** Raw argon2id verifies for `seconds`, in a process of its own, as many in flight as logins. */
+async function argon2Slice(seconds: number): Promise<Slice> {
+  const child = start(
+    'bench/argon2-loop.ts',
+    [],
+    { CONCURRENCY: String(LOGIN_CONCURRENCY), SECONDS: String(seconds) },
+    ['--import', 'tsx'],
+  );
+  const result = await new Promise<{ count: number; seconds: number; cpuSeconds: number }>(
+    (resolve, reject) => {
+      child.once('message', (message) =>
+        resolve(message as { count: number; seconds: number; cpuSeconds: number }),
+      );
+      child.once('exit', (code) => reject(new Error(`argon2 loop exited ${code}`)));
+    },
+  );
+  await stop(child);
+  return {
+    operations: result.count,
+    seconds: result.seconds,
+    p50Ms: null,
+    p99Ms: null,
+    errors: 0,
+    cpuSeconds: result.cpuSeconds,
+  };
+}
+
+/** Three validation phases against a running server: one token, 1,000, 1,000 under writes. */
+async function validationPhases(
+  base: string,
+  server: ChildProcess,
+  store: 'sqlite' | 'postgres',
+  adminToken: string,
+  bare: (seconds: number) => Promise<Slice>,
+): Promise<Phase[]> {
+  const users = await createUsers(
+    base,
+    adminToken,
+    `bench-${store}-token`,
+    DISTINCT_TOKENS / TOKENS_PER_USER,
+  );
+  const tokens = (
+    await inParallel(users, LOGIN_CONCURRENCY, (user) =>
+      Promise.all(Array.from({ length: TOKENS_PER_USER }, () => apiKeyToken(base, user))),
+    )
+  ).flat();
+  const writers = await createUsers(base, adminToken, `bench-${store}-writer`, WRITES_PER_SECOND);
+  const oneToken = writeFile(`${store}-one-token.txt`, [tokens[0] ?? '']);
+  const manyTokens = writeFile(`${store}-tokens.txt`, tokens);
+  const phases: Phase[] = [];
+  const run = async (
+    name: string,
+    file: string,
+    withWriter: boolean,
+    target: number | null,
+  ): Promise<void> => {
+    const load = {
+      url: base,
+      script: 'validate.lua',
+      threads: 1,
+      connections: VALIDATION_CONNECTIONS,
+      env: { BENCH_TOKENS_FILE: file },
+    };
+    await wrk({ ...load, seconds: WARM_UP_SECONDS });
+    let written = { ok: 0, failed: 0, seconds: 0 };
+    const result = await interleaved(
+      bare,
+      async (seconds) => {
+        const stopWriter = withWriter ? startWriter(base, writers) : undefined;
+        const slice = wrkSlice(await wrk({ ...load, seconds }));
+        const done = await stopWriter?.();
+        if (done)
+          written = {
+            ok: written.ok + done.ok,
+            failed: written.failed + done.failed,
+            seconds: written.seconds + slice.seconds,
+          };
+        return { ...slice, errors: slice.errors + (done?.failed ?? 0) };
+      },
+      server,
+    );
+    const note = withWriter
+      ? `${(written.ok / written.seconds).toFixed(1)} API-key logins/s written meanwhile`
+      : undefined;
+    phases.push(summarise(name, store, 'bare route', result, target, note));
+  };
+  const postgres = store === 'postgres';
+  await run('validation, one token', oneToken, false, postgres ? TARGETS.postgres : TARGETS.oneTokenSqlite);
+  await run(`validation, ${tokens.length} tokens`, manyTokens, false, postgres ? TARGETS.postgres : null);
+  await run(
+    `validation, ${tokens.length} tokens + ${WRITES_PER_SECOND} logins/s`,
+    manyTokens,
+    true,
+    postgres ? TARGETS.postgres : TARGETS.busyTokensSqlite,
+  );
+  return phases;
+}
+
+/** Password login, then the two-step OTP login, each interleaved with raw argon2id verifies. */
+async function loginPhases(base: string, server: ChildProcess, admin: string): Promise<Phase[]> {
+  const loginUsers = await createUsers(base, admin, 'bench-login', LOGIN_CONCURRENCY);
+  const loginFile = writeFile(
+    'login-users.txt',
+    loginUsers.map((user) => `${user.username} ${PASSWORD}`),
+  );
+  const loginLoad = {
+    url: base,
+    script: 'password-login.lua',
+    threads: 1,
+    connections: LOGIN_CONCURRENCY,
+    env: { BENCH_USERS_FILE: loginFile },
+  };
+  await wrk({ ...loginLoad, seconds: WARM_UP_SECONDS });
+  const password = await interleaved(
+    argon2Slice,
+    async (seconds) => wrkSlice(await wrk({ ...loginLoad, seconds })),
+    server,
+  );
+  const passwordPhase = summarise('password login', 'sqlite', 'raw argon2id', password, TARGETS.login);
+
+  // Each OTP user can log in with the codes of two time steps, the current one and the next,
+  // which both stay acceptable for a minute: so each slice gets its own users, two logins each,
+  // with a margin, and the codes are computed right before the slice.
+  const perSlice = Math.ceil(((passwordPhase.perSecond * SLICE_SECONDS) / 2) * 1.5) + 2 * LOGIN_CONCURRENCY;
+  const otpUsers = await createOtpUsers(base, admin, 'bench-otp', Math.min(4000, perSlice * ROUNDS));
+  let exhausted = false;
+  const otp = await interleaved(
+    argon2Slice,
+    async (seconds, round) => {
+      const step = Math.floor(Date.now() / 30_000);
+      const code = (user: OtpUser, at: number) => user.totp.generate({ timestamp: at * 30_000 });
+      const file = writeFile(
+        `otp-users-${round}.txt`,
+        otpUsers
+          .slice(round * perSlice, (round + 1) * perSlice)
+          .map((user) => `${user.username} ${PASSWORD} ${code(user, step)} ${code(user, step + 1)}`),
+      );
+      const result = await wrk({
+        url: base,
+        script: 'otp-login.lua',
+        seconds,
+        threads: LOGIN_CONCURRENCY,
+        connections: LOGIN_CONCURRENCY,
+        env: { BENCH_USERS_FILE: file },
+      });
+      exhausted ||= result.exhausted;
+      return wrkSlice(result);
+    },
+    server,
+  );
+  return [
+    passwordPhase,
+    summarise(
+      'two-step OTP login (2 requests)',
+      'sqlite',
+      'raw argon2id',
+      otp,
+      TARGETS.login,
+      `${perSlice} OTP users per slice${exhausted ? '; some slice ran out of fresh codes' : ''}`,
+    ),
+  ];
+}
+
+function serverEnv(port: number, dataDir: string, databaseUrl?: string): Record<string, string> {
+  return {
     LATCHKEY_PORT: String(port),
     LATCHKEY_DATA_DIR: dataDir,
     LATCHKEY_LOG_LEVEL: 'warn',
+    LATCHKEY_SECRET_KEYS: SECRET_KEYS,
     LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'bench-admin',
     LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
-  });
-  await waitHealthy(`${base}/health`);
-  const adminToken = await passwordToken(base, 'bench-admin');
-  const owner = await api(
-    base,
-    'POST',
-    '/v2.0/users',
-    { user: { username: 'bench-owner', 'OS-KSADM:password': PASSWORD } },
-    adminToken,
-  );
-  if (owner.status !== 201) throw new Error(`create owner: ${owner.status}`);
-  const ownerToken = await passwordToken(base, 'bench-owner');
+    ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}),
+  };
+}
 
-  const validation = await cannon({
-    url: `${base}/v2.0/tokens/${ownerToken}`,
-    connections: 10,
-    headers: { 'x-auth-token': ownerToken },
-  });
-  const login = await cannon({
-    url: `${base}/v2.0/tokens`,
-    method: 'POST',
-    connections: LOGIN_CONCURRENCY,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ auth: { passwordCredentials: { username: 'bench-owner', password: PASSWORD } } }),
-  });
-  // Enough OTP users that none runs out of fresh codes: verification spends step t-1, which
-  // leaves t and t+1, so two logins each (with room to spare: an MFA login is slower).
-  const expected = Math.ceil(((login.perSecond || 50) * (SECONDS + 1)) / 2) + 8;
-  const accounts = await createOtpAccounts(base, adminToken, Math.min(expected, 1000));
-  const mfa = await mfaLogins(base, accounts);
-  await stop(server);
+function serverExecArgv(name: string): string[] {
+  const dir = process.env.BENCH_PROFILE;
+  if (!dir) return [];
+  fs.mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`, `--cpu-prof-name=${name}.cpuprofile`];
+}
 
-  // 3. The argon2 ceiling, alone on the machine.
-  const argon2PerSecond = await rawArgon2();
+async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const adminUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `latchkey_bench_${randomBytes(4).toString('hex')}`;
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query(`create database ${name}`);
+  } catch (error) {
+    console.error(`PostgreSQL unreachable (${(error as Error).message}): skipping its phases`);
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const dropper = new pg.Client({ connectionString: adminUrl });
+      await dropper.connect();
+      await dropper.query(`drop database if exists ${name}`);
+      await dropper.end();
+    },
+  };
+}
 
-  const ratio = (value: number, ceiling: number) => Math.round((value / ceiling) * 1000) / 1000;
+async function main(): Promise<void> {
+  const stores = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',');
+  const withLogins = process.env.BENCH_LOGINS !== '0';
+  const withValidation = process.env.BENCH_VALIDATION !== '0';
+  if (process.env.BENCH_SKIP_BUILD !== '1') {
+    const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('build failed');
+  }
+  const loadBefore = os.loadavg();
+  const bare = await startBareRoute();
+  const phases: Phase[] = [];
+  let startToHealthyMs: number | null = null;
+  /** CPU the server spent until healthy: what the start costs, whatever else the machine runs. */
+  let startCpuMs: number | null = null;
+
+  // latchkey with its defaults: embedded SQLite, OWASP argon2id, logging at warn.
+  if (stores.includes('sqlite')) {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const started = performance.now();
+    const server = start(
+      'dist/src/cli/main.js',
+      ['serve'],
+      serverEnv(port, path.join(scratch, 'sqlite')),
+      serverExecArgv('sqlite'),
+    );
+    startToHealthyMs = await waitHealthy(`${base}/health`, started);
+    startCpuMs = (cpuSecondsOf(server.pid) ?? Number.NaN) * 1000;
+    const admin = await passwordToken(base, 'bench-admin');
+    if (withValidation) phases.push(...(await validationPhases(base, server, 'sqlite', admin, bare.slice)));
+    if (withLogins) phases.push(...(await loginPhases(base, server, admin)));
+    await stop(server);
+  }
+
+  const database = stores.includes('postgres') ? await postgresDatabase() : undefined;
+  if (database) {
+    try {
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const server = start(
+        'dist/src/cli/main.js',
+        ['serve'],
+        serverEnv(port, path.join(scratch, 'postgres'), database.url),
+        serverExecArgv('postgres'),
+      );
+      await waitHealthy(`${base}/health`);
+      const admin = await passwordToken(base, 'bench-admin');
+      phases.push(...(await validationPhases(base, server, 'postgres', admin, bare.slice)));
+      await stop(server);
+    } finally {
+      await database.drop();
+    }
+  }
+  await bare.stop();
+
+  const round = (value: number | null, digits = 3) =>
+    value === null ? null : Math.round(value * 10 ** digits) / 10 ** digits;
   const results = {
     date: new Date().toISOString(),
-    seconds: SECONDS,
-    machine: { cpus: os.cpus().length, node: process.version },
-    bareRoute: bareResult,
-    tokenValidation: {
-      ...validation,
-      ratioToBare: ratio(validation.perSecond, bareResult.perSecond),
-      target: 0.5,
+    secondsPerPhase: ROUNDS * SLICE_SECONDS,
+    slices: { rounds: ROUNDS, seconds: SLICE_SECONDS },
+    machine: {
+      cpus: os.cpus().length,
+      node: process.version,
+      loadAverageBefore: loadBefore.map((value) => round(value, 2)),
+      loadAverageAfter: os.loadavg().map((value) => round(value, 2)),
     },
-    passwordLogin: {
-      ...login,
-      concurrency: LOGIN_CONCURRENCY,
-      ratioToArgon2: ratio(login.perSecond, argon2PerSecond),
-      target: 0.8,
-    },
-    mfaLogin: {
-      ...mfa,
-      otpUsers: accounts.length,
-      ratioToArgon2: ratio(mfa.perSecond, argon2PerSecond),
-      target: 0.85,
+    load: {
+      generator: 'wrk',
+      validation: { threads: 1, connections: VALIDATION_CONNECTIONS },
+      passwordLogin: { threads: 1, connections: LOGIN_CONCURRENCY },
+      otpLogin: { threads: LOGIN_CONCURRENCY, connections: LOGIN_CONCURRENCY },
     },
     rawArgon2: {
-      perSecond: argon2PerSecond,
-      concurrency: LOGIN_CONCURRENCY,
+      library: '@node-rs/argon2',
+      inFlight: LOGIN_CONCURRENCY,
       memoryKib: 19456,
       iterations: 2,
       parallelism: 1,
     },
+    startToHealthyMs: round(startToHealthyMs, 0),
+    startCpuMs: round(startCpuMs, 0),
+    targets: TARGETS,
+    phases: phases.map((phase) => ({
+      ...phase,
+      perSecond: round(phase.perSecond, 1),
+      p50Ms: round(phase.p50Ms, 2),
+      p99Ms: round(phase.p99Ms, 2),
+      worstP99Ms: round(phase.worstP99Ms, 2),
+      ceilingPerSecond: round(phase.ceilingPerSecond, 1),
+      ceilingP99Ms: round(phase.ceilingP99Ms, 2),
+      ratio: round(phase.ratio),
+      cpuMicrosPerOperation: round(phase.cpuMicrosPerOperation, 1),
+      ceilingCpuMicrosPerOperation: round(phase.ceilingCpuMicrosPerOperation, 1),
+      cpuRatio: round(phase.cpuRatio),
+    })),
   };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  const row = (
-    name: string,
-    value: number,
-    p99: number | null,
-    ceiling: string,
-    r: number | null,
-    target: number | null,
-  ) =>
-    `| ${name.padEnd(34)} | ${value.toFixed(1).padStart(9)} | ${(p99 === null ? '-' : p99.toFixed(1)).padStart(8)} | ${ceiling.padEnd(18)} | ${(r === null ? '-' : r.toFixed(3)).padStart(6)} | ${target === null ? '-' : `≥ ${target} ${r !== null && r >= target ? 'met' : 'MISSED'}`} |`;
+
+  const cell = (value: number | null, digits: number) => (value === null ? '-' : value.toFixed(digits));
+  const verdict = (phase: Phase): string => {
+    const misses: string[] = [];
+    if (phase.target !== null && phase.ratio !== null && phase.ratio < phase.target)
+      misses.push(`ratio < ${phase.target}`);
+    if (phase.ceiling === 'bare route' && phase.p99Ms !== null && phase.p99Ms > TARGETS.p99Ms)
+      misses.push(`p99 > ${TARGETS.p99Ms} ms`);
+    if (phase.rssMb !== null && phase.rssMb > TARGETS.rssMb) misses.push(`RSS > ${TARGETS.rssMb} MB`);
+    if (misses.length > 0) return `MISSED: ${misses.join(', ')}`;
+    return phase.target === null ? 'met (p99, RSS)' : `met`;
+  };
   console.log(
-    '| phase                              |     req/s |  p99 ms | ceiling            |  ratio | target |',
+    '| phase | store | per s | p50 ms | p99 ms (ceiling) | RSS MB | ceiling per s | ratio | CPU µs/op (ceiling) | CPU ratio | target |',
   );
-  console.log('|---|---:|---:|---|---:|---|');
-  console.log(row('bare Fastify JSON route', bareResult.perSecond, bareResult.p99Ms, '-', null, null));
-  console.log(
-    row(
-      'token validation GET /tokens/{id}',
-      validation.perSecond,
-      validation.p99Ms,
-      'bare route',
-      results.tokenValidation.ratioToBare,
-      0.5,
-    ),
-  );
-  console.log(row('raw argon2id verify (4 in flight)', argon2PerSecond, null, '-', null, null));
-  console.log(
-    row(
-      'password login POST /tokens',
-      login.perSecond,
-      login.p99Ms,
-      'raw argon2id',
-      results.passwordLogin.ratioToArgon2,
-      0.8,
-    ),
-  );
-  console.log(
-    row(
-      'two-step OTP login (2 requests)',
-      mfa.perSecond,
-      mfa.p99Ms,
-      'raw argon2id',
-      results.mfaLogin.ratioToArgon2,
-      0.85,
-    ),
-  );
-  const errors = validation.errors + login.errors + mfa.errors + bareResult.errors;
-  if (errors > 0) console.log(`errors or non-2xx answers during load: ${errors}`);
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const phase of phases) {
+    const digits = phase.perSecond > 1000 ? 0 : 1;
+    console.log(
+      `| ${phase.name} | ${phase.store} | ${phase.perSecond.toFixed(digits)} | ${cell(phase.p50Ms, 2)} | ${cell(phase.p99Ms, 2)} (${cell(phase.ceilingP99Ms, 2)}) | ${cell(phase.rssMb, 1)} | ${cell(phase.ceilingPerSecond, digits)} (${phase.ceiling}) | ${cell(phase.ratio, 3)} | ${cell(phase.cpuMicrosPerOperation, 0)} (${cell(phase.ceilingCpuMicrosPerOperation, 0)}) | ${cell(phase.cpuRatio, 3)} | ${phase.target === null ? '' : `≥ ${phase.target}: `}${verdict(phase)} |`,
+    );
+  }
+  if (results.startToHealthyMs !== null) {
+    const missed = results.startToHealthyMs > TARGETS.startMs ? ' MISSED' : '';
+    console.log(
+      `start to healthy (SQLite): ${results.startToHealthyMs} ms (target ≤ ${TARGETS.startMs} ms)${missed}; CPU spent: ${results.startCpuMs} ms`,
+    );
+  }
+  for (const phase of phases) {
+    if (phase.errors > 0)
+      console.log(`${phase.name} (${phase.store}): ${phase.errors} errors or unexpected answers`);
+    if (phase.note) console.log(`${phase.name} (${phase.store}): ${phase.note}`);
+  }
 }
 
 main().then(

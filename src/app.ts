@@ -10,8 +10,9 @@ import Fastify, {
 import type { Deps } from './deps.js';
 import { type ApiError, badRequest } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
-import { BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
+import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import type { Metrics } from './http/metrics.js';
+import { identityV3Plugin } from './http/v3/plugin.js';
 import { sendNotFoundPage } from './panel/errors.js';
 import { panelPlugin } from './panel/plugin.js';
 import { prefersHtml } from './panel/security.js';
@@ -30,8 +31,32 @@ export type App = FastifyInstance<
 export type AppDeps = Deps & { metrics: Metrics };
 
 /**
+ * Routes may require `{ page: 'html' }`: it holds when the client prefers HTML to JSON. `/` is
+ * shared that way: browsers get the control panel, API clients (and anything that does not prefer
+ * HTML) the route without the constraint, Identity's version list.
+ */
+type ConstraintStrategy = Parameters<FastifyInstance['addConstraintStrategy']>[0];
+type RouteStore = Parameters<ReturnType<ConstraintStrategy['storage']>['set']>[1];
+
+const pageConstraint: ConstraintStrategy = {
+  name: 'page',
+  storage() {
+    const handlers = new Map<unknown, RouteStore>();
+    return {
+      get: (value) => handlers.get(value) ?? null,
+      set: (value, store) => {
+        handlers.set(value, store);
+      },
+    };
+  },
+  deriveConstraint: (request) => (prefersHtml(request.headers.accept) ? 'html' : 'other'),
+  mustMatchWhenDerived: false,
+};
+
+/**
  * The process's one Fastify instance: server-wide settings, request metrics and logging, and
- * each surface (the v2.0 API; the control panel) as its own encapsulated plugin.
+ * each surface (the v2.0 API; OpenStack Identity v3; the control panel) as its own encapsulated
+ * plugin.
  */
 export function buildApp(deps: AppDeps): App {
   const { metrics } = deps;
@@ -40,8 +65,19 @@ export function buildApp(deps: AppDeps): App {
     // Our own onResponse line replaces Fastify's, whose URL would carry token ids.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: deps.config.trustProxy,
+    // X-Forwarded-For is believed only from the listed proxies (addresses or CIDR ranges).
+    trustProxy: deps.config.trustedProxies.length > 0 ? deps.config.trustedProxies : false,
     return503OnClosing: true,
+    // Slow clients (README "Security"): a request must arrive whole within requestTimeout, its
+    // headers within headersTimeout; an idle keep-alive connection closes after keepAliveTimeout.
+    requestTimeout: deps.config.http.requestTimeoutMs,
+    keepAliveTimeout: deps.config.http.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: deps.config.http.headersTimeoutMs,
+      // How often Node checks those two timeouts (30 s by default: a 30 s limit could hold 60 s).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, deps.config.http.headersTimeoutMs / 4)),
+    },
+    clientErrorHandler: answerClientError,
     routerOptions: { ignoreTrailingSlash: true },
     // URLs the router cannot even match (bad percent-encoding, an over-long id) still get the
     // contract's fault body; Fastify's own body would echo the URL, which may carry a token id.
@@ -56,6 +92,10 @@ export function buildApp(deps: AppDeps): App {
       ),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.addConstraintStrategy(pageConstraint);
+
+  // Beyond this many open connections Node closes new ones at once (slow-client floods).
+  app.server.maxConnections = deps.config.http.maxConnections;
 
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     // Fastify spells a literal ':' as '::' in a route; label it as clients write it.
@@ -77,6 +117,7 @@ export function buildApp(deps: AppDeps): App {
 
   const apiPaths = new KnownPaths();
   app.register(apiPlugin, { deps, metrics, knownPaths: apiPaths });
+  app.register(identityV3Plugin, { deps, metrics });
 
   app.register(panelPlugin, { deps, metrics });
 

@@ -7,12 +7,15 @@ import type { MetricsSink } from './metrics-sink.js';
 import type { SmsSender } from './notify/sms-sender.js';
 import type { Store } from './store/connect.js';
 import type { Db } from './store/schema.js';
+import type { WindowCounter } from './store/window-counter.js';
 
 /** Everything the domain code needs, built once by main.ts (or a test) and passed down. */
 export interface Deps {
   config: Config;
   store: Store;
   db: Db;
+  /** Counters shared by every instance (per-source login failures): the database or Redis. */
+  counters: WindowCounter;
   clock: Clock;
   keys: KeyRing;
   passwords: PasswordHasher;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { type App, type AppDeps, buildApp } from './app.js';
 import { type Clock, systemClock } from './clock.js';
@@ -14,7 +15,9 @@ import { findUserByUsername, insertUser, validatePassword } from './identity/use
 import { createSmsSender } from './notify/create.js';
 import type { SmsSender } from './notify/sms-sender.js';
 import { databaseStartupError, listenStartupError } from './startup-error.js';
-import { connect, migrateToLatest, type Store } from './store/connect.js';
+import { connect, migrateToLatest, type Store, sqliteFileOf } from './store/connect.js';
+import { lockDataDirectory } from './store/data-dir-lock.js';
+import { redisWindowCounter, sqlWindowCounter } from './store/window-counter.js';
 
 /** Header and body fields that carry secrets never reach a log line. */
 export const LOG_REDACTIONS = [
@@ -60,6 +63,8 @@ export interface DepsOverrides {
   log?: Logger;
   keys?: KeyRing;
   schema?: string;
+  /** Redis keys start with this (tests keep their runs apart with it). */
+  redisKeyPrefix?: string;
 }
 
 async function openStore(config: Config, schema: string | undefined): Promise<Store> {
@@ -92,6 +97,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     config,
     store,
     db: store.db,
+    counters: config.redisUrl
+      ? redisWindowCounter(config.redisUrl, overrides.redisKeyPrefix)
+      : sqlWindowCounter(store.db),
     clock,
     keys,
     passwords: new PasswordHasher(config.argon2),
@@ -139,7 +147,7 @@ export async function bootstrap(deps: Deps): Promise<void> {
   const anyone = await deps.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
   if (!anyone) {
     deps.log.warn(
-      'No users yet. Create the first administrator with: npx latchkey users create --username admin --password <password> --role identity:admin',
+      'No users yet. Create the first administrator with: npx latchkey server create-user --username admin --password <password> --role identity:admin',
     );
   }
 }
@@ -158,7 +166,19 @@ export interface RunningServer {
 export const SHUTDOWN_GRACE_MS = 8_000;
 
 export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
-  const deps = await createDeps(config, overrides);
+  // One server process per embedded database, held before migrations run (data-dir-lock.ts).
+  const sqliteFile = sqliteFileOf(config.databaseUrl);
+  const lock =
+    sqliteFile === undefined || sqliteFile === ':memory:'
+      ? undefined
+      : lockDataDirectory(path.dirname(path.resolve(sqliteFile)));
+  let deps: AppDeps;
+  try {
+    deps = await createDeps(config, overrides);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   let app: App;
   let stopping = false;
   try {
@@ -177,7 +197,10 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
       throw listenStartupError(error, config.host, config.port);
     }
   } catch (error) {
+    // A port in use or a bad bootstrap password: let go of everything, the lock included.
+    await deps.counters.close();
     await deps.store.close();
+    lock?.release();
     throw error;
   }
   const address = app.server.address();
@@ -206,7 +229,9 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
         } finally {
           clearTimeout(overdue);
         }
+        await deps.counters.close();
         await deps.store.close();
+        lock?.release();
       })();
       return closing;
     },

@@ -24,7 +24,9 @@ describe('configuration', () => {
     ['LATCHKEY_SMS_PROVIDER', 'pigeon'],
     ['LATCHKEY_SMS_ALLOWED_COUNTRIES', 'US,Canada'],
     ['LATCHKEY_SMS_WEBHOOK_URL', 'ftp://example.com'],
-    ['LATCHKEY_TRUST_PROXY', 'perhaps'],
+    ['LATCHKEY_TRUSTED_PROXIES', '10.0.0.0/33'],
+    ['LATCHKEY_TRUSTED_PROXIES', 'proxy.example.com'],
+    ['LATCHKEY_TRUST_PROXY', 'true'],
     ['LATCHKEY_LOG_LEVEL', 'loud'],
     ['LATCHKEY_TYPO_SETTING', '1'],
   ];
@@ -37,6 +39,12 @@ describe('configuration', () => {
       );
     });
   }
+
+  test('the replaced LATCHKEY_TRUST_PROXY names the setting that replaces it', () => {
+    assert.throws(() => loadConfig({ LATCHKEY_TRUST_PROXY: 'true' }), /LATCHKEY_TRUSTED_PROXIES/);
+    const config = loadConfig({ LATCHKEY_TRUSTED_PROXIES: '10.0.0.1, 192.168.0.0/16,::1' });
+    assert.deepEqual(config.trustedProxies, ['10.0.0.1', '192.168.0.0/16', '::1']);
+  });
 
   test('a provider without its settings, half a bootstrap pair, and production without keys are refused', () => {
     assert.throws(() => loadConfig({ LATCHKEY_SMS_PROVIDER: 'twilio' }), /LATCHKEY_TWILIO_ACCOUNT_SID/);

@@ -48,6 +48,15 @@ const issued =
     assert.deepEqual(token['RAX-AUTH:authenticatedBy'], authenticatedBy);
   };
 
+/** A v3 token answer (201, X-Subject-Token) obtained with these Keystone methods. */
+const issuedV3 =
+  (...methods: string[]): Expectation =>
+  (response) => {
+    assert.equal(response.status, 201, response.text);
+    assert.match(String(response.headers['x-subject-token']), /^[0-9a-f]{32}$/);
+    assert.deepEqual((response.body.token as { methods: string[] }).methods, methods);
+  };
+
 const challenged: Expectation = (response) => {
   assert.equal(response.status, 401);
   assert.match(
@@ -75,7 +84,9 @@ const EXPECTED: Record<PathName, Record<UserKind, Expectation>> = {
       assert.equal((access.token as Record<string, unknown>)['RAX-AUTH:scope'], 'SETUP-MFA');
       assert.equal(access.serviceCatalog, undefined, 'a SETUP-MFA token has no catalog');
     },
-    locked: status(403, 'forbidden', Messages.scopeNotSupported),
+    // The lock answers first, for a right password as for a wrong one: a scope refusal here
+    // would tell the two apart.
+    locked: status(401, 'unauthorized', Messages.locked),
     disabled: status(403, 'userDisabled', /is disabled/),
   },
   apiKey: {
@@ -97,6 +108,14 @@ const EXPECTED: Record<PathName, Record<UserKind, Expectation>> = {
     locked: status(403, 'forbidden', Messages.locked),
     // Disabling ended the half-finished MFA login too.
     disabled: status(401, 'unauthorized', Messages.sessionRejected),
+  },
+  // OpenStack Identity v3 `["password","totp"]`: both factors in one request.
+  passwordAndPasscode: {
+    mfa: issuedV3('password', 'totp'),
+    requiredWithoutMfa: status(403, 'error', /^User must setup multi-factor/),
+    // The password step already answers for a locked user, as a v2.0 step 1 does.
+    locked: status(401, 'error', Messages.locked),
+    disabled: status(403, 'error', /is disabled/),
   },
 };
 
@@ -121,6 +140,21 @@ async function attempt(env: TestEnv, path: PathName, subject: Subject): Promise<
     case 'passcode': {
       const passcode = subject.secret ? totpAt(subject.secret, env.clock.now()) : '123456';
       return sendPasscode(env, subject.sessionId ?? 'no-session-could-be-opened', passcode);
+    }
+    case 'passwordAndPasscode': {
+      const passcode = subject.secret ? totpAt(subject.secret, env.clock.now()) : '123456';
+      const userRef = { name: user.username, domain: { id: 'default' } };
+      return env.request('POST', '/v3/auth/tokens', {
+        body: {
+          auth: {
+            identity: {
+              methods: ['password', 'totp'],
+              password: { user: { ...userRef, password: user.password } },
+              totp: { user: { ...userRef, passcode } },
+            },
+          },
+        },
+      });
     }
   }
 }

@@ -48,6 +48,8 @@ async function startInstance(databaseUrl: string, dataDir: string): Promise<Inst
       LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'root',
       LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
       LATCHKEY_LOG_LEVEL: 'warn',
+      // The tests name their client with X-Forwarded-For, so each counts against its own source.
+      LATCHKEY_TRUSTED_PROXIES: '127.0.0.1',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -227,6 +229,46 @@ describe('several instances on one PostgreSQL', {
     });
     assert.equal(right.status, 403);
     assert.equal(right.body.forbidden?.message, Messages.locked);
+  });
+
+  const passwordAttempt = (instance: Instance, username: string, password: string, client: string) =>
+    call(instance, 'POST', '/v2.0/tokens', {
+      headers: { 'X-Forwarded-For': client },
+      body: { auth: { passwordCredentials: { username, password } } },
+    });
+
+  test('30 concurrent wrong passwords over two instances lock the password, and the right one is then refused', async () => {
+    const owner = await newAccount('guessed');
+    const client = '203.0.113.51';
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, index) =>
+        passwordAttempt(index % 2 === 0 ? first : second, owner.username, 'Wrongpass1', client),
+      ),
+    );
+    assert.ok(answers.every((answer) => answer.status === 401));
+    const right = await passwordAttempt(second, owner.username, PASSWORD, client);
+    assert.equal(right.status, 401);
+    assert.equal(right.body.unauthorized?.message, Messages.badPassword);
+    const keyLogin = await call(first, 'POST', '/v2.0/tokens', {
+      body: {
+        auth: { 'RAX-KSKEY:apiKeyCredentials': { username: owner.username, apiKey: await apiKeyOf(owner) } },
+      },
+    });
+    assert.equal(keyLogin.status, 200, 'the API key keeps working');
+  });
+
+  test('150 concurrent failures from one source over two instances: exactly 100 are judged, 50 are 429', async () => {
+    const client = '203.0.113.50';
+    const answers = await Promise.all(
+      Array.from({ length: 150 }, (_, index) =>
+        passwordAttempt(index % 2 === 0 ? first : second, `nobody${index}`, 'Wrongpass1', client),
+      ),
+    );
+    assert.equal(answers.filter((answer) => answer.status === 401).length, 100);
+    const refused = answers.filter((answer) => answer.status === 429);
+    assert.equal(refused.length, 50);
+    assert.ok(refused.every((answer) => Number(answer.headers.get('retry-after')) > 0));
+    assert.equal((await passwordAttempt(first, 'nobody', 'Wrongpass1', '203.0.113.52')).status, 401);
   });
 
   async function apiKeyOf(user: { id: string; token: string }): Promise<string> {

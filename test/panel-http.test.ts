@@ -137,7 +137,7 @@ describe('control panel over HTTP', () => {
   });
 
   test('behind a trusted TLS proxy the cookies are Secure', async () => {
-    const proxied = await createTestEnv({ env: { LATCHKEY_TRUST_PROXY: 'true' } });
+    const proxied = await createTestEnv({ env: { LATCHKEY_TRUSTED_PROXIES: '127.0.0.1' } });
     try {
       const owner = await createAccount(proxied);
       const headers = { 'x-forwarded-proto': 'https' };

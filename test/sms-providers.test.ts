@@ -8,7 +8,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/clock.js';
 import { loadConfig } from '../src/config/config.js';
+import { Messages } from '../src/errors.js';
 import { COUNTRY_NOT_ALLOWED, NOT_SENT, TOO_MANY_MESSAGES } from '../src/factors/sms/delivery.js';
+import { PASSCODE_NOT_SENT } from '../src/factors/sms/login-passcode.js';
 import { createSmsSender } from '../src/notify/create.js';
 import { OutboxSmsSender } from '../src/notify/outbox.js';
 import { SmsDeliveryError } from '../src/notify/sms-sender.js';
@@ -495,7 +497,7 @@ for (const dialect of dialects()) {
       assert.equal((await sendPin(env, third, thirdPhone)).status, 202);
     });
 
-    test('step 1 over the limit is 429 with Retry-After, with no session and no passcode left', async () => {
+    test('regression: step 1 over the SMS limit was 429 with no session, so a bypass code could not be used', async () => {
       const number = freshNumber();
       const user = await smsUser(env, admin, number); // one text: the PIN
       for (let i = 0; i < 4; i++) {
@@ -503,14 +505,37 @@ for (const dialect of dialects()) {
       }
       await env.deps.db.deleteFrom('mfa_sessions').where('user_id', '=', user.id).execute();
       await env.deps.db.deleteFrom('one_time_codes').where('user_id', '=', user.id).execute();
+      const bypass = await env.request('POST', `${mfaPath(user)}/bypass-codes`, {
+        token: admin.token,
+        body: { 'RAX-AUTH:bypassCodes': { numberOfCodes: 1 } },
+      });
+      const [bypassCode] = (bypass.body['RAX-AUTH:bypassCodes'] as { codes: string[] }).codes;
       const sent = env.sms.sent.length;
-      const refused = await passwordLogin(env, user.username, user.password);
-      assertOverLimit(refused, 600);
-      assert.equal(refused.headers['www-authenticate'], undefined);
+      // The challenge still comes, says that no new code was sent, and texts nothing.
+      const limited = await passwordLogin(env, user.username, user.password);
+      const { sessionId, factor } = parseChallenge(limited);
+      assert.equal(factor, 'PASSCODE');
+      assertFault(limited, 401, 'unauthorized', `${Messages.challenge} ${PASSCODE_NOT_SENT}`);
       assert.equal(env.sms.sent.length, sent);
-      assert.deepEqual(await leftovers(env, user.id), { sessions: 0, codes: 0 });
+      assert.deepEqual(await leftovers(env, user.id), { sessions: 1, codes: 0 });
+      // The refusal is an event.
+      const refusals = await env.deps.db
+        .selectFrom('security_events')
+        .select(['count', 'detail'])
+        .where('type', '=', 'sms.rate_limited')
+        .where('user_id', '=', user.id)
+        .execute();
+      assert.equal(refusals.length, 1);
+      // A user who lost the phone completes the login with a bypass code.
+      const completed = await env.request('POST', '/v2.0/tokens', {
+        headers: { 'X-SessionId': sessionId },
+        body: { auth: { 'RAX-AUTH:passcodeCredentials': { passcode: bypassCode } } },
+      });
+      assert.deepEqual(accessOf(completed).token['RAX-AUTH:authenticatedBy'], ['PASSCODE', 'PASSWORD']);
       env.clock.advance(10 * MINUTE);
-      assert.equal((await passwordLogin(env, user.username, user.password)).status, 401);
+      const again = await passwordLogin(env, user.username, user.password);
+      assertFault(again, 401, 'unauthorized', Messages.challenge);
+      assert.equal(env.sms.sent.length, sent + 1);
     });
   });
 

@@ -283,12 +283,31 @@ for (const dialect of dialects()) {
       assert.equal(events.length, 0);
     });
 
-    test('temporary codes are under the SMS limits too', async () => {
-      const { user } = await smsUser(env, owner); // the PIN was text number 1
+    test('regression: temporary codes shared the login SMS limit; they have their own budget', async () => {
+      const { user, number } = await smsUser(env, owner); // the PIN was text number 1
+      // Step 1s use up the number's allowance (5 in 10 minutes)...
+      for (let i = 0; i < 5; i++) await passwordLogin(env, user.username, user.password);
+      const sessionId = await challenge(env, user);
+      // ...but an administrator's temporary code still goes, and completes the login.
+      assert.equal((await sendTemporaryCode(env, user, admin.token)).status, 202);
+      const completed = await passcodeStep(env, sessionId, temporaryCodeSentTo(env, number));
+      assert.equal(completed.status, 200, completed.text);
+      // Temporary codes have a budget of their own: 5 per user per hour by default.
       for (let i = 0; i < 4; i++) assert.equal((await sendTemporaryCode(env, user, admin.token)).status, 202);
       const refused = await sendTemporaryCode(env, user, admin.token);
       assertFault(refused, 429, 'overLimit');
       assert.ok(Number(refused.headers['retry-after']) > 0);
+      const events = await env.deps.db
+        .selectFrom('security_events')
+        .select(['detail', 'count'])
+        .where('type', '=', 'sms.rate_limited')
+        .where('user_id', '=', user.id)
+        .execute();
+      assert.deepEqual(
+        events.map((event) => (JSON.parse(event.detail) as { budget: string }).budget).sort(),
+        ['default', 'temporary'],
+        'each refusal is recorded, per budget',
+      );
     });
   });
 }

@@ -91,6 +91,12 @@ export type Action =
   /** Another user's token; without an owner: may the caller inspect others' tokens at all. */
   | { kind: 'token.validate'; owner?: UserView }
   | { kind: 'token.revoke-other'; owner?: UserView }
+  /**
+   * Identity v3's subject token (Keystone's rule): its own user may validate or revoke any of
+   * its tokens; anyone else needs the right to handle that owner's tokens.
+   */
+  | { kind: 'token.validate-subject'; owner: UserView }
+  | { kind: 'token.revoke-subject'; owner: UserView }
   | { kind: 'domain.view'; domainId: string }
   | { kind: 'domain.set-enforcement'; domainId: string }
   /** Security events, of one domain or (undefined) of those the caller sees. */
@@ -169,6 +175,12 @@ export function refusal(acting: Acting, action: Action): string | null {
       if (acting.scope !== null || !atLeast(user, 'identity:user-admin')) return no;
       if (action.owner === undefined || atLeast(user, 'identity:admin')) return null;
       return sameDomain(user, action.owner) ? null : no;
+    case 'token.validate-subject':
+      if (action.owner.id === user.id) return null;
+      return refusal(acting, { kind: 'token.validate', owner: action.owner });
+    case 'token.revoke-subject':
+      if (action.owner.id === user.id) return null;
+      return refusal(acting, { kind: 'token.revoke-other', owner: action.owner });
     case 'domain.view':
       return seesEveryDomain(user) || user.domain_id === action.domainId ? null : no;
     case 'domain.set-enforcement':

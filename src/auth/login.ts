@@ -2,29 +2,56 @@ import { constantEquals } from '../crypto/constant-equals.js';
 import { randomHex } from '../crypto/random.js';
 import type { Deps } from '../deps.js';
 import { ApiError, badRequest, forbidden, Messages, unauthorized, userDisabled } from '../errors.js';
-import { type EventType, recordEvent } from '../events/events.js';
+import { type EventType, isFailureEvent, recordEvent, recordRepeatedEvent } from '../events/events.js';
 import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
+import { SmsLimitReached } from '../factors/sms/delivery.js';
 import {
   consumeLoginPasscode,
+  PASSCODE_NOT_SENT,
   resendLoginPasscode,
   sendLoginPasscode,
 } from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
 import { apiKeyAad } from '../identity/api-keys.js';
 import { rehashPasswordIfNeeded } from '../identity/passwords.js';
-import { findUserById, findUserByUsername } from '../identity/users.js';
+import {
+  findUserById,
+  findUserByReference,
+  findUserByUsername,
+  type UserReference,
+  usernameKey,
+} from '../identity/users.js';
 import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
-import { decideLogin, type FactorType, type PolicySubject, passcodeMethod } from '../policy/enforcement.js';
+import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
+import { takeSourceFailureSlot } from '../lockout/source-failures.js';
+import {
+  decideLogin,
+  type FactorType,
+  mfaRequired,
+  type PolicySubject,
+  passcodeMethod,
+} from '../policy/enforcement.js';
 import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
-import { consumeMfaSession, findMfaSession, startMfaSession } from './mfa-session.js';
+import {
+  consumeMfaSession,
+  findMfaSession,
+  mfaSessionHash,
+  newMfaSessionId,
+  startMfaSession,
+} from './mfa-session.js';
 import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
+/** A username (v2.0, the panel) or an OpenStack v3 user reference (id, or name and domain). */
+type NamedUser = { username: string } | { user: UserReference };
+
 export type Credentials =
-  | { type: 'password'; username: string; password: string }
+  | ({ type: 'password'; password: string } & NamedUser)
   | { type: 'apiKey'; username: string; apiKey: string }
   | { type: 'token'; tokenId: string }
-  | { type: 'passcode'; sessionIds: string[]; passcode: string };
+  | { type: 'passcode'; sessionIds: string[]; passcode: string }
+  /** Both factors in one request (OpenStack v3 `["password","totp"]`): no challenge in between. */
+  | { type: 'passwordAndPasscode'; user: UserReference; password: string; passcode: string };
 
 export interface LoginRequest {
   credentials: Credentials;
@@ -35,7 +62,13 @@ export interface LoginRequest {
 }
 
 export interface LoginSuccess {
-  token: { id: string; expiresAt: number; authenticatedBy: AuthMethod[]; scope: TokenScope | null };
+  token: {
+    id: string;
+    issuedAt: number;
+    expiresAt: number;
+    authenticatedBy: AuthMethod[];
+    scope: TokenScope | null;
+  };
   user: UserView;
   /** The tenant asked for, when one was. */
   tenantId: string | null;
@@ -47,10 +80,20 @@ export interface LoginSuccess {
  */
 export interface LoginChallenge {
   sessionId: string;
+  /** Who must finish the login (a v3 auth receipt names the user). */
+  user: UserView;
   factor: FactorType;
   /** SMS users: the masked number the passcode went to, e.g. `+1******0123`. */
   sentTo?: string;
+  /**
+   * SMS users when an SMS limit stopped the passcode: what to tell the user (every surface shows
+   * `message`) and when a text could go again. Bypass and temporary codes still complete the session.
+   */
+  smsNotSent?: { message: string; retryAfterSeconds: number };
 }
+
+export const NO_SECOND_FACTOR =
+  'Can not authenticate with credentials provided: this user has no multi-factor authentication, so a passcode cannot be checked; log in with the password alone.';
 
 /** What a login ends in; failures (bad credentials, lockout, policy) are ApiErrors. */
 export type LoginResult = ({ kind: 'token' } & LoginSuccess) | ({ kind: 'challenge' } & LoginChallenge);
@@ -65,8 +108,21 @@ const ISSUING_PATHS: Record<Credentials['type'], true> = {
   apiKey: true,
   token: true,
   passcode: true,
+  passwordAndPasscode: true,
 };
 export const TOKEN_ISSUING_PATHS = Object.keys(ISSUING_PATHS) as Credentials['type'][];
+
+/**
+ * Which credentials count towards LATCHKEY_LOGIN_FAILURES_PER_SOURCE: those a guesser can try
+ * (a token credential is a 128-bit secret that is looked up, never guessed against a user).
+ */
+const COUNTED_PER_SOURCE: Record<Credentials['type'], boolean> = {
+  password: true,
+  apiKey: true,
+  token: false,
+  passcode: true,
+  passwordAndPasscode: true,
+};
 
 interface Authenticated {
   user: UserRow;
@@ -86,7 +142,19 @@ interface Authenticated {
 export async function login(deps: Deps, request: LoginRequest): Promise<LoginResult> {
   if (request.tenantId !== undefined && request.tenantName !== undefined)
     throw badRequest(Messages.tenantIdAndName);
-  const authenticated = await authenticate(deps, request);
+  const slot = COUNTED_PER_SOURCE[request.credentials.type]
+    ? await takeSourceFailureSlot(deps, request.source)
+    : undefined;
+  let authenticated: Authenticated;
+  try {
+    authenticated = await authenticate(deps, request);
+  } catch (error) {
+    // A refused credential keeps its slot; a malformed request was no guess and gives it back.
+    const refused = error instanceof ApiError && (error.status === 401 || error.status === 403);
+    if (!refused) await slot?.giveBack();
+    throw error;
+  }
+  await slot?.giveBack();
   const { user } = authenticated;
   if (!user.enabled) throw userDisabled(user.username);
   const tenantId = request.tenantId ?? request.tenantName ?? null;
@@ -167,12 +235,31 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
   const { credentials } = request;
   switch (credentials.type) {
     case 'password': {
-      const user = await findUserByUsername(deps.db, credentials.username);
+      const user =
+        'username' in credentials
+          ? await findUserByUsername(deps.db, credentials.username)
+          : await findUserByReference(deps.db, credentials.user);
+      const attempt = user ? await reservePasswordAttempt(deps, user.id) : undefined;
+      // Judged even while locked, so a locked account answers in the same time; the result is
+      // then ignored: no password opens a locked account.
       const ok = await deps.passwords.verifyOrDummy(user?.password_hash, credentials.password);
-      if (!user || !ok) {
-        await auditFailure(deps, request, user, credentials.username, 'PASSWORD');
-        throw unauthorized(Messages.badPassword);
+      const passwordLocked = attempt?.kind === 'locked';
+      // A user whose MFA login is locked gets the lockout message for a right and a wrong password
+      // alike, and the attempt stays counted either way: nothing tells the two apart.
+      const mfaLocked =
+        user !== undefined && !passwordLocked && user.mfa_enabled === 1 && isLocked(deps, user);
+      if (!user || !ok || passwordLocked || mfaLocked) {
+        const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
+        await auditFailure(deps, request, user, nameOf(credentials), 'PASSWORD', reason);
+        if (user && attempt?.kind === 'counted' && attempt.locksNow) {
+          await audit(deps, request, user, 'password.locked', {
+            failedAttempts: deps.config.passwordLockout.attempts,
+            lockSeconds: deps.config.passwordLockout.seconds,
+          });
+        }
+        throw unauthorized(mfaLocked ? Messages.locked : Messages.badPassword);
       }
+      if (attempt?.kind === 'counted') await resetPasswordAttempts(deps.db, user.id);
       await rehashPasswordIfNeeded(deps, user, credentials.password);
       return { user, methods: ['PASSWORD'] };
     }
@@ -198,6 +285,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         methods,
         existingToken: {
           id: credentials.tokenId,
+          issuedAt: resolved.token.created_at,
           expiresAt: resolved.token.expires_at,
           authenticatedBy: methods,
           scope: null,
@@ -206,7 +294,48 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
     }
     case 'passcode':
       return authenticatePasscode(deps, request, credentials);
+    case 'passwordAndPasscode':
+      return authenticatePasswordAndPasscode(deps, request, credentials);
   }
+}
+
+function nameOf(credentials: NamedUser): string {
+  if ('username' in credentials) return credentials.username;
+  return 'id' in credentials.user ? credentials.user.id : credentials.user.name;
+}
+
+/**
+ * Both factors at once: the password step, then the passcode step against an OS-MF session that
+ * the password step opens without sending anything. The passcode is judged exactly as a second
+ * step would judge it (same lockout counter, same codes), and the session is burnt on success.
+ */
+async function authenticatePasswordAndPasscode(
+  deps: Deps,
+  request: LoginRequest,
+  credentials: Extract<Credentials, { type: 'passwordAndPasscode' }>,
+): Promise<Authenticated> {
+  const { user } = await authenticate(deps, {
+    ...request,
+    credentials: { type: 'password', user: credentials.user, password: credentials.password },
+  });
+  if (!user.enabled) throw userDisabled(user.username);
+  const factor = user.factor_type as FactorType | null;
+  if (user.mfa_enabled !== 1 || factor === null) {
+    // No factor could judge the passcode: refused, and a user who must set MFA up is told so.
+    const subject = await policySubject(deps, deps.db, user, false);
+    if (mfaRequired(subject.userLevel, subject.domainLevel)) {
+      await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
+      throw forbidden(Messages.mustSetupMfa);
+    }
+    throw unauthorized(NO_SECOND_FACTOR);
+  }
+  const sessionId = newMfaSessionId();
+  await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
+  return authenticatePasscode(deps, request, {
+    type: 'passcode',
+    sessionIds: [sessionId],
+    passcode: credentials.passcode,
+  });
 }
 
 /** Step 2 (reference §4.5, §10): session, lock, passcode, in that order. */
@@ -237,8 +366,7 @@ async function authenticatePasscode(
     throw new ApiError(403, 'forbidden', Messages.locked);
   }
   const passcode = credentials.passcode.trim();
-  const factor = user.factor_type as FactorType;
-  const via = await checkPasscode(deps, user.id, passcode);
+  const via = await checkPasscode(deps, user.id, passcode, session);
   if (via === undefined) {
     if (attempt >= deps.config.lockoutThreshold) {
       deps.metrics.lockout('mfa');
@@ -254,20 +382,26 @@ async function authenticatePasscode(
   }
   return {
     user,
-    methods: [passcodeMethod(factor), ...session.done],
+    methods: [passcodeMethod(session.factor), ...session.done],
     sessionHash: session.hash,
-    completes: factor,
+    completes: session.factor,
   };
 }
 
-/** Reference §4.5: OTP devices, then the SMS passcode, then bypass codes (and temporary codes). */
+/**
+ * Step 2 accepts what the challenge named, and nothing of another factor: the OTP devices for an
+ * OTP challenge, the SMS passcode sent for this very session for an SMS challenge; then bypass
+ * codes and administrators' temporary codes, which stand in for either (reference §4.5).
+ */
 async function checkPasscode(
   deps: Deps,
   userId: string,
   passcode: string,
+  session: { factor: FactorType; hash: string },
 ): Promise<'otp' | 'sms' | 'bypass' | 'temporary' | undefined> {
-  if (await verifyTotpForLogin(deps, userId, passcode)) return 'otp';
-  if (await consumeLoginPasscode(deps, userId, passcode)) return 'sms';
+  if (session.factor === 'OTP' && (await verifyTotpForLogin(deps, userId, passcode))) return 'otp';
+  if (session.factor === 'SMS' && (await consumeLoginPasscode(deps, userId, passcode, session.hash)))
+    return 'sms';
   if (await consumeBypassCode(deps, userId, passcode)) return 'bypass';
   if (/^\d{8}$/.test(passcode) && (await consumeOneTimeCode(deps, userId, 'temporary', passcode)))
     return 'temporary';
@@ -285,12 +419,36 @@ async function challenge(
     await audit(deps, request, user, 'login.failed', { reason: 'locked' });
     throw unauthorized(Messages.locked);
   }
-  // Send first: if the provider fails, no session exists that the user could not complete.
-  const sentTo = factor === 'SMS' ? await sendLoginPasscode(deps, user.id) : undefined;
-  const sessionId = await startMfaSession(deps, user.id, factor, ['PASSWORD']);
-  await audit(deps, request, user, 'login.challenged', { factor });
+  // The SMS passcode is bound to this session's id, so it opens this session and no other. It is
+  // sent before the session is stored: if the provider fails, no session is left that nobody
+  // could complete.
+  const sessionId = newMfaSessionId();
+  let sentTo: string | undefined;
+  let smsNotSent: LoginChallenge['smsNotSent'];
+  if (factor === 'SMS') {
+    try {
+      sentTo = await sendLoginPasscode(deps, user.id, mfaSessionHash(deps, sessionId));
+    } catch (error) {
+      // An SMS limit must not lock out recovery: the challenge still comes, without a text, so a
+      // user who lost the phone completes it with a bypass or temporary code.
+      if (!(error instanceof SmsLimitReached)) throw error;
+      smsNotSent = { message: PASSCODE_NOT_SENT, retryAfterSeconds: error.retryAfterSeconds };
+    }
+  }
+  await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
+  await audit(deps, request, user, 'login.challenged', {
+    factor,
+    ...(smsNotSent ? { smsSent: false } : {}),
+  });
   deps.metrics.mfaChallenge(factor);
-  return { kind: 'challenge', sessionId, factor, ...(sentTo === undefined ? {} : { sentTo }) };
+  return {
+    kind: 'challenge',
+    sessionId,
+    user: userView(user),
+    factor,
+    ...(sentTo === undefined ? {} : { sentTo }),
+    ...(smsNotSent === undefined ? {} : { smsNotSent }),
+  };
 }
 
 export const RESEND_NOT_SMS = 'Only a sign-in by text message can send its passcode again.';
@@ -315,14 +473,17 @@ export async function resendChallengePasscode(
   if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || user.factor_type !== 'SMS')
     throw badRequest(RESEND_NOT_SMS);
   if (isLocked(deps, user)) throw unauthorized(Messages.locked);
-  const sentTo = await resendLoginPasscode(deps, user.id);
+  const sentTo = await resendLoginPasscode(deps, user.id, session.hash);
   await audit(deps, { source }, user, 'login.challenged', { factor: 'SMS', resent: true });
   return { sentTo };
 }
 
 /**
  * A failed first-factor login is recorded whether or not the user exists: the same write on
- * both paths keeps an unknown username from answering measurably faster.
+ * both paths keeps an unknown username from answering measurably faster. An unknown name is
+ * kept only as a keyed hash (it is often a password typed into the wrong field); an
+ * administrator who suspects a name can compare its hash. Repeats from one source within a
+ * minute count up one row (recordRepeatedEvent).
  */
 function auditFailure(
   deps: Deps,
@@ -330,14 +491,21 @@ function auditFailure(
   user: UserRow | undefined,
   username: string,
   method: AuthMethod,
+  reason?: string,
 ): Promise<void> {
-  return recordEvent(deps.db, deps.clock.now(), {
+  const usernameHash = user ? undefined : deps.keys.hashFor('unknown-username', usernameKey(username));
+  return recordRepeatedEvent(deps.db, deps.clock.now(), {
     type: 'login.failed',
+    subject: user ? user.id : `unknown:${usernameHash}`,
     actorId: user?.id ?? null,
     userId: user?.id ?? null,
     domainId: user?.domain_id ?? null,
     source: request.source,
-    detail: user ? { method } : { method, unknownUsername: username },
+    detail: {
+      method,
+      ...(usernameHash === undefined ? {} : { usernameHash }),
+      ...(reason === undefined ? {} : { reason }),
+    },
   });
 }
 
@@ -348,12 +516,16 @@ function audit(
   type: EventType,
   detail: Record<string, string | number | boolean>,
 ): Promise<void> {
-  return recordEvent(deps.db, deps.clock.now(), {
+  const event = {
     type,
     actorId: user.id,
     userId: user.id,
     domainId: user.domain_id,
     source: request.source,
     detail,
-  });
+  };
+  // Failures can be caused at will: they count up per source and minute instead of adding rows.
+  return isFailureEvent(type)
+    ? recordRepeatedEvent(deps.db, deps.clock.now(), { ...event, subject: user.id })
+    : recordEvent(deps.db, deps.clock.now(), event);
 }

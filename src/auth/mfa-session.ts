@@ -8,18 +8,27 @@ import type { AuthMethod } from './tokens.js';
  * The OS-MF session: what step 1 already proved, for 5 minutes, used at most once. It is not a
  * token (it lives in its own table), so it can never pass as X-Auth-Token.
  */
+export function newMfaSessionId(): string {
+  return randomUrlSafe(32);
+}
+
+/** How the session is stored and looked up; an SMS passcode is bound to it too. */
+export function mfaSessionHash(deps: Deps, sessionId: string): string {
+  return deps.keys.hash(sessionId);
+}
+
 export async function startMfaSession(
   deps: Deps,
+  id: string,
   userId: string,
   factor: FactorType,
   done: AuthMethod[],
-): Promise<string> {
-  const id = randomUrlSafe(32);
+): Promise<void> {
   const now = deps.clock.now();
   await deps.db
     .insertInto('mfa_sessions')
     .values({
-      hash: deps.keys.hash(id),
+      hash: mfaSessionHash(deps, id),
       user_id: userId,
       factor,
       authenticated_by: done.join(','),
@@ -32,7 +41,6 @@ export async function startMfaSession(
     .deleteFrom('mfa_sessions')
     .where('expires_at', '<', now - 3_600_000)
     .execute();
-  return id;
 }
 
 export type SessionLookup =

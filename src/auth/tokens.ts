@@ -1,10 +1,10 @@
 import { hash } from 'node:crypto';
-import type { CompiledQuery } from 'kysely';
 import { randomHex } from '../crypto/random.js';
 import type { Actor, Deps } from '../deps.js';
 import { recordEvent } from '../events/events.js';
 import type { Store } from '../store/connect.js';
 import type { Db, TokenRow, UserRow } from '../store/schema.js';
+import { LiveTokenLookup } from './token-lookup.js';
 import { ValidationCache } from './validation-cache.js';
 
 export type AuthMethod = 'PASSWORD' | 'APIKEY' | 'PASSCODE' | 'OTPPASSCODE';
@@ -12,6 +12,7 @@ export type TokenScope = 'SETUP-MFA';
 
 export interface IssuedToken {
   id: string;
+  issuedAt: number;
   expiresAt: number;
   authenticatedBy: AuthMethod[];
   scope: TokenScope | null;
@@ -42,49 +43,7 @@ export async function issueToken(
       scope,
     })
     .execute();
-  return { id, expiresAt, authenticatedBy, scope };
-}
-
-function liveTokenQuery(db: Db, hashes: string[], now: number) {
-  // One round trip: the token and its user together.
-  return db
-    .selectFrom('tokens')
-    .innerJoin('users', 'users.id', 'tokens.user_id')
-    .selectAll('users')
-    .select([
-      'tokens.hash as token_hash',
-      'tokens.created_at as token_created_at',
-      'tokens.expires_at as token_expires_at',
-      'tokens.authenticated_by as token_authenticated_by',
-      'tokens.scope as token_scope',
-    ])
-    .where('tokens.hash', 'in', hashes)
-    .where('tokens.revoked_at', 'is', null)
-    .where('tokens.expires_at', '>', now);
-}
-
-type LiveTokenRow = NonNullable<Awaited<ReturnType<ReturnType<typeof liveTokenQuery>['executeTakeFirst']>>>;
-const compiledLiveTokenQueries = new WeakMap<Db, Map<number, CompiledQuery<LiveTokenRow>>>();
-
-/**
- * Token validation is the hottest path, so its query is compiled once per key-ring size and run
- * again with fresh parameters (hashes, then now). Compiled through Kysely, so plugins saw it
- * (the embedded store's write feed knows it for a read).
- */
-async function findLiveToken(db: Db, hashes: string[], now: number): Promise<LiveTokenRow | undefined> {
-  let byCount = compiledLiveTokenQueries.get(db);
-  if (!byCount) {
-    byCount = new Map();
-    compiledLiveTokenQueries.set(db, byCount);
-  }
-  let compiled = byCount.get(hashes.length);
-  if (compiled === undefined) {
-    compiled = liveTokenQuery(db, hashes, now).compile();
-    if (compiled.parameters.length !== hashes.length + 1) throw new Error('unexpected live token query');
-    byCount.set(hashes.length, compiled);
-  }
-  const result = await db.executeQuery<LiveTokenRow>({ ...compiled, parameters: [...hashes, now] });
-  return result.rows[0];
+  return { id, issuedAt: now, expiresAt, authenticatedBy, scope };
 }
 
 export interface ResolvedToken {
@@ -97,6 +56,7 @@ export interface ResolvedToken {
 const VALIDATION_CACHE_SIZE = 10_000;
 
 interface ValidationState {
+  lookup: LiveTokenLookup;
   /** Only for a store that announces every write made to it (the embedded one). */
   cache: ValidationCache | undefined;
   /** Validations that read the store: what the tests and the benchmark watch. */
@@ -105,7 +65,8 @@ interface ValidationState {
 
 const validationStates = new WeakMap<Store, ValidationState>();
 
-function validationState(store: Store): ValidationState {
+function validationState(deps: Pick<Deps, 'store' | 'db' | 'clock'>): ValidationState {
+  const { store } = deps;
   let state = validationStates.get(store);
   if (!state) {
     let cache: ValidationCache | undefined;
@@ -114,7 +75,7 @@ function validationState(store: Store): ValidationState {
       store.writes.subscribe((write) => created.apply(write));
       cache = created;
     }
-    state = { cache, storeReads: 0 };
+    state = { lookup: new LiveTokenLookup(deps.db, deps.clock), cache, storeReads: 0 };
     validationStates.set(store, state);
   }
   return state;
@@ -122,8 +83,8 @@ function validationState(store: Store): ValidationState {
 
 /** How validation has used the store so far: store reads, and entries remembered now. */
 export function tokenValidationStats(store: Store): { storeReads: number; remembered: number } {
-  const state = validationState(store);
-  return { storeReads: state.storeReads, remembered: state.cache?.size ?? 0 };
+  const state = validationStates.get(store);
+  return { storeReads: state?.storeReads ?? 0, remembered: state?.cache?.size ?? 0 };
 }
 
 /**
@@ -135,7 +96,7 @@ export function tokenValidationStats(store: Store): { storeReads: number; rememb
 export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
   if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
   const now = deps.clock.now();
-  const state = validationState(deps.store);
+  const state = validationState(deps);
   const { cache } = state;
   // A plain SHA-256 names the entry: a token id has 128 random bits, so its digest reveals
   // nothing, and it costs a fraction of the keyed hash, which only a store lookup needs.
@@ -148,7 +109,7 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
   }
   const ticket = cache?.ticket();
   state.storeReads++;
-  const row = await findLiveToken(deps.db, deps.keys.hashCandidates(tokenId), now);
+  const row = await state.lookup.find(deps.keys.hashCandidates(tokenId));
   if (!row) return undefined;
   const { token_hash, token_created_at, token_expires_at, token_authenticated_by, token_scope, ...user } =
     row;

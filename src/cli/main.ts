@@ -20,6 +20,11 @@ function exitWith(error: unknown): never {
     process.stderr.write(errorLine(`configuration error: ${oneLine(error.message)}`));
     process.exit(ExitCode.usage);
   }
+  // A second server on an embedded database another one serves: the message names its pid.
+  if (error instanceof Error && error.name === 'DataDirectoryInUse') {
+    process.stderr.write(errorLine(oneLine(error.message)));
+    process.exit(ExitCode.usage);
+  }
   // Start-up failures outside latchkey (a port taken, a database missing or unreachable).
   if (error instanceof Error && error.name === 'StartupError') {
     process.stderr.write(errorLine(oneLine(error.message)));

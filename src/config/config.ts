@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 
 /**
  * Every setting is one LATCHKEY_* environment variable, read once here and validated at boot.
@@ -79,6 +80,33 @@ const countryList: Parser<string[]> = (raw, name) => {
   return codes;
 };
 
+/** Addresses or CIDR ranges, comma-separated: the proxies whose X-Forwarded-For is believed. */
+const proxyList: Parser<string[]> = (raw, name) => {
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  for (const entry of entries) {
+    const valid = entry.includes('/') ? isCidr(entry) : ipaddr.isValid(entry);
+    if (!valid) throw new ConfigError(name, `'${entry}' is not an IP address or CIDR range`);
+  }
+  return entries;
+};
+
+function isCidr(text: string): boolean {
+  try {
+    ipaddr.parseCIDR(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Settings that were replaced: naming the new one beats "unknown setting". */
+const REPLACED: Record<string, string> = {
+  LATCHKEY_TRUST_PROXY: 'replaced by LATCHKEY_TRUSTED_PROXIES (the addresses or CIDR ranges of your proxies)',
+};
+
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses nothing off this machine reaches. */
 export function isLoopbackHost(host: string): boolean {
   const address = host.replace(/^\[|\]$/g, '').toLowerCase();
@@ -109,7 +137,7 @@ const schema = {
     parse: databaseUrl,
   },
   LATCHKEY_REDIS_URL: {
-    doc: 'Optional Redis URL; accepted but not used yet: all shared state (sessions, counters, limits) lives in the database.',
+    doc: 'Optional Redis URL (redis://host:port): the per-source login failure counters live there instead of the database.',
     default: undefined,
     parse: optionalText,
   },
@@ -128,10 +156,45 @@ const schema = {
     default: 'info',
     parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
   },
-  LATCHKEY_TRUST_PROXY: {
-    doc: 'Take the client address from X-Forwarded-For.',
-    default: false,
-    parse: boolean,
+  LATCHKEY_TRUSTED_PROXIES: {
+    doc: 'Proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For gives the client address; empty = none.',
+    default: [] as string[],
+    parse: proxyList,
+  },
+  LATCHKEY_REQUEST_TIMEOUT_MS: {
+    doc: 'Longest time a client may take to send a whole request (headers and body).',
+    default: 30000,
+    parse: integer(1000, 600000),
+  },
+  LATCHKEY_HEADERS_TIMEOUT_MS: {
+    doc: 'Longest time a client may take to send the request headers.',
+    default: 10000,
+    parse: integer(1000, 600000),
+  },
+  LATCHKEY_KEEP_ALIVE_TIMEOUT_MS: {
+    doc: 'How long an idle keep-alive connection stays open.',
+    default: 5000,
+    parse: integer(100, 600000),
+  },
+  LATCHKEY_MAX_CONNECTIONS: {
+    doc: 'Open client connections at most; further ones are closed at once.',
+    default: 1000,
+    parse: integer(1, 1000000),
+  },
+  LATCHKEY_PASSWORD_LOCKOUT_ATTEMPTS: {
+    doc: "Consecutive wrong passwords that lock a user's password login; 0 = never.",
+    default: 6,
+    parse: integer(0, 1000),
+  },
+  LATCHKEY_PASSWORD_LOCKOUT_SECONDS: {
+    doc: 'How long a password lock lasts; 0 = until an administrator unlocks.',
+    default: 1800,
+    parse: integer(0, 31536000),
+  },
+  LATCHKEY_LOGIN_FAILURES_PER_SOURCE: {
+    doc: 'Failed authentications (password, API key, passcode) per source address per 10 minutes, then 429; 0 = no limit.',
+    default: 100,
+    parse: integer(0, 10000000),
   },
   LATCHKEY_TOKEN_TTL_SECONDS: { doc: 'Token lifetime.', default: 86400, parse: integer(60, 31536000) },
   LATCHKEY_SETUP_TOKEN_TTL_SECONDS: {
@@ -200,6 +263,11 @@ const schema = {
     default: 10,
     parse: integer(1, 10000),
   },
+  LATCHKEY_SMS_MAX_TEMPORARY_CODES_PER_USER_HOUR: {
+    doc: 'Temporary codes sent by administrators per user per hour (their own budget, apart from the limits above).',
+    default: 5,
+    parse: integer(1, 10000),
+  },
   LATCHKEY_CATALOG_FILE: {
     doc: 'JSON service catalog with {tenantId} placeholders; default [].',
     default: undefined,
@@ -219,6 +287,11 @@ const schema = {
   LATCHKEY_EVENTS_RETENTION_DAYS: {
     doc: 'Days security events are kept.',
     default: 90,
+    parse: integer(1, 36500),
+  },
+  LATCHKEY_FAILURE_EVENTS_RETENTION_DAYS: {
+    doc: 'Days failed-login and rate-limit events are kept.',
+    default: 7,
     parse: integer(1, 36500),
   },
   LATCHKEY_ARGON2_MEMORY_KIB: {
@@ -241,7 +314,15 @@ export interface Config {
   secretKeys: string | undefined;
   production: boolean;
   logLevel: string;
-  trustProxy: boolean;
+  trustedProxies: string[];
+  http: {
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+  };
+  passwordLockout: { attempts: number; seconds: number };
+  loginFailuresPerSource: number;
   tokenTtlSeconds: number;
   setupTokenTtlSeconds: number;
   mfaSessionTtlSeconds: number;
@@ -258,11 +339,13 @@ export interface Config {
     maxPerNumber10Min: number;
     maxPerNumberDay: number;
     maxPerUserHour: number;
+    maxTemporaryCodesPerUserHour: number;
   };
   catalogFile: string | undefined;
   bootstrapAdmin: { username: string; password: string } | undefined;
   metricsToken: string | undefined;
   eventsRetentionDays: number;
+  failureEventsRetentionDays: number;
   argon2: { memoryKib: number; iterations: number };
 }
 
@@ -279,6 +362,8 @@ function readValues(env: NodeJS.ProcessEnv): ConfigValues {
     values[name] = raw === undefined ? setting.default : setting.parse(raw, name);
   }
   for (const name of Object.keys(env)) {
+    const replacement = REPLACED[name];
+    if (replacement) throw new ConfigError(name, replacement);
     if (name.startsWith('LATCHKEY_') && !(name in schema) && !name.startsWith('LATCHKEY_TEST_')) {
       throw new ConfigError(name, 'unknown setting (check the spelling)');
     }
@@ -340,7 +425,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKeys: v.LATCHKEY_SECRET_KEYS,
     production,
     logLevel: v.LATCHKEY_LOG_LEVEL,
-    trustProxy: v.LATCHKEY_TRUST_PROXY,
+    trustedProxies: v.LATCHKEY_TRUSTED_PROXIES,
+    http: {
+      requestTimeoutMs: v.LATCHKEY_REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: Math.min(v.LATCHKEY_HEADERS_TIMEOUT_MS, v.LATCHKEY_REQUEST_TIMEOUT_MS),
+      keepAliveTimeoutMs: v.LATCHKEY_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: v.LATCHKEY_MAX_CONNECTIONS,
+    },
+    passwordLockout: {
+      attempts: v.LATCHKEY_PASSWORD_LOCKOUT_ATTEMPTS,
+      seconds: v.LATCHKEY_PASSWORD_LOCKOUT_SECONDS,
+    },
+    loginFailuresPerSource: v.LATCHKEY_LOGIN_FAILURES_PER_SOURCE,
     tokenTtlSeconds: v.LATCHKEY_TOKEN_TTL_SECONDS,
     setupTokenTtlSeconds: v.LATCHKEY_SETUP_TOKEN_TTL_SECONDS,
     mfaSessionTtlSeconds: v.LATCHKEY_MFA_SESSION_TTL_SECONDS,
@@ -357,11 +453,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPerNumber10Min: v.LATCHKEY_SMS_MAX_PER_NUMBER_10MIN,
       maxPerNumberDay: v.LATCHKEY_SMS_MAX_PER_NUMBER_DAY,
       maxPerUserHour: v.LATCHKEY_SMS_MAX_PER_USER_HOUR,
+      maxTemporaryCodesPerUserHour: v.LATCHKEY_SMS_MAX_TEMPORARY_CODES_PER_USER_HOUR,
     },
     catalogFile: v.LATCHKEY_CATALOG_FILE,
     bootstrapAdmin: username && password ? { username, password } : undefined,
     metricsToken: v.LATCHKEY_METRICS_TOKEN,
     eventsRetentionDays: v.LATCHKEY_EVENTS_RETENTION_DAYS,
+    failureEventsRetentionDays: v.LATCHKEY_FAILURE_EVENTS_RETENTION_DAYS,
     argon2: { memoryKib: v.LATCHKEY_ARGON2_MEMORY_KIB, iterations: v.LATCHKEY_ARGON2_ITERATIONS },
   };
 }

@@ -147,7 +147,7 @@ export function generateKeyRingText(): string {
  */
 export function loadOrCreateKeyRingFile(dataDir: string): { ring: KeyRing; created: boolean; file: string } {
   const file = path.join(dataDir, 'secret-keys');
-  fs.mkdirSync(dataDir, { recursive: true });
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   let created = false;
   try {
     fs.writeFileSync(file, `${generateKeyRingText()}\n`, { mode: 0o600, flag: 'wx' });

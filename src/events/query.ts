@@ -22,6 +22,8 @@ export interface EventView {
   domainId: string | null;
   source: string | null;
   detail: Record<string, unknown>;
+  /** How many times it happened: repeated failures from one source count up one event a minute. */
+  count: number;
 }
 
 /**
@@ -63,5 +65,6 @@ export async function listEvents(deps: Deps, caller: UserView, filter: EventFilt
     domainId: row.domain_id,
     source: row.source,
     detail: JSON.parse(row.detail) as Record<string, unknown>,
+    count: Number(row.count),
   }));
 }

@@ -5,6 +5,14 @@ import type { Db } from '../store/schema.js';
 /** SMS login passcodes and admin temporary codes: at most one live code per user and purpose. */
 export type CodePurpose = 'sms-login' | 'temporary';
 
+/**
+ * The keyed hash a code is stored as. A `binding` (an SMS passcode's OS-MF session) is part of
+ * the hash, so the code matches only when presented with that same binding.
+ */
+function codeHash(deps: Deps, userId: string, purpose: CodePurpose, code: string, binding: string): string {
+  return deps.keys.hashFor(binding === '' ? `${purpose}:${userId}` : `${purpose}:${userId}:${binding}`, code);
+}
+
 export async function storeOneTimeCode(
   deps: Deps,
   db: Db,
@@ -12,6 +20,7 @@ export async function storeOneTimeCode(
   purpose: CodePurpose,
   code: string,
   expiresAt: number,
+  binding = '',
 ): Promise<void> {
   const now = deps.clock.now();
   // A new code replaces the previous one (a new step 1 voids the earlier SMS passcode).
@@ -25,7 +34,7 @@ export async function storeOneTimeCode(
     .values({
       user_id: userId,
       purpose,
-      code_hash: deps.keys.hashFor(`${purpose}:${userId}`, code),
+      code_hash: codeHash(deps, userId, purpose, code, binding),
       expires_at: expiresAt,
       created_at: now,
     })
@@ -41,6 +50,7 @@ export async function consumeOneTimeCode(
   userId: string,
   purpose: CodePurpose,
   code: string,
+  binding = '',
 ): Promise<boolean> {
   const now = deps.clock.now();
   const row = await deps.db
@@ -50,7 +60,7 @@ export async function consumeOneTimeCode(
     .where('purpose', '=', purpose)
     .executeTakeFirst();
   if (!row || row.expires_at <= now) return false;
-  if (!constantEquals(deps.keys.hashFor(`${purpose}:${userId}`, code), row.code_hash)) return false;
+  if (!constantEquals(codeHash(deps, userId, purpose, code, binding), row.code_hash)) return false;
   const result = await deps.db
     .deleteFrom('one_time_codes')
     .where('user_id', '=', userId)

@@ -4,9 +4,11 @@ import type { Actor, Deps } from '../deps.js';
 import { badRequest, notFound } from '../errors.js';
 import { type EventType, recordEvent, type SecurityEvent } from '../events/events.js';
 import { isLocked, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { isPasswordLocked, resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { type FactorType, mfaRequired, type UserEnforcementLevel } from '../policy/enforcement.js';
 import type { Db, UserView } from '../store/schema.js';
 import { deleteOneTimeCodes } from './one-time-codes.js';
+import { burnLoginPasscodes } from './sms/login-passcode.js';
 
 /** Messages of PUT/DELETE .../RAX-AUTH/multi-factor, word for word from reference §7.12. */
 export const SettingsMessages = {
@@ -209,9 +211,17 @@ export async function applyMultiFactorChange(
         return;
       }
       case 'unlock': {
+        // The panel's "Unlock User": the MFA lock and the password lock, with or without MFA.
         const wasLocked = isLocked(deps, user);
+        const passwordWasLocked = isPasswordLocked(deps, user);
         await resetPasscodeAttempts(trx, user.id);
-        await event('mfa.unlocked', { wasLocked, failedAttempts: user.mfa_failed_count });
+        await resetPasswordAttempts(trx, user.id);
+        await event('mfa.unlocked', {
+          wasLocked,
+          failedAttempts: user.mfa_failed_count,
+          passwordWasLocked,
+          failedPasswords: user.password_failed_count,
+        });
         return;
       }
       case 'userLevel':
@@ -240,7 +250,10 @@ async function enable(
       .set({ factor_type: factor, updated_at: now })
       .where('id', '=', user.id)
       .execute();
-    // A factor change revokes nothing (reference §5.5).
+    // A factor change revokes no token (reference §5.5), but what step 1 handed out for the old
+    // factor goes: the pending SMS passcode and the open OS-MF sessions that named that factor.
+    await burnLoginPasscodes(trx, user.id);
+    await trx.deleteFrom('mfa_sessions').where('user_id', '=', user.id).execute();
     await event('mfa.factor_changed', { from: user.factor_type, to: factor });
     return;
   }

@@ -1,8 +1,8 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
-import { ApiError } from '../errors.js';
-import { sendFault, toApiError } from './faults.js';
+import { ApiError, badRequest } from '../errors.js';
+import { CONTROL_CHARACTERS_MESSAGE, hasForbiddenCharacters, sendFault, toApiError } from './faults.js';
 import type { Metrics } from './metrics.js';
 import { registerCredentialRoutes } from './routes/credentials.js';
 import { registerDomainRoutes } from './routes/domains.js';
@@ -95,6 +95,21 @@ export async function apiPlugin(instance: FastifyInstance, options: ApiOptions):
     const accept = request.headers.accept;
     if (accept && !/(application\/json|application\/\*|\*\/\*|text\/plain|text\/\*)/i.test(accept)) {
       done(new ApiError(406, 'notAcceptable', 'Only application/json responses are available.'));
+      return;
+    }
+    done();
+  });
+
+  // Refused at the edge, before any schema or query sees them (faults.ts says why).
+  app.addHook('preValidation', (request, _reply, done) => {
+    const headers = [request.headers['x-auth-token'], request.headers['x-sessionid']];
+    if (
+      hasForbiddenCharacters(request.params) ||
+      hasForbiddenCharacters(request.query) ||
+      hasForbiddenCharacters(request.body) ||
+      hasForbiddenCharacters(headers)
+    ) {
+      done(badRequest(CONTROL_CHARACTERS_MESSAGE));
       return;
     }
     done();

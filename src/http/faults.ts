@@ -1,5 +1,7 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply } from 'fastify';
-import { ApiError, type FaultName } from '../errors.js';
+import { ApiError, type FaultName, Messages } from '../errors.js';
 
 /** Body limit (ours, API.md): 64 KiB. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -48,9 +50,68 @@ export function toApiError(
   log: { error(obj: object, msg: string): void },
 ): ApiError {
   if (error instanceof ApiError) return error;
+  // A path id of the wrong shape names nothing that could exist (see ids.ts).
+  if (error.validation && error.validationContext === 'params') {
+    const token = error.validation.some((issue) => issue.instancePath === '/tokenId');
+    return new ApiError(404, 'itemNotFound', token ? Messages.tokenNotFound : 'Resource not found.');
+  }
   const status = error.statusCode ?? 500;
   const fault = FAULT_BY_STATUS[status];
   if (status >= 400 && status < 500 && fault) return new ApiError(status, fault, clientErrorMessage(error));
   log.error({ err: error }, 'unhandled error');
   return new ApiError(500, 'identityFault', 'The service encountered an unexpected error.');
+}
+
+/**
+ * Control characters (C0 and DEL) and lone UTF-16 surrogates, refused in every value a client
+ * sends: PostgreSQL refuses NUL in text (a 500 where the client deserves a 400) and cannot store a
+ * lone surrogate faithfully, and SQLite would keep values that could never move to PostgreSQL.
+ */
+const FORBIDDEN_CHARACTERS =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is its purpose
+  /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+export const CONTROL_CHARACTERS_MESSAGE = 'Invalid request: control characters are not allowed.';
+
+/** Whether any string in a parsed body, query or params (keys included) holds such a character. */
+export function hasForbiddenCharacters(value: unknown): boolean {
+  // Iterative: a 64 KiB body can nest arrays thousands deep.
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item === 'string') {
+      if (FORBIDDEN_CHARACTERS.test(item)) return true;
+    } else if (Array.isArray(item)) {
+      pending.push(...item);
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, inner] of Object.entries(item)) {
+        if (FORBIDDEN_CHARACTERS.test(key)) return true;
+        pending.push(inner);
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * Requests Node's HTTP parser refuses before any route sees them (a bad HTTP version, NUL in a
+ * header, Content-Length with Transfer-Encoding, raw bytes in the path) and requests that take
+ * too long to arrive: the contract's fault body, then the connection is closed.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  let fault: ApiError;
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    fault = new ApiError(408, 'badRequest', 'The request took too long to arrive.');
+  else if (error.code === 'HPE_HEADER_OVERFLOW')
+    fault = new ApiError(431, 'overLimit', 'The request headers are too large.');
+  else fault = new ApiError(400, 'badRequest', 'Invalid request: this is not a valid HTTP request.');
+  const body = JSON.stringify(fault.toBody());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${fault.status} ${STATUS_CODES[fault.status] ?? ''}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

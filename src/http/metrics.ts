@@ -39,7 +39,7 @@ export class Metrics implements MetricsSink {
   });
   readonly logins = new Counter({
     name: 'latchkey_logins_total',
-    help: 'POST /v2.0/tokens outcomes by credential method.',
+    help: 'POST /v2.0/tokens and /v3/auth/tokens outcomes by credential method.',
     labelNames: ['method', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import { type Acting, acting, authorize, seesEveryDomain } from '../auth/caller.js';
 import type { Deps } from '../deps.js';
 import { notFound } from '../errors.js';
-import type { DomainRow, UserView } from '../store/schema.js';
+import type { Db, DomainRow, UserView } from '../store/schema.js';
+import { DEFAULT_DOMAIN } from './users.js';
 
 export async function getDomainFor(deps: Deps, caller: UserView, domainId: string): Promise<DomainRow> {
   authorize(acting(caller), { kind: 'domain.view', domainId });
@@ -13,6 +14,20 @@ export async function getDomainFor(deps: Deps, caller: UserView, domainId: strin
     .executeTakeFirst();
   if (!domain) throw notFound(`Domain ${domainId} not found.`);
   return domain;
+}
+
+/** The domain that holds a user as OpenStack Identity v3 shows it: the account, or `default`. */
+export async function domainOfUser(
+  db: Db,
+  user: Pick<UserView, 'domain_id'>,
+): Promise<{ id: string; name: string }> {
+  if (user.domain_id === null) return { ...DEFAULT_DOMAIN };
+  const domain = await db
+    .selectFrom('domains')
+    .select('name')
+    .where('id', '=', user.domain_id)
+    .executeTakeFirst();
+  return { id: user.domain_id, name: domain?.name ?? user.domain_id };
 }
 
 /** An account as the control panel's account chooser lists it. */

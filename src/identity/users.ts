@@ -30,6 +30,36 @@ export async function findUserByUsername(db: Db, username: string): Promise<User
     .executeTakeFirst();
 }
 
+/** A domain as OpenStack clients name it: by id or by name. */
+export type DomainReference = { id: string } | { name: string };
+
+/**
+ * A user as OpenStack Identity v3 names it: by id, or by name within a domain. Usernames are
+ * unique across latchkey, so the `default` domain (which clients send when none is given) finds
+ * every user; an account's domain, by id or name, finds only that account's users.
+ */
+export type UserReference = { id: string } | { name: string; domain: DomainReference };
+
+/** The id and name of the domain that holds users without an account (Keystone's default). */
+export const DEFAULT_DOMAIN = { id: 'default', name: 'Default' } as const;
+
+export async function findUserByReference(db: Db, reference: UserReference): Promise<UserRow | undefined> {
+  if ('id' in reference) return findUserById(db, reference.id);
+  const user = await findUserByUsername(db, reference.name);
+  if (!user) return undefined;
+  const { domain } = reference;
+  if ('id' in domain ? domain.id === DEFAULT_DOMAIN.id : domain.name === DEFAULT_DOMAIN.name) return user;
+  if (user.domain_id === null) return undefined;
+  if ('id' in domain) return domain.id === user.domain_id ? user : undefined;
+  const held = await db
+    .selectFrom('domains')
+    .select('id')
+    .where('id', '=', user.domain_id)
+    .where('name', '=', domain.name)
+    .executeTakeFirst();
+  return held ? user : undefined;
+}
+
 /** The user as the surfaces see it; unknown → 404. */
 export async function requireUser(db: Db, id: string): Promise<UserView> {
   const user = await findUserById(db, id);
@@ -148,6 +178,8 @@ export async function insertUser(
         mfa_enforcement: null,
         mfa_failed_count: 0,
         mfa_last_failed_at: null,
+        password_failed_count: 0,
+        password_last_failed_at: null,
       };
       await trx.insertInto('users').values(row).execute();
       await recordEvent(trx, now, {

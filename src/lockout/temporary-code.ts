@@ -59,6 +59,7 @@ export async function sendTemporaryCode(
     code,
     expiresAt,
     text: temporaryCodeText(code),
+    budget: 'temporary',
   });
   const sentTo = maskPhoneNumber(phone.number);
   await recordEvent(deps.db, now, {

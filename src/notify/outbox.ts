@@ -12,7 +12,7 @@ export class OutboxSmsSender implements SmsSender {
   ) {}
 
   async send(message: SmsMessage): Promise<void> {
-    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    await fs.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
     const line = JSON.stringify({
       to: message.to,
       body: message.body,

@@ -32,7 +32,7 @@ export function cookieOptions(request: FastifyRequest, path = '/') {
     httpOnly: true,
     sameSite: 'lax' as const,
     path,
-    // TLS, or a TLS-terminating proxy trusted through LATCHKEY_TRUST_PROXY.
+    // TLS, or a TLS-terminating proxy listed in LATCHKEY_TRUSTED_PROXIES.
     secure: request.protocol === 'https',
   };
 }
@@ -88,6 +88,8 @@ export interface PendingSignIn {
   sessionId: string;
   factor: FactorType;
   sentTo?: string;
+  /** Set when an SMS limit kept step 1 from texting a passcode: the domain's words for it. */
+  smsNotSent?: string;
   expiresAt: number;
 }
 

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
   Kysely,
@@ -10,6 +8,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
+import { prepareSqliteFiles } from './data-dir-lock.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { WriteFeed } from './write-feed.js';
@@ -76,10 +75,15 @@ export interface ConnectOptions {
   poolSize?: number;
 }
 
+/** The database file of a sqlite: URL; undefined for PostgreSQL. */
+export function sqliteFileOf(url: string): string | undefined {
+  return url.startsWith('sqlite:') ? url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : undefined;
+}
+
 export function connect(url: string, options: ConnectOptions = {}): Store {
-  if (url.startsWith('sqlite:')) {
-    const file = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const file = sqliteFileOf(url);
+  if (file !== undefined) {
+    if (file !== ':memory:') prepareSqliteFiles(file);
     const database = new SqliteDatabase(file);
     database.pragma('journal_mode = WAL');
     database.pragma('synchronous = NORMAL');

@@ -32,6 +32,8 @@ export interface UserTable {
   mfa_enforcement: string | null;
   mfa_failed_count: number;
   mfa_last_failed_at: number | null;
+  password_failed_count: Generated<number>;
+  password_last_failed_at: number | null;
 }
 
 /** A user as it may leave the domain layer: without its password hash or encrypted API key. */
@@ -107,6 +109,15 @@ export interface SmsSendTable {
   user_id: string;
   destination: string;
   sent_at: number;
+  /** 'default' (login passcodes, verification PINs) or 'temporary' (administrators' codes). */
+  budget: Generated<string>;
+}
+
+/** Failed authentications from one source address in one fixed window. */
+export interface SourceFailureTable {
+  source: string;
+  window_start: number;
+  count: number;
 }
 
 export interface SecurityEventTable {
@@ -118,6 +129,10 @@ export interface SecurityEventTable {
   domain_id: string | null;
   source: string | null;
   detail: string;
+  /** How many occurrences an aggregated event stands for (1 for every other event). */
+  count: Generated<number>;
+  /** Set on aggregated events: type, source and minute, so repeats update one row. */
+  aggregate_key: string | null;
 }
 
 /** Server-wide keys (the keyed-hash key), sealed under the current LATCHKEY_SECRET_KEYS key. */
@@ -138,6 +153,7 @@ export interface Database {
   one_time_codes: OneTimeCodeTable;
   bypass_codes: BypassCodeTable;
   sms_sends: SmsSendTable;
+  source_failures: SourceFailureTable;
   security_events: SecurityEventTable;
   server_keys: ServerKeyTable;
 }

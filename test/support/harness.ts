@@ -46,6 +46,8 @@ export interface RequestOptions {
   token?: string;
   body?: unknown;
   headers?: Record<string, string>;
+  /** The client's address as the server sees it (default 127.0.0.1). */
+  remoteAddress?: string;
 }
 
 /** A fresh PostgreSQL schema per test environment, dropped on close. */
@@ -76,6 +78,8 @@ export async function createTestEnv(
     dialect?: DialectName;
     env?: Record<string, string>;
     clock?: ManualClock;
+    /** Redis keys of this environment; two environments given the same prefix share counters. */
+    redisKeyPrefix?: string;
     /** A database of the caller's (kept on close), instead of a fresh one. */
     databaseUrl?: string;
   } = {},
@@ -117,6 +121,7 @@ export async function createTestEnv(
       sms,
       log: createLogger(config, sink),
       keys: new KeyRing([{ id: '1', key: Buffer.alloc(32, 7) }]),
+      redisKeyPrefix: options.redisKeyPrefix ?? `latchkey-test:${randomBytes(6).toString('hex')}:`,
       ...(schema ? { schema } : {}),
     });
   } catch (error) {
@@ -138,6 +143,7 @@ export async function createTestEnv(
     request: requester(app),
     async close() {
       await app.close();
+      await deps.counters.close();
       await deps.store.close();
       await dropSchema?.();
       fs.rmSync(dataDir, { recursive: true, force: true });
@@ -160,6 +166,7 @@ function requester(app: App): TestEnv['request'] {
       url,
       headers,
       ...(payload === undefined ? {} : { payload }),
+      ...(requestOptions.remoteAddress === undefined ? {} : { remoteAddress: requestOptions.remoteAddress }),
     });
     let body: Response['body'] = {};
     if (response.body && response.headers['content-type']?.toString().includes('json')) {
@@ -206,9 +213,15 @@ export interface TestUser {
   domainId: string | null;
 }
 
-export async function passwordLogin(env: TestEnv, username: string, password = PASSWORD): Promise<Response> {
+export async function passwordLogin(
+  env: TestEnv,
+  username: string,
+  password = PASSWORD,
+  remoteAddress?: string,
+): Promise<Response> {
   return env.request('POST', '/v2.0/tokens', {
     body: { auth: { passwordCredentials: { username, password } } },
+    ...(remoteAddress === undefined ? {} : { remoteAddress }),
   });
 }
 

@@ -1,6 +1,7 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { Deps } from '../../deps.js';
-import { badRequest, overLimit, serviceUnavailable } from '../../errors.js';
+import { ApiError, badRequest, serviceUnavailable } from '../../errors.js';
+import { recordRepeatedEvent } from '../../events/events.js';
 import { SmsDeliveryError } from '../../notify/sms-sender.js';
 
 const MINUTE = 60_000;
@@ -16,6 +17,20 @@ interface Limit {
   value: string;
 }
 
+/** A toll-fraud limit refused the message: 429 with Retry-After, unless the caller has a way on. */
+export class SmsLimitReached extends ApiError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(429, 'overLimit', TOO_MANY_MESSAGES, { 'Retry-After': String(Math.max(1, retryAfterSeconds)) });
+  }
+}
+
+/**
+ * Which allowance a message is counted against. Administrators' temporary codes have their own,
+ * so a flood of login steps (or an attacker's) cannot use up the one way back in for a user who
+ * lost the phone.
+ */
+export type SmsBudget = 'default' | 'temporary';
+
 /** The country allow-list (LATCHKEY_SMS_ALLOWED_COUNTRIES; empty = every country). */
 export function assertCountryAllowed(deps: Deps, e164: string): void {
   const allowed = deps.config.sms.allowedCountries;
@@ -29,18 +44,27 @@ export function assertCountryAllowed(deps: Deps, e164: string): void {
  * allow-list, then per-number and per-user rates. The send is recorded *before* the count, so
  * concurrent senders see each other and the limit holds; a refused or failed send is taken back.
  */
-export async function deliverSms(deps: Deps, userId: string, to: string, body: string): Promise<void> {
+export async function deliverSms(
+  deps: Deps,
+  userId: string,
+  to: string,
+  body: string,
+  budget: SmsBudget = 'default',
+): Promise<void> {
   const { sms } = deps.config;
   assertCountryAllowed(deps, to);
   const now = deps.clock.now();
-  const limits: Limit[] = [
-    { window: 10 * MINUTE, max: sms.maxPerNumber10Min, column: 'destination', value: to },
-    { window: 24 * 60 * MINUTE, max: sms.maxPerNumberDay, column: 'destination', value: to },
-    { window: 60 * MINUTE, max: sms.maxPerUserHour, column: 'user_id', value: userId },
-  ];
+  const limits: Limit[] =
+    budget === 'temporary'
+      ? [{ window: 60 * MINUTE, max: sms.maxTemporaryCodesPerUserHour, column: 'user_id', value: userId }]
+      : [
+          { window: 10 * MINUTE, max: sms.maxPerNumber10Min, column: 'destination', value: to },
+          { window: 24 * 60 * MINUTE, max: sms.maxPerNumberDay, column: 'destination', value: to },
+          { window: 60 * MINUTE, max: sms.maxPerUserHour, column: 'user_id', value: userId },
+        ];
   const inserted = await deps.db
     .insertInto('sms_sends')
-    .values({ user_id: userId, destination: to, sent_at: now })
+    .values({ user_id: userId, destination: to, sent_at: now, budget })
     .returning('id')
     .executeTakeFirstOrThrow();
   const takeBack = () => deps.db.deleteFrom('sms_sends').where('id', '=', inserted.id).execute();
@@ -52,6 +76,7 @@ export async function deliverSms(deps: Deps, userId: string, to: string, body: s
       .selectFrom('sms_sends')
       .select('sent_at')
       .where(limit.column, '=', limit.value)
+      .where('budget', '=', budget)
       .where('sent_at', '>', now - limit.window)
       .orderBy('sent_at', 'desc')
       .orderBy('id', 'desc')
@@ -66,8 +91,14 @@ export async function deliverSms(deps: Deps, userId: string, to: string, body: s
   }
   if (retryAfterMs !== undefined) {
     await takeBack();
+    await recordRepeatedEvent(deps.db, now, {
+      type: 'sms.rate_limited',
+      subject: `${userId}:${budget}`,
+      userId,
+      detail: { budget, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) },
+    });
     deps.metrics.throttled('sms_limit');
-    throw overLimit(TOO_MANY_MESSAGES, retryAfterMs / 1000);
+    throw new SmsLimitReached(Math.ceil(retryAfterMs / 1000));
   }
   try {
     await deps.sms.send({ to, body });

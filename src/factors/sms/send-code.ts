@@ -1,6 +1,6 @@
 import type { Deps } from '../../deps.js';
 import { type CodePurpose, consumeOneTimeCode, storeOneTimeCode } from '../one-time-codes.js';
-import { deliverSms } from './delivery.js';
+import { deliverSms, type SmsBudget } from './delivery.js';
 
 /** A unique-key violation in either dialect (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_*). */
 function isUniqueViolation(error: unknown): boolean {
@@ -19,10 +19,11 @@ async function replaceCode(
   purpose: CodePurpose,
   code: string,
   expiresAt: number,
+  binding: string,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await storeOneTimeCode(deps, deps.db, userId, purpose, code, expiresAt);
+      await storeOneTimeCode(deps, deps.db, userId, purpose, code, expiresAt, binding);
       return;
     } catch (error) {
       if (attempt >= 3 || !isUniqueViolation(error)) throw error;
@@ -45,14 +46,17 @@ export async function sendOneTimeCodeBySms(
     code: string;
     expiresAt: number;
     text: string;
+    /** What the code is bound to (an SMS passcode: its OS-MF session); see storeOneTimeCode. */
+    binding?: string;
+    budget?: SmsBudget;
   },
 ): Promise<void> {
-  const { userId, to, purpose, code, expiresAt, text } = options;
-  await replaceCode(deps, userId, purpose, code, expiresAt);
+  const { userId, to, purpose, code, expiresAt, text, binding = '', budget = 'default' } = options;
+  await replaceCode(deps, userId, purpose, code, expiresAt, binding);
   try {
-    await deliverSms(deps, userId, to, text);
+    await deliverSms(deps, userId, to, text, budget);
   } catch (error) {
-    await consumeOneTimeCode(deps, userId, purpose, code);
+    await consumeOneTimeCode(deps, userId, purpose, code, binding);
     throw error;
   }
 }

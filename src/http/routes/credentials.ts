@@ -5,8 +5,9 @@ import { deleteApiKey, findApiKey, readApiKey, resetApiKey } from '../../identit
 import { requirePrecedence, updateUser } from '../../identity/users.js';
 import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
+import { hexId } from '../ids.js';
 
-const userParams = Type.Object({ userId: Type.String({ maxLength: 64 }) });
+const userParams = Type.Object({ userId: hexId() });
 // Fastify reads '::' as a literal ':' in a path.
 const API_KEY_PATH = '/v2.0/users/:userId/OS-KSADM/credentials/RAX-KSKEY::apiKeyCredentials';
 const passwordBody = Type.Object({

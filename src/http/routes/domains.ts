@@ -4,9 +4,10 @@ import { getDomainFor } from '../../identity/domains.js';
 import { parseDomainLevel, setDomainEnforcement } from '../../policy/domain-enforcement.js';
 import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
+import { domainId } from '../ids.js';
 import { renderDomain } from '../render.js';
 
-const domainParams = Type.Object({ domainId: Type.String({ maxLength: 64 }) });
+const domainParams = Type.Object({ domainId: domainId() });
 
 export function registerDomainRoutes(app: App, deps: Deps): void {
   app.get('/v2.0/RAX-AUTH/domains/:domainId', { schema: { params: domainParams } }, async (request) => {

@@ -3,11 +3,12 @@ import type { Deps } from '../../deps.js';
 import { listEvents } from '../../events/query.js';
 import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
+import { domainId, hexId } from '../ids.js';
 
 const eventQuery = Type.Object({
-  userId: Type.Optional(Type.String({ maxLength: 64 })),
-  domainId: Type.Optional(Type.String({ maxLength: 64 })),
-  type: Type.Optional(Type.String({ maxLength: 64 })),
+  userId: Type.Optional(hexId()),
+  domainId: Type.Optional(domainId()),
+  type: Type.Optional(Type.String({ pattern: '^[a-z_.]{1,64}$' })),
   since: Type.Optional(Type.String({ maxLength: 64 })),
   limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })),
 });

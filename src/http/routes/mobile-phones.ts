@@ -12,14 +12,15 @@ import {
 } from '../../factors/sms/phones.js';
 import { sendTemporaryCode } from '../../lockout/temporary-code.js';
 import type { Api as App } from '../api.js';
+import { hexId } from '../ids.js';
 import { multiFactorTarget } from '../multi-factor-access.js';
 import { iso } from '../render.js';
 
 const BASE = '/v2.0/users/:userId/RAX-AUTH/multi-factor';
-const userParams = Type.Object({ userId: Type.String({ maxLength: 64 }) });
+const userParams = Type.Object({ userId: hexId() });
 const phoneParams = Type.Object({
-  userId: Type.String({ maxLength: 64 }),
-  phoneId: Type.String({ maxLength: 64 }),
+  userId: hexId(),
+  phoneId: hexId(),
 });
 
 /** `body[outer][inner]` of a body that is not validated by schema (the reference words its own 400s). */

@@ -10,11 +10,12 @@ import {
 import { requireUser } from '../../identity/users.js';
 import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
+import { hexId } from '../ids.js';
 import { multiFactorTarget } from '../multi-factor-access.js';
 import { emptyBodyAsObject } from './otp-devices.js';
 
 const BASE = '/v2.0/users/:userId/RAX-AUTH/multi-factor';
-const userParams = Type.Object({ userId: Type.String({ maxLength: 64 }) });
+const userParams = Type.Object({ userId: hexId() });
 
 // Types are checked here; missing values, enum values and category rules get the reference's
 // messages from factors/ (a schema validator's wording would not match them).

@@ -10,14 +10,15 @@ import {
   verifyOtpDevice,
 } from '../../factors/totp/devices.js';
 import type { Api as App } from '../api.js';
+import { hexId } from '../ids.js';
 import { multiFactorTarget } from '../multi-factor-access.js';
 
 const BASE = '/v2.0/users/:userId/RAX-AUTH/multi-factor';
 
-const userParams = Type.Object({ userId: Type.String({ maxLength: 64 }) });
+const userParams = Type.Object({ userId: hexId() });
 const deviceParams = Type.Object({
-  userId: Type.String({ maxLength: 64 }),
-  deviceId: Type.String({ maxLength: 64 }),
+  userId: hexId(),
+  deviceId: hexId(),
 });
 
 // Every field optional and nullable: a missing or blank value gets the reference's own message

@@ -9,6 +9,7 @@ import { type TokenRow, userView } from '../../store/schema.js';
 import type { Api as App } from '../api.js';
 import { requireCaller, sourceOf } from '../auth.js';
 import { sendFault } from '../faults.js';
+import { hexId } from '../ids.js';
 import type { Metrics } from '../metrics.js';
 import { renderAccess, renderCatalog } from '../render.js';
 import { challengeHeader, PASSCODE_SENT_TO_HEADER } from '../wire.js';
@@ -108,19 +109,22 @@ export function parseAuthRequest(body: unknown, request: FastifyRequest): LoginR
 /** The OS-MF challenge (reference §4.5): 401, with the session id and factor in WWW-Authenticate. */
 export function challengeFault(challenge: LoginChallenge): ApiError {
   const factor = challenge.factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE';
-  return unauthorized(Messages.challenge, {
+  const message = challenge.smsNotSent
+    ? `${Messages.challenge} ${challenge.smsNotSent.message}`
+    : Messages.challenge;
+  return unauthorized(message, {
     'WWW-Authenticate': challengeHeader(challenge.sessionId, factor),
     ...(challenge.sentTo === undefined ? {} : { [PASSCODE_SENT_TO_HEADER]: challenge.sentTo }),
   });
 }
 
-const tokenParams = Type.Object({ tokenId: Type.String({ maxLength: 512 }) });
+const tokenParams = Type.Object({ tokenId: hexId() });
 
 /**
  * A validation answer depends only on the token row and the user row read with it, so while
- * the embedded store keeps handing back the same remembered row (until any write, see
- * resolveToken) the answer is the same bytes: render them once. Keyed weakly by that row, so
- * the text goes when the row is forgotten (at once where rows are read afresh each time).
+ * the embedded store keeps handing back the same remembered row (until a write that may change
+ * it, see auth/validation-cache.ts) the answer is the same bytes: render them once. Keyed weakly
+ * by that row, so the text goes when the row is forgotten (at once where rows are read afresh).
  */
 const renderedValidations = new WeakMap<TokenRow, string>();
 
@@ -175,6 +179,7 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
             {
               token: {
                 id: target.id,
+                issuedAt: target.token.created_at,
                 expiresAt: target.token.expires_at,
                 authenticatedBy: authMethodsOf(target.token),
                 scope: null,

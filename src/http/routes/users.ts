@@ -10,9 +10,10 @@ import {
 } from '../../identity/users.js';
 import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
+import { hexId } from '../ids.js';
 import { renderUser } from '../render.js';
 
-const userParams = Type.Object({ userId: Type.String({ maxLength: 64 }) });
+const userParams = Type.Object({ userId: hexId() });
 
 /** Field types are checked here; the reference's own messages for each rule come from identity/. */
 const userFields = {

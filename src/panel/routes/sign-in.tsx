@@ -89,6 +89,7 @@ function SignInPage({
 
 /** Where the passcode comes from, as the seeds say it. */
 function PasscodeSource({ pending }: { pending: PendingSignIn }) {
+  if (pending.factor === 'SMS' && pending.smsNotSent !== undefined) return <p>{pending.smsNotSent}</p>;
   if (pending.factor === 'SMS') {
     return (
       <p>
@@ -158,6 +159,7 @@ function afterLogin(
       sessionId: result.sessionId,
       factor: result.factor,
       ...(result.sentTo === undefined ? {} : { sentTo: result.sentTo }),
+      ...(result.smsNotSent === undefined ? {} : { smsNotSent: result.smsNotSent.message }),
     });
     return reply.redirect('/sign-in/passcode', 303);
   }
@@ -180,7 +182,8 @@ function pendingOrRestart(
 }
 
 export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
-  app.get('/', async (request, reply) => {
+  // Only for browsers: other clients of `/` get Identity's version list (see app.ts).
+  app.get('/', { constraints: { page: 'html' } }, async (request, reply) => {
     const found = await lookupSession(deps, request, 'any');
     if (found.kind === 'live') return reply.redirect(homeOf(found.session), 303);
     if (found.kind === 'ended') {

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as core from './2026-11-22-core.js';
 import * as multiFactor from './2026-11-22-multi-factor.js';
 import * as tokenRevokedReason from './2026-11-23-token-revoked-reason.js';
+import * as hardening from './2026-11-30-hardening.js';
 import * as serverKeys from './2026-12-01-server-keys.js';
 
 /** Listed statically (no directory scan), so a bundled or compiled build finds every migration. */
@@ -9,6 +10,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-22-core': core,
   '2026-11-22-multi-factor': multiFactor,
   '2026-11-23-token-revoked-reason': tokenRevokedReason,
+  '2026-11-30-hardening': hardening,
   '2026-12-01-server-keys': serverKeys,
 };
 

@@ -1,0 +1,171 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { authorize, type Caller, may } from '../../auth/caller.js';
+import { login } from '../../auth/login.js';
+import { authMethodsOf, resolveToken, revokeToken } from '../../auth/tokens.js';
+import type { Deps } from '../../deps.js';
+import { ApiError, Messages, notFound } from '../../errors.js';
+import { type TokenRow, type UserView, userView } from '../../store/schema.js';
+import { type Api, KnownPaths } from '../api.js';
+import { requireCaller } from '../auth.js';
+import { toApiError } from '../faults.js';
+import type { Metrics } from '../metrics.js';
+import { parseV3AuthRequest, RECEIPT_HEADER } from './auth-request.js';
+import { baseUrlOf, sendKeystoneError } from './errors.js';
+import { renderReceipt, renderV3Token, versionDocument } from './render.js';
+
+export interface IdentityV3Options {
+  deps: Deps;
+  metrics: Metrics;
+}
+
+const SUBJECT_TOKEN_HEADER = 'x-subject-token';
+
+/**
+ * OpenStack Identity v3 as one encapsulated plugin: version discovery at `/` and `/v3`, and
+ * `/v3/auth/tokens`, with Keystone's JSON error body. No rule lives here: logins go through the
+ * same pipeline as v2.0 (a receipt is a third rendering of its MFA challenge), and who may see or
+ * revoke a token is asked of the one authorization module.
+ */
+export async function identityV3Plugin(instance: FastifyInstance, options: IdentityV3Options): Promise<void> {
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+  app.removeContentTypeParser('text/plain');
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) return done(null, undefined);
+    return parseJson(request, body.toString(), done);
+  });
+
+  app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) =>
+    sendKeystoneError(request, reply, toApiError(error, request.log)),
+  );
+
+  // Browsers asking for `/` get the control panel instead (its route wants `page: 'html'`).
+  app.get('/', async (request, reply) => {
+    const base = baseUrlOf(request);
+    return reply
+      .code(300)
+      .header('Location', `${base}/v3/`)
+      .send({ versions: { values: [versionDocument(base, 'v3'), versionDocument(base, 'v2.0')] } });
+  });
+
+  await app.register(v3Routes, { prefix: '/v3', ...options });
+}
+
+async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): Promise<void> {
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+  const { deps, metrics } = options;
+  const knownPaths = new KnownPaths();
+  app.addHook('onRoute', (route) => knownPaths.add(route.url, route.method));
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const methods = knownPaths.methodsFor(request.url.split('?')[0] ?? '');
+    if (methods) {
+      reply.header('Allow', methods.join(', '));
+      return sendKeystoneError(
+        request,
+        reply,
+        new ApiError(
+          405,
+          'methodNotAllowed',
+          `The method ${request.method} is not allowed for this resource.`,
+        ),
+      );
+    }
+    return sendKeystoneError(
+      request,
+      reply,
+      new ApiError(404, 'itemNotFound', 'The resource could not be found.'),
+    );
+  });
+
+  app.get('/', async (request) => ({ version: versionDocument(baseUrlOf(request), 'v3') }));
+
+  app.post('/auth/tokens', async (request, reply) => {
+    let method = 'v3.unknown';
+    try {
+      const parsed = parseV3AuthRequest(request.body, request);
+      method = `v3.${parsed.login.credentials.type}`;
+      const result = await login(deps, parsed.login);
+      metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
+      if (result.kind === 'challenge') {
+        const body = await renderReceipt(deps, result, deps.clock.now());
+        return reply
+          .code(401)
+          .header(RECEIPT_HEADER, result.sessionId)
+          .header('WWW-Authenticate', `Keystone uri="${baseUrlOf(request)}/v3"`)
+          .send(body);
+      }
+      const body = await renderV3Token(deps, {
+        token: result.token,
+        user: result.user,
+        reauthenticated: parsed.reauthenticated,
+        includeCatalog: !hasQueryFlag(request, 'nocatalog'),
+        base: baseUrlOf(request),
+      });
+      return reply.code(201).header('X-Subject-Token', result.token.id).send(body);
+    } catch (error) {
+      metrics.logins.inc({ method, outcome: 'failure' });
+      throw error;
+    }
+  });
+
+  app.get('/auth/tokens', async (request, reply) => {
+    const caller = await requireCaller(deps, request, { kind: 'token-validation' });
+    const subject = await subjectToken(deps, request, caller);
+    if (!subject || subject.token.scope !== null) throw notFound(Messages.tokenNotFound);
+    const owner = subject.user;
+    if (!may(caller, { kind: 'token.validate-subject', owner })) {
+      // Who may not validate others' tokens at all learns nothing about them.
+      if (!may(caller, { kind: 'token.validate' })) throw notFound(Messages.tokenNotFound);
+      authorize(caller, { kind: 'token.validate-subject', owner });
+    }
+    const body = await renderV3Token(deps, {
+      token: {
+        id: subject.id,
+        issuedAt: subject.token.created_at,
+        expiresAt: subject.token.expires_at,
+        authenticatedBy: authMethodsOf(subject.token),
+        scope: null,
+      },
+      user: owner,
+      reauthenticated: false,
+      includeCatalog: !hasQueryFlag(request, 'nocatalog'),
+      base: baseUrlOf(request),
+    });
+    return reply.header('X-Subject-Token', subject.id).send(body);
+  });
+
+  app.delete('/auth/tokens', async (request, reply) => {
+    const caller = await requireCaller(deps, request, { kind: 'revocation' });
+    const subject = await subjectToken(deps, request, caller);
+    if (!subject) throw notFound(Messages.tokenNotFound);
+    const self = subject.token.hash === caller.token.hash;
+    const owner = subject.user;
+    if (!self && !may(caller, { kind: 'token.revoke-subject', owner })) {
+      if (!may(caller, { kind: 'token.revoke-other' })) throw notFound(Messages.tokenNotFound);
+      authorize(caller, { kind: 'token.revoke-subject', owner });
+    }
+    await revokeToken(deps, subject.token, { userId: caller.user.id, source: caller.source }, owner);
+    return reply.code(204).send();
+  });
+}
+
+/** The live token named by X-Subject-Token, with its user; the caller's own without a lookup. */
+async function subjectToken(
+  deps: Deps,
+  request: FastifyRequest,
+  caller: Caller,
+): Promise<{ id: string; token: TokenRow; user: UserView } | undefined> {
+  const header = request.headers[SUBJECT_TOKEN_HEADER];
+  const id = typeof header === 'string' ? header.trim() : undefined;
+  if (!id) return undefined;
+  if (id === caller.tokenId) return { id, token: caller.token, user: caller.user };
+  const found = await resolveToken(deps, id);
+  return found && { id, token: found.token, user: userView(found.user) };
+}
+
+function hasQueryFlag(request: FastifyRequest, flag: string): boolean {
+  return typeof request.query === 'object' && request.query !== null && flag in request.query;
+}

@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import type { LoginChallenge, LoginSuccess } from '../../auth/login.js';
+import type { AuthMethod } from '../../auth/tokens.js';
+import type { Deps } from '../../deps.js';
+import { domainOfUser } from '../../identity/domains.js';
+import { rolesHeld } from '../../identity/roles.js';
+import type { UserView } from '../../store/schema.js';
+import { iso, renderCatalog } from '../render.js';
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** When this API's documents last changed, as version discovery reports it. */
+const VERSIONS_UPDATED = '2026-11-22T00:00:00Z';
+
+/** Version documents for discovery (Keystone's `keystone/api/discovery.py` shape). */
+export function versionDocument(base: string, version: 'v3' | 'v2.0'): Json {
+  return {
+    id: version === 'v3' ? 'v3.0' : 'v2.0',
+    status: 'stable',
+    updated: VERSIONS_UPDATED,
+    links: [{ rel: 'self', href: `${base}/${version}/` }],
+    'media-types': [{ base: 'application/json', type: `application/vnd.openstack.identity-${version}+json` }],
+  };
+}
+
+/** Keystone's method names for how a token was obtained; an API key is latchkey's own `apikey`. */
+const METHOD_NAMES: Record<AuthMethod, string> = {
+  PASSWORD: 'password',
+  OTPPASSCODE: 'totp',
+  PASSCODE: 'totp',
+  APIKEY: 'apikey',
+};
+const METHOD_ORDER = ['token', 'password', 'totp', 'apikey'];
+
+export function v3Methods(authenticatedBy: AuthMethod[], reauthenticated: boolean): string[] {
+  const names = new Set(authenticatedBy.map((method) => METHOD_NAMES[method]));
+  if (reauthenticated) names.add('token');
+  return [...names].sort((a, b) => METHOD_ORDER.indexOf(a) - METHOD_ORDER.indexOf(b));
+}
+
+/**
+ * A token's audit id: names the token in logs and events without being it. A domain-separated
+ * digest of the id, so it is stable for the token's life and reveals nothing of it.
+ */
+export function auditIdOf(tokenId: string): string {
+  return createHash('sha256').update(`latchkey audit id\0${tokenId}`).digest('base64url').slice(0, 22);
+}
+
+/** Stable ids for catalog entries that have none of their own. */
+function catalogId(...parts: (string | null)[]): string {
+  return createHash('sha256')
+    .update(parts.map((part) => part ?? '').join('\0'))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+const INTERFACES: [string, string][] = [
+  ['publicURL', 'public'],
+  ['internalURL', 'internal'],
+  ['adminURL', 'admin'],
+];
+
+interface V3Endpoint {
+  id: string;
+  interface: string;
+  region: string | null;
+  region_id: string | null;
+  url: string;
+}
+
+/** One v2.0 endpoint (publicURL, internalURL, adminURL) as v3 endpoints, one per interface. */
+function v3Endpoints(service: string, endpoint: Json): V3Endpoint[] {
+  const region = typeof endpoint.region === 'string' ? endpoint.region : null;
+  if (typeof endpoint.url === 'string') {
+    const face = typeof endpoint.interface === 'string' ? endpoint.interface : 'public';
+    const id = typeof endpoint.id === 'string' ? endpoint.id : catalogId(service, region, face, endpoint.url);
+    return [{ id, interface: face, region, region_id: region, url: endpoint.url }];
+  }
+  return INTERFACES.flatMap(([key, face]) => {
+    const url = endpoint[key];
+    if (typeof url !== 'string') return [];
+    return [{ id: catalogId(service, region, face, url), interface: face, region, region_id: region, url }];
+  });
+}
+
+/**
+ * The configured catalog as Identity v3 lists it, plus this service's own `identity` entry at
+ * `<base>/v3`: in every region the catalog names (clients filter endpoints by region), or without
+ * a region when it names none.
+ */
+export function v3Catalog(deps: Deps, tenantId: string | null, base: string): Json[] {
+  const regions = new Set<string | null>();
+  const services: Json[] = [];
+  for (const service of renderCatalog(deps, tenantId)) {
+    if (!isObject(service)) continue;
+    const type = typeof service.type === 'string' ? service.type : '';
+    const name = typeof service.name === 'string' ? service.name : type;
+    const serviceKey = `${type}\0${name}`;
+    const endpoints = (Array.isArray(service.endpoints) ? service.endpoints : [])
+      .filter(isObject)
+      .flatMap((endpoint) => v3Endpoints(serviceKey, endpoint));
+    for (const endpoint of endpoints) regions.add(endpoint.region);
+    services.push({
+      id: typeof service.id === 'string' ? service.id : catalogId(serviceKey),
+      name,
+      type,
+      endpoints,
+    });
+  }
+  if (regions.size === 0) regions.add(null);
+  const url = `${base}/v3`;
+  const identityEndpoints = [...regions].flatMap((region) =>
+    ['public', 'internal', 'admin'].map((face) => ({
+      id: catalogId('identity', region, face, url),
+      interface: face,
+      region,
+      region_id: region,
+      url,
+    })),
+  );
+  return [
+    {
+      id: catalogId('identity', 'latchkey'),
+      name: 'latchkey',
+      type: 'identity',
+      endpoints: identityEndpoints,
+    },
+    ...services,
+  ];
+}
+
+async function userBody(
+  deps: Deps,
+  user: UserView,
+): Promise<{ body: Json; domain: { id: string; name: string } }> {
+  const domain = await domainOfUser(deps.db, user);
+  return {
+    body: { id: user.id, name: user.username, domain, password_expires_at: null },
+    domain,
+  };
+}
+
+export interface V3TokenView {
+  token: LoginSuccess['token'];
+  user: UserView;
+  reauthenticated: boolean;
+  includeCatalog: boolean;
+  base: string;
+}
+
+/**
+ * The `token` body of Keystone's token responses. The domain is the user's account (users
+ * without one are in `default`), the project is the account's tenant, roles keep their names.
+ */
+export async function renderV3Token(deps: Deps, view: V3TokenView): Promise<{ token: Json }> {
+  const { token, user } = view;
+  const { body: userJson, domain } = await userBody(deps, user);
+  const body: Json = {
+    methods: v3Methods(token.authenticatedBy, view.reauthenticated),
+    user: userJson,
+    audit_ids: [auditIdOf(token.id)],
+    expires_at: iso(token.expiresAt),
+    issued_at: iso(token.issuedAt),
+  };
+  if (user.domain_id !== null) {
+    body.project = { id: user.domain_id, name: user.domain_id, domain };
+    body.is_domain = false;
+  }
+  body.roles = rolesHeld(user.role).map((role) => ({ id: role.id, name: role.name }));
+  if (view.includeCatalog) body.catalog = v3Catalog(deps, user.domain_id, view.base);
+  return { token: body };
+}
+
+/** An auth receipt (Keystone's `keystone/receipt/handlers.py` body) for a pending MFA login. */
+export async function renderReceipt(
+  deps: Deps,
+  challenge: LoginChallenge,
+  issuedAt: number,
+): Promise<{ receipt: Json; required_auth_methods: string[][] }> {
+  const { body } = await userBody(deps, challenge.user);
+  const { password_expires_at: _unused, ...user } = body;
+  return {
+    receipt: {
+      expires_at: iso(issuedAt + deps.config.mfaSessionTtlSeconds * 1000),
+      issued_at: iso(issuedAt),
+      methods: ['password'],
+      user,
+    },
+    required_auth_methods: [['password', 'totp']],
+  };
+}

@@ -1,0 +1,70 @@
+import ipaddr from 'ipaddr.js';
+import type { Deps } from '../deps.js';
+import { overLimit, serviceUnavailable } from '../errors.js';
+import { recordRepeatedEvent } from '../events/events.js';
+
+/** LATCHKEY_LOGIN_FAILURES_PER_SOURCE counts over fixed windows of this length (API.md). */
+export const SOURCE_WINDOW_MS = 10 * 60_000;
+
+export const TOO_MANY_FAILURES = 'Too many failed authentications from this address. Try again later.';
+
+/**
+ * The unit one source is counted by. An IPv6 user usually holds a whole /64, so counting single
+ * addresses would let one machine rotate through 2^64 of them; IPv4-mapped IPv6 is plain IPv4.
+ */
+export function sourceKey(source: string): string {
+  if (!ipaddr.isValid(source)) return source;
+  let address = ipaddr.parse(source);
+  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress())
+    address = (address as ipaddr.IPv6).toIPv4Address();
+  if (address.kind() === 'ipv4') return address.toString();
+  const parts = (address as ipaddr.IPv6).parts.slice(0, 4);
+  return `${parts.map((part) => part.toString(16)).join(':')}::/64`;
+}
+
+/** A slot held while an authentication is judged: kept if it fails, given back if it succeeds. */
+export interface SourceFailureSlot {
+  giveBack(): Promise<void>;
+}
+
+const NO_SLOT: SourceFailureSlot = { giveBack: async () => {} };
+
+/**
+ * Take a failure slot for this source *before* any password, key or passcode is judged, so
+ * concurrent attempts can never push past the limit, and a source over it costs no argon2 work.
+ * Over the limit: 429 with Retry-After (the end of the window), recorded as an event.
+ */
+export async function takeSourceFailureSlot(deps: Deps, source: string | null): Promise<SourceFailureSlot> {
+  const limit = deps.config.loginFailuresPerSource;
+  if (limit === 0 || source === null) return NO_SLOT;
+  const now = deps.clock.now();
+  const windowStart = now - (now % SOURCE_WINDOW_MS);
+  const key = `login-failures:${sourceKey(source)}`;
+  let taken: number | undefined;
+  try {
+    taken = await deps.counters.take(key, windowStart, SOURCE_WINDOW_MS, limit);
+  } catch (error) {
+    // Without the counter the limit cannot be kept: refuse rather than let guessing run free.
+    deps.log.error({ err: error }, 'login failure counter unavailable');
+    throw serviceUnavailable('The service is temporarily unable to authenticate. Try again later.');
+  }
+  if (taken === undefined) {
+    await recordRepeatedEvent(deps.db, now, {
+      type: 'login.rate_limited',
+      subject: 'source',
+      source,
+      detail: { limit, windowMinutes: SOURCE_WINDOW_MS / 60_000 },
+    });
+    throw overLimit(TOO_MANY_FAILURES, (windowStart + SOURCE_WINDOW_MS - now) / 1000);
+  }
+  return {
+    async giveBack() {
+      try {
+        await deps.counters.giveBack(key, windowStart);
+      } catch (error) {
+        // The login itself succeeded; a slot not given back only counts one failure too many.
+        deps.log.warn({ err: error }, 'login failure counter unavailable');
+      }
+    },
+  };
+}
