@@ -8,10 +8,14 @@ import type { FactorType } from './policy/enforcement.js';
 export interface MetricsSink {
   /** A text message the provider accepted (`sent`) or did not (`failed`). */
   smsDelivery(provider: string, outcome: 'sent' | 'failed'): void;
-  /** A request refused (429) by a rate limit, named by the limit. */
-  throttled(reason: 'sms_limit'): void;
-  /** A user's MFA login became locked by consecutive wrong passcodes. */
-  lockout(kind: 'mfa'): void;
+  /**
+   * A rate limit held something back: `login_failures`, a request refused with 429 for its
+   * source's failures; `sms_limit`, a text message not sent (429, except in a login, whose
+   * challenge then comes without it).
+   */
+  throttled(reason: 'sms_limit' | 'login_failures'): void;
+  /** A user became locked out: of MFA login by wrong passcodes, or of password login. */
+  lockout(kind: 'mfa' | 'password'): void;
   /** Step 1 of a two-step login ended in an OS-MF challenge. */
   mfaChallenge(factor: FactorType): void;
   /** Step 2 succeeded: a token was issued after the challenge. */

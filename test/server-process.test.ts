@@ -59,6 +59,8 @@ async function npmStart(env: Record<string, string>): Promise<Running> {
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
+    detached: true,
   });
   const output: string[] = [];
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
@@ -105,16 +107,22 @@ async function portIsFree(url: string): Promise<boolean> {
 }
 
 /**
- * A signal to the npm process (the one the README starts). npm hands it to the server, which
- * stops within 10 s; npm exits with its exit code, the server process is gone and its port free.
+ * A signal to the npm process (the one the README starts), which npm hands on to the server;
+ * or, with `group`, to npm's whole process group, as Ctrl-C in a terminal or systemd's stop
+ * does: then the server gets it twice, once directly and once from npm. Either way it stops
+ * within 10 s, npm exits with its exit code, the server process is gone and its port free.
  */
-async function stop(running: Running, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+async function stop(
+  running: Running,
+  signal: NodeJS.Signals = 'SIGTERM',
+  target: 'npm' | 'group' = 'npm',
+): Promise<number | null> {
   const pid = serverPid(running);
   const npmPid = running.child.pid;
   assert.ok(npmPid);
   const exited = new Promise<number | null>((resolve) => running.child.once('exit', (code) => resolve(code)));
   const started = Date.now();
-  process.kill(npmPid, signal);
+  process.kill(target === 'group' ? -npmPid : npmPid, signal);
   const code = await exited;
   for (let waited = 0; alive(pid) && waited < 10_000; waited += 50)
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -209,7 +217,7 @@ describe('the server process', () => {
     });
     assert.equal(byKey.status, 200, 'the API key, encrypted with the generated key ring, still decrypts');
     assert.equal((await call(`${second.url}/v2.0/users/${userId}`, 'GET', undefined, ownToken)).status, 200);
-    assert.equal(await stop(second, 'SIGINT'), 0, 'SIGINT (Ctrl-C) ends it cleanly too');
+    assert.equal(await stop(second, 'SIGINT', 'group'), 0, 'Ctrl-C ends it cleanly too');
 
     // The whole log of both runs, at debug level, holds none of the secrets used.
     const log = [...first.output, ...second.output].join('');

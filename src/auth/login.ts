@@ -252,6 +252,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
         await auditFailure(deps, request, user, nameOf(credentials), 'PASSWORD', reason);
         if (user && attempt?.kind === 'counted' && attempt.locksNow) {
+          deps.metrics.lockout('password');
           await audit(deps, request, user, 'password.locked', {
             failedAttempts: deps.config.passwordLockout.attempts,
             lockSeconds: deps.config.passwordLockout.seconds,
@@ -331,11 +332,13 @@ async function authenticatePasswordAndPasscode(
   }
   const sessionId = newMfaSessionId();
   await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
-  return authenticatePasscode(deps, request, {
+  const { completes: _noChallenge, ...authenticated } = await authenticatePasscode(deps, request, {
     type: 'passcode',
     sessionIds: [sessionId],
     passcode: credentials.passcode,
   });
+  // Counted as a completion only where a challenge was counted: this login had none.
+  return authenticated;
 }
 
 /** Step 2 (reference §4.5, §10): session, lock, passcode, in that order. */

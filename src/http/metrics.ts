@@ -45,7 +45,7 @@ export class Metrics implements MetricsSink {
   });
   private readonly throttles = new Counter({
     name: 'latchkey_throttled_requests_total',
-    help: 'Requests refused (429) by a rate limit, by the limit.',
+    help: 'Rate limits applied, by limit (login_failures: 429; sms_limit: a text message not sent).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -115,7 +115,7 @@ export class Metrics implements MetricsSink {
     this.throttles.inc({ reason });
   }
 
-  lockout(kind: 'mfa'): void {
+  lockout(kind: 'mfa' | 'password'): void {
     this.lockouts.inc({ kind });
   }
 

@@ -55,6 +55,7 @@ export async function takeSourceFailureSlot(deps: Deps, source: string | null): 
       source,
       detail: { limit, windowMinutes: SOURCE_WINDOW_MS / 60_000 },
     });
+    deps.metrics.throttled('login_failures');
     throw overLimit(TOO_MANY_FAILURES, (windowStart + SOURCE_WINDOW_MS - now) / 1000);
   }
   return {

@@ -10,7 +10,12 @@ async function serve(): Promise<void> {
   const { startServer } = await import('../../main.js');
   const server = await startServer(loadConfig());
   server.deps.log.info({ url: server.url }, 'latchkey listening');
+  let stopping = false;
   const shutdown = (signal: string) => {
+    // One stop, however many signals: Ctrl-C under `npm start` delivers SIGINT twice (from the
+    // terminal and again from npm), and a second one must not cut the requests in flight.
+    if (stopping) return;
+    stopping = true;
     server.deps.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
@@ -22,8 +27,8 @@ async function serve(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 async function migrate(): Promise<void> {
