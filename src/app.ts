@@ -11,7 +11,7 @@ import type { Deps } from './deps.js';
 import { type ApiError, badRequest } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
-import { Metrics } from './http/metrics.js';
+import type { Metrics } from './http/metrics.js';
 import { identityV3Plugin } from './http/v3/plugin.js';
 import { sendNotFoundPage } from './panel/errors.js';
 import { panelPlugin } from './panel/plugin.js';
@@ -26,6 +26,9 @@ export type App = FastifyInstance<
   import('fastify').FastifyBaseLogger,
   TypeBoxTypeProvider
 >;
+
+/** The domain's dependencies with the metrics the HTTP surface exposes (main.ts builds them). */
+export type AppDeps = Deps & { metrics: Metrics };
 
 /**
  * Routes may require `{ page: 'html' }`: it holds when the client prefers HTML to JSON. `/` is
@@ -55,7 +58,8 @@ const pageConstraint: ConstraintStrategy = {
  * each surface (the v2.0 API; OpenStack Identity v3; the control panel) as its own encapsulated
  * plugin.
  */
-export function buildApp(deps: Deps, metrics: Metrics = new Metrics()): App {
+export function buildApp(deps: AppDeps): App {
+  const { metrics } = deps;
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // Our own onResponse line replaces Fastify's, whose URL would carry token ids.

@@ -3,6 +3,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config/config.js';
 import type { KeyRing } from './crypto/key-ring.js';
 import type { PasswordHasher } from './identity/passwords.js';
+import type { MetricsSink } from './metrics-sink.js';
 import type { SmsSender } from './notify/sms-sender.js';
 import type { Store } from './store/connect.js';
 import type { Db } from './store/schema.js';
@@ -20,6 +21,8 @@ export interface Deps {
   passwords: PasswordHasher;
   sms: SmsSender;
   log: Logger;
+  /** Counts operators alert on (SMS outcomes, lockouts, MFA steps); exposed by /metrics. */
+  metrics: MetricsSink;
   /** Service catalog template: JSON with {tenantId} placeholders (LATCHKEY_CATALOG_FILE). */
   catalog: unknown[];
 }

@@ -1,17 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { type App, buildApp } from './app.js';
+import { type App, type AppDeps, buildApp } from './app.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError } from './config/config.js';
+import { openHashKey } from './crypto/hash-key.js';
 import { type KeyRing, loadOrCreateKeyRingFile, parseKeyRing } from './crypto/key-ring.js';
 import type { Deps } from './deps.js';
+import { ApiError } from './errors.js';
 import { pruneExpired } from './housekeeping.js';
+import { Metrics } from './http/metrics.js';
 import { PasswordHasher } from './identity/passwords.js';
 import { findUserByUsername, insertUser, validatePassword } from './identity/users.js';
 import { createSmsSender } from './notify/create.js';
 import type { SmsSender } from './notify/sms-sender.js';
-import { connect, migrateToLatest, sqliteFileOf } from './store/connect.js';
+import { databaseStartupError, listenStartupError } from './startup-error.js';
+import { connect, migrateToLatest, type Store, sqliteFileOf } from './store/connect.js';
 import { lockDataDirectory } from './store/data-dir-lock.js';
 import { redisWindowCounter, sqlWindowCounter } from './store/window-counter.js';
 
@@ -63,18 +67,31 @@ export interface DepsOverrides {
   redisKeyPrefix?: string;
 }
 
+async function openStore(config: Config, schema: string | undefined): Promise<Store> {
+  let store: Store | undefined;
+  try {
+    store = connect(config.databaseUrl, schema ? { schema } : {});
+    await migrateToLatest(store);
+    return store;
+  } catch (error) {
+    await store?.close().catch(() => undefined);
+    throw databaseStartupError(error, config.databaseUrl);
+  }
+}
+
 /** Wire config into the dependencies every entry point (server, CLI, tests) shares. */
-export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<AppDeps> {
   const log = overrides.log ?? createLogger(config);
   const clock = overrides.clock ?? systemClock;
   const catalog = loadCatalog(config.catalogFile);
-  const keys = overrides.keys ?? loadKeyRing(config, log);
-  const store = connect(config.databaseUrl, overrides.schema ? { schema: overrides.schema } : {});
+  const ring = overrides.keys ?? loadKeyRing(config, log);
+  const store = await openStore(config, overrides.schema);
+  let keys: KeyRing;
   try {
-    await migrateToLatest(store);
+    keys = await openHashKey(store.db, ring, clock.now());
   } catch (error) {
     await store.close();
-    throw error;
+    throw databaseStartupError(error, config.databaseUrl);
   }
   return {
     config,
@@ -88,6 +105,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     passwords: new PasswordHasher(config.argon2),
     sms: overrides.sms ?? createSmsSender(config, clock),
     log,
+    metrics: new Metrics(store.poolStats ? { pool: store.poolStats } : {}),
     catalog,
   };
 }
@@ -105,17 +123,23 @@ export async function bootstrap(deps: Deps): Promise<void> {
           'needs 8+ characters with upper, lower and digit',
         );
       }
-      await insertUser(
-        deps,
-        { userId: null, source: 'bootstrap' },
-        {
-          username: admin.username,
-          password: admin.password,
-          role: 'identity:admin',
-          domainId: null,
-          defaultRegion: '',
-        },
-      );
+      try {
+        await insertUser(
+          deps,
+          { userId: null, source: 'bootstrap' },
+          {
+            username: admin.username,
+            password: admin.password,
+            role: 'identity:admin',
+            domainId: null,
+            defaultRegion: '',
+          },
+        );
+      } catch (error) {
+        // Instances started together race to create it: the one that loses finds it made.
+        if (error instanceof ApiError && error.status === 409) return;
+        throw error;
+      }
       deps.log.info({ username: admin.username }, 'bootstrap administrator created');
     }
     return;
@@ -123,17 +147,23 @@ export async function bootstrap(deps: Deps): Promise<void> {
   const anyone = await deps.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
   if (!anyone) {
     deps.log.warn(
-      'No users yet. Create the first administrator with: npx latchkey users create --username admin --password <password> --role identity:admin',
+      'No users yet. Create the first administrator with: npx latchkey server create-user --username admin --password <password> --role identity:admin',
     );
   }
 }
 
 export interface RunningServer {
   app: App;
-  deps: Deps;
+  deps: AppDeps;
   url: string;
   close(): Promise<void>;
 }
+
+/**
+ * How long a stop waits for requests in flight before it closes their connections, so the whole
+ * stop fits in the 10 s a supervisor (systemd's default is 90 s, Kubernetes' 30 s) may be told.
+ */
+export const SHUTDOWN_GRACE_MS = 8_000;
 
 export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
   // One server process per embedded database, held before migrations run (data-dir-lock.ts).
@@ -142,20 +172,32 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
     sqliteFile === undefined || sqliteFile === ':memory:'
       ? undefined
       : lockDataDirectory(path.dirname(path.resolve(sqliteFile)));
-  let deps: Deps;
+  let deps: AppDeps;
   try {
     deps = await createDeps(config, overrides);
   } catch (error) {
     lock?.release();
     throw error;
   }
-  const app = buildApp(deps);
+  let app: App;
+  let stopping = false;
   try {
     await bootstrap(deps);
-    await app.listen({ host: config.host, port: config.port });
+    app = buildApp(deps);
+    // Answers that finish during a stop close their connection, so a keep-alive client moves
+    // to another instance at once instead of holding this one open until the grace period ends.
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      if (stopping) reply.header('connection', 'close');
+      done(null, payload);
+    });
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (error) {
+      await app.close();
+      throw listenStartupError(error, config.host, config.port);
+    }
   } catch (error) {
     // A port in use or a bad bootstrap password: let go of everything, the lock included.
-    await app.close();
     await deps.counters.close();
     await deps.store.close();
     lock?.release();
@@ -176,8 +218,17 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
     url,
     close: () => {
       closing ??= (async () => {
+        stopping = true;
         clearInterval(housekeeping);
-        await app.close();
+        // app.close() stops accepting, answers 503 to requests that arrive on open connections,
+        // closes idle keep-alive connections and waits for the requests in flight; a client that
+        // never finishes its request loses its connection once the grace period is over.
+        const overdue = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(overdue);
+        }
         await deps.counters.close();
         await deps.store.close();
         lock?.release();

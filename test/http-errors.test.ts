@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { BODY_LIMIT_BYTES, buildApp } from '../src/app.js';
 import { Messages } from '../src/errors.js';
+import { migrations } from '../src/store/migrations/index.js';
 import { accessOf, apiKeyLogin, apiKeyPath, assertFault, tokenOf } from './support/api.js';
 import {
   createAccount,
@@ -240,19 +241,59 @@ for (const dialect of dialects()) {
       assert.match(String(response.headers['content-type']), /^application\/json/);
     });
 
-    test('GET /health is 503 when the store does not answer', async () => {
+    test('GET /health/ready is 200 when the store answers and every migration has run', async () => {
+      const response = await env.request('GET', '/health/ready');
+      assert.equal(response.status, 200, response.text);
+      assert.deepEqual(response.body, { status: 'ready' });
+    });
+
+    test('when the store does not answer, /health/ready is 503 and /health (liveness) stays 200', async () => {
       const store = env.deps.store;
       const ping = store.ping;
       store.ping = async () => {
-        throw new Error('database unreachable');
+        throw new Error('database unreachable at 10.0.0.5');
       };
       try {
-        const response = await env.request('GET', '/health');
+        const response = await env.request('GET', '/health/ready');
         assert.equal(response.status, 503);
-        assert.ok(!response.text.includes('unreachable'));
+        assert.deepEqual(response.body, { status: 'unavailable', reason: 'database unreachable' });
+        assert.ok(!response.text.includes('10.0.0.5'));
+        assert.equal((await env.request('GET', '/health')).status, 200);
       } finally {
         store.ping = ping;
       }
+    });
+
+    test('/health/ready is 503 and names the migrations while the schema is behind the code', async () => {
+      const [latest] = Object.keys(migrations).sort().reverse();
+      assert.ok(latest);
+      const row = await env.deps.db
+        .withTables<{ kysely_migration: { name: string; timestamp: string } }>()
+        .selectFrom('kysely_migration')
+        .selectAll()
+        .where('name', '=', latest)
+        .executeTakeFirstOrThrow();
+      await env.deps.db
+        .withTables<{ kysely_migration: { name: string } }>()
+        .deleteFrom('kysely_migration')
+        .where('name', '=', latest)
+        .execute();
+      try {
+        const response = await env.request('GET', '/health/ready');
+        assert.equal(response.status, 503);
+        assert.deepEqual(response.body, {
+          status: 'unavailable',
+          reason: 'migrations pending',
+          pending: [latest],
+        });
+      } finally {
+        await env.deps.db
+          .withTables<{ kysely_migration: { name: string; timestamp: string } }>()
+          .insertInto('kysely_migration')
+          .values(row)
+          .execute();
+      }
+      assert.equal((await env.request('GET', '/health/ready')).status, 200);
     });
 
     test('GET /metrics counts requests by route and status, latency, and logins by method and outcome', async () => {

@@ -1,16 +1,34 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 
 /**
- * The real thing: `npm start` (build, then the compiled CLI) on a free port with a temporary
- * data directory, stopped with SIGTERM and started again on the same data.
+ * The real thing, as the README has it: `npm start` (the CLI that `npm ci` compiled) on a free
+ * port with a temporary data directory; the signals go to the npm process itself, as a
+ * terminal's Ctrl-C or a supervisor's stop would.
  */
 const ROOT = path.resolve(import.meta.dirname, '..');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile())
+      newest = Math.max(newest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** `npm start` runs what `npm ci` built; rebuild here when the sources changed since. */
+function ensureBuilt(): void {
+  const built = path.join(ROOT, 'dist/src/cli/main.js');
+  if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= newestMtime(path.join(ROOT, 'src'))) return;
+  const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(build.status, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -58,20 +76,52 @@ async function npmStart(env: Record<string, string>): Promise<Running> {
   throw new Error(`server did not start:\n${output.join('')}`);
 }
 
-/**
- * SIGTERM to the server itself (its pid is in its log lines, as any operator's supervisor would
- * know it); npm then exits with the server's own exit code.
- */
-async function stop(running: Running): Promise<number | null> {
+function serverPid(running: Running): number {
   const listening = running.output
     .join('')
     .split('\n')
     .find((line) => line.includes('"latchkey listening"'));
   const pid = listening ? (JSON.parse(listening) as { pid: number }).pid : undefined;
   assert.ok(pid, 'the server logged its pid');
+  return pid;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function portIsFree(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(Number(port), hostname, () => probe.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A signal to the npm process (the one the README starts). npm hands it to the server, which
+ * stops within 10 s; npm exits with its exit code, the server process is gone and its port free.
+ */
+async function stop(running: Running, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  const pid = serverPid(running);
+  const npmPid = running.child.pid;
+  assert.ok(npmPid);
   const exited = new Promise<number | null>((resolve) => running.child.once('exit', (code) => resolve(code)));
-  process.kill(pid, 'SIGTERM');
-  return exited;
+  const started = Date.now();
+  process.kill(npmPid, signal);
+  const code = await exited;
+  for (let waited = 0; alive(pid) && waited < 10_000; waited += 50)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(!alive(pid), `the server process ${pid} outlived npm`);
+  assert.ok(Date.now() - started < 10_000, `stopping took ${Date.now() - started} ms`);
+  assert.ok(await portIsFree(running.url), 'the port is free again');
+  return code;
 }
 
 async function call(url: string, method: string, body?: unknown, token?: string) {
@@ -94,6 +144,7 @@ const tokenId = (response: { body: Record<string, Record<string, unknown>> }) =>
   (response.body.access?.token as { id: string } | undefined)?.id ?? '';
 
 describe('the server process', () => {
+  before(ensureBuilt);
   const dataDirs: string[] = [];
   const newDataDir = () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-process-'));
@@ -158,12 +209,54 @@ describe('the server process', () => {
     });
     assert.equal(byKey.status, 200, 'the API key, encrypted with the generated key ring, still decrypts');
     assert.equal((await call(`${second.url}/v2.0/users/${userId}`, 'GET', undefined, ownToken)).status, 200);
-    assert.equal(await stop(second), 0);
+    assert.equal(await stop(second, 'SIGINT'), 0, 'SIGINT (Ctrl-C) ends it cleanly too');
 
     // The whole log of both runs, at debug level, holds none of the secrets used.
     const log = [...first.output, ...second.output].join('');
     for (const secret of ['Rootpass1', 'Survivor1', apiKey, ownToken, tokenId(admin), tokenId(password)]) {
       assert.ok(!log.includes(secret), 'a secret is in the server log');
     }
+  });
+
+  test('a stop lets the request in flight finish, and a client that never finishes its request cannot hold it past 10 s', async () => {
+    const running = await npmStart({
+      LATCHKEY_DATA_DIR: newDataDir(),
+      LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'root',
+      LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: 'Rootpass1',
+    });
+    const { hostname, port } = new URL(running.url);
+    const connect = async () => {
+      const socket = net.connect(Number(port), hostname);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      const ended = new Promise<string>((resolve) =>
+        socket.once('close', () => resolve(Buffer.concat(received).toString())),
+      );
+      return { socket, ended };
+    };
+    // A login whose body is only half sent when the stop begins.
+    const body = JSON.stringify({
+      auth: { passwordCredentials: { username: 'root', password: 'Rootpass1' } },
+    });
+    const login = await connect();
+    login.socket.write(
+      `POST /v2.0/tokens HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 20)}`,
+    );
+    // A client that sends part of its headers and then nothing.
+    const stalled = await connect();
+    stalled.socket.write(`GET /health HTTP/1.1\r\nHost: ${hostname}\r\n`);
+    // Both requests have reached the server once a later request on a third connection is answered.
+    assert.equal((await fetch(`${running.url}/health`)).status, 200);
+
+    const stopped = stop(running);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    login.socket.write(body.slice(20));
+    const answer = await login.ended;
+    assert.match(answer, /^HTTP\/1\.1 200 /, answer);
+    assert.match(answer, /\r\nconnection: close\r\n/i, 'the answer closes its keep-alive connection');
+    assert.match(answer, /"access":\{"token":\{"id":"[0-9a-f]{32}"/);
+    assert.equal(await stopped, 0);
+    await stalled.ended;
   });
 });

@@ -13,6 +13,7 @@ import {
   sendLoginPasscode,
 } from '../factors/sms/login-passcode.js';
 import { verifyTotpForLogin } from '../factors/totp/totp.js';
+import { apiKeyAad } from '../identity/api-keys.js';
 import { rehashPasswordIfNeeded } from '../identity/passwords.js';
 import {
   findUserById,
@@ -130,6 +131,8 @@ interface Authenticated {
   existingToken?: LoginSuccess['token'];
   /** The OS-MF session to burn before issuing, for the passcode step. */
   sessionHash?: string;
+  /** The passcode step: the factor whose challenge it answers. */
+  completes?: FactorType;
 }
 
 /**
@@ -199,6 +202,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
         });
         return issued;
       });
+      if (authenticated.completes) deps.metrics.mfaCompletion(authenticated.completes);
       return { kind: 'token', token, user: userView(user), tenantId };
     }
   }
@@ -262,7 +266,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
     case 'apiKey': {
       const user = await findUserByUsername(deps.db, credentials.username);
       const expected = user?.api_key_enc
-        ? deps.keys.decrypt(user.api_key_enc, `api-key:${user.id}`)
+        ? deps.keys.decrypt(user.api_key_enc, apiKeyAad(user.id))
         : randomHex();
       const ok = constantEquals(credentials.apiKey, expected);
       if (!user?.api_key_enc || !ok) {
@@ -365,6 +369,7 @@ async function authenticatePasscode(
   const via = await checkPasscode(deps, user.id, passcode, session);
   if (via === undefined) {
     if (attempt >= deps.config.lockoutThreshold) {
+      deps.metrics.lockout('mfa');
       await audit(deps, request, user, 'mfa.locked', { failedAttempts: attempt });
       throw new ApiError(403, 'forbidden', Messages.locked);
     }
@@ -375,7 +380,12 @@ async function authenticatePasscode(
   if (via === 'bypass' || via === 'temporary') {
     await audit(deps, request, user, via === 'bypass' ? 'bypass_code.used' : 'login.succeeded', { via });
   }
-  return { user, methods: [passcodeMethod(session.factor), ...session.done], sessionHash: session.hash };
+  return {
+    user,
+    methods: [passcodeMethod(session.factor), ...session.done],
+    sessionHash: session.hash,
+    completes: session.factor,
+  };
 }
 
 /**
@@ -430,6 +440,7 @@ async function challenge(
     factor,
     ...(smsNotSent ? { smsSent: false } : {}),
   });
+  deps.metrics.mfaChallenge(factor);
   return {
     kind: 'challenge',
     sessionId,

@@ -25,6 +25,11 @@ function exitWith(error: unknown): never {
     process.stderr.write(errorLine(oneLine(error.message)));
     process.exit(ExitCode.usage);
   }
+  // Start-up failures outside latchkey (a port taken, a database missing or unreachable).
+  if (error instanceof Error && error.name === 'StartupError') {
+    process.stderr.write(errorLine(oneLine(error.message)));
+    process.exit(ExitCode.refused);
+  }
   if (error instanceof Error && error.name === 'ApiError') {
     process.stderr.write(errorLine(oneLine(error.message)));
     process.exit(ExitCode.refused);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 
@@ -105,6 +106,18 @@ function isCidr(text: string): boolean {
 const REPLACED: Record<string, string> = {
   LATCHKEY_TRUST_PROXY: 'replaced by LATCHKEY_TRUSTED_PROXIES (the addresses or CIDR ranges of your proxies)',
 };
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses nothing off this machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  const address = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (address === 'localhost') return true;
+  if (isIP(address) === 6) {
+    if (address === '::1' || address === '0:0:0:0:0:0:0:1') return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address)?.[1];
+    return mapped?.startsWith('127.') === true;
+  }
+  return isIP(address) === 4 && address.startsWith('127.');
+}
 
 const schema = {
   LATCHKEY_HOST: { doc: 'Address to listen on.', default: '127.0.0.1', parse: text },
@@ -267,7 +280,7 @@ const schema = {
   },
   LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: { doc: 'Its password.', default: undefined, parse: optionalText },
   LATCHKEY_METRICS_TOKEN: {
-    doc: 'Bearer token /metrics requires, if set.',
+    doc: 'Bearer token /metrics requires; required when LATCHKEY_HOST is not a loopback address.',
     default: undefined,
     parse: optionalText,
   },
@@ -391,6 +404,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       username === undefined ? 'LATCHKEY_BOOTSTRAP_ADMIN_USERNAME' : 'LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD',
       'set both LATCHKEY_BOOTSTRAP_ADMIN_USERNAME and LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD, or neither',
+    );
+  }
+  if (!isLoopbackHost(v.LATCHKEY_HOST) && v.LATCHKEY_METRICS_TOKEN === undefined) {
+    throw new ConfigError(
+      'LATCHKEY_METRICS_TOKEN',
+      `required when LATCHKEY_HOST (${v.LATCHKEY_HOST}) is not a loopback address, or /metrics would be open to the network; set a long random token and give it to the scraper`,
     );
   }
   const production = v.LATCHKEY_PRODUCTION || env.NODE_ENV === 'production';

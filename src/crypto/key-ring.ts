@@ -7,33 +7,59 @@ interface RingKey {
   id: string;
   master: Buffer;
   encryptionKey: Buffer;
-  hashKey: Buffer;
 }
 
 const ENVELOPE_VERSION = 'v1';
 
+/** The key id an envelope names (`v1:<keyId>:...`), or undefined when it is not an envelope. */
+export function envelopeKeyId(envelope: string): string | undefined {
+  const [version, id] = envelope.split(':');
+  return version === ENVELOPE_VERSION ? id : undefined;
+}
+
 /**
- * Versioned key ring. The first key encrypts and hashes; every key decrypts (the envelope
- * names its key) and every key's hash is tried on lookup, so rotating keys loses nothing.
- * Each master key is split with HKDF so no key serves two purposes.
+ * Versioned key ring. The first key encrypts; every key decrypts (the envelope names its key),
+ * so a new key can be made current while secrets encrypted under the old one are re-encrypted
+ * (key-rotation.ts), after which the old key can leave the ring.
+ *
+ * Keyed hashes (tokens, session ids, one-time and bypass codes) use one hash key that does not
+ * rotate with the ring: a hash cannot be re-computed without the value, and bypass codes may
+ * never expire. That key is random, kept in the database sealed under the current ring key
+ * (crypto/hash-key.ts), and re-sealed when the ring rotates; `withHashKey` attaches it.
  */
 export class KeyRing {
   private readonly keys: RingKey[];
 
-  constructor(masterKeys: { id: string; key: Buffer }[]) {
+  constructor(
+    private readonly masterKeys: { id: string; key: Buffer }[],
+    private readonly hashKey?: Buffer,
+  ) {
     if (masterKeys.length === 0) throw new Error('key ring is empty');
     this.keys = masterKeys.map(({ id, key }) => ({
       id,
       master: key,
       encryptionKey: Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'latchkey encryption', 32)),
-      hashKey: Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'latchkey keyed hash', 32)),
     }));
+  }
+
+  /** The same ring, hashing with `hashKey` (the database's, opened by crypto/hash-key.ts). */
+  withHashKey(hashKey: Buffer): KeyRing {
+    return new KeyRing(this.masterKeys, hashKey);
   }
 
   private get primary(): RingKey {
     const key = this.keys[0];
     if (!key) throw new Error('key ring is empty');
     return key;
+  }
+
+  /** The id of the key that encrypts. */
+  get currentKeyId(): string {
+    return this.primary.id;
+  }
+
+  has(keyId: string): boolean {
+    return this.keys.some((key) => key.id === keyId);
   }
 
   /** AES-256-GCM; the envelope is `v1:<keyId>:<iv>:<ciphertext+tag>`, base64url parts. */
@@ -61,14 +87,19 @@ export class KeyRing {
     );
   }
 
-  /** HMAC-SHA-256 under the primary key: how tokens, session ids and codes are stored. */
-  hash(value: string): string {
-    return createHmac('sha256', this.primary.hashKey).update(value).digest('hex');
+  private get keyedHashKey(): Buffer {
+    if (!this.hashKey) throw new Error('key ring has no hash key: open it from the database first');
+    return this.hashKey;
   }
 
-  /** The hash under every key, for lookups that must survive a rotation. */
+  /** HMAC-SHA-256 under the hash key: how tokens, session ids and codes are stored. */
+  hash(value: string): string {
+    return createHmac('sha256', this.keyedHashKey).update(value).digest('hex');
+  }
+
+  /** Every hash a stored value may have been stored under: one, since the hash key does not rotate. */
   hashCandidates(value: string): string[] {
-    return this.keys.map((key) => createHmac('sha256', key.hashKey).update(value).digest('hex'));
+    return [this.hash(value)];
   }
 
   /**

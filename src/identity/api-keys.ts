@@ -4,6 +4,9 @@ import { notFound } from '../errors.js';
 import { recordEvent } from '../events/events.js';
 import type { UserView } from '../store/schema.js';
 
+/** Binds an encrypted API key to its user's row: moved to another row, it does not decrypt. */
+export const apiKeyAad = (userId: string): string => `api-key:${userId}`;
+
 /** API keys are encrypted, not hashed, because GET .../RAX-KSKEY:apiKeyCredentials returns them. */
 export async function findApiKey(deps: Deps, userId: string): Promise<string | undefined> {
   const row = await deps.db
@@ -11,7 +14,7 @@ export async function findApiKey(deps: Deps, userId: string): Promise<string | u
     .select('api_key_enc')
     .where('id', '=', userId)
     .executeTakeFirst();
-  return row?.api_key_enc ? deps.keys.decrypt(row.api_key_enc, `api-key:${userId}`) : undefined;
+  return row?.api_key_enc ? deps.keys.decrypt(row.api_key_enc, apiKeyAad(userId)) : undefined;
 }
 
 export async function readApiKey(deps: Deps, userId: string): Promise<string> {
@@ -32,7 +35,7 @@ export async function resetApiKey(
   await deps.db.transaction().execute(async (trx) => {
     await trx
       .updateTable('users')
-      .set({ api_key_enc: deps.keys.encrypt(apiKey, `api-key:${user.id}`), updated_at: now })
+      .set({ api_key_enc: deps.keys.encrypt(apiKey, apiKeyAad(user.id)), updated_at: now })
       .where('id', '=', user.id)
       .execute();
     await recordEvent(trx, now, {

@@ -6,6 +6,7 @@ import type { Actor, Deps } from '../deps.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { type EventType, recordEvent } from '../events/events.js';
 import { type Db, type UserRow, type UserUpdate, type UserView, userView } from '../store/schema.js';
+import { apiKeyAad } from './api-keys.js';
 import { generatePassword, meetsPasswordPolicy, PASSWORD_POLICY_MESSAGE } from './passwords.js';
 import { isRoleName, type RoleName, roleCreatedBy, roleOf } from './roles.js';
 
@@ -169,7 +170,7 @@ export async function insertUser(
         domain_id: input.domainId,
         default_region: input.defaultRegion,
         password_hash: passwordHash,
-        api_key_enc: deps.keys.encrypt(randomHex(), `api-key:${id}`),
+        api_key_enc: deps.keys.encrypt(randomHex(), apiKeyAad(id)),
         created_at: now,
         updated_at: now,
         mfa_enabled: 0,

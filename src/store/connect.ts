@@ -25,9 +25,20 @@ export interface Store {
    * write too.
    */
   writes?: WriteFeed;
+  /** PostgreSQL only: the connection pool's counts, for the metrics. */
+  poolStats?: () => PoolStats;
   /** Answers true when the database responds (health check). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Open connections, in use or idle. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+  max: number;
 }
 
 // PostgreSQL returns int8 as strings; our int8 columns hold epoch milliseconds, which fit a double.
@@ -94,9 +105,10 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
       close: () => db.destroy(),
     };
   }
+  const max = options.poolSize ?? 10;
   const pool = new pg.Pool({
     connectionString: url,
-    max: options.poolSize ?? 10,
+    max,
     connectionTimeoutMillis: 5000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
@@ -104,6 +116,7 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
   return {
     db,
     dialect: 'postgres',
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
     ping: async () => {
       await sql`select 1`.execute(db);
       return true;
@@ -112,7 +125,7 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
   };
 }
 
-export async function migrateToLatest(store: Store): Promise<string[]> {
+async function migratorFor(store: Store): Promise<Migrator> {
   const { db } = store;
   // Without an explicit schema Kysely looks for its bookkeeping tables in every schema of the
   // database, and another schema's copy would hide ours: name the schema we run in.
@@ -120,14 +133,23 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
     store.dialect === 'postgres'
       ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema
       : undefined;
-  const migrator = new Migrator({
+  return new Migrator({
     db,
     provider: migrationProvider,
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+}
+
+export async function migrateToLatest(store: Store): Promise<string[]> {
+  const { error, results } = await (await migratorFor(store)).migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? [])
     .filter((result) => result.status === 'Success')
     .map((result) => result.migrationName);
+}
+
+/** Migrations this code knows that the database has not run (readiness). */
+export async function pendingMigrations(store: Store): Promise<string[]> {
+  const migrations = await (await migratorFor(store)).getMigrations();
+  return migrations.filter((migration) => migration.executedAt === undefined).map((m) => m.name);
 }

@@ -135,6 +135,14 @@ export interface SecurityEventTable {
   aggregate_key: string | null;
 }
 
+/** Server-wide keys (the keyed-hash key), sealed under the current LATCHKEY_SECRET_KEYS key. */
+export interface ServerKeyTable {
+  purpose: string;
+  sealed: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   domains: DomainTable;
   users: UserTable;
@@ -147,6 +155,7 @@ export interface Database {
   sms_sends: SmsSendTable;
   source_failures: SourceFailureTable;
   security_events: SecurityEventTable;
+  server_keys: ServerKeyTable;
 }
 
 export type Db = Kysely<Database>;

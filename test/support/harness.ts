@@ -4,12 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
-import type { App } from '../../src/app.js';
+import type { App, AppDeps } from '../../src/app.js';
 import { buildApp } from '../../src/app.js';
 import { ManualClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/config.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
-import type { Deps } from '../../src/deps.js';
 import { insertUser } from '../../src/identity/users.js';
 import { createDeps, createLogger } from '../../src/main.js';
 import { FakeSmsSender } from '../../src/notify/fake.js';
@@ -30,13 +29,15 @@ export interface Response {
 
 export interface TestEnv {
   app: App;
-  deps: Deps;
+  deps: AppDeps;
   clock: ManualClock;
   sms: FakeSmsSender;
   /** Every log line written during the test, for "no secret in the log" checks. */
   logs: string[];
   dialect: DialectName;
   dataDir: string;
+  /** Where the database is, for a second instance on it. */
+  database: { url: string; schema: string | undefined };
   request(method: string, url: string, options?: RequestOptions): Promise<Response>;
   close(): Promise<void>;
 }
@@ -79,14 +80,16 @@ export async function createTestEnv(
     clock?: ManualClock;
     /** Redis keys of this environment; two environments given the same prefix share counters. */
     redisKeyPrefix?: string;
+    /** A database of the caller's (kept on close), instead of a fresh one. */
+    databaseUrl?: string;
   } = {},
 ): Promise<TestEnv> {
-  const dialect = options.dialect ?? 'sqlite';
+  const dialect = options.databaseUrl?.startsWith('postgres') ? 'postgres' : (options.dialect ?? 'sqlite');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
-  let databaseUrl = `sqlite:${path.join(dataDir, 'latchkey.db')}`;
+  let databaseUrl = options.databaseUrl ?? `sqlite:${path.join(dataDir, 'latchkey.db')}`;
   let schema: string | undefined;
   let dropSchema: (() => Promise<void>) | undefined;
-  if (dialect === 'postgres') {
+  if (dialect === 'postgres' && options.databaseUrl === undefined) {
     const fresh = await freshPostgresSchema();
     databaseUrl = fresh.url;
     schema = fresh.schema;
@@ -111,7 +114,7 @@ export async function createTestEnv(
   });
   const clock = options.clock ?? new ManualClock(Date.UTC(2026, 10, 22, 12, 0, 0));
   const sms = new FakeSmsSender();
-  let deps: Deps;
+  let deps: AppDeps;
   try {
     deps = await createDeps(config, {
       clock,
@@ -136,36 +139,65 @@ export async function createTestEnv(
     logs,
     dialect,
     dataDir,
-    async request(method, url, requestOptions = {}) {
-      const headers: Record<string, string> = { ...requestOptions.headers };
-      if (requestOptions.token) headers['x-auth-token'] = requestOptions.token;
-      let payload: string | undefined;
-      if (requestOptions.body !== undefined) {
-        payload =
-          typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const response = await app.inject({
-        method: method as 'GET',
-        url,
-        headers,
-        ...(payload === undefined ? {} : { payload }),
-        ...(requestOptions.remoteAddress === undefined
-          ? {}
-          : { remoteAddress: requestOptions.remoteAddress }),
-      });
-      let body: Response['body'] = {};
-      if (response.body && response.headers['content-type']?.toString().includes('json')) {
-        body = JSON.parse(response.body) as Response['body'];
-      }
-      return { status: response.statusCode, headers: response.headers, body, text: response.body };
-    },
+    database: { url: databaseUrl, schema },
+    request: requester(app),
     async close() {
       await app.close();
       await deps.counters.close();
       await deps.store.close();
       await dropSchema?.();
       fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function requester(app: App): TestEnv['request'] {
+  return async (method, url, requestOptions = {}) => {
+    const headers: Record<string, string> = { ...requestOptions.headers };
+    if (requestOptions.token) headers['x-auth-token'] = requestOptions.token;
+    let payload: string | undefined;
+    if (requestOptions.body !== undefined) {
+      payload =
+        typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await app.inject({
+      method: method as 'GET',
+      url,
+      headers,
+      ...(payload === undefined ? {} : { payload }),
+      ...(requestOptions.remoteAddress === undefined ? {} : { remoteAddress: requestOptions.remoteAddress }),
+    });
+    let body: Response['body'] = {};
+    if (response.body && response.headers['content-type']?.toString().includes('json')) {
+      body = JSON.parse(response.body) as Response['body'];
+    }
+    return { status: response.statusCode, headers: response.headers, body, text: response.body };
+  };
+}
+
+/**
+ * Another instance on `env`'s database, with its own key ring (or env's): what a second server
+ * process would be, in this process. Shares env's clock, SMS fake and log; close() closes only it.
+ */
+export async function createInstance(env: TestEnv, options: { keys?: KeyRing } = {}): Promise<TestEnv> {
+  const deps = await createDeps(env.deps.config, {
+    clock: env.clock,
+    sms: env.sms,
+    log: env.deps.log,
+    keys: options.keys ?? env.deps.keys,
+    ...(env.database.schema ? { schema: env.database.schema } : {}),
+  });
+  const app = buildApp(deps);
+  await app.ready();
+  return {
+    ...env,
+    app,
+    deps,
+    request: requester(app),
+    async close() {
+      await app.close();
+      await deps.store.close();
     },
   };
 }

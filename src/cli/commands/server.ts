@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { usageError } from '../failure.js';
+import { CliError, ExitCode, usageError } from '../failure.js';
 import { example } from './common.js';
 
 // Server modules (fastify, database drivers, argon2) are imported inside each action, so client
@@ -66,6 +66,33 @@ async function createUser(options: { username: string; password: string; role: s
   }
 }
 
+/** Step 3 of a key rotation (docs/deployment.md, "Rotating keys"). */
+async function reencryptSecretsCommand(): Promise<void> {
+  const { loadConfig } = await import('../../config/config.js');
+  const { createDeps } = await import('../../main.js');
+  const { reencryptSecrets } = await import('../../key-rotation.js');
+  const deps = await createDeps(loadConfig());
+  try {
+    const report = await reencryptSecrets(deps);
+    const { apiKeys, otpSecrets, serverKeys } = report.reencrypted;
+    const current = report.currentKeyId;
+    process.stdout.write(
+      `re-encrypted under key '${current}': ${apiKeys} API keys, ${otpSecrets} TOTP secrets, ${serverKeys} server keys\n`,
+    );
+    const left = Object.entries(report.remaining);
+    if (left.length > 0) {
+      const listing = left.map(([keyId, count]) => `${count} under key '${keyId}'`).join(', ');
+      throw new CliError(
+        `still under other keys: ${listing}; once every instance runs with key '${current}' first, run this again`,
+        ExitCode.refused,
+      );
+    }
+    process.stdout.write(`nothing is left under another key: only key '${current}' is needed\n`);
+  } finally {
+    await deps.store.close();
+  }
+}
+
 export function registerServerCommands(program: Command): void {
   example(
     program
@@ -111,5 +138,19 @@ database under LATCHKEY_DATA_DIR, or LATCHKEY_DATABASE_URL. Stops cleanly on SIG
       )
       .action(createUser),
     'latchkey server create-user --username admin --password Adminpass1 --role identity:admin',
+  );
+  example(
+    server
+      .command('reencrypt-secrets')
+      .description('re-encrypt every stored secret under the first key of LATCHKEY_SECRET_KEYS')
+      .addHelpText(
+        'after',
+        `
+Step 3 of a key rotation: run it once every instance has the new key first in
+LATCHKEY_SECRET_KEYS. Exits 0 when nothing is left under another key (the old key may then
+leave the ring), 1 when something is.`,
+      )
+      .action(reencryptSecretsCommand),
+    'latchkey server reencrypt-secrets',
   );
 }

@@ -10,22 +10,15 @@ export function bypassHash(deps: Deps, userId: string, code: string): string {
 }
 
 /**
- * The code's hash under every key of the ring, primary first. Self-service codes may never
- * expire, so they must survive a key rotation. (KeyRing.hashFor is hash(scope NUL value); the
- * bypass tests check that the first candidate equals bypassHash.)
- */
-export function bypassHashCandidates(deps: Deps, userId: string, code: string): string[] {
-  return deps.keys.hashCandidates(`${scopeOf(userId)}\u0000${code}`);
-}
-
-/**
- * Use a bypass code once. Candidates are compared in constant time; consumption is a guarded
- * UPDATE (used_at IS NULL) so two concurrent submissions of one code cannot both win.
+ * Use a bypass code once. Self-service codes may never expire: their hash key is the database's,
+ * which key rotation re-seals but never changes (crypto/key-ring.ts). Every unused code of the
+ * user is compared, in constant time; consumption is a guarded UPDATE (used_at IS NULL) so two
+ * concurrent submissions of one code cannot both win.
  */
 export async function consumeBypassCode(deps: Deps, userId: string, code: string): Promise<boolean> {
   if (!/^\d{8}$/.test(code)) return false;
   const now = deps.clock.now();
-  const candidates = bypassHashCandidates(deps, userId, code);
+  const hash = bypassHash(deps, userId, code);
   const rows = await deps.db
     .selectFrom('bypass_codes')
     .select(['id', 'code_hash', 'expires_at'])
@@ -35,8 +28,7 @@ export async function consumeBypassCode(deps: Deps, userId: string, code: string
   let match: number | undefined;
   for (const row of rows) {
     const live = row.expires_at === null || row.expires_at > now;
-    let equal = false;
-    for (const candidate of candidates) equal = constantEquals(candidate, row.code_hash) || equal;
+    const equal = constantEquals(hash, row.code_hash);
     if (equal && live && match === undefined) match = row.id;
   }
   if (match === undefined) return false;

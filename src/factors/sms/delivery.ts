@@ -97,11 +97,14 @@ export async function deliverSms(
       userId,
       detail: { budget, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) },
     });
+    deps.metrics.throttled('sms_limit');
     throw new SmsLimitReached(Math.ceil(retryAfterMs / 1000));
   }
   try {
     await deps.sms.send({ to, body });
+    deps.metrics.smsDelivery(deps.sms.name, 'sent');
   } catch (error) {
+    deps.metrics.smsDelivery(deps.sms.name, 'failed');
     await takeBack();
     // Only the provider's name and a reason without the number or text reach the log.
     const reason = error instanceof SmsDeliveryError ? error.message : 'unexpected error';

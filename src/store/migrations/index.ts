@@ -3,6 +3,7 @@ import * as core from './2026-11-22-core.js';
 import * as multiFactor from './2026-11-22-multi-factor.js';
 import * as tokenRevokedReason from './2026-11-23-token-revoked-reason.js';
 import * as hardening from './2026-11-30-hardening.js';
+import * as serverKeys from './2026-12-01-server-keys.js';
 
 /** Listed statically (no directory scan), so a bundled or compiled build finds every migration. */
 export const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-22-multi-factor': multiFactor,
   '2026-11-23-token-revoked-reason': tokenRevokedReason,
   '2026-11-30-hardening': hardening,
+  '2026-12-01-server-keys': serverKeys,
 };
 
 export const migrationProvider: MigrationProvider = {
