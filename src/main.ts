@@ -168,10 +168,16 @@ export const SHUTDOWN_GRACE_MS = 8_000;
 export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
   // One server process per embedded database, held before migrations run (data-dir-lock.ts).
   const sqliteFile = sqliteFileOf(config.databaseUrl);
-  const lock =
-    sqliteFile === undefined || sqliteFile === ':memory:'
-      ? undefined
-      : lockDataDirectory(path.dirname(path.resolve(sqliteFile)));
+  let lock: ReturnType<typeof lockDataDirectory> | undefined;
+  if (sqliteFile !== undefined && sqliteFile !== ':memory:') {
+    try {
+      lock = lockDataDirectory(path.dirname(path.resolve(sqliteFile)));
+    } catch (error) {
+      // Another process holding it has its own message; anything else is the database's path.
+      if (error instanceof Error && error.name === 'DataDirectoryInUse') throw error;
+      throw databaseStartupError(error, config.databaseUrl);
+    }
+  }
   let deps: AppDeps;
   try {
     deps = await createDeps(config, overrides);
