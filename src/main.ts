@@ -168,10 +168,14 @@ export const SHUTDOWN_GRACE_MS = 8_000;
 export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
   // One server process per embedded database, held before migrations run (data-dir-lock.ts).
   const sqliteFile = sqliteFileOf(config.databaseUrl);
-  const lock =
-    sqliteFile === undefined || sqliteFile === ':memory:'
-      ? undefined
-      : lockDataDirectory(path.dirname(path.resolve(sqliteFile)));
+  let lock: ReturnType<typeof lockDataDirectory> | undefined;
+  try {
+    if (sqliteFile !== undefined && sqliteFile !== ':memory:')
+      lock = lockDataDirectory(path.dirname(path.resolve(sqliteFile)));
+  } catch (error) {
+    // A directory that cannot be made or written is the database's problem, told as such.
+    throw databaseStartupError(error, config.databaseUrl);
+  }
   let deps: AppDeps;
   try {
     deps = await createDeps(config, overrides);

@@ -167,7 +167,7 @@ describe('the server process', () => {
     const running = await npmStart({ LATCHKEY_DATA_DIR: newDataDir() });
     assert.equal(await stop(running), 0, 'SIGTERM ends the server cleanly');
     const log = running.output.join('');
-    const hints = log.split('\n').filter((line) => line.includes('latchkey users create'));
+    const hints = log.split('\n').filter((line) => line.includes('latchkey server create-user'));
     assert.equal(hints.length, 1, log);
     assert.match(log, /LATCHKEY_SECRET_KEYS is not set/);
   });
