@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError } from '../src/config/config.js';
 import { envelopeKeyId, KeyRing } from '../src/crypto/key-ring.js';
+import { bypassHash } from '../src/factors/bypass-codes/bypass-codes.js';
 import { reencryptSecrets } from '../src/key-rotation.js';
 import { accessOf, apiKeyLogin, tokenOf } from './support/api.js';
 import { createAccount, createInstance, createTestEnv, dialects, type TestEnv } from './support/harness.js';
@@ -101,6 +102,48 @@ for (const dialect of dialects()) {
           error.variable === 'LATCHKEY_SECRET_KEYS' &&
           /sealed under key '2', which is not in this key ring/.test(error.message),
       );
+    });
+  });
+
+  describe(`a database written before the hash key moved into it (${dialect})`, () => {
+    let env: TestEnv;
+    before(async () => {
+      env = await createTestEnv({ dialect });
+    });
+    after(() => env.close());
+
+    test('keeps the hash key its ring used, so its tokens and bypass codes still match', async () => {
+      const ring = new KeyRing([OLD]);
+      const [derived] = ring.derive('keyed hash');
+      assert.ok(derived);
+      const legacy = ring.withHashKey(derived);
+      assert.notEqual(env.deps.keys.hash('x'), legacy.hash('x'), 'a new database gets a random key');
+
+      // Rewrite what the holder has as the old code stored it: hashes under the derived key.
+      const owner = await createAccount(env);
+      const holder = await secretHolder(env, owner);
+      const { db } = env.deps;
+      await db
+        .updateTable('tokens')
+        .set({ hash: legacy.hash(holder.user.token) })
+        .where('hash', '=', env.deps.keys.hash(holder.user.token))
+        .execute();
+      for (const code of holder.bypassCodes) {
+        await db
+          .updateTable('bypass_codes')
+          .set({ code_hash: bypassHash({ ...env.deps, keys: legacy }, holder.user.id, code) })
+          .where('code_hash', '=', bypassHash(env.deps, holder.user.id, code))
+          .execute();
+      }
+      await db.deleteFrom('server_keys').execute();
+
+      const upgraded = await createInstance(env, { keys: ring });
+      try {
+        assert.equal(upgraded.deps.keys.hash('x'), legacy.hash('x'));
+        await assertEverySecretWorks(upgraded, holder);
+      } finally {
+        await upgraded.close();
+      }
     });
   });
 

@@ -26,16 +26,28 @@ function unseal(ring: KeyRing, sealed: string): Buffer {
 }
 
 /**
- * The ring with the database's hash key attached. The first instance to start on an empty
- * database makes the key; a concurrent first start loses the insert and reads the winner's.
- * A ring that cannot open it is refused here, at start, not at the first login.
+ * The hash key a database gets when it has none yet. A new database gets a random one. A database
+ * that already holds users was written when hashes were keyed by the ring's first key, so it
+ * keeps that key (derived as it was then): every token and bypass code stored before still
+ * matches, and from now on the key is the database's and survives rotations.
+ */
+async function firstHashKey(db: Db, ring: KeyRing): Promise<Buffer> {
+  const anyone = await db.selectFrom('users').select('id').limit(1).executeTakeFirst();
+  const [legacy] = ring.derive('keyed hash');
+  return anyone && legacy ? legacy : randomBytes(32);
+}
+
+/**
+ * The ring with the database's hash key attached. The first instance to start makes the key; a
+ * concurrent first start loses the insert and reads the winner's. A ring that cannot open it
+ * is refused here, at start, not at the first login.
  */
 export async function openHashKey(db: Db, ring: KeyRing, now: number): Promise<KeyRing> {
   const read = () =>
     db.selectFrom('server_keys').select('sealed').where('purpose', '=', PURPOSE).executeTakeFirst();
   let row = await read();
   if (!row) {
-    const sealed = ring.encrypt(randomBytes(32).toString('base64'), ASSOCIATED_DATA);
+    const sealed = ring.encrypt((await firstHashKey(db, ring)).toString('base64'), ASSOCIATED_DATA);
     await db
       .insertInto('server_keys')
       .values({ purpose: PURPOSE, sealed, created_at: now, updated_at: now })
