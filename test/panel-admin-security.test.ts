@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { accountWithUsers, chooseAction, recordPath, signInWithOtp } from './support/admin.js';
 import {
   assertAccessible,
   browserUnavailable,
-  launchChromium,
   newPerson,
   type PanelEnv,
+  serveOtherOrigin,
   signIn,
-  startPanelEnv,
   submit,
+  usePanelBrowser,
 } from './support/browser.js';
 import { createAccount, createAdmin } from './support/harness.js';
 import { enableSms } from './support/mfa.js';
@@ -32,31 +30,15 @@ async function assertFitsPhone(page: Page, label: string): Promise<void> {
 /** An attacker's page on another origin of the same host, with forms aimed at the panel. */
 function attackerSite(forms: string): Promise<{ url: string; close(): Promise<void> }> {
   const page = `<!doctype html><html lang="en"><head><title>Quarterly report</title></head><body>${forms}</body></html>`;
-  const server = http.createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/html' }).end(page);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({
-        url: `http://127.0.0.1:${port}/`,
-        close: () => new Promise((done) => server.close(() => done())),
-      });
-    });
-  });
+  return serveOtherOrigin(page);
 }
 
 describe('control panel: administration, accessible and safe', { skip }, () => {
   let env: PanelEnv;
   let browser: Browser;
 
-  before(async () => {
-    env = await startPanelEnv();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await env?.close();
+  usePanelBrowser((started) => {
+    ({ env, browser } = started);
   });
 
   test('every administration page is accessible (axe: no serious or critical violation) and fits 360 px', async () => {

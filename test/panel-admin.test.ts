@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import {
   accountWithUsers,
@@ -16,12 +16,11 @@ import {
   browserUnavailable,
   clickAndLoad,
   enterPasscode,
-  launchChromium,
   newPerson,
   type PanelEnv,
   signIn,
-  startPanelEnv,
   submit,
+  usePanelBrowser,
 } from './support/browser.js';
 import { createAccount, createAdmin, createUserVia, setRole } from './support/harness.js';
 import { enableOtp, enableSms } from './support/mfa.js';
@@ -40,13 +39,8 @@ describe('control panel: administration', { skip }, () => {
   let env: PanelEnv;
   let browser: Browser;
 
-  before(async () => {
-    env = await startPanelEnv();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await env?.close();
+  usePanelBrowser((started) => {
+    ({ env, browser } = started);
   });
 
   test('a user locked by wrong passcodes is unlocked with "Unlock User", and signs in again', async () => {

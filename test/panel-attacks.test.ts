@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import {
   browserUnavailable,
   currentCode,
   enterPasscode,
-  launchChromium,
   newPerson,
   type PanelEnv,
+  serveOtherOrigin,
   signIn,
-  startPanelEnv,
+  usePanelBrowser,
 } from './support/browser.js';
 import { createAccount } from './support/harness.js';
 import { enableOtp } from './support/mfa.js';
@@ -28,31 +26,15 @@ function attackerSite(target: string): Promise<{ url: string; close(): Promise<v
 <form method="post" action="${target}/profile/devices/remove-all">
 <input type="hidden" name="_csrf" value="guessed-token"><button>Claim another prize</button></form>
 </body></html>`;
-  const server = http.createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/html' }).end(page);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({
-        url: `http://127.0.0.1:${port}/`,
-        close: () => new Promise((done) => server.close(() => done())),
-      });
-    });
-  });
+  return serveOtherOrigin(page);
 }
 
 describe('control panel: attacks', { skip }, () => {
   let env: PanelEnv;
   let browser: Browser;
 
-  before(async () => {
-    env = await startPanelEnv();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await env?.close();
+  usePanelBrowser((started) => {
+    ({ env, browser } = started);
   });
 
   test('a cross-site form post changes nothing', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import {
   assertAccessible,
@@ -8,14 +8,13 @@ import {
   clickAndLoad,
   currentCode,
   enterPasscode,
-  launchChromium,
   logOut,
   newPerson,
   type PanelEnv,
   readQrCode,
   signIn,
-  startPanelEnv,
   submit,
+  usePanelBrowser,
 } from './support/browser.js';
 import { createAccount } from './support/harness.js';
 import { enableOtp, secretOf } from './support/mfa.js';
@@ -31,13 +30,8 @@ describe('control panel: authenticator app and bypass codes', { skip }, () => {
   let env: PanelEnv;
   let browser: Browser;
 
-  before(async () => {
-    env = await startPanelEnv();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await env?.close();
+  usePanelBrowser((started) => {
+    ({ env, browser } = started);
   });
 
   test('an authenticator set up from the QR code on screen signs its user in after the forced log out', async () => {

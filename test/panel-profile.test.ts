@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import {
   assertAccessible,
@@ -8,12 +8,11 @@ import {
   clickAndLoad,
   currentCode,
   enterPasscode,
-  launchChromium,
   newPerson,
   type PanelEnv,
   signIn,
-  startPanelEnv,
   submit,
+  usePanelBrowser,
 } from './support/browser.js';
 import { createAccount, type TestEnv, type TestUser } from './support/harness.js';
 import { enableOtp } from './support/mfa.js';
@@ -41,13 +40,8 @@ describe('control panel: My Profile & Settings', { skip }, () => {
   let env: PanelEnv;
   let browser: Browser;
 
-  before(async () => {
-    env = await startPanelEnv();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await env?.close();
+  usePanelBrowser((started) => {
+    ({ env, browser } = started);
   });
 
   test('default method, device pages, disable and remove all devices, each page accessible', async () => {

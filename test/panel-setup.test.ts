@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import {
   assertAccessible,
@@ -8,13 +8,12 @@ import {
   clickAndLoad,
   currentCode,
   enterPasscode,
-  launchChromium,
   newPerson,
   type PanelEnv,
   readQrCode,
   signIn,
-  startPanelEnv,
   submit,
+  usePanelBrowser,
 } from './support/browser.js';
 import { createAccount, createUserVia, PASSWORD, type TestUser, uniqueName } from './support/harness.js';
 import { enableOtp, lastSmsPasscode, secretOf } from './support/mfa.js';
@@ -26,15 +25,12 @@ describe('control panel: required multi-factor authentication', { skip }, () => 
   let browser: Browser;
   let owner: TestUser;
 
+  usePanelBrowser((started) => {
+    ({ env, browser } = started);
+  });
   before(async () => {
-    env = await startPanelEnv();
-    browser = await launchChromium();
     owner = await createAccount(env);
     await enableOtp(env, owner);
-  });
-  after(async () => {
-    await browser?.close();
-    await env?.close();
   });
 
   /** The owner's token by API key (turning MFA on ended its password token). */

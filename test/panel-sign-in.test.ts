@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { Messages } from '../src/errors.js';
 import {
@@ -8,11 +8,10 @@ import {
   browserUnavailable,
   currentCode,
   enterPasscode,
-  launchChromium,
   newPerson,
   type PanelEnv,
   signIn,
-  startPanelEnv,
+  usePanelBrowser,
 } from './support/browser.js';
 import { createAccount, passwordLogin, type TestUser } from './support/harness.js';
 import { enableOtp } from './support/mfa.js';
@@ -25,15 +24,12 @@ describe('control panel: sign-in', { skip }, () => {
   let otpUser: TestUser;
   let otpSecret: string;
 
+  usePanelBrowser((started) => {
+    ({ env, browser } = started);
+  });
   before(async () => {
-    env = await startPanelEnv();
-    browser = await launchChromium();
     otpUser = await createAccount(env);
     otpSecret = await enableOtp(env, otpUser);
-  });
-  after(async () => {
-    await browser?.close();
-    await env?.close();
   });
 
   test('an OTP user signs in with the password, then a code computed from the secret', async () => {

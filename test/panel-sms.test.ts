@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import {
   assertAccessible,
   bannerText,
   browserUnavailable,
   enterPasscode,
-  launchChromium,
   newPerson,
   type PanelEnv,
   signIn,
-  startPanelEnv,
   submit,
+  usePanelBrowser,
 } from './support/browser.js';
 import { createAccount, type TestEnv } from './support/harness.js';
 import { enableSms, lastSmsPasscode } from './support/mfa.js';
@@ -28,13 +27,8 @@ describe('control panel: SMS', { skip }, () => {
   let env: PanelEnv;
   let browser: Browser;
 
-  before(async () => {
-    env = await startPanelEnv();
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await env?.close();
+  usePanelBrowser((started) => {
+    ({ env, browser } = started);
   });
 
   test('a phone is registered with the PIN from the text message, then signs its user in by SMS', async () => {

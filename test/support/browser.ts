@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import jsQRModule from 'jsqr';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
@@ -127,4 +130,38 @@ export async function assertAccessible(page: Page, label: string): Promise<void>
 /** The text of the page's status and alert banners. */
 export async function bannerText(page: Page): Promise<string> {
   return (await page.locator('.banner').allInnerTexts()).join('\n');
+}
+
+/**
+ * A panel server and one Chromium for a describe block: started before its tests, closed after.
+ * `use` receives them once started.
+ */
+export function usePanelBrowser(use: (started: { env: PanelEnv; browser: Browser }) => void): void {
+  let env: PanelEnv | undefined;
+  let browser: Browser | undefined;
+  before(async () => {
+    env = await startPanelEnv();
+    browser = await launchChromium();
+    use({ env, browser });
+  });
+  after(async () => {
+    await browser?.close();
+    await env?.close();
+  });
+}
+
+/** A page on another origin of the same host (an attacker's site), serving `html`. */
+export function serveOtherOrigin(html: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html' }).end(html);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({
+        url: `http://127.0.0.1:${port}/`,
+        close: () => new Promise((done) => server.close(() => done())),
+      });
+    });
+  });
 }

@@ -397,6 +397,16 @@ async function recordAction(
 const UNLOCK: MultiFactorChange = { kind: 'unlock' };
 
 export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void {
+  /** A POST on a user record: run the change, then back to the record with its banner. */
+  const userAction = (name: string, run: (session: PanelSession, target: UserView) => Promise<string>) =>
+    app.post(
+      `/admin/accounts/:domainId/users/:userId/${name}`,
+      withAccount(deps, async (request, reply, { session, account }) => {
+        const target = await targetOf(deps, request, session, account);
+        return recordAction(request, reply, account, target, () => run(session, target));
+      }),
+    );
+
   app.get(
     '/admin/accounts/:domainId/users',
     withAccount(deps, async (request, reply, { session, account }) => {
@@ -442,39 +452,21 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
     }),
   );
 
-  app.post(
-    '/admin/accounts/:domainId/users/:userId/unlock',
-    withAccount(deps, async (request, reply, { session, account }) => {
-      const target = await targetOf(deps, request, session, account);
-      return recordAction(request, reply, account, target, async () => {
-        authorizeMultiFactorChange(session, target, UNLOCK);
-        await applyMultiFactorChange(deps, actorOf(session), target.id, UNLOCK);
-        return `The user account ${target.username} was successfully unlocked.`;
-      });
-    }),
-  );
+  userAction('unlock', async (session, target) => {
+    authorizeMultiFactorChange(session, target, UNLOCK);
+    await applyMultiFactorChange(deps, actorOf(session), target.id, UNLOCK);
+    return `The user account ${target.username} was successfully unlocked.`;
+  });
 
-  app.post(
-    '/admin/accounts/:domainId/users/:userId/temporary-code',
-    withAccount(deps, async (request, reply, { session, account }) => {
-      const target = await targetOf(deps, request, session, account);
-      return recordAction(request, reply, account, target, async () => {
-        const sent = await sendTemporaryCode(deps, session, target);
-        return `A temporary code has been sent to ${sent.sentTo}. The code is valid for five minutes.`;
-      });
-    }),
-  );
+  userAction('temporary-code', async (session, target) => {
+    const sent = await sendTemporaryCode(deps, session, target);
+    return `A temporary code has been sent to ${sent.sentTo}. The code is valid for five minutes.`;
+  });
 
-  app.post(
-    '/admin/accounts/:domainId/users/:userId/enable',
-    withAccount(deps, async (request, reply, { session, account }) => {
-      const target = await targetOf(deps, request, session, account);
-      return recordAction(request, reply, account, target, async () => {
-        await updateUser(deps, session.user, session.source, target.id, { enabled: true });
-        return `${target.username} is enabled and can log in again.`;
-      });
-    }),
-  );
+  userAction('enable', async (session, target) => {
+    await updateUser(deps, session.user, session.source, target.id, { enabled: true });
+    return `${target.username} is enabled and can log in again.`;
+  });
 
   app.get(
     '/admin/accounts/:domainId/users/:userId/disable',
@@ -499,16 +491,10 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
     }),
   );
 
-  app.post(
-    '/admin/accounts/:domainId/users/:userId/disable',
-    withAccount(deps, async (request, reply, { session, account }) => {
-      const target = await targetOf(deps, request, session, account);
-      return recordAction(request, reply, account, target, async () => {
-        await updateUser(deps, session.user, session.source, target.id, { enabled: false });
-        return `${target.username} is disabled and has been logged out.`;
-      });
-    }),
-  );
+  userAction('disable', async (session, target) => {
+    await updateUser(deps, session.user, session.source, target.id, { enabled: false });
+    return `${target.username} is disabled and has been logged out.`;
+  });
 
   app.get(
     '/admin/accounts/:domainId/users/:userId/reset-multi-factor',
@@ -537,16 +523,10 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
     }),
   );
 
-  app.post(
-    '/admin/accounts/:domainId/users/:userId/reset-multi-factor',
-    withAccount(deps, async (request, reply, { session, account }) => {
-      const target = await targetOf(deps, request, session, account);
-      return recordAction(request, reply, account, target, async () => {
-        // The API's DELETE .../multi-factor: self or precedence (reference §7.0, §7.13).
-        await requirePrecedence(deps, session.user, target.id);
-        await removeMultiFactor(deps, actorOf(session), target.id);
-        return `Multi-factor authentication of ${target.username} was reset: its devices are removed and it is off.`;
-      });
-    }),
-  );
+  userAction('reset-multi-factor', async (session, target) => {
+    // The API's DELETE .../multi-factor: self or precedence (reference §7.0, §7.13).
+    await requirePrecedence(deps, session.user, target.id);
+    await removeMultiFactor(deps, actorOf(session), target.id);
+    return `Multi-factor authentication of ${target.username} was reset: its devices are removed and it is off.`;
+  });
 }

@@ -26,6 +26,7 @@ import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, type PanelSession, setFlash, withSession } from '../session.js';
 import { type Area, afterDeviceVerified, PROFILE_AREA, SETUP_AREA } from './areas.js';
+import { VerifiedDevicePage } from './verified-device-page.js';
 
 /** The base32 secret as people copy it: groups of four. */
 export function inGroupsOfFour(secret: string): string {
@@ -154,26 +155,13 @@ function PairPage({
 
 function DevicePage({ ctx, device }: { ctx: PageContext; device: OtpDeviceView }) {
   return (
-    <Layout ctx={ctx} title={`Authenticator ${device.name}`} width="narrow">
-      <Card>
-        <p class="lead">My Profile & Settings</p>
-        <h1>Authenticator app</h1>
-        <dl class="details">
-          <dt>Device nickname</dt>
-          <dd class="device-name">{device.name}</dd>
-          <dt>State</dt>
-          <dd>
-            <span class="badge badge-on">Verified</span>
-          </dd>
-        </dl>
-      </Card>
-      <Actions>
-        <PostForm ctx={ctx} action={`/profile/authenticator/${device.id}/delete`}>
-          <Button kind="danger">Delete this device</Button>
-        </PostForm>
-        <ButtonLink href="/profile">Back to My Profile & Settings</ButtonLink>
-      </Actions>
-    </Layout>
+    <VerifiedDevicePage
+      ctx={ctx}
+      title={`Authenticator ${device.name}`}
+      heading="Authenticator app"
+      label={{ term: 'Device nickname', value: device.name, class: 'device-name' }}
+      deleteAction={`/profile/authenticator/${device.id}/delete`}
+    />
   );
 }
 

@@ -31,6 +31,7 @@ import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, type PanelSession, setFlash, withSession } from '../session.js';
 import { type Area, afterDeviceVerified, PROFILE_AREA, SETUP_AREA } from './areas.js';
+import { VerifiedDevicePage } from './verified-device-page.js';
 
 /** Seed 000/001 "Invalid phone number". */
 export const INVALID_NUMBER_TEXT =
@@ -160,27 +161,15 @@ function VerifyPhonePage({
 
 function PhonePage({ ctx, phone }: { ctx: PageContext; phone: PhoneView }) {
   return (
-    <Layout ctx={ctx} title="SMS device" width="narrow">
-      <Card>
-        <p class="lead">My Profile & Settings</p>
-        <h1>SMS device</h1>
-        <dl class="details">
-          <dt>Phone number</dt>
-          <dd>{formatPhoneNumber(phone.number)}</dd>
-          <dt>State</dt>
-          <dd>
-            <span class="badge badge-on">Verified</span>
-          </dd>
-        </dl>
-        <p class="hint">To change the number, delete this device and register the new number.</p>
-      </Card>
-      <Actions>
-        <PostForm ctx={ctx} action={`/profile/sms/${phone.id}/delete`}>
-          <Button kind="danger">Delete this device</Button>
-        </PostForm>
-        <ButtonLink href="/profile">Back to My Profile & Settings</ButtonLink>
-      </Actions>
-    </Layout>
+    <VerifiedDevicePage
+      ctx={ctx}
+      title="SMS device"
+      heading="SMS device"
+      label={{ term: 'Phone number', value: formatPhoneNumber(phone.number) }}
+      deleteAction={`/profile/sms/${phone.id}/delete`}
+    >
+      <p class="hint">To change the number, delete this device and register the new number.</p>
+    </VerifiedDevicePage>
   );
 }
 
