@@ -1,3 +1,4 @@
+import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
@@ -12,7 +13,9 @@ import { type ApiError, badRequest } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import type { Metrics } from './http/metrics.js';
+import { openApiOptions } from './http/openapi.js';
 import { identityV3Plugin } from './http/v3/plugin.js';
+import { packageVersion } from './package-version.js';
 import { sendNotFoundPage } from './panel/errors.js';
 import { panelPlugin } from './panel/plugin.js';
 import { prefersHtml } from './panel/security.js';
@@ -115,6 +118,8 @@ export function buildApp(deps: AppDeps): App {
     done();
   });
 
+  // Before the surfaces: it collects their routes as they are added (GET /openapi.json serves it).
+  app.register(fastifySwagger, openApiOptions(packageVersion()));
   const apiPaths = new KnownPaths();
   app.register(apiPlugin, { deps, metrics, knownPaths: apiPaths });
   app.register(identityV3Plugin, { deps, metrics });

@@ -54,7 +54,13 @@ export const serviceUnavailable = (message: string): ApiError =>
 export const userDisabled = (username: string): ApiError =>
   new ApiError(403, 'userDisabled', `User '${username}' is disabled.`);
 
-/** Messages the contract fixes word for word (reference §2.3). */
+/** The reference's words for a user who must set up MFA first (reference §2.3). */
+export const MUST_SET_UP_MFA_PREFIX = 'User must setup multi-factor';
+
+/**
+ * Messages the contract fixes (reference §2.3). Where a client had to guess what to do next, the
+ * reference's words come first and a hint follows, so a client matching the start still matches.
+ */
 export const Messages = {
   noToken: "No valid token provided. Please use the 'X-Auth-Token' header with a valid token.",
   badPassword: "Error code: 'AUTH-004'; Unable to authenticate user with credentials provided.",
@@ -62,10 +68,15 @@ export const Messages = {
   badToken: "Error code: 'AUTH-005'; Token not authenticated.",
   tenantNotAuthorized: "Error code: 'AUTH-006'; Not authorized for the domain.",
   noCredentials: 'Invalid request body: unable to parse Auth data. Please review XML or JSON formatting.',
-  unknownCredential: 'Unknown credential type',
+  unknownCredential:
+    'Unknown credential type. Send exactly one of passwordCredentials, RAX-KSKEY:apiKeyCredentials, token, or RAX-AUTH:passcodeCredentials (with the X-SessionId header).',
+  /** Passcode credentials for a user without MFA: the reference's words, and why. */
+  passcodeWithoutMfa:
+    'Unknown credential type. This user has no multi-factor authentication enabled: log in with passwordCredentials alone.',
   tenantIdAndName: 'Invalid request. Specify tenantId OR tenantName, not both.',
   challenge: 'Additional authentication credentials required.',
-  mustSetupMfa: 'User must setup multi-factor',
+  mustSetupMfa:
+    'User must setup multi-factor. Log in again with "RAX-AUTH:scope":"SETUP-MFA" beside passwordCredentials for a one-hour token that may only set up multi-factor authentication.',
   scopeNotSupported: 'SETUP-MFA SCOPE not supported',
   scopeForbids: 'The scope of this token does not allow access to this resource',
   invalidSessionId: 'Invalid X-SessionId',

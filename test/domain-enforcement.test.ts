@@ -85,6 +85,10 @@ for (const dialect of dialects()) {
       const login = await passwordLogin(env, none.username);
       assert.equal(login.status, 403);
       assert.equal(login.body.forbidden?.message, Messages.mustSetupMfa);
+      assert.match(
+        String(login.body.forbidden?.message),
+        /^User must setup multi-factor\. .*"RAX-AUTH:scope":"SETUP-MFA"/,
+      );
       const apiKey = await env.request('POST', '/v2.0/tokens', {
         body: { auth: { 'RAX-KSKEY:apiKeyCredentials': { username: none.username, apiKey: none.apiKey } } },
       });

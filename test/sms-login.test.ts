@@ -322,7 +322,11 @@ for (const dialect of dialects()) {
         .where('id', '=', user.id)
         .execute();
       const response = await stepTwo(env, sessionId, lastPasscode(env, number));
-      assertFault(response, 400, 'badRequest', Messages.unknownCredential);
+      assertFault(response, 400, 'badRequest', Messages.passcodeWithoutMfa);
+      assert.match(
+        String(response.body.badRequest?.message),
+        /^Unknown credential type\. This user has no multi-factor/,
+      );
     });
 
     test('RAX-AUTH:scope with a passcode is 403 SETUP-MFA SCOPE not supported', async () => {

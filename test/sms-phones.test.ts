@@ -169,7 +169,7 @@ for (const dialect of dialects()) {
       assertFault(noBody, 400, 'badRequest', PhoneMessages.missingNumber);
     });
 
-    test('a number the numbering plan rejects is 400 The provided phone number is invalid.', async () => {
+    test('a number the numbering plan rejects is 400 The provided phone number is invalid, with the E.164 form to use', async () => {
       const user = await createAccount(env, admin);
       for (const number of [
         'abc',
@@ -184,6 +184,10 @@ for (const dialect of dialects()) {
       ]) {
         const response = await addPhone(env, user, number);
         assertFault(response, 400, 'badRequest', PhoneMessages.invalidNumber);
+        assert.match(
+          String(response.body.badRequest?.message),
+          /^The provided phone number is invalid\. .*country code.*\+15125550100/,
+        );
       }
       assert.deepEqual(await eventTypes(env, user.id), []);
     });

@@ -296,17 +296,22 @@ for (const dialect of dialects()) {
       assertFault(await env.request('POST', '/v2.0/tokens'), 400, 'badRequest', Messages.noCredentials);
     });
 
-    test('an unknown credential type is a 400', async () => {
+    test('an unknown credential type is a 400 that names the accepted ones', async () => {
       for (const auth of [
         { fooCredentials: { username: 'a', password: 'b' } },
         { passwordCredentials: { username: 'a', password: 'b' }, 'RAX-KSKEY:apiKeyCredentials': {} },
       ]) {
-        assertFault(
-          await env.request('POST', '/v2.0/tokens', { body: { auth } }),
-          400,
-          'badRequest',
-          'Unknown credential type',
-        );
+        const refused = await env.request('POST', '/v2.0/tokens', { body: { auth } });
+        assertFault(refused, 400, 'badRequest');
+        const message = String(refused.body.badRequest?.message);
+        assert.ok(message.startsWith('Unknown credential type'), message);
+        for (const accepted of [
+          'passwordCredentials',
+          'RAX-KSKEY:apiKeyCredentials',
+          'token',
+          'RAX-AUTH:passcodeCredentials',
+        ])
+          assert.ok(message.includes(accepted), `${message} names ${accepted}`);
       }
     });
 

@@ -360,7 +360,7 @@ async function authenticatePasscode(
     .executeTakeFirst();
   if (!user) throw unauthorized(Messages.sessionRejected);
   if (!user.enabled) throw userDisabled(user.username);
-  if (!user.mfa_enabled || !user.factor_type) throw badRequest(Messages.unknownCredential);
+  if (!user.mfa_enabled || !user.factor_type) throw badRequest(Messages.passcodeWithoutMfa);
   if (request.scope) throw forbidden(Messages.scopeNotSupported);
 
   const attempt = await reservePasscodeAttempt(deps, user.id);

@@ -1,7 +1,6 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { styleText } from 'node:util';
 import { Command, Option } from 'commander';
+import { packageVersion } from '../package-version.js';
 import { registerAccountCommands } from './commands/account.js';
 import { example } from './commands/common.js';
 import { registerEventCommands } from './commands/events.js';
@@ -12,21 +11,6 @@ import { registerUserCommands } from './commands/users.js';
 import { bashCompletion, zshCompletion } from './completion.js';
 import { ExitCode, oneLine } from './failure.js';
 import { colourOn, errorLine, setJsonMode } from './output.js';
-
-function packageVersion(): string {
-  for (let dir = import.meta.dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    try {
-      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (manifest.name === 'latchkey') return manifest.version ?? 'unknown';
-    } catch {
-      // not here: look one level up
-    }
-  }
-  return 'unknown';
-}
 
 const EPILOGUE = `
 Client commands talk to a latchkey server over its HTTP API; the server is --url, else

@@ -7,7 +7,7 @@ import type { Metrics } from './metrics.js';
 import { registerCredentialRoutes } from './routes/credentials.js';
 import { registerDomainRoutes } from './routes/domains.js';
 import { registerEventRoutes } from './routes/events.js';
-import { registerHealthRoutes } from './routes/health.js';
+import { registerHealthRoutes, registerOpenApiRoute } from './routes/health.js';
 import { registerPhoneRoutes } from './routes/mobile-phones.js';
 import { registerMultiFactorRoutes } from './routes/multi-factor.js';
 import { registerOtpRoutes } from './routes/otp-devices.js';
@@ -119,6 +119,10 @@ export async function apiPlugin(instance: FastifyInstance, options: ApiOptions):
     sendFault(reply, toApiError(error, request.log)),
   );
 
+  // Response schemas document the answers (openapi.ts) and the test suite holds every answer to
+  // them; serialising through them would drop whatever a schema forgot, so answers stay JSON.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
   registerHealthRoutes(app, deps, metrics);
   registerTokenRoutes(app, deps, metrics);
   registerUserRoutes(app, deps);
@@ -128,4 +132,5 @@ export async function apiPlugin(instance: FastifyInstance, options: ApiOptions):
   registerOtpRoutes(app, deps);
   registerPhoneRoutes(app, deps);
   registerEventRoutes(app, deps);
+  registerOpenApiRoute(app);
 }

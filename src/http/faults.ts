@@ -36,8 +36,53 @@ function clientErrorMessage(error: FastifyError): string {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return 'Request body is not valid JSON.';
     default:
-      if (error.validation) return `Invalid request: ${error.message}`;
+      if (error.validation) return `Invalid request: ${validationMessage(error.validation)}`;
       return error.statusCode === 400 ? 'Invalid request.' : error.message;
+  }
+}
+
+type ValidationIssue = NonNullable<FastifyError['validation']>[number];
+
+/** What the id and filter patterns of the routes (ids.ts, events) ask for, in words. */
+const PATTERN_WORDS: Record<string, string> = {
+  '^[0-9a-f]{32}$': 'a 32-character lowercase hexadecimal id',
+  '^[0-9]{1,18}$': 'a numeric id',
+  '^[0-9]{1,6}$': 'a whole number',
+  '^[a-z_.]{1,64}$': 'an event type such as login.succeeded',
+};
+
+/**
+ * A schema validator's first complaint in a client's terms: the field as the client named it
+ * and what it must be (`dryRun must be true or false`), not the validator's schema paths.
+ */
+function validationMessage(issues: ValidationIssue[]): string {
+  const [first] = issues;
+  if (!first) return 'the request does not match the expected form.';
+  const field = first.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const params = first.params as Record<string, unknown>;
+  const name = field === '' ? 'the body' : field;
+  // A choice of literals: every branch's constant at that path.
+  const choices = issues
+    .filter((issue) => issue.instancePath === first.instancePath && issue.keyword === 'const')
+    .map((issue) => String((issue.params as { allowedValue?: unknown }).allowedValue));
+  const allowed = Array.isArray(params.allowedValues) ? params.allowedValues.map(String) : choices;
+  if ((first.keyword === 'enum' || first.keyword === 'const') && allowed.length > 0) {
+    const listed = allowed.length <= 2 ? allowed.join(' or ') : `one of ${allowed.join(', ')}`;
+    return `${name} must be ${listed}.`;
+  }
+  switch (first.keyword) {
+    case 'required':
+      return `${field === '' ? '' : `${field}.`}${String(params.missingProperty)} is required.`;
+    case 'type':
+      return `${name} must be of type ${String(params.type)}.`;
+    case 'maxLength':
+      return `${name} must be at most ${String(params.limit)} characters.`;
+    case 'pattern': {
+      const words = PATTERN_WORDS[String(params.pattern)];
+      return `${name} must be ${words ?? `of the form ${String(params.pattern)}`}.`;
+    }
+    default:
+      return `${name} ${first.message ?? 'is not valid'}.`;
   }
 }
 

@@ -137,7 +137,7 @@ export type DevicesResponse = {
   'RAX-AUTH:multiFactorDevices': { mobilePhones: PhoneView[]; otpDevices: OtpDeviceView[] };
 };
 export type BypassCodesRequest = {
-  'RAX-AUTH:bypassCodes': { numberOfCodes?: number; validityDuration?: string };
+  'RAX-AUTH:bypassCodes'?: { numberOfCodes?: number; validityDuration?: string };
 };
 export type BypassCodesResponse = { 'RAX-AUTH:bypassCodes': { codes: string[]; validityDuration?: string } };
 export type TemporaryCodeResponse = { 'RAX-AUTH:temporaryCode': { sentTo: string; expires: string } };

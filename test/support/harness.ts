@@ -12,6 +12,7 @@ import { KeyRing } from '../../src/crypto/key-ring.js';
 import { insertUser } from '../../src/identity/users.js';
 import { createDeps, createLogger } from '../../src/main.js';
 import { FakeSmsSender } from '../../src/notify/fake.js';
+import { checkResponsesAgainstSchemas } from './response-contract.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -130,6 +131,7 @@ export async function createTestEnv(
     throw error;
   }
   const app = buildApp(deps);
+  checkResponsesAgainstSchemas(app);
   await app.ready();
   return {
     app,
@@ -189,6 +191,7 @@ export async function createInstance(env: TestEnv, options: { keys?: KeyRing } =
     ...(env.database.schema ? { schema: env.database.schema } : {}),
   });
   const app = buildApp(deps);
+  checkResponsesAgainstSchemas(app);
   await app.ready();
   return {
     ...env,

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { Messages } from '../../errors.js';
+import { MUST_SET_UP_MFA_PREFIX } from '../../errors.js';
 import {
   type AccessResponse,
   type AuthRequest,
@@ -47,7 +47,8 @@ function previousUrl(): string | undefined {
 function loginRefusal(what: string, answer: Answer<unknown>): CliError {
   const message = faultMessage(answer);
   if (isLockedAnswer(answer)) return new CliError(`${what}: ${message}`, ExitCode.locked);
-  if (answer.status === 403 && message === Messages.mustSetupMfa) {
+  // The reference's words start the message; servers may add a hint after them.
+  if (answer.status === 403 && message.startsWith(MUST_SET_UP_MFA_PREFIX)) {
     return new CliError(
       `${what}: ${message}: your account requires multi-factor authentication; run 'latchkey login --setup-mfa' to set it up`,
       ExitCode.badCredentials,

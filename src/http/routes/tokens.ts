@@ -1,18 +1,27 @@
 import type { FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
-import { authorize } from '../../auth/caller.js';
-import { type Credentials, type LoginChallenge, type LoginRequest, login } from '../../auth/login.js';
+import { type TSchema, Type } from 'typebox';
+import { authorize, SCOPED_VALIDATION_MESSAGE } from '../../auth/caller.js';
+import {
+  type Credentials,
+  type LoginChallenge,
+  type LoginRequest,
+  login,
+  NO_SECOND_FACTOR,
+} from '../../auth/login.js';
 import { authMethodsOf, resolveToken, revokeToken, type TokenScope } from '../../auth/tokens.js';
 import type { Deps } from '../../deps.js';
 import { type ApiError, badRequest, Messages, notFound, unauthorized } from '../../errors.js';
+import { TOO_MANY_FAILURES } from '../../lockout/source-failures.js';
 import { type TokenRow, userView } from '../../store/schema.js';
 import type { Api as App } from '../api.js';
 import { requireCaller, sourceOf } from '../auth.js';
 import { sendFault } from '../faults.js';
 import { hexId } from '../ids.js';
 import type { Metrics } from '../metrics.js';
+import { fault, noContent, notFoundFault, operation, Tags } from '../openapi.js';
 import { renderAccess, renderCatalog } from '../render.js';
-import { challengeHeader, PASSCODE_SENT_TO_HEADER } from '../wire.js';
+import { AccessSchema, AuthRequestSchema, described, EndpointsSchema } from '../schemas.js';
+import { challengeHeader, PASSCODE_SENT_TO_HEADER, SESSION_ID_HEADER } from '../wire.js';
 
 type Json = Record<string, unknown>;
 
@@ -119,6 +128,95 @@ export function challengeFault(challenge: LoginChallenge): ApiError {
 }
 
 const tokenParams = Type.Object({ tokenId: hexId() });
+const validationQuery = Type.Object({
+  belongsTo: Type.Optional(
+    Type.String({ maxLength: 64, description: 'A domain (tenant) id: 404 unless the token belongs to it.' }),
+  ),
+});
+
+const retryAfter = { 'Retry-After': Type.String({ description: 'Seconds to wait.' }) };
+
+const loginDoc = operation({
+  summary: 'Log in: get a token, or the MFA challenge (step 1) and then the token (step 2)',
+  description: `One credential per request. A password of a user with MFA answers 401 with \`WWW-Authenticate: OS-MF sessionId='…', factor='OTPPASSCODE'\` (or \`'PASSCODE'\` for SMS, which is sent now); step 2 sends \`RAX-AUTH:passcodeCredentials\` with the session id in \`${SESSION_ID_HEADER}\` (valid 5 minutes, spent by the successful step 2). API keys skip MFA. \`"RAX-AUTH:scope":"SETUP-MFA"\` with a password gives a one-hour token for the user's own multi-factor calls only, for users who must set up MFA.`,
+  tag: Tags.tokens,
+  auth: 'none',
+  responses: {
+    200: described(AccessSchema, 'The token, its user and the service catalog.'),
+    400: fault(400, 'A malformed request body.', [
+      Messages.noCredentials,
+      Messages.unknownCredential,
+      Messages.passcodeWithoutMfa,
+      Messages.tenantIdAndName,
+      Messages.invalidSessionId,
+      "Invalid request: 'username' must be a non-empty string of at most 255 characters.",
+      "Invalid request: 'RAX-AUTH:scope' must be SETUP-MFA.",
+    ]),
+    401: fault(
+      401,
+      `Wrong credentials; or the MFA challenge (WWW-Authenticate; for SMS also ${PASSCODE_SENT_TO_HEADER}, a latchkey extension); or a wrong, expired or rejected step 2.`,
+      [
+        Messages.challenge,
+        Messages.badPassword,
+        Messages.badApiKey,
+        Messages.badToken,
+        Messages.tenantNotAuthorized,
+        Messages.wrongPasscode,
+        Messages.sessionExpired,
+        Messages.locked,
+        NO_SECOND_FACTOR,
+      ],
+      {
+        'WWW-Authenticate': Type.String({
+          description: "On the challenge: OS-MF sessionId='<id>', factor='OTPPASSCODE' or 'PASSCODE'.",
+        }),
+        [PASSCODE_SENT_TO_HEADER]: Type.String({
+          description:
+            'Latchkey extension, on an SMS challenge: the masked number the passcode went to (+1******0123).',
+        }),
+      },
+    ),
+    403: fault(
+      403,
+      'MFA is required and not set up (use the SETUP-MFA scope); the passcode that reached the lock; a disabled user; the SETUP-MFA scope with passcode credentials.',
+      [
+        Messages.mustSetupMfa,
+        Messages.locked,
+        Messages.scopeNotSupported,
+        "User 'alice' is disabled.",
+        Messages.sessionRejected,
+      ],
+    ),
+    429: fault(
+      429,
+      'Too many failed logins from this address (LATCHKEY_LOGIN_FAILURES_PER_SOURCE), answered before any password is checked.',
+      [TOO_MANY_FAILURES],
+      retryAfter,
+    ),
+  },
+});
+
+const validationDoc = (summary: string, ok: TSchema) =>
+  operation({
+    summary,
+    description:
+      'Any caller may validate its own token; validating another needs identity:admin, identity:service-admin, or an account owner or user manager over that user. SETUP-MFA tokens are never valid here.',
+    tag: Tags.tokens,
+    responses: {
+      200: ok,
+      403: fault(403, 'The caller may not validate that token.', [
+        Messages.notAuthorized,
+        SCOPED_VALIDATION_MESSAGE,
+      ]),
+      404: notFoundFault(Messages.tokenNotFound),
+    },
+  });
+
+const revokeDoc = (summary: string, pathToken: boolean) => {
+  const responses: Record<number, TSchema> = { 204: noContent('Revoked, on every instance at once.') };
+  if (pathToken) responses[404] = notFoundFault(Messages.tokenNotFound);
+  return operation({ summary, tag: Tags.tokens, responses });
+};
 
 /**
  * A validation answer depends only on the token row and the user row read with it, so while
@@ -129,20 +227,36 @@ const tokenParams = Type.Object({ tokenId: hexId() });
 const renderedValidations = new WeakMap<TokenRow, string>();
 
 export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): void {
-  app.post('/v2.0/tokens', async (request, reply) => {
-    let method = 'unknown';
-    try {
-      const loginRequest = parseAuthRequest(request.body, request);
-      method = loginRequest.credentials.type;
-      const result = await login(deps, loginRequest);
-      metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
-      if (result.kind === 'challenge') return sendFault(reply, challengeFault(result));
-      return reply.code(200).send(renderAccess(deps, result, { catalog: true }));
-    } catch (error) {
-      metrics.logins.inc({ method, outcome: 'failure' });
-      throw error;
-    }
-  });
+  app.post(
+    '/v2.0/tokens',
+    {
+      schema: loginDoc,
+      config: {
+        openapi: {
+          body: AuthRequestSchema,
+          headers: Type.Object({
+            [SESSION_ID_HEADER.toLowerCase()]: Type.Optional(
+              Type.String({ description: 'Step 2: the sessionId of the challenge.' }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      let method = 'unknown';
+      try {
+        const loginRequest = parseAuthRequest(request.body, request);
+        method = loginRequest.credentials.type;
+        const result = await login(deps, loginRequest);
+        metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
+        if (result.kind === 'challenge') return sendFault(reply, challengeFault(result));
+        return reply.code(200).send(renderAccess(deps, result, { catalog: true }));
+      } catch (error) {
+        metrics.logins.inc({ method, outcome: 'failure' });
+        throw error;
+      }
+    },
+  );
 
   const inspect = async (request: FastifyRequest, tokenId: string, belongsTo: string | undefined) => {
     const caller = await requireCaller(deps, request, { kind: 'token-validation' });
@@ -166,7 +280,11 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
     {
       schema: {
         params: tokenParams,
-        querystring: Type.Object({ belongsTo: Type.Optional(Type.String({ maxLength: 64 })) }),
+        querystring: validationQuery,
+        ...validationDoc(
+          'Validate a token',
+          described(AccessSchema, 'The token and its user, without the catalog.'),
+        ),
       },
     },
     async (request, reply) => {
@@ -201,7 +319,11 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
     {
       schema: {
         params: tokenParams,
-        querystring: Type.Object({ belongsTo: Type.Optional(Type.String({ maxLength: 64 })) }),
+        querystring: validationQuery,
+        ...validationDoc(
+          "The endpoints of a token's catalog",
+          described(EndpointsSchema, "The catalog's endpoints, numbered."),
+        ),
       },
     },
     async (request) => {
@@ -220,23 +342,31 @@ export function registerTokenRoutes(app: App, deps: Deps, metrics: Metrics): voi
     },
   );
 
-  app.delete('/v2.0/tokens', async (request, reply) => {
-    const caller = await requireCaller(deps, request, { kind: 'revocation' });
-    await revokeToken(deps, caller.token, { userId: caller.user.id, source: caller.source }, caller.user);
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/v2.0/tokens',
+    { schema: revokeDoc("Revoke the caller's own token", false) },
+    async (request, reply) => {
+      const caller = await requireCaller(deps, request, { kind: 'revocation' });
+      await revokeToken(deps, caller.token, { userId: caller.user.id, source: caller.source }, caller.user);
+      return reply.code(204).send();
+    },
+  );
 
-  app.delete('/v2.0/tokens/:tokenId', { schema: { params: tokenParams } }, async (request, reply) => {
-    const caller = await requireCaller(deps, request, { kind: 'revocation' });
-    const target = await resolveToken(deps, request.params.tokenId);
-    const self = target !== undefined && target.token.hash === caller.token.hash;
-    if (!self) {
-      authorize(caller, { kind: 'token.revoke-other' });
+  app.delete(
+    '/v2.0/tokens/:tokenId',
+    { schema: { params: tokenParams, ...revokeDoc("Revoke another token (or one's own)", true) } },
+    async (request, reply) => {
+      const caller = await requireCaller(deps, request, { kind: 'revocation' });
+      const target = await resolveToken(deps, request.params.tokenId);
+      const self = target !== undefined && target.token.hash === caller.token.hash;
+      if (!self) {
+        authorize(caller, { kind: 'token.revoke-other' });
+        if (!target) throw notFound(Messages.tokenNotFound);
+        authorize(caller, { kind: 'token.revoke-other', owner: target.user });
+      }
       if (!target) throw notFound(Messages.tokenNotFound);
-      authorize(caller, { kind: 'token.revoke-other', owner: target.user });
-    }
-    if (!target) throw notFound(Messages.tokenNotFound);
-    await revokeToken(deps, target.token, { userId: caller.user.id, source: caller.source }, target.user);
-    return reply.code(204).send();
-  });
+      await revokeToken(deps, target.token, { userId: caller.user.id, source: caller.source }, target.user);
+      return reply.code(204).send();
+    },
+  );
 }
