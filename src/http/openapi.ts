@@ -167,7 +167,12 @@ export function openApiOptions(version: string): FastifyDynamicSwaggerOptions {
   return {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'latchkey', version, description: DESCRIPTION, license: { name: 'Apache-2.0' } },
+      info: {
+        title: 'latchkey',
+        version,
+        description: DESCRIPTION,
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+      },
       tags: [
         ...Object.values(Tags).map((name) => ({ name })),
         { name: EXTENSION_TAG, description: 'Not in the Rackspace Cloud Identity API: latchkey adds these.' },

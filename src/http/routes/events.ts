@@ -1,20 +1,48 @@
 import { Type } from 'typebox';
 import type { Deps } from '../../deps.js';
-import { listEvents } from '../../events/query.js';
+import { listEvents, MAX_EVENTS_PER_PAGE } from '../../events/query.js';
 import type { Api as App } from '../api.js';
 import { requireCaller } from '../auth.js';
 import { domainId, hexId } from '../ids.js';
+import { fault, operation, Tags } from '../openapi.js';
+import { described, EventsResponseSchema } from '../schemas.js';
 
 const eventQuery = Type.Object({
-  userId: Type.Optional(hexId()),
-  domainId: Type.Optional(domainId()),
-  type: Type.Optional(Type.String({ pattern: '^[a-z_.]{1,64}$' })),
-  since: Type.Optional(Type.String({ maxLength: 64 })),
-  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })),
+  userId: Type.Optional({ ...hexId(), description: 'Events about this user.' }),
+  domainId: Type.Optional({ ...domainId(), description: 'Events of this account.' }),
+  type: Type.Optional(
+    Type.String({ pattern: '^[a-z_.]{1,64}$', description: 'One event type, e.g. mfa.locked.' }),
+  ),
+  since: Type.Optional(
+    Type.String({ maxLength: 64, description: 'An ISO 8601 time: events at or after it.' }),
+  ),
+  limit: Type.Optional(
+    Type.String({
+      pattern: '^[0-9]{1,6}$',
+      description: `At most this many, newest first: 1 to ${MAX_EVENTS_PER_PAGE}, default 100.`,
+    }),
+  ),
+});
+
+const eventsDoc = operation({
+  summary: 'Security events, newest first',
+  description:
+    "Every login step, lockout, unlock, device change, code and policy change, with its actor, user, account and client address; never a secret. identity:admin reads all; an account owner reads its own account's events, whatever the filter.",
+  tag: Tags.events,
+  extension: true,
+  responses: {
+    200: described(EventsResponseSchema, 'The matching events.'),
+    400: fault(400, 'A filter of the wrong form.', [
+      'Invalid request: userId must be a 32-character lowercase hexadecimal id.',
+      'Invalid request: limit must be a whole number.',
+      `limit must be between 1 and ${MAX_EVENTS_PER_PAGE}.`,
+      'since must be an ISO-8601 date-time, e.g. 2026-11-22T10:00:00Z.',
+    ]),
+  },
 });
 
 export function registerEventRoutes(app: App, deps: Deps): void {
-  app.get('/v2.0/RAX-AUTH/events', { schema: { querystring: eventQuery } }, async (request) => {
+  app.get('/v2.0/RAX-AUTH/events', { schema: { querystring: eventQuery, ...eventsDoc } }, async (request) => {
     const caller = await requireCaller(deps, request);
     const { userId, domainId, type, since, limit } = request.query;
     const events = await listEvents(deps, caller.user, {
