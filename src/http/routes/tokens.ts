@@ -1,13 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import { authorize, SCOPED_VALIDATION_MESSAGE } from '../../auth/caller.js';
-import {
-  type Credentials,
-  type LoginChallenge,
-  type LoginRequest,
-  login,
-  NO_SECOND_FACTOR,
-} from '../../auth/login.js';
+import { type Credentials, type LoginChallenge, type LoginRequest, login } from '../../auth/login.js';
 import { authMethodsOf, resolveToken, revokeToken, type TokenScope } from '../../auth/tokens.js';
 import type { Deps } from '../../deps.js';
 import { type ApiError, badRequest, Messages, notFound, unauthorized } from '../../errors.js';
@@ -164,7 +158,6 @@ const loginDoc = operation({
         Messages.wrongPasscode,
         Messages.sessionExpired,
         Messages.locked,
-        NO_SECOND_FACTOR,
       ],
       {
         'WWW-Authenticate': Type.String({
@@ -179,13 +172,7 @@ const loginDoc = operation({
     403: fault(
       403,
       'MFA is required and not set up (use the SETUP-MFA scope); the passcode that reached the lock; a disabled user; the SETUP-MFA scope with passcode credentials.',
-      [
-        Messages.mustSetupMfa,
-        Messages.locked,
-        Messages.scopeNotSupported,
-        "User 'alice' is disabled.",
-        Messages.sessionRejected,
-      ],
+      [Messages.mustSetupMfa, Messages.locked, Messages.scopeNotSupported, "User 'alice' is disabled."],
     ),
     429: fault(
       429,
@@ -200,7 +187,7 @@ const validationDoc = (summary: string, ok: TSchema) =>
   operation({
     summary,
     description:
-      'Any caller may validate its own token; validating another needs identity:admin, identity:service-admin, or an account owner or user manager over that user. SETUP-MFA tokens are never valid here.',
+      'Any caller may validate its own token; validating another needs identity:admin or identity:service-admin, or an account owner (identity:user-admin) for the users of its own account. SETUP-MFA tokens are never valid here.',
     tag: Tags.tokens,
     responses: {
       200: ok,
