@@ -117,8 +117,24 @@ for (const dialect of dialects()) {
       assert.equal((await sendTemporaryCode(env, user, admin.token)).status, 202);
       const code = temporaryCodeSentTo(env, number);
       const sessionId = await challenge(env, user);
+      const before = await env.deps.db
+        .selectFrom('security_events')
+        .select((eb) => eb.fn.max('id').as('last'))
+        .executeTakeFirstOrThrow();
       const access = accessOf(await passcodeStep(env, sessionId, code));
       assert.deepEqual(access.token['RAX-AUTH:authenticatedBy'], ['PASSCODE', 'PASSWORD']);
+      // Regression: the login was recorded twice, once as if the code were a login of its own.
+      const recorded = await env.deps.db
+        .selectFrom('security_events')
+        .select('type')
+        .where('user_id', '=', user.id)
+        .where('id', '>', Number(before.last ?? 0))
+        .where('type', 'in', ['login.succeeded', 'temporary_code.used'])
+        .execute();
+      assert.deepEqual(recorded.map((event) => event.type).sort(), [
+        'login.succeeded',
+        'temporary_code.used',
+      ]);
       const again = await passcodeStep(env, await challenge(env, user), code);
       assertFault(again, 401, 'unauthorized', Messages.wrongPasscode);
     });

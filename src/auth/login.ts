@@ -380,9 +380,9 @@ async function authenticatePasscode(
     throw unauthorized(Messages.wrongPasscode);
   }
   await resetPasscodeAttempts(deps.db, user.id);
-  if (via === 'bypass' || via === 'temporary') {
-    await audit(deps, request, user, via === 'bypass' ? 'bypass_code.used' : 'login.succeeded', { via });
-  }
+  // Which code stood in for the passcode; the login itself is recorded once, where it is issued.
+  if (via === 'bypass') await audit(deps, request, user, 'bypass_code.used', { via });
+  if (via === 'temporary') await audit(deps, request, user, 'temporary_code.used', { via });
   return {
     user,
     methods: [passcodeMethod(session.factor), ...session.done],

@@ -24,6 +24,7 @@ export type EventType =
   | 'bypass_codes.generated'
   | 'bypass_code.used'
   | 'temporary_code.sent'
+  | 'temporary_code.used'
   | 'domain.enforcement_changed'
   | 'tokens.revoked'
   | 'user.created'

@@ -31,6 +31,7 @@ const EVENT_LABELS: Record<EventType, string> = {
   'bypass_codes.generated': 'Bypass codes generated',
   'bypass_code.used': 'Signed in with a bypass code',
   'temporary_code.sent': 'Temporary code sent',
+  'temporary_code.used': 'Temporary code used',
   'domain.enforcement_changed': 'Account requirement changed',
   'tokens.revoked': 'Logged out',
   'user.created': 'User created',
