@@ -14,7 +14,7 @@ const GUIDE = new URL('../docs/api.md', import.meta.url);
 type Operation = { tags?: string[]; responses: Record<string, { description?: string }> };
 type Document = { openapi: string; paths: Record<string, Record<string, Operation>> };
 
-/** The API's routes as Fastify holds them: every surface but the control panel's pages. */
+/** The APIs' routes as Fastify holds them (v2.0, v3, operations): all but the control panel's pages. */
 async function apiRoutes(env: TestEnv): Promise<{ method: string; url: string; response: unknown }[]> {
   const app = buildApp(env.deps);
   const routes: { method: string; url: string; response: unknown }[] = [];
@@ -22,7 +22,9 @@ async function apiRoutes(env: TestEnv): Promise<{ method: string; url: string; r
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue;
       const url = route.url;
-      if (/^\/(v2\.0|health|metrics|openapi\.json)/.test(url))
+      // The control panel's pages (its `/` asks for HTML) are not part of the API.
+      const panelPage = route.constraints !== undefined && 'page' in route.constraints;
+      if (/^\/(v2\.0|v3|health|metrics|openapi\.json|$)/.test(url) && !panelPage)
         routes.push({ method, url, response: route.schema?.response });
     }
   });

@@ -36,6 +36,7 @@ export const Tags = {
   domains: 'Account policy',
   events: 'Security events',
   operations: 'Operations',
+  v3: 'OpenStack Identity v3',
 } as const;
 type Tag = (typeof Tags)[keyof typeof Tags];
 
@@ -88,8 +89,11 @@ export const withHeaders = (schema: TSchema, headers: Record<string, TSchema>): 
   headers,
 });
 
+/** Builds an error answer in a surface's own error body. */
+export type FaultBuilder = typeof fault;
+
 /** Answers every route of the API can give, whatever it does. */
-const commonFaults = (): Record<number, TSchema> => ({
+const commonFaults = (fault: FaultBuilder): Record<number, TSchema> => ({
   400: fault(400, 'The request is malformed: not JSON, control characters, or a field of the wrong type.', [
     'Request body is not valid JSON.',
     CONTROL_CHARACTERS_MESSAGE,
@@ -108,7 +112,7 @@ const commonFaults = (): Record<number, TSchema> => ({
 });
 
 /** Answers of every route that takes an X-Auth-Token. */
-const tokenFaults = (): Record<number, TSchema> => ({
+const tokenFaults = (fault: FaultBuilder): Record<number, TSchema> => ({
   401: fault(401, 'No token, or one that is unknown, expired or revoked.', [
     Messages.noToken,
     Messages.badToken,
@@ -141,14 +145,17 @@ export interface OperationSchema {
 }
 
 /** The documentation half of a route's schema: summary, tags, security and every answer. */
-export function operation(doc: OperationDoc): OperationSchema {
+export function operation(doc: OperationDoc, errorAnswer: FaultBuilder = fault): OperationSchema {
   const auth = doc.auth ?? 'token';
+  const response = { ...commonFaults(errorAnswer), ...(auth === 'token' ? tokenFaults(errorAnswer) : {}) };
+  // Only the v2.0 API checks Accept (api.ts).
+  if (errorAnswer !== fault) delete response[406];
   return {
     summary: doc.summary,
     ...(doc.description === undefined ? {} : { description: doc.description }),
     tags: doc.extension ? [doc.tag, EXTENSION_TAG] : [doc.tag],
     security: auth === 'token' ? [{ authToken: [] }] : [],
-    response: { ...commonFaults(), ...(auth === 'token' ? tokenFaults() : {}), ...doc.responses },
+    response: { ...response, ...doc.responses },
   };
 }
 

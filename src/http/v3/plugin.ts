@@ -1,5 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import { authorize, type Caller, may } from '../../auth/caller.js';
 import { login } from '../../auth/login.js';
 import { authMethodsOf, resolveToken, revokeToken } from '../../auth/tokens.js';
@@ -10,8 +11,20 @@ import { type Api, KnownPaths } from '../api.js';
 import { requireCaller } from '../auth.js';
 import { toApiError } from '../faults.js';
 import type { Metrics } from '../metrics.js';
+import { noContent, Tags } from '../openapi.js';
+import { described } from '../schemas.js';
 import { parseV3AuthRequest, RECEIPT_HEADER } from './auth-request.js';
 import { baseUrlOf, sendKeystoneError } from './errors.js';
+import {
+  loginFaults,
+  subjectHeader,
+  subjectNotFound,
+  tokenFound,
+  V3AuthRequestSchema,
+  V3TokenSchema,
+  VersionSchema,
+  v3Operation,
+} from './openapi.js';
 import { renderReceipt, renderV3Token, versionDocument } from './render.js';
 
 export interface IdentityV3Options {
@@ -42,7 +55,7 @@ export async function identityV3Plugin(instance: FastifyInstance, options: Ident
   );
 
   // Browsers asking for `/` get the control panel instead (its route wants `page: 'html'`).
-  app.get('/', async (request, reply) => {
+  app.get('/', { schema: discoveryDoc }, async (request, reply) => {
     const base = baseUrlOf(request);
     return reply
       .code(300)
@@ -80,77 +93,146 @@ async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): 
     );
   });
 
-  app.get('/', async (request) => ({ version: versionDocument(baseUrlOf(request), 'v3') }));
+  app.get('/', { schema: versionDoc }, async (request) => ({
+    version: versionDocument(baseUrlOf(request), 'v3'),
+  }));
 
-  app.post('/auth/tokens', async (request, reply) => {
-    let method = 'v3.unknown';
-    try {
-      const parsed = parseV3AuthRequest(request.body, request);
-      method = `v3.${parsed.login.credentials.type}`;
-      const result = await login(deps, parsed.login);
-      metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
-      if (result.kind === 'challenge') {
-        const body = await renderReceipt(deps, result, deps.clock.now());
-        return reply
-          .code(401)
-          .header(RECEIPT_HEADER, result.sessionId)
-          .header('WWW-Authenticate', `Keystone uri="${baseUrlOf(request)}/v3"`)
-          .send(body);
+  app.post(
+    '/auth/tokens',
+    { schema: loginDoc, config: { openapi: { body: V3AuthRequestSchema, headers: receiptHeader } } },
+    async (request, reply) => {
+      let method = 'v3.unknown';
+      try {
+        const parsed = parseV3AuthRequest(request.body, request);
+        method = `v3.${parsed.login.credentials.type}`;
+        const result = await login(deps, parsed.login);
+        metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
+        if (result.kind === 'challenge') {
+          const body = await renderReceipt(deps, result, deps.clock.now());
+          return reply
+            .code(401)
+            .header(RECEIPT_HEADER, result.sessionId)
+            .header('WWW-Authenticate', `Keystone uri="${baseUrlOf(request)}/v3"`)
+            .send(body);
+        }
+        const body = await renderV3Token(deps, {
+          token: result.token,
+          user: result.user,
+          reauthenticated: parsed.reauthenticated,
+          includeCatalog: !hasQueryFlag(request, 'nocatalog'),
+          base: baseUrlOf(request),
+        });
+        return reply.code(201).header('X-Subject-Token', result.token.id).send(body);
+      } catch (error) {
+        metrics.logins.inc({ method, outcome: 'failure' });
+        throw error;
+      }
+    },
+  );
+
+  app.get(
+    '/auth/tokens',
+    { schema: validateDoc, config: { openapi: { headers: subjectHeader } } },
+    async (request, reply) => {
+      const caller = await requireCaller(deps, request, { kind: 'token-validation' });
+      const subject = await subjectToken(deps, request, caller);
+      if (!subject || subject.token.scope !== null) throw notFound(Messages.tokenNotFound);
+      const owner = subject.user;
+      if (!may(caller, { kind: 'token.validate-subject', owner })) {
+        // Who may not validate others' tokens at all learns nothing about them.
+        if (!may(caller, { kind: 'token.validate' })) throw notFound(Messages.tokenNotFound);
+        authorize(caller, { kind: 'token.validate-subject', owner });
       }
       const body = await renderV3Token(deps, {
-        token: result.token,
-        user: result.user,
-        reauthenticated: parsed.reauthenticated,
+        token: {
+          id: subject.id,
+          issuedAt: subject.token.created_at,
+          expiresAt: subject.token.expires_at,
+          authenticatedBy: authMethodsOf(subject.token),
+          scope: null,
+        },
+        user: owner,
+        reauthenticated: false,
         includeCatalog: !hasQueryFlag(request, 'nocatalog'),
         base: baseUrlOf(request),
       });
-      return reply.code(201).header('X-Subject-Token', result.token.id).send(body);
-    } catch (error) {
-      metrics.logins.inc({ method, outcome: 'failure' });
-      throw error;
-    }
-  });
+      return reply.header('X-Subject-Token', subject.id).send(body);
+    },
+  );
 
-  app.get('/auth/tokens', async (request, reply) => {
-    const caller = await requireCaller(deps, request, { kind: 'token-validation' });
-    const subject = await subjectToken(deps, request, caller);
-    if (!subject || subject.token.scope !== null) throw notFound(Messages.tokenNotFound);
-    const owner = subject.user;
-    if (!may(caller, { kind: 'token.validate-subject', owner })) {
-      // Who may not validate others' tokens at all learns nothing about them.
-      if (!may(caller, { kind: 'token.validate' })) throw notFound(Messages.tokenNotFound);
-      authorize(caller, { kind: 'token.validate-subject', owner });
-    }
-    const body = await renderV3Token(deps, {
-      token: {
-        id: subject.id,
-        issuedAt: subject.token.created_at,
-        expiresAt: subject.token.expires_at,
-        authenticatedBy: authMethodsOf(subject.token),
-        scope: null,
-      },
-      user: owner,
-      reauthenticated: false,
-      includeCatalog: !hasQueryFlag(request, 'nocatalog'),
-      base: baseUrlOf(request),
-    });
-    return reply.header('X-Subject-Token', subject.id).send(body);
-  });
-
-  app.delete('/auth/tokens', async (request, reply) => {
-    const caller = await requireCaller(deps, request, { kind: 'revocation' });
-    const subject = await subjectToken(deps, request, caller);
-    if (!subject) throw notFound(Messages.tokenNotFound);
-    const self = subject.token.hash === caller.token.hash;
-    const owner = subject.user;
-    if (!self && !may(caller, { kind: 'token.revoke-subject', owner })) {
-      if (!may(caller, { kind: 'token.revoke-other' })) throw notFound(Messages.tokenNotFound);
-      authorize(caller, { kind: 'token.revoke-subject', owner });
-    }
-    await revokeToken(deps, subject.token, { userId: caller.user.id, source: caller.source }, owner);
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/auth/tokens',
+    { schema: revokeDoc, config: { openapi: { headers: subjectHeader } } },
+    async (request, reply) => {
+      const caller = await requireCaller(deps, request, { kind: 'revocation' });
+      const subject = await subjectToken(deps, request, caller);
+      if (!subject) throw notFound(Messages.tokenNotFound);
+      const self = subject.token.hash === caller.token.hash;
+      const owner = subject.user;
+      if (!self && !may(caller, { kind: 'token.revoke-subject', owner })) {
+        if (!may(caller, { kind: 'token.revoke-other' })) throw notFound(Messages.tokenNotFound);
+        authorize(caller, { kind: 'token.revoke-subject', owner });
+      }
+      await revokeToken(deps, subject.token, { userId: caller.user.id, source: caller.source }, owner);
+      return reply.code(204).send();
+    },
+  );
 }
+
+const discoveryDoc = v3Operation({
+  summary: 'Identity version discovery',
+  description: 'API clients get the versions (300); browsers asking for HTML get the control panel instead.',
+  tag: Tags.v3,
+  auth: 'none',
+  responses: {
+    300: {
+      ...Type.Object({ versions: Type.Object({ values: Type.Array(VersionSchema) }) }),
+      description: 'v3 and v2.0.',
+      headers: { Location: Type.String({ description: '<base>/v3/' }) },
+    },
+  },
+});
+
+const versionDoc = v3Operation({
+  summary: 'The v3 version document',
+  tag: Tags.v3,
+  auth: 'none',
+  responses: { 200: { ...Type.Object({ version: VersionSchema }), description: 'Identity v3.' } },
+});
+
+const loginDoc = v3Operation({
+  summary: 'Log in (Keystone password, totp and token methods; auth receipts for MFA)',
+  description: `A password alone for a user with MFA answers 401 with an auth receipt in ${RECEIPT_HEADER}; send it back with methods ["totp"] and the passcode. Or send methods ["password","totp"] in one request. The token is in X-Subject-Token; it works on v2.0 too.`,
+  tag: Tags.v3,
+  auth: 'none',
+  responses: {
+    201: tokenFound(described(V3TokenSchema, 'The token body; the token itself is in X-Subject-Token.')),
+    ...loginFaults,
+  },
+});
+
+const validateDoc = v3Operation({
+  summary: 'Validate the token in X-Subject-Token',
+  description:
+    "Its own user may validate any of its tokens; others need the right to validate that user's tokens.",
+  tag: Tags.v3,
+  responses: {
+    200: tokenFound(described(V3TokenSchema, 'The token body (?nocatalog leaves out the catalog).')),
+    404: subjectNotFound,
+  },
+});
+
+const revokeDoc = v3Operation({
+  summary: 'Revoke the token in X-Subject-Token',
+  tag: Tags.v3,
+  responses: { 204: noContent('Revoked, on every instance at once.'), 404: subjectNotFound },
+});
+
+const receiptHeader = Type.Object({
+  [RECEIPT_HEADER.toLowerCase()]: Type.Optional(
+    Type.String({ description: 'The auth receipt of the first step, with methods ["totp"].' }),
+  ),
+});
 
 /** The live token named by X-Subject-Token, with its user; the caller's own without a lookup. */
 async function subjectToken(
