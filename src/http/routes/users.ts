@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { AuthorizationMessages } from '../../auth/caller.js';
 import type { Deps } from '../../deps.js';
 import { Messages } from '../../errors.js';
@@ -32,6 +32,19 @@ const userFields = {
 };
 
 const userBody = Type.Object({ user: Type.Object(userFields) });
+
+/** The body's user fields under the domain's names, those left out left out. */
+function userFieldsOf(input: Static<typeof userBody>['user']) {
+  return {
+    ...(input.username === undefined ? {} : { username: input.username }),
+    ...(input.email === undefined ? {} : { email: input.email }),
+    ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
+    ...(input['OS-KSADM:password'] === undefined ? {} : { password: input['OS-KSADM:password'] }),
+    ...(input['RAX-AUTH:defaultRegion'] === undefined
+      ? {}
+      : { defaultRegion: input['RAX-AUTH:defaultRegion'] }),
+  };
+}
 
 const USER_FIELD_ERRORS = [
   'Expecting username',
@@ -118,13 +131,7 @@ export function registerUserRoutes(app: App, deps: Deps): void {
     const caller = await requireCaller(deps, request);
     const input = request.body.user;
     const created = await createUser(deps, caller.user, caller.source, {
-      ...(input.username === undefined ? {} : { username: input.username }),
-      ...(input.email === undefined ? {} : { email: input.email }),
-      ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
-      ...(input['OS-KSADM:password'] === undefined ? {} : { password: input['OS-KSADM:password'] }),
-      ...(input['RAX-AUTH:defaultRegion'] === undefined
-        ? {}
-        : { defaultRegion: input['RAX-AUTH:defaultRegion'] }),
+      ...userFieldsOf(input),
       ...(input['RAX-AUTH:domainId'] === undefined ? {} : { domainId: input['RAX-AUTH:domainId'] }),
     });
     const body = renderUser(deps, created.user);
@@ -165,15 +172,13 @@ export function registerUserRoutes(app: App, deps: Deps): void {
       const caller = await requireCaller(deps, request);
       const input = request.body.user;
       // MFA attributes in the body are ignored (reference §6.5): they are not in the schema's fields.
-      const updated = await updateUser(deps, caller.user, caller.source, request.params.userId, {
-        ...(input.username === undefined ? {} : { username: input.username }),
-        ...(input.email === undefined ? {} : { email: input.email }),
-        ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
-        ...(input['OS-KSADM:password'] === undefined ? {} : { password: input['OS-KSADM:password'] }),
-        ...(input['RAX-AUTH:defaultRegion'] === undefined
-          ? {}
-          : { defaultRegion: input['RAX-AUTH:defaultRegion'] }),
-      });
+      const updated = await updateUser(
+        deps,
+        caller.user,
+        caller.source,
+        request.params.userId,
+        userFieldsOf(input),
+      );
       return { user: renderUser(deps, updated) };
     },
   );
