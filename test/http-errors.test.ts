@@ -33,7 +33,7 @@ for (const dialect of dialects()) {
     after(() => env.close());
 
     test('an unknown route is 404 itemNotFound', async () => {
-      for (const url of ['/nope', '/v2.0', '/v2.0/users/a/b/c/d', '/v4/auth/tokens']) {
+      for (const url of ['/nope', '/v2.1', '/v2.0/users/a/b/c/d', '/v4/auth/tokens']) {
         assertFault(
           await env.request('GET', url, { token: owner.token }),
           404,

@@ -188,6 +188,18 @@ for (const dialect of dialects()) {
         assert.equal(response.headers.location, '/sign-in');
       });
 
+      test('every version GET / lists answers at its link: GET /v2.0/ is the v2.0 version document', async () => {
+        const listed = await env.request('GET', '/');
+        const values = (listed.body.versions as { values: { id: string; links: { href: string }[] }[] })
+          .values;
+        for (const version of values) {
+          const href = version.links[0]?.href ?? '';
+          const answer = await env.request('GET', href.slice(BASE.length));
+          assert.equal(answer.status, 200, `${href}: ${answer.text}`);
+          assert.equal((answer.body.version as { id: string }).id, version.id);
+        }
+      });
+
       test('GET /v3 answers the v3 version document', async () => {
         const response = await env.request('GET', '/v3');
         assert.equal(response.status, 200, response.text);

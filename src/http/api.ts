@@ -13,6 +13,7 @@ import { registerMultiFactorRoutes } from './routes/multi-factor.js';
 import { registerOtpRoutes } from './routes/otp-devices.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUserRoutes } from './routes/users.js';
+import { registerVersionRoute } from './routes/version.js';
 
 export type Api = FastifyInstance<
   import('node:http').Server,
@@ -133,4 +134,5 @@ export async function apiPlugin(instance: FastifyInstance, options: ApiOptions):
   registerPhoneRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerOpenApiRoute(app);
+  registerVersionRoute(app);
 }

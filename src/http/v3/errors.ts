@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, Messages } from '../../errors.js';
+import { baseUrlOf } from '../discovery.js';
 
 /**
  * Identity v3's error body (Keystone's renderer): `{"error":{"code","title","message"}}`, the
@@ -13,11 +14,6 @@ export function keystoneErrorBody(error: ApiError): {
   return {
     error: { code: error.status, title: STATUS_CODES[error.status] ?? 'Error', message: error.message },
   };
-}
-
-/** The public base URL as the client reached it (X-Forwarded-* only from trusted proxies). */
-export function baseUrlOf(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
 }
 
 export function sendKeystoneError(

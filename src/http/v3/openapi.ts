@@ -39,15 +39,6 @@ export function keystoneFault(
 
 export const v3Operation = (doc: OperationDoc): OperationSchema => operation(doc, keystoneFault);
 
-const Link = Type.Object({ rel: Type.String(), href: Type.String() });
-export const VersionSchema = Type.Object({
-  id: Type.String({ description: 'v3.0 or v2.0' }),
-  status: Type.String(),
-  updated: Type.String(),
-  links: Type.Array(Link),
-  'media-types': Type.Array(Type.Object({ base: Type.String(), type: Type.String() })),
-});
-
 const Domain = Type.Object({ id: Type.String(), name: Type.String() });
 const referenceFields = {
   id: Type.Optional(Type.String()),

@@ -9,12 +9,13 @@ import { ApiError, Messages, notFound } from '../../errors.js';
 import { type TokenRow, type UserView, userView } from '../../store/schema.js';
 import { type Api, KnownPaths } from '../api.js';
 import { requireCaller } from '../auth.js';
+import { baseUrlOf, VersionSchema, versionDocument } from '../discovery.js';
 import { toApiError } from '../faults.js';
 import type { Metrics } from '../metrics.js';
 import { noContent, Tags } from '../openapi.js';
 import { described } from '../schemas.js';
 import { parseV3AuthRequest, RECEIPT_HEADER } from './auth-request.js';
-import { baseUrlOf, sendKeystoneError } from './errors.js';
+import { sendKeystoneError } from './errors.js';
 import {
   loginFaults,
   subjectHeader,
@@ -22,10 +23,9 @@ import {
   tokenFound,
   V3AuthRequestSchema,
   V3TokenSchema,
-  VersionSchema,
   v3Operation,
 } from './openapi.js';
-import { renderReceipt, renderV3Token, versionDocument } from './render.js';
+import { renderReceipt, renderV3Token } from './render.js';
 
 export interface IdentityV3Options {
   deps: Deps;

@@ -12,20 +12,6 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** When this API's documents last changed, as version discovery reports it. */
-const VERSIONS_UPDATED = '2026-11-22T00:00:00Z';
-
-/** Version documents for discovery (Keystone's `keystone/api/discovery.py` shape). */
-export function versionDocument(base: string, version: 'v3' | 'v2.0'): Json {
-  return {
-    id: version === 'v3' ? 'v3.0' : 'v2.0',
-    status: 'stable',
-    updated: VERSIONS_UPDATED,
-    links: [{ rel: 'self', href: `${base}/${version}/` }],
-    'media-types': [{ base: 'application/json', type: `application/vnd.openstack.identity-${version}+json` }],
-  };
-}
-
 /** Keystone's method names for how a token was obtained; an API key is latchkey's own `apikey`. */
 const METHOD_NAMES: Record<AuthMethod, string> = {
   PASSWORD: 'password',
