@@ -9,7 +9,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Deps } from './deps.js';
-import { type ApiError, badRequest } from './errors.js';
+import { type ApiError, badRequest, serviceUnavailable } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import type { Metrics } from './http/metrics.js';
@@ -70,7 +70,9 @@ export function buildApp(deps: AppDeps): App {
     bodyLimit: BODY_LIMIT_BYTES,
     // X-Forwarded-For is believed only from the listed proxies (addresses or CIDR ranges).
     trustProxy: deps.config.trustedProxies.length > 0 ? deps.config.trustedProxies : false,
-    return503OnClosing: true,
+    // While closing, requests on open connections get 503 in the fault format (below), not
+    // Fastify's own body.
+    return503OnClosing: false,
     // Slow clients (README "Security"): a request must arrive whole within requestTimeout, its
     // headers within headersTimeout; an idle keep-alive connection closes after keepAliveTimeout.
     requestTimeout: deps.config.http.requestTimeoutMs,
@@ -96,6 +98,18 @@ export function buildApp(deps: AppDeps): App {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.addConstraintStrategy(pageConstraint);
+
+  // A stop in progress: what still arrives on open connections is told to go elsewhere, and
+  // load balancers watching /health see the 503 too.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
+    sendFault(reply.header('connection', 'close'), serviceUnavailable('The server is stopping. Try again.'));
+  });
 
   // Beyond this many open connections Node closes new ones at once (slow-client floods).
   app.server.maxConnections = deps.config.http.maxConnections;

@@ -264,7 +264,14 @@ describe('the server process', () => {
     assert.match(answer, /^HTTP\/1\.1 200 /, answer);
     assert.match(answer, /\r\nconnection: close\r\n/i, 'the answer closes its keep-alive connection');
     assert.match(answer, /"access":\{"token":\{"id":"[0-9a-f]{32}"/);
+    // The stalled client's request, completed during the stop: refused in the contract's format.
+    stalled.socket.write('\r\n');
+    const refused = await stalled.ended;
+    assert.match(refused, /^HTTP\/1\.1 503 /, refused);
+    assert.match(
+      refused,
+      /\{"serviceUnavailable":\{"code":503,"message":"The server is stopping\. Try again\."\}\}/,
+    );
     assert.equal(await stopped, 0);
-    await stalled.ended;
   });
 });
