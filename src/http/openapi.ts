@@ -93,31 +93,32 @@ export const withHeaders = (schema: TSchema, headers: Record<string, TSchema>): 
 export type FaultBuilder = typeof fault;
 
 /** Answers every route of the API can give, whatever it does. */
-const commonFaults = (fault: FaultBuilder): Record<number, TSchema> => ({
-  400: fault(400, 'The request is malformed: not JSON, control characters, or a field of the wrong type.', [
-    'Request body is not valid JSON.',
-    CONTROL_CHARACTERS_MESSAGE,
-  ]),
-  406: fault(406, 'Accept names no JSON type.', ['Only application/json responses are available.']),
-  413: fault(413, `The body is larger than ${BODY_LIMIT_BYTES} bytes.`, [
+const commonFaults = (errorAnswer: FaultBuilder): Record<number, TSchema> => ({
+  400: errorAnswer(
+    400,
+    'The request is malformed: not JSON, control characters, or a field of the wrong type.',
+    ['Request body is not valid JSON.', CONTROL_CHARACTERS_MESSAGE],
+  ),
+  406: errorAnswer(406, 'Accept names no JSON type.', ['Only application/json responses are available.']),
+  413: errorAnswer(413, `The body is larger than ${BODY_LIMIT_BYTES} bytes.`, [
     `Request body is larger than ${BODY_LIMIT_BYTES} bytes.`,
   ]),
-  415: fault(415, 'A body of another Content-Type than application/json.', [
+  415: errorAnswer(415, 'A body of another Content-Type than application/json.', [
     'Unsupported media type: send application/json.',
   ]),
-  500: fault(500, 'An unexpected error; nothing of it reaches the client (see the server log).', [
+  500: errorAnswer(500, 'An unexpected error; nothing of it reaches the client (see the server log).', [
     'The service encountered an unexpected error.',
   ]),
-  503: fault(503, 'The server is stopping, or a store it needs (the database, Redis) does not answer.'),
+  503: errorAnswer(503, 'The server is stopping, or a store it needs (the database, Redis) does not answer.'),
 });
 
 /** Answers of every route that takes an X-Auth-Token. */
-const tokenFaults = (fault: FaultBuilder): Record<number, TSchema> => ({
-  401: fault(401, 'No token, or one that is unknown, expired or revoked.', [
+const tokenFaults = (errorAnswer: FaultBuilder): Record<number, TSchema> => ({
+  401: errorAnswer(401, 'No token, or one that is unknown, expired or revoked.', [
     Messages.noToken,
     Messages.badToken,
   ]),
-  403: fault(
+  403: errorAnswer(
     403,
     'The caller may not do this, or holds a SETUP-MFA token (its own multi-factor calls only).',
     [Messages.notAuthorized, Messages.scopeForbids],
