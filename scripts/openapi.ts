@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createTestEnv } from '../test/support/harness.js';
 
-export const OPENAPI_COPY = path.join(import.meta.dirname, '..', 'docs', 'openapi.json');
+const OPENAPI_COPY = path.join(import.meta.dirname, '..', 'docs', 'openapi.json');
 
 const env = await createTestEnv();
 try {

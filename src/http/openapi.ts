@@ -57,9 +57,24 @@ const FAULT_OF_STATUS: Record<number, FaultName[]> = {
 const FaultDetail = Type.Object({ code: Type.Integer(), message: Type.String() });
 
 /**
- * An error answer: `{"<fault>":{"code":N,"message":"..."}}`, with the messages a client may meet
- * as examples. `headers` are response headers (e.g. Retry-After), as @fastify/swagger reads them.
+ * An error answer of some surface's body, with the messages a client may meet as examples and
+ * its response headers (e.g. Retry-After), as @fastify/swagger reads them.
  */
+export function errorSchema(
+  body: TSchema,
+  description: string,
+  examples: unknown[],
+  headers: Record<string, TSchema> | undefined,
+): TSchema {
+  return {
+    ...body,
+    description,
+    ...(examples.length === 0 ? {} : { examples }),
+    ...(headers === undefined ? {} : { headers }),
+  };
+}
+
+/** An error answer of the v2.0 API: `{"<fault>":{"code":N,"message":"..."}}`. */
 export function fault(
   status: number,
   description: string,
@@ -67,17 +82,11 @@ export function fault(
   headers?: Record<string, TSchema>,
 ): TSchema {
   const names = FAULT_OF_STATUS[status] ?? ['badRequest'];
-  const [first] = names;
   const branches = names.map((name) => Type.Object({ [name]: FaultDetail }));
   const body = branches.length === 1 && branches[0] ? branches[0] : Type.Union(branches);
-  return {
-    ...body,
-    description,
-    ...(messages.length === 0
-      ? {}
-      : { examples: messages.map((message) => ({ [first ?? 'badRequest']: { code: status, message } })) }),
-    ...(headers === undefined ? {} : { headers }),
-  };
+  const shown = names[0] ?? 'badRequest';
+  const examples = messages.map((message) => ({ [shown]: { code: status, message } }));
+  return errorSchema(body, description, examples, headers);
 }
 
 /** A 2xx answer without a body. */
@@ -92,28 +101,46 @@ export const withHeaders = (schema: TSchema, headers: Record<string, TSchema>): 
 /** Builds an error answer in a surface's own error body. */
 export type FaultBuilder = typeof fault;
 
-/** Answers every route of the API can give, whatever it does. */
-const commonFaults = (errorAnswer: FaultBuilder): Record<number, TSchema> => ({
-  400: errorAnswer(
-    400,
-    'The request is malformed: not JSON, control characters, or a field of the wrong type.',
-    ['Request body is not valid JSON.', CONTROL_CHARACTERS_MESSAGE],
-  ),
-  406: errorAnswer(406, 'Accept names no JSON type.', ['Only application/json responses are available.']),
-  413: errorAnswer(413, `The body is larger than ${BODY_LIMIT_BYTES} bytes.`, [
-    `Request body is larger than ${BODY_LIMIT_BYTES} bytes.`,
-  ]),
-  415: errorAnswer(415, 'A body of another Content-Type than application/json.', [
-    'Unsupported media type: send application/json.',
-  ]),
-  500: errorAnswer(500, 'An unexpected error; nothing of it reaches the client (see the server log).', [
-    'The service encountered an unexpected error.',
-  ]),
-  503: errorAnswer(503, 'The server is stopping, or a store it needs (the database, Redis) does not answer.'),
-});
+/** What differs between the APIs' documents: their error body, and whether Accept is checked. */
+export interface Surface {
+  fault: FaultBuilder;
+  checksAccept: boolean;
+}
+
+/** The v2.0 API: contract faults, and an Accept check (api.ts). */
+export const V2_SURFACE: Surface = { fault, checksAccept: true };
+
+/** Answers every route of a surface can give, whatever it does. */
+function commonFaults({ fault: errorAnswer, checksAccept }: Surface): Record<number, TSchema> {
+  const faults: Record<number, TSchema> = {
+    400: errorAnswer(
+      400,
+      'The request is malformed: not JSON, control characters, or a field of the wrong type.',
+      ['Request body is not valid JSON.', CONTROL_CHARACTERS_MESSAGE],
+    ),
+    413: errorAnswer(413, `The body is larger than ${BODY_LIMIT_BYTES} bytes.`, [
+      `Request body is larger than ${BODY_LIMIT_BYTES} bytes.`,
+    ]),
+    415: errorAnswer(415, 'A body of another Content-Type than application/json.', [
+      'Unsupported media type: send application/json.',
+    ]),
+    500: errorAnswer(500, 'An unexpected error; nothing of it reaches the client (see the server log).', [
+      'The service encountered an unexpected error.',
+    ]),
+    503: errorAnswer(
+      503,
+      'The server is stopping, or a store it needs (the database, Redis) does not answer.',
+    ),
+  };
+  if (checksAccept)
+    faults[406] = errorAnswer(406, 'Accept names no JSON type.', [
+      'Only application/json responses are available.',
+    ]);
+  return faults;
+}
 
 /** Answers of every route that takes an X-Auth-Token. */
-const tokenFaults = (errorAnswer: FaultBuilder): Record<number, TSchema> => ({
+const tokenFaults = ({ fault: errorAnswer }: Surface): Record<number, TSchema> => ({
   401: errorAnswer(401, 'No token, or one that is unknown, expired or revoked.', [
     Messages.noToken,
     Messages.badToken,
@@ -146,11 +173,9 @@ export interface OperationSchema {
 }
 
 /** The documentation half of a route's schema: summary, tags, security and every answer. */
-export function operation(doc: OperationDoc, errorAnswer: FaultBuilder = fault): OperationSchema {
+export function operation(doc: OperationDoc, surface: Surface = V2_SURFACE): OperationSchema {
   const auth = doc.auth ?? 'token';
-  const response = { ...commonFaults(errorAnswer), ...(auth === 'token' ? tokenFaults(errorAnswer) : {}) };
-  // Only the v2.0 API checks Accept (api.ts).
-  if (errorAnswer !== fault) delete response[406];
+  const response = { ...commonFaults(surface), ...(auth === 'token' ? tokenFaults(surface) : {}) };
   return {
     summary: doc.summary,
     ...(doc.description === undefined ? {} : { description: doc.description }),

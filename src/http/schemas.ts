@@ -4,6 +4,7 @@
  * code; the assertions at the end fail to compile when the two drift apart.
  */
 import { type Static, type TSchema, Type } from 'typebox';
+import { hexId } from './ids.js';
 import type * as Wire from './wire.js';
 
 /** The schema with a description (of a response, for the document). */
@@ -22,7 +23,7 @@ const UserLevelSchema = Type.Union([
   Type.Literal('OPTIONAL'),
   Type.Literal('REQUIRED'),
 ]);
-const HexId = Type.String({ pattern: '^[0-9a-f]{32}$' });
+const HexId = hexId();
 const Timestamp = Type.String({ description: 'ISO 8601 with milliseconds, UTC.' });
 
 // POST /v2.0/tokens: one credential, optionally a tenant and the SETUP-MFA scope.

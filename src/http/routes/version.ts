@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import type { Api as App } from '../api.js';
 import { baseUrlOf, VersionSchema, versionDocument } from '../discovery.js';
 import { operation, Tags } from '../openapi.js';
+import { described } from '../schemas.js';
 
 /** The v2.0 version document, where version discovery (`GET /`) points clients. */
 export function registerVersionRoute(app: App): void {
@@ -12,7 +13,7 @@ export function registerVersionRoute(app: App): void {
         summary: 'The v2.0 version document',
         tag: Tags.tokens,
         auth: 'none',
-        responses: { 200: { ...Type.Object({ version: VersionSchema }), description: 'Identity v2.0.' } },
+        responses: { 200: described(Type.Object({ version: VersionSchema }), 'Identity v2.0.') },
       }),
     },
     async (request) => ({ version: versionDocument(baseUrlOf(request), 'v2.0') }),

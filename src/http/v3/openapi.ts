@@ -4,7 +4,14 @@
  */
 import { type TSchema, Type } from 'typebox';
 import { Messages } from '../../errors.js';
-import { type OperationDoc, type OperationSchema, operation } from '../openapi.js';
+import {
+  errorSchema,
+  type OperationDoc,
+  type OperationSchema,
+  operation,
+  type Surface,
+  withHeaders,
+} from '../openapi.js';
 import { RECEIPT_HEADER, V3Messages } from './auth-request.js';
 
 const KeystoneError = Type.Object({
@@ -26,18 +33,19 @@ export function keystoneFault(
   messages: string[] = [],
   headers?: Record<string, TSchema>,
 ): TSchema {
-  const all = status === 401 ? { ...keystoneUri, ...headers } : headers;
-  return {
-    ...KeystoneError,
+  const examples = messages.map((message) => ({ error: { code: status, title: '…', message } }));
+  return errorSchema(
+    KeystoneError,
     description,
-    ...(messages.length === 0
-      ? {}
-      : { examples: messages.map((message) => ({ error: { code: status, title: '…', message } })) }),
-    ...(all === undefined ? {} : { headers: all }),
-  };
+    examples,
+    status === 401 ? { ...keystoneUri, ...headers } : headers,
+  );
 }
 
-export const v3Operation = (doc: OperationDoc): OperationSchema => operation(doc, keystoneFault);
+/** Identity v3: Keystone's error body; it does not check Accept. */
+const V3_SURFACE: Surface = { fault: keystoneFault, checksAccept: false };
+
+export const v3Operation = (doc: OperationDoc): OperationSchema => operation(doc, V3_SURFACE);
 
 const Domain = Type.Object({ id: Type.String(), name: Type.String() });
 const referenceFields = {
@@ -181,10 +189,8 @@ export const subjectHeader = Type.Object({
   'x-subject-token': Type.String({ description: 'The token to validate or revoke.' }),
 });
 
-export const tokenFound = (ok: TSchema) => ({
-  ...ok,
-  headers: { 'X-Subject-Token': Type.String({ description: 'The subject token.' }) },
-});
+export const tokenFound = (ok: TSchema): TSchema =>
+  withHeaders(ok, { 'X-Subject-Token': Type.String({ description: 'The subject token.' }) });
 
 export const subjectNotFound = keystoneFault(404, 'No such live token, or one the caller may not see.', [
   Messages.tokenNotFound,

@@ -12,7 +12,7 @@ import { requireCaller } from '../auth.js';
 import { baseUrlOf, VersionSchema, versionDocument } from '../discovery.js';
 import { toApiError } from '../faults.js';
 import type { Metrics } from '../metrics.js';
-import { noContent, Tags } from '../openapi.js';
+import { noContent, Tags, withHeaders } from '../openapi.js';
 import { described } from '../schemas.js';
 import { parseV3AuthRequest, RECEIPT_HEADER } from './auth-request.js';
 import { sendKeystoneError } from './errors.js';
@@ -185,11 +185,13 @@ const discoveryDoc = v3Operation({
   tag: Tags.v3,
   auth: 'none',
   responses: {
-    300: {
-      ...Type.Object({ versions: Type.Object({ values: Type.Array(VersionSchema) }) }),
-      description: 'v3 and v2.0.',
-      headers: { Location: Type.String({ description: '<base>/v3/' }) },
-    },
+    300: withHeaders(
+      described(
+        Type.Object({ versions: Type.Object({ values: Type.Array(VersionSchema) }) }),
+        'v3 and v2.0.',
+      ),
+      { Location: Type.String({ description: '<base>/v3/' }) },
+    ),
   },
 });
 
@@ -197,7 +199,7 @@ const versionDoc = v3Operation({
   summary: 'The v3 version document',
   tag: Tags.v3,
   auth: 'none',
-  responses: { 200: { ...Type.Object({ version: VersionSchema }), description: 'Identity v3.' } },
+  responses: { 200: described(Type.Object({ version: VersionSchema }), 'Identity v3.') },
 });
 
 const loginDoc = v3Operation({
