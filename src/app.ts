@@ -108,7 +108,13 @@ export function buildApp(deps: AppDeps): App {
   });
   app.addHook('onRequest', (_request, reply, done) => {
     if (!closing) return done();
-    sendFault(reply.header('connection', 'close'), serviceUnavailable('The server is stopping. Try again.'));
+    sendFault(reply, serviceUnavailable('The server is stopping. Try again.'));
+  });
+  // Answers that finish during a stop close their connection, so a keep-alive client moves to
+  // another instance at once instead of holding this one open until the grace period ends.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   // Beyond this many open connections Node closes new ones at once (slow-client floods).

@@ -186,16 +186,9 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
     throw error;
   }
   let app: App;
-  let stopping = false;
   try {
     await bootstrap(deps);
     app = buildApp(deps);
-    // Answers that finish during a stop close their connection, so a keep-alive client moves
-    // to another instance at once instead of holding this one open until the grace period ends.
-    app.addHook('onSend', (_request, reply, payload, done) => {
-      if (stopping) reply.header('connection', 'close');
-      done(null, payload);
-    });
     try {
       await app.listen({ host: config.host, port: config.port });
     } catch (error) {
@@ -224,7 +217,6 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
     url,
     close: () => {
       closing ??= (async () => {
-        stopping = true;
         clearInterval(housekeeping);
         // app.close() stops accepting, answers 503 to requests that arrive on open connections,
         // closes idle keep-alive connections and waits for the requests in flight; a client that
