@@ -3,6 +3,7 @@ import { CommanderError } from 'commander';
 import { CliError, ExitCode, oneLine } from './failure.js';
 import { errorLine } from './output.js';
 import { buildProgram } from './program.js';
+import { supportedNode } from './supported-node.js';
 
 /** Every failure ends as one line on stderr and the exit code of its kind. */
 function exitWith(error: unknown): never {
@@ -36,6 +37,15 @@ function exitWith(error: unknown): never {
   }
   process.stderr.write(errorLine(error instanceof Error ? (error.stack ?? error.message) : String(error)));
   process.exit(ExitCode.refused);
+}
+
+if (!supportedNode(process.versions.node)) {
+  process.stderr.write(
+    errorLine(
+      `Node.js ${process.versions.node} is past its end of life: run latchkey on Node.js 24 LTS (or 22.22 or later, or 26 or later)`,
+    ),
+  );
+  process.exit(ExitCode.usage);
 }
 
 buildProgram().parseAsync(process.argv).catch(exitWith);

@@ -2,11 +2,11 @@ import SqliteDatabase from 'better-sqlite3';
 import {
   Kysely,
   type SqliteDatabase as KyselySqliteDatabase,
-  Migrator,
   PostgresDialect,
   SqliteDialect,
   sql,
 } from 'kysely';
+import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { prepareSqliteFiles } from './data-dir-lock.js';
 import { migrationProvider } from './migrations/index.js';

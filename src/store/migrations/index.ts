@@ -1,4 +1,4 @@
-import type { Migration, MigrationProvider } from 'kysely';
+import type { Migration, MigrationProvider } from 'kysely/migration';
 import * as core from './2026-11-22-core.js';
 import * as multiFactor from './2026-11-22-multi-factor.js';
 import * as tokenRevokedReason from './2026-11-23-token-revoked-reason.js';
