@@ -171,6 +171,37 @@ describe('latchkey login and session commands, against a server process', () => 
     assert.equal((validated.body.access as { user: { name: string } }).user.name, 'otto');
   });
 
+  test('eval "$(latchkey token --export)" then `openstack token issue` needs no other flag', async (t) => {
+    // Debian's python3-openstackclient; .ci/run installs it, and v3-clients.test.ts fails without it under CI.
+    if (!fs.existsSync('/usr/bin/openstack')) return t.skip('the openstack client is not installed');
+    const user = home();
+    const login = await runCli(
+      ['login', '--username', 'otto', '--password-stdin', '--passcode', ottoBypass[3] ?? ''],
+      user.env,
+      'Ottopass1\n',
+    );
+    assert.equal(login.status, 0, login.stderr);
+    const shell = spawnSync(
+      'bash',
+      [
+        '-c',
+        // A password left in the environment must not make the client ask for it again.
+        `export OS_PASSWORD=stale OS_USERNAME=otto; eval "$('${process.execPath}' '${BIN}' token --export)" && /usr/bin/openstack token issue -f json && '${process.execPath}' '${BIN}' whoami --json`,
+      ],
+      { env: { PATH: process.env.PATH, ...user.env }, encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(shell.status, 0, shell.stderr);
+    const [issuedText, whoamiText] = shell.stdout.split(/\n(?=\{\n {2}"url")/);
+    const issued = JSON.parse(issuedText ?? '') as { id: string; user_id: string; project_id: string };
+    assert.equal(issued.user_id, otto.id);
+    assert.match(issued.id, /^[0-9a-f]{32}$/);
+    const validated = await api(server.url, 'GET', `/v2.0/tokens/${issued.id}`, { token: issued.id });
+    assert.equal(validated.status, 200, 'the token the openstack client got validates');
+    const whoami = JSON.parse(whoamiText ?? '') as { url: string; user: { username: string } };
+    assert.equal(whoami.url, server.url, 'latchkey reads the exported /v3 OS_AUTH_URL as the same server');
+    assert.equal(whoami.user.username, 'otto');
+  });
+
   test('the token cache is mode 0600, and an expired token is named as such', async () => {
     const user = home();
     const run = await runCli(

@@ -27,8 +27,8 @@ export function configDir(): string {
 export const sessionFile = (): string => path.join(configDir(), 'session.json');
 
 /**
- * `https://host/v2.0/` and `https://host` name the same server: OS_AUTH_URL usually carries the
- * version, LATCHKEY_URL need not.
+ * `https://host/v2.0/`, `https://host/v3` and `https://host` name the same server: OS_AUTH_URL
+ * usually carries the version (`token --export` sets the /v3 one), LATCHKEY_URL need not.
  */
 export function normaliseUrl(raw: string): string {
   let url: URL;
@@ -45,7 +45,7 @@ export function normaliseUrl(raw: string): string {
   return url
     .toString()
     .replace(/\/+$/, '')
-    .replace(/\/v2\.0$/i, '');
+    .replace(/\/(v2\.0|v3)$/i, '');
 }
 
 /** The server named on the command line or in the environment, if any. */

@@ -159,8 +159,20 @@ const shellQuote = (value: string): string => `'${value.replaceAll("'", `'\\''`)
 async function token(options: GlobalOptions & { export?: boolean }): Promise<void> {
   const session = requireSession(options.url);
   if (options.export) {
-    out.result(`export OS_AUTH_TOKEN=${shellQuote(session.token)}`);
-    out.result(`export OS_TOKEN=${shellQuote(session.token)}`);
+    // What curl and the Rackspace clients read (OS_AUTH_TOKEN), and what the stock `openstack`
+    // client needs to use the token as it is: keystoneauth's v3token plugin against /v3, scoped to
+    // the account's project. It re-authenticates with the token method, so MFA is not asked again.
+    const variables: [string, string][] = [
+      ['OS_AUTH_TOKEN', session.token],
+      ['OS_TOKEN', session.token],
+      ['OS_AUTH_URL', `${session.url}/v3`],
+      ['OS_AUTH_TYPE', 'v3token'],
+      ['OS_IDENTITY_API_VERSION', '3'],
+    ];
+    if (session.domainId) variables.push(['OS_PROJECT_ID', session.domainId]);
+    for (const [name, value] of variables) out.result(`export ${name}=${shellQuote(value)}`);
+    // Left from a password login, they would make the client ask for a password again.
+    out.result('unset OS_CLOUD OS_PASSWORD OS_USERNAME OS_USER_ID OS_PASSCODE OS_PROJECT_NAME');
     return;
   }
   if (options.json) return out.json({ url: session.url, token: session.token, expires: session.expires });
@@ -268,7 +280,10 @@ ${DEFAULT_URL}. The token and its expiry are cached in $XDG_CONFIG_HOME/latchkey
     program
       .command('token')
       .description('print the cached token, or say that it has expired or is missing')
-      .option('--export', 'print shell commands that set OS_AUTH_TOKEN and OS_TOKEN')
+      .option(
+        '--export',
+        'print shell commands that set OS_AUTH_TOKEN, and what the openstack CLI needs to use the token',
+      )
       .action(async (_options: GlobalOptions, command: Command) => token(globals(command))),
     'eval "$(latchkey token --export)"',
   );
