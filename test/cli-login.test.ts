@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import {
   ADMIN,
   type Authenticator,
@@ -20,6 +21,8 @@ import {
   startServer,
   terminal,
 } from './support/cli.js';
+
+const execFileAsync = promisify(execFile);
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for colour escape sequences
 const COLOUR = /\x1b\[(?:3\d|9\d|1|2)m/;
@@ -71,6 +74,16 @@ describe('latchkey login and session commands, against a server process', () => 
       !`${whoami.stdout}${whoami.stderr}`.includes('\x1b['),
       'no escape sequences without a terminal',
     );
+  });
+
+  test('with the password piped in, the passcode is still asked on the terminal', async () => {
+    const user = home();
+    const session = terminal(['login', '--username', 'otto', '--password-stdin'], user.env, 'Ottopass1');
+    await session.expect(/Passcode from your authenticator app \(or a bypass or temporary code\):/);
+    session.type(`${await ottoApp.code()}\r`);
+    assert.equal(await session.exit, 0, plain(session.screen));
+    assert.match(plain(session.screen), /Logged in to .* as otto \(OTPPASSCODE \+ PASSWORD\)/);
+    assert.ok(!session.screen.includes('Ottopass1'), 'the piped password is not shown');
   });
 
   test('an SMS user is told the masked number and logs in with the code from the outbox', async () => {
@@ -181,7 +194,9 @@ describe('latchkey login and session commands, against a server process', () => 
       'Ottopass1\n',
     );
     assert.equal(login.status, 0, login.stderr);
-    const shell = spawnSync(
+    // Asynchronously: a blocked event loop would leave this process's idle keep-alive sockets to
+    // the server unnoticed as closed, and the next request would be sent on one.
+    const shell = await execFileAsync(
       'bash',
       [
         '-c',
@@ -190,7 +205,6 @@ describe('latchkey login and session commands, against a server process', () => 
       ],
       { env: { PATH: process.env.PATH, ...user.env }, encoding: 'utf8', timeout: 60_000 },
     );
-    assert.equal(shell.status, 0, shell.stderr);
     const [issuedText, whoamiText] = shell.stdout.split(/\n(?=\{\n {2}"url")/);
     const issued = JSON.parse(issuedText ?? '') as { id: string; user_id: string; project_id: string };
     assert.equal(issued.user_id, otto.id);

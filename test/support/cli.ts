@@ -125,13 +125,17 @@ export interface Run {
   stderr: string;
 }
 
-/** The CLI with pipes (no terminal): what a script sees. */
+/**
+ * The CLI with pipes and no controlling terminal (its own session, as under cron or CI): what a
+ * script sees, even when the tests themselves run in a terminal.
+ */
 export function runCli(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
     });
     let stdout = '';
     let stderr = '';
@@ -166,8 +170,11 @@ export interface Terminal {
  * The CLI on a pseudo-terminal, through util-linux `script`: stdin, stdout and stderr are a TTY,
  * as when a person runs it. `script -e` exits with the command's own status.
  */
-export function terminal(args: string[], env: Record<string, string>): Terminal {
-  const command = [process.execPath, BIN, ...args].map(shellQuote).join(' ');
+export function terminal(args: string[], env: Record<string, string>, pipedIn?: string): Terminal {
+  const cli = [process.execPath, BIN, ...args].map(shellQuote).join(' ');
+  // With pipedIn, standard input is a pipe carrying that line while the terminal stays the
+  // session's controlling terminal: `printf pw | latchkey login --password-stdin` typed by a person.
+  const command = pipedIn === undefined ? cli : `printf '%s\\n' ${shellQuote(pipedIn)} | ${cli}`;
   const child: ChildProcess = spawn('script', ['-qfec', command, '/dev/null'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env },

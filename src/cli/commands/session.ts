@@ -12,7 +12,7 @@ import {
 import { type Answer, authorized, call, faultMessage, isLockedAnswer, refusal } from '../client.js';
 import { CliError, ExitCode } from '../failure.js';
 import { fields, out } from '../output.js';
-import { askSecret, askText, canPrompt, readStdinLine } from '../prompts.js';
+import { askSecret, askText, readStdinLine } from '../prompts.js';
 import {
   DEFAULT_URL,
   explicitUrl,
@@ -76,7 +76,8 @@ async function login(options: LoginOptions): Promise<void> {
 
   let auth: AuthRequest['auth'];
   if (options.apiKey) {
-    const apiKey = canPrompt()
+    // Piped in, the key is read from standard input; typed, it is asked for without echo.
+    const apiKey = process.stdin.isTTY
       ? await askSecret(`API key for ${username}:`, 'the API key', 'pipe it to standard input')
       : await readStdinLine('the API key');
     auth = { 'RAX-KSKEY:apiKeyCredentials': { username, apiKey } };
