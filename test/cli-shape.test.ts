@@ -129,3 +129,44 @@ _latchkey; printf '%s\\n' "\${COMPREPLY[@]}"`,
     home.cleanup();
   });
 });
+
+describe('latchkey config', () => {
+  before(() => ensureBuilt());
+
+  test('shows the values in effect and where each came from, secrets hidden', () => {
+    const run = spawnSync(process.execPath, [BIN, 'config', '--json'], {
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH ?? '',
+        LATCHKEY_PORT: '18600',
+        LATCHKEY_METRICS_TOKEN: 'metrics-secret-1',
+        LATCHKEY_DATABASE_URL: 'postgres://latchkey:db-secret-2@db.example/latchkey',
+      },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.ok(!run.stdout.includes('secret-'), 'no secret is printed');
+    const settings = new Map(
+      (JSON.parse(run.stdout) as { name: string; value: unknown; source: string }[]).map((s) => [s.name, s]),
+    );
+    assert.deepEqual(settings.get('LATCHKEY_PORT'), {
+      ...settings.get('LATCHKEY_PORT'),
+      value: '18600',
+      source: 'environment',
+    });
+    assert.equal(settings.get('LATCHKEY_HOST')?.source, 'default');
+    assert.equal(settings.get('LATCHKEY_METRICS_TOKEN')?.value, '(set, hidden)');
+    assert.equal(
+      settings.get('LATCHKEY_DATABASE_URL')?.value,
+      'postgres://latchkey:****@db.example/latchkey',
+    );
+  });
+
+  test('refuses a bad setting by name, as the server would', () => {
+    const run = spawnSync(process.execPath, [BIN, 'config'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', LATCHKEY_PORT: 'eighty' },
+    });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /^latchkey: configuration error: LATCHKEY_PORT: expected an integer/);
+  });
+});

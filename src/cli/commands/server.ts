@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CliError, ExitCode, usageError } from '../failure.js';
-import { example } from './common.js';
+import { out } from '../output.js';
+import { example, type GlobalOptions, globals } from './common.js';
 
 // Server modules (fastify, database drivers, argon2) are imported inside each action, so client
 // commands and --help never load them.
@@ -39,11 +40,39 @@ async function migrate(): Promise<void> {
   process.stdout.write('database schema is up to date\n');
 }
 
-async function listConfig(): Promise<void> {
-  const { configDocs } = await import('../../config/config.js');
-  for (const setting of configDocs) {
-    const fallback = setting.default === undefined ? '(unset)' : JSON.stringify(setting.default);
-    process.stdout.write(`${setting.name} = ${fallback}\n    ${setting.doc}\n`);
+/** Settings whose values are secrets: `config` says whether they are set, never what they are. */
+const SECRET_SETTING = /SECRET|PASSWORD|TOKEN/;
+
+/** A URL's password, hidden; the rest of it is what an operator needs to check. */
+function withoutPassword(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '****';
+    return url.toString();
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * Every setting with the value the server would use now and where it came from, after checking
+ * them all as `serve` does (a bad one is refused with its name, exit code 2).
+ */
+async function listConfig(_options: GlobalOptions, command: Command): Promise<void> {
+  const { configDocs, loadConfig } = await import('../../config/config.js');
+  loadConfig(process.env);
+  const settings = configDocs.map((setting) => {
+    const raw = process.env[setting.name];
+    const source = raw === undefined ? 'default' : 'environment';
+    let value: unknown = raw ?? setting.default ?? null;
+    if (raw !== undefined && SECRET_SETTING.test(setting.name)) value = '(set, hidden)';
+    else if (typeof value === 'string' && /_URL$/.test(setting.name)) value = withoutPassword(value);
+    return { name: setting.name, value, source, doc: setting.doc };
+  });
+  if (globals(command).json) return out.json(settings);
+  for (const setting of settings) {
+    const shown = setting.value === null ? '(unset)' : String(setting.value);
+    process.stdout.write(`${setting.name} = ${shown}  (${setting.source})\n    ${setting.doc}\n`);
   }
 }
 
@@ -119,7 +148,7 @@ database under LATCHKEY_DATA_DIR, or LATCHKEY_DATABASE_URL. Stops cleanly on SIG
   example(
     program
       .command('config')
-      .description('list every LATCHKEY_* setting with its default')
+      .description('list every LATCHKEY_* setting with the value in effect and where it comes from')
       .action(listConfig),
     'latchkey config',
   );
