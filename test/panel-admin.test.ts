@@ -333,12 +333,16 @@ describe('control panel: administration', { skip }, () => {
     assert.ok(times.length > 5);
     assert.deepEqual(times, [...times].sort().reverse(), 'newest first');
     await page.getByLabel('User').selectOption({ label: none.username });
-    await page.getByLabel('Type').selectOption({ label: 'Sign-in failed' });
+    await page.getByLabel('Type').selectOption({ label: 'Login failed' });
     await page.getByLabel('Time').selectOption({ label: 'Last hour' });
     await submit(page, 'Filter');
     const rows = await page.locator('tbody tr').allInnerTexts();
     assert.equal(rows.length, 3);
-    for (const row of rows) assert.match(row, new RegExp(`Sign-in failed\\s+${none.username}`));
+    for (const row of rows) {
+      assert.match(row, new RegExp(`Login failed\\s+${none.username}\\s+Same user`));
+      assert.match(row, /With password\./, 'the detail reads as a sentence');
+      assert.doesNotMatch(row, /[0-9a-f]{8}-|[0-9a-f]{32}|method:/, 'no id and no field name in sight');
+    }
     // An hour later, the hour's filter finds nothing; "All kept events" finds them still.
     env.clock.advance(2 * hour);
     await page.reload();

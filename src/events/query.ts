@@ -2,6 +2,7 @@ import { acting, authorize, seesEveryDomain } from '../auth/caller.js';
 import type { Deps } from '../deps.js';
 import { badRequest } from '../errors.js';
 import type { UserView } from '../store/schema.js';
+import { eventSummary, eventTitle } from './describe.js';
 
 export const MAX_EVENTS_PER_PAGE = 1000;
 
@@ -24,6 +25,13 @@ export interface EventView {
   detail: Record<string, unknown>;
   /** How many times it happened: repeated failures from one source count up one event a minute. */
   count: number;
+  /** Ours: the usernames of userId and actorId, null when there is none (or it was deleted). */
+  username: string | null;
+  actorUsername: string | null;
+  /** Ours: the event in plain language, as every surface shows it ("Logged in"). */
+  title: string;
+  /** Ours: the detail as a sentence ("With password and authenticator app."), or empty. */
+  summary: string;
 }
 
 /**
@@ -56,15 +64,36 @@ export async function listEvents(deps: Deps, caller: UserView, filter: EventFilt
   if (filter.type !== undefined) query = query.where('type', '=', filter.type);
   if (since !== undefined) query = query.where('at', '>=', since);
   const rows = await query.execute();
-  return rows.map((row) => ({
-    id: Number(row.id),
-    time: new Date(row.at).toISOString(),
-    type: row.type,
-    actorId: row.actor_id,
-    userId: row.user_id,
-    domainId: row.domain_id,
-    source: row.source,
-    detail: JSON.parse(row.detail) as Record<string, unknown>,
-    count: Number(row.count),
-  }));
+  const names = await usernamesOf(deps, [
+    ...new Set(rows.flatMap((row) => [row.user_id, row.actor_id]).filter((id): id is string => id !== null)),
+  ]);
+  return rows.map((row) => {
+    const detail = JSON.parse(row.detail) as Record<string, unknown>;
+    const count = Number(row.count);
+    // A deleted user's events keep the username its deletion recorded.
+    const deletedName =
+      row.type === 'user.deleted' && typeof detail.username === 'string' ? detail.username : null;
+    return {
+      id: Number(row.id),
+      time: new Date(row.at).toISOString(),
+      type: row.type,
+      actorId: row.actor_id,
+      userId: row.user_id,
+      domainId: row.domain_id,
+      source: row.source,
+      detail,
+      count,
+      username: row.user_id === null ? null : (names.get(row.user_id) ?? deletedName),
+      actorUsername: row.actor_id === null ? null : (names.get(row.actor_id) ?? null),
+      title: eventTitle(row.type),
+      summary: eventSummary(row.type, detail, count),
+    };
+  });
+}
+
+/** One query for the usernames of a page of events. */
+async function usernamesOf(deps: Deps, ids: string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await deps.db.selectFrom('users').select(['id', 'username']).where('id', 'in', ids).execute();
+  return new Map(rows.map((row) => [row.id, row.username]));
 }

@@ -275,6 +275,16 @@ export const EventSchema = Type.Object({
   source: Type.Union([Type.String(), Type.Null()], { description: 'The client address.' }),
   detail: Type.Record(Type.String(), Type.Unknown()),
   count: Type.Integer({ description: 'Repeated failures from one source count up one event a minute.' }),
+  username: Type.Union([Type.String(), Type.Null()], {
+    description: 'Ours: the username of userId (null when there is none, or it was deleted).',
+  }),
+  actorUsername: Type.Union([Type.String(), Type.Null()], {
+    description: 'Ours: the username of actorId (null when there is none, or it was deleted).',
+  }),
+  title: Type.String({ description: 'Ours: the event in plain language, e.g. "Logged in".' }),
+  summary: Type.String({
+    description: 'Ours: the detail as a sentence, e.g. "With password and authenticator app.", or empty.',
+  }),
 });
 export const EventsResponseSchema = Type.Object({ events: Type.Array(EventSchema) });
 

@@ -33,17 +33,20 @@ export function parseSince(value: string, now = Date.now()): string {
   return new Date(time).toISOString();
 }
 
+/** Usernames, not ids (--json has both); the server's plain-language title and summary. */
 function render(event: EventView): string {
-  const detail = Object.entries(event.detail)
-    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
-    .join(' ');
+  const user = event.userId === null ? '' : (event.username ?? `(deleted user ${event.userId.slice(0, 8)})`);
+  const actor =
+    event.actorId === null || event.actorId === event.userId
+      ? ''
+      : `by ${event.actorUsername ?? 'an administrator outside the account'}`;
   const parts = [
     out.dim(event.time),
-    event.type.padEnd(28),
-    event.userId ? `user=${event.userId}` : '',
-    event.actorId && event.actorId !== event.userId ? `by=${event.actorId}` : '',
-    event.source ? `source=${event.source}` : '',
-    detail,
+    event.title,
+    user,
+    actor,
+    event.source ? `(${event.source})` : '',
+    event.summary,
   ];
   return parts.filter((part) => part !== '').join('  ');
 }

@@ -1,48 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { authorize } from '../../auth/caller.js';
 import type { Deps } from '../../deps.js';
-import type { EventType } from '../../events/events.js';
+import { EVENT_TITLES, isEventType } from '../../events/describe.js';
 import { type EventFilter, type EventView, listEvents } from '../../events/query.js';
 import { listAccountUsersFor } from '../../identity/users.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Button, Card, SelectField } from '../components.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { AccountLayout, accountPath, TAB_PATHS, Time, withAccount } from './admin-shared.js';
-
-/** What each security event is called on the page (every type, checked by the compiler). */
-const EVENT_LABELS: Record<EventType, string> = {
-  'login.succeeded': 'Signed in',
-  'login.failed': 'Sign-in failed',
-  'login.challenged': 'Asked for a passcode',
-  'login.passcode_failed': 'Wrong passcode',
-  'login.rate_limited': 'Refused: too many failed sign-ins from one address',
-  'sms.rate_limited': 'Text message refused: limit reached',
-  'password.locked': 'Password locked after wrong passwords',
-  'mfa.locked': 'Locked after wrong passcodes',
-  'mfa.unlocked': 'Unlocked',
-  'mfa.enabled': 'Multi-factor turned on',
-  'mfa.disabled': 'Multi-factor turned off',
-  'mfa.removed': 'Multi-factor reset',
-  'mfa.factor_changed': 'Default method changed',
-  'mfa.user_enforcement_changed': 'User requirement changed',
-  'device.added': 'Device added',
-  'device.verified': 'Device verified',
-  'device.removed': 'Device removed',
-  'bypass_codes.generated': 'Bypass codes generated',
-  'bypass_code.used': 'Signed in with a bypass code',
-  'temporary_code.sent': 'Temporary code sent',
-  'temporary_code.used': 'Temporary code used',
-  'domain.enforcement_changed': 'Account requirement changed',
-  'tokens.revoked': 'Logged out',
-  'user.created': 'User created',
-  'user.updated': 'User changed',
-  'user.deleted': 'User deleted',
-  'password.changed': 'Password changed',
-  'api_key.reset': 'API key reset',
-  'api_key.deleted': 'API key deleted',
-};
-
-const eventLabel = (type: string): string => EVENT_LABELS[type as EventType] ?? type;
 
 const PERIODS = {
   hour: { label: 'Last hour', ms: 60 * 60_000 },
@@ -64,15 +29,9 @@ interface Chosen {
 function chosenFrom(query: Record<string, unknown>, users: UserView[]): Chosen {
   const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string) : '');
   const user = users.some((candidate) => candidate.id === text('user')) ? text('user') : '';
-  const type = Object.hasOwn(EVENT_LABELS, text('type')) ? text('type') : '';
+  const type = isEventType(text('type')) ? text('type') : '';
   const period = Object.hasOwn(PERIODS, text('since')) ? (text('since') as Period) : '';
   return { user, type, period };
-}
-
-function detailText(detail: Record<string, unknown>): string {
-  return Object.entries(detail)
-    .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
-    .join(', ');
 }
 
 function EventsPage({
@@ -90,11 +49,12 @@ function EventsPage({
   chosen: Chosen;
   viewerId: string;
 }) {
-  const names = new Map(users.map((user) => [user.id, user.username]));
-  const who = (id: string | null) => {
-    if (id === null) return '—';
-    if (id === viewerId) return `You (${names.get(id) ?? id})`;
-    return names.get(id) ?? 'Outside this account';
+  // A username, with its id on hover; "You" for the viewer; the administrator who acted from
+  // outside the account by that fact. The id stays in the title for support requests.
+  const who = (id: string | null, username: string | null) => {
+    if (id === null) return <span>—</span>;
+    if (id === viewerId) return <span title={id}>You</span>;
+    return <span title={id}>{username ?? 'Outside this account'}</span>;
   };
   return (
     <AccountLayout ctx={ctx} account={account} tab="events" title="Security Events">
@@ -116,7 +76,7 @@ function EventsPage({
               value={chosen.type}
               options={[
                 { value: '', label: 'All types' },
-                ...Object.entries(EVENT_LABELS).map(([value, label]) => ({ value, label })),
+                ...Object.entries(EVENT_TITLES).map(([value, label]) => ({ value, label })),
               ]}
             />
             <SelectField
@@ -160,11 +120,13 @@ function EventsPage({
                     <td>
                       <Time at={Date.parse(event.time)} />
                     </td>
-                    <td>{eventLabel(event.type)}</td>
-                    <td class="wrap">{who(event.userId)}</td>
-                    <td class="optional wrap">{who(event.actorId)}</td>
+                    <td>{event.title}</td>
+                    <td class="wrap">{who(event.userId, event.username)}</td>
+                    <td class="optional wrap">
+                      {event.actorId === event.userId ? 'Same user' : who(event.actorId, event.actorUsername)}
+                    </td>
                     <td class="optional">{event.source ?? '—'}</td>
-                    <td class="wrap details-cell">{detailText(event.detail)}</td>
+                    <td class="wrap details-cell">{event.summary}</td>
                   </tr>
                 ))}
               </tbody>
