@@ -35,6 +35,13 @@ function scriptedDatabase(live: Set<string>) {
       throw new Error('not used');
     },
   };
+  // Several connections, as PostgreSQL's pool has (Kysely serialises connections for adapters that
+  // say they have one, as SQLite's does).
+  class ScriptedAdapter extends SqliteAdapter {
+    override get supportsMultipleConnections(): boolean {
+      return true;
+    }
+  }
   class ScriptedDriver extends DummyDriver {
     override async acquireConnection(): Promise<DatabaseConnection> {
       return connection;
@@ -42,7 +49,7 @@ function scriptedDatabase(live: Set<string>) {
   }
   const db = new Kysely<Database>({
     dialect: {
-      createAdapter: () => new SqliteAdapter(),
+      createAdapter: () => new ScriptedAdapter(),
       createDriver: () => new ScriptedDriver(),
       createIntrospector: (kysely) => new SqliteIntrospector(kysely),
       createQueryCompiler: () => new SqliteQueryCompiler(),
