@@ -17,8 +17,8 @@ const EVENT_LABELS: Record<EventType, string> = {
   'login.passcode_failed': 'Wrong passcode',
   'login.rate_limited': 'Refused: too many failed sign-ins from one address',
   'sms.rate_limited': 'Text message refused: limit reached',
-  'password.locked': 'Password locked after wrong passwords',
-  'mfa.locked': 'Locked after wrong passcodes',
+  'password.locked': 'Locked: too many wrong passwords',
+  'mfa.locked': 'Locked: too many wrong passcodes',
   'mfa.unlocked': 'Unlocked',
   'mfa.enabled': 'Multi-factor turned on',
   'mfa.disabled': 'Multi-factor turned off',
@@ -42,7 +42,18 @@ const EVENT_LABELS: Record<EventType, string> = {
   'api_key.deleted': 'API key deleted',
 };
 
-const eventLabel = (type: string): string => EVENT_LABELS[type as EventType] ?? type;
+const LIFTED_LABELS: Record<string, string> = {
+  password: 'password lock lifted',
+  passcode: 'passcode lock lifted',
+};
+
+/** The event's name on the page; an unlock says which locks it lifted. */
+function eventLabel(event: EventView): string {
+  const label = EVENT_LABELS[event.type as EventType] ?? event.type;
+  if (event.type !== 'mfa.unlocked' || !Array.isArray(event.detail.lifted)) return label;
+  const lifted = event.detail.lifted.map((kind) => LIFTED_LABELS[String(kind)] ?? String(kind));
+  return `${label}: ${lifted.length === 0 ? 'nothing was locked' : lifted.join(', ')}`;
+}
 
 const PERIODS = {
   hour: { label: 'Last hour', ms: 60 * 60_000 },
@@ -160,7 +171,7 @@ function EventsPage({
                     <td>
                       <Time at={Date.parse(event.time)} />
                     </td>
-                    <td>{eventLabel(event.type)}</td>
+                    <td>{eventLabel(event)}</td>
                     <td class="wrap">{who(event.userId)}</td>
                     <td class="optional wrap">{who(event.actorId)}</td>
                     <td class="optional">{event.source ?? '—'}</td>
