@@ -172,7 +172,7 @@ const LOCK_CAUSES: Record<LockKind, string> = {
   passcode: 'Too many wrong passcodes',
 };
 
-/** Why a user cannot log in: "Locked · Too many wrong passwords, until 2026-12-06 23:15 UTC". */
+/** Why a user cannot log in: a Locked badge, then "Too many wrong passwords, until 2026-12-06 23:15 UTC". */
 export function LockNote({ lock }: { lock: Lock }) {
   return (
     <span class="lock-note">

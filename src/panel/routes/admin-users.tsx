@@ -14,7 +14,7 @@ import { maskPhoneNumber } from '../../factors/sms/phones.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
 import { roleOf } from '../../identity/roles.js';
 import { getUserFor, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
-import { type Lock, locksOf, passwordLock } from '../../lockout/locks.js';
+import { type Lock, locksOf } from '../../lockout/locks.js';
 import { sendTemporaryCode } from '../../lockout/temporary-code.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Actions, Button, ButtonLink, Card, PostForm, TextField } from '../components.js';
@@ -292,7 +292,7 @@ function UserRecordPage({
 }) {
   const state = mfaStateOf(deps, target);
   const locks = locksOf(deps, target);
-  const passwordLocked = passwordLock(deps, target);
+  const passwordLocked = locks.find((lock) => lock.kind === 'password');
   const passcodeLocked = locks.find((lock) => lock.kind === 'passcode');
   return (
     <AccountLayout ctx={ctx} account={account} tab="users" title={`User ${target.username}`}>
@@ -318,8 +318,9 @@ function UserRecordPage({
               <>
                 <LockNote lock={passwordLocked} />
                 <div class="hint">
-                  Every password is refused, the right one too, until the lock lifts or the user is unlocked
-                  (Actions, then Unlock User). The API key still works.
+                  Every password is refused, the right one too, until the lock lifts
+                  {actions.unlock ? ' or you unlock the user (Actions, then Unlock User)' : ''}. The API key
+                  still works.
                 </div>
               </>
             ) : (
