@@ -254,6 +254,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         if (user && attempt?.kind === 'counted' && attempt.locksNow) {
           deps.metrics.lockout('password');
           await audit(deps, request, user, 'password.locked', {
+            lock: 'password',
             failedAttempts: deps.config.passwordLockout.attempts,
             lockSeconds: deps.config.passwordLockout.seconds,
           });
@@ -373,7 +374,11 @@ async function authenticatePasscode(
   if (via === undefined) {
     if (attempt >= deps.config.lockoutThreshold) {
       deps.metrics.lockout('mfa');
-      await audit(deps, request, user, 'mfa.locked', { failedAttempts: attempt });
+      await audit(deps, request, user, 'mfa.locked', {
+        lock: 'passcode',
+        failedAttempts: attempt,
+        lockSeconds: deps.config.lockoutSeconds,
+      });
       throw new ApiError(403, 'forbidden', Messages.locked);
     }
     await audit(deps, request, user, 'login.passcode_failed', { failedAttempts: attempt });

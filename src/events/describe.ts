@@ -14,8 +14,8 @@ export const EVENT_TITLES: Record<EventType, string> = {
   'login.passcode_failed': 'Wrong passcode',
   'login.rate_limited': 'Refused: too many failed logins from one address',
   'sms.rate_limited': 'Text message refused: limit reached',
-  'password.locked': 'Password locked after wrong passwords',
-  'mfa.locked': 'Locked after wrong passcodes',
+  'password.locked': 'Locked: too many wrong passwords',
+  'mfa.locked': 'Locked: too many wrong passcodes',
   'mfa.unlocked': 'Unlocked',
   'mfa.enabled': 'Multi-factor turned on',
   'mfa.disabled': 'Multi-factor turned off',
@@ -173,9 +173,13 @@ function sentenceParts(type: EventType, d: Record<string, unknown>): (string | u
       ];
     case 'mfa.unlocked': {
       const passwords = number(d.failedPasswords);
+      // `lifted` names the locks that were on; older events have only the two flags.
+      const kinds = Array.isArray(d.lifted)
+        ? d.lifted.map(String)
+        : [d.wasLocked === true ? 'passcode' : '', d.passwordWasLocked === true ? 'password' : ''];
       const lifted = [
-        d.wasLocked === true ? 'the passcode lock' : undefined,
-        d.passwordWasLocked === true
+        kinds.includes('passcode') ? 'the passcode lock' : undefined,
+        kinds.includes('password')
           ? `the password lock${passwords ? ` (after ${plural(passwords, 'wrong password')})` : ''}`
           : undefined,
       ].filter((part): part is string => part !== undefined);
@@ -266,6 +270,8 @@ const KNOWN_FIELDS = new Set([
   'wasLocked',
   'passwordWasLocked',
   'failedPasswords',
+  'lifted',
+  'lock',
   'factorType',
   'tokensRevoked',
   'otpDevicesRemoved',

@@ -3,8 +3,9 @@ import { revokeUserTokens } from '../auth/tokens.js';
 import type { Actor, Deps } from '../deps.js';
 import { badRequest, notFound } from '../errors.js';
 import { type EventType, recordEvent, type SecurityEvent } from '../events/events.js';
-import { isLocked, resetPasscodeAttempts } from '../lockout/attempts.js';
-import { isPasswordLocked, resetPasswordAttempts } from '../lockout/password-attempts.js';
+import { resetPasscodeAttempts } from '../lockout/attempts.js';
+import { locksOf } from '../lockout/locks.js';
+import { resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { type FactorType, mfaRequired, type UserEnforcementLevel } from '../policy/enforcement.js';
 import type { Db, UserView } from '../store/schema.js';
 import { deleteOneTimeCodes } from './one-time-codes.js';
@@ -211,15 +212,16 @@ export async function applyMultiFactorChange(
         return;
       }
       case 'unlock': {
-        // The panel's "Unlock User": the MFA lock and the password lock, with or without MFA.
-        const wasLocked = isLocked(deps, user);
-        const passwordWasLocked = isPasswordLocked(deps, user);
+        // The panel's "Unlock User" (Rackspace's too): both locks, with or without MFA, so an
+        // owner never has to tell which one keeps a user out.
+        const lifted = locksOf(deps, user).map((lock) => lock.kind);
         await resetPasscodeAttempts(trx, user.id);
         await resetPasswordAttempts(trx, user.id);
         await event('mfa.unlocked', {
-          wasLocked,
+          lifted,
+          wasLocked: lifted.includes('passcode'),
           failedAttempts: user.mfa_failed_count,
-          passwordWasLocked,
+          passwordWasLocked: lifted.includes('password'),
           failedPasswords: user.password_failed_count,
         });
         return;

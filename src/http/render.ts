@@ -1,12 +1,16 @@
 import type { LoginSuccess } from '../auth/login.js';
 import type { Deps } from '../deps.js';
 import { rolesHeld } from '../identity/roles.js';
+import { passcodeLock, passwordLock } from '../lockout/locks.js';
 import type { DomainRow, UserView } from '../store/schema.js';
 import type { AccessResponse, DomainResponse, WireRole, WireUser } from './wire.js';
 
 export const iso = (epochMs: number): string => new Date(epochMs).toISOString();
 
-/** The user object of reference §6.1; MFA state and factor only while MFA is enabled. */
+/**
+ * The user object of reference §6.1; MFA state and factor only while MFA is enabled, the password
+ * lock only while it is on.
+ */
 export function renderUser(deps: Deps, user: UserView): Record<string, unknown> {
   const body: WireUser = {
     id: user.id,
@@ -20,21 +24,15 @@ export function renderUser(deps: Deps, user: UserView): Record<string, unknown> 
     'RAX-AUTH:multiFactorEnabled': user.mfa_enabled === 1,
   };
   if (user.mfa_enabled === 1) {
-    body['RAX-AUTH:multiFactorState'] = isLockedView(deps, user) ? 'LOCKED' : 'ACTIVE';
+    body['RAX-AUTH:multiFactorState'] = passcodeLock(deps, user) ? 'LOCKED' : 'ACTIVE';
     if (user.factor_type) body['RAX-AUTH:factorType'] = user.factor_type;
   }
   if (user.mfa_enforcement !== null) body['RAX-AUTH:userMultiFactorEnforcementLevel'] = user.mfa_enforcement;
+  // latchkey extension: the password lock, which the reference's user object does not show.
+  const passwordLocked = passwordLock(deps, user);
+  if (passwordLocked)
+    body['RAX-AUTH:passwordLockedUntil'] = passwordLocked.until === null ? null : iso(passwordLocked.until);
   return body;
-}
-
-function isLockedView(deps: Deps, user: UserView): boolean {
-  if (user.mfa_failed_count < deps.config.lockoutThreshold) return false;
-  const lockoutMs = deps.config.lockoutSeconds * 1000;
-  return (
-    lockoutMs === 0 ||
-    user.mfa_last_failed_at === null ||
-    deps.clock.now() - user.mfa_last_failed_at < lockoutMs
-  );
 }
 
 export function renderRoles(user: UserView): WireRole[] {

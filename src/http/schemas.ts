@@ -115,6 +115,12 @@ export const UserSchema = Type.Object({
   ),
   'RAX-AUTH:factorType': Type.Optional(described(Type.String(), 'SMS or OTP; only while MFA is enabled.')),
   'RAX-AUTH:userMultiFactorEnforcementLevel': Type.Optional(Type.String()),
+  'RAX-AUTH:passwordLockedUntil': Type.Optional(
+    described(
+      Type.Union([Timestamp, Type.Null()]),
+      'latchkey extension. Only while wrong passwords lock the password login: when the lock lifts by itself, or null when only an unlock lifts it.',
+    ),
+  ),
   'OS-KSADM:password': Type.Optional(
     Type.String({
       description: 'Only in the answer to a creation without a password: the generated one, shown once.',

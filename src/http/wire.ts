@@ -101,6 +101,11 @@ export type WireUser = {
   'RAX-AUTH:multiFactorState'?: 'ACTIVE' | 'LOCKED';
   'RAX-AUTH:factorType'?: string;
   'RAX-AUTH:userMultiFactorEnforcementLevel'?: string;
+  /**
+   * latchkey extension, only while wrong passwords lock the user's password login: when the lock
+   * lifts by itself, or null when only an unlock lifts it.
+   */
+  'RAX-AUTH:passwordLockedUntil'?: string | null;
   /** Only in the answer to a creation without a password: the generated one, shown once. */
   'OS-KSADM:password'?: string;
 };

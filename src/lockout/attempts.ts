@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Deps } from '../deps.js';
 import type { Db, UserView } from '../store/schema.js';
+import { passcodeLock } from './locks.js';
 
 /**
  * Failed-passcode counting. An attempt is counted *before* its passcode is judged, in one
@@ -30,14 +31,12 @@ export async function reservePasscodeAttempt(deps: Deps, userId: string): Promis
   return row?.mfa_failed_count;
 }
 
+/** The passcode lock is on (locks.ts holds the one definition). */
 export function isLocked(
   deps: Deps,
   user: Pick<UserView, 'mfa_failed_count' | 'mfa_last_failed_at'>,
 ): boolean {
-  if (user.mfa_failed_count < deps.config.lockoutThreshold) return false;
-  const lockoutMs = deps.config.lockoutSeconds * 1000;
-  if (lockoutMs === 0 || user.mfa_last_failed_at === null) return true;
-  return deps.clock.now() - user.mfa_last_failed_at < lockoutMs;
+  return passcodeLock(deps, user) !== undefined;
 }
 
 export async function resetPasscodeAttempts(db: Db, userId: string): Promise<void> {

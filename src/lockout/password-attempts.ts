@@ -10,6 +10,7 @@ import type { Db } from '../store/schema.js';
  *
  * The lock is timed by default (LATCHKEY_PASSWORD_LOCKOUT_SECONDS): anyone who knows a username
  * can cause it, so a lock that only an administrator lifts would let anyone lock anyone out.
+ * Whether the lock is on is judged in locks.ts, for every surface alike.
  */
 export type PasswordAttempt =
   /** Counted: the password may be judged. `locksNow` when a wrong one engages the lock. */
@@ -50,14 +51,4 @@ export async function resetPasswordAttempts(db: Db, userId: string): Promise<voi
     .set({ password_failed_count: 0, password_last_failed_at: null })
     .where('id', '=', userId)
     .execute();
-}
-
-export function isPasswordLocked(
-  deps: Deps,
-  user: { password_failed_count: number; password_last_failed_at: number | null },
-): boolean {
-  const { attempts: threshold, seconds } = deps.config.passwordLockout;
-  if (threshold === 0 || user.password_failed_count < threshold) return false;
-  if (seconds === 0 || user.password_last_failed_at === null) return true;
-  return deps.clock.now() - user.password_last_failed_at < seconds * 1000;
 }

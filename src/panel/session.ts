@@ -37,6 +37,17 @@ export function cookieOptions(request: FastifyRequest, path = '/') {
   };
 }
 
+/**
+ * A new CSRF secret whenever a session starts or ends, so that a secret planted in the browser
+ * before sign-in (or one read while signed in) cannot forge forms of the next session. The old
+ * secret goes from this request too: the next token made (on this page or the next) makes and
+ * sets a fresh secret, and every token of the old one is refused.
+ */
+function renewCsrfSecret(request: FastifyRequest, reply: FastifyReply): void {
+  delete request.cookies[COOKIES.csrf];
+  reply.clearCookie(COOKIES.csrf, cookieOptions(request));
+}
+
 export function startSession(
   deps: Deps,
   request: FastifyRequest,
@@ -45,10 +56,14 @@ export function startSession(
 ): void {
   const seconds = Math.max(1, Math.floor((token.expiresAt - deps.clock.now()) / 1000));
   reply.setCookie(COOKIES.session, token.id, { ...cookieOptions(request), maxAge: seconds });
+  renewCsrfSecret(request, reply);
 }
 
+/** Ends the session this browser holds; without one, nothing changes (the CSRF secret stays). */
 export function endSession(request: FastifyRequest, reply: FastifyReply): void {
+  if (request.cookies[COOKIES.session] === undefined) return;
   reply.clearCookie(COOKIES.session, cookieOptions(request));
+  renewCsrfSecret(request, reply);
 }
 
 export type FlashTone = 'success' | 'info' | 'error';

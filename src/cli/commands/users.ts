@@ -19,6 +19,16 @@ function mfaColumn(user: WireUser): string {
   return user['RAX-AUTH:multiFactorState'] === 'LOCKED' ? `${factor}, LOCKED` : factor;
 }
 
+/** The password lock (latchkey's RAX-AUTH:passwordLockedUntil): absent while there is none. */
+const isPasswordLocked = (user: WireUser): boolean => Object.hasOwn(user, 'RAX-AUTH:passwordLockedUntil');
+
+function passwordColumn(user: WireUser): string {
+  if (!isPasswordLocked(user)) return 'not locked';
+  const until = user['RAX-AUTH:passwordLockedUntil'];
+  const when = typeof until === 'string' ? `until ${until}` : 'until unlocked';
+  return `LOCKED after too many wrong passwords, ${when} (latchkey users unlock ${user.username})`;
+}
+
 function showUser(user: WireUser): void {
   const pairs: [string, string][] = [
     ['username', user.username],
@@ -26,6 +36,7 @@ function showUser(user: WireUser): void {
     ['email', user.email ?? ''],
     ['enabled', user.enabled ? 'yes' : 'no'],
     ['account', user['RAX-AUTH:domainId'] ?? '(none)'],
+    ['password', passwordColumn(user)],
     ['MFA', mfaColumn(user)],
   ];
   const level = user['RAX-AUTH:userMultiFactorEnforcementLevel'];
@@ -89,7 +100,7 @@ export function registerUserCommands(program: Command): void {
           found.map((user) => [
             user.username,
             user.id,
-            user.enabled ? 'yes' : 'no',
+            `${user.enabled ? 'yes' : 'no'}${isPasswordLocked(user) ? ', password LOCKED' : ''}`,
             mfaColumn(user),
             user['RAX-AUTH:domainId'] ?? '',
           ]),

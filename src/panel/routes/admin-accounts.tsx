@@ -5,6 +5,7 @@ import type { Deps } from '../../deps.js';
 import { failedSignInsByHour, type HourlyCount } from '../../events/aggregates.js';
 import { type AccountSummary, listAccountsFor } from '../../identity/domains.js';
 import { listAccountUsersFor } from '../../identity/users.js';
+import { locksOf } from '../../lockout/locks.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Button, ButtonLink, Card, TextField } from '../components.js';
 import { Layout } from '../layout.js';
@@ -16,9 +17,8 @@ import {
   type AccountTab,
   accountEntry,
   accountPath,
+  LockNote,
   levelLabel,
-  MfaBadge,
-  mfaStateOf,
   TAB_PATHS,
   userPath,
   withAccount,
@@ -139,7 +139,9 @@ function OverviewPage({
   users: UserView[];
   failed: HourlyCount[] | undefined;
 }) {
-  const locked = users.filter((user) => mfaStateOf(deps, user) === 'LOCKED');
+  const locked = users
+    .map((user) => ({ user, locks: locksOf(deps, user) }))
+    .filter(({ locks }) => locks.length > 0);
   return (
     <AccountLayout ctx={ctx} account={account} tab="overview" title="Account security">
       <div class="overview">
@@ -150,16 +152,20 @@ function OverviewPage({
           ) : (
             <>
               <p>
-                Locked after too many wrong passcodes. Open a user's record and choose Actions, then Unlock
-                User.
+                Locked after too many wrong passwords or passcodes. Open a user's record and choose Actions,
+                then Unlock User.
               </p>
               <ul class="plain-list">
-                {locked.map((user) => (
+                {locked.map(({ user, locks }) => (
                   <li key={user.id}>
                     <a href={userPath(account.id, user.id)} class="wrap">
                       {user.username}
-                    </a>{' '}
-                    <MfaBadge state="LOCKED" />
+                    </a>
+                    {locks.map((lock) => (
+                      <div key={lock.kind} class="lock-line">
+                        <LockNote lock={lock} />
+                      </div>
+                    ))}
                   </li>
                 ))}
               </ul>

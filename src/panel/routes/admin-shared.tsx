@@ -4,7 +4,7 @@ import { authorize, may, seesEveryDomain } from '../../auth/caller.js';
 import type { Deps } from '../../deps.js';
 import { notFound } from '../../errors.js';
 import { getDomainFor } from '../../identity/domains.js';
-import { isLocked } from '../../lockout/attempts.js';
+import { type Lock, type LockKind, passcodeLock } from '../../lockout/locks.js';
 import type { FactorType } from '../../policy/enforcement.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Layout } from '../layout.js';
@@ -158,13 +158,34 @@ export const levelLabel = (level: string): string => LEVEL_LABELS[level] ?? leve
 export type MfaState = 'off' | 'on' | 'LOCKED';
 
 export function mfaStateOf(deps: Deps, user: UserView): MfaState {
-  if (isLocked(deps, user)) return 'LOCKED';
+  if (passcodeLock(deps, user)) return 'LOCKED';
   return user.mfa_enabled === 1 ? 'on' : 'off';
 }
 
 export function MfaBadge({ state }: { state: MfaState }) {
   if (state === 'LOCKED') return <span class="badge badge-bad">LOCKED</span>;
   return state === 'on' ? <span class="badge badge-on">On</span> : <span class="badge badge-off">Off</span>;
+}
+
+const LOCK_CAUSES: Record<LockKind, string> = {
+  password: 'Too many wrong passwords',
+  passcode: 'Too many wrong passcodes',
+};
+
+/** Why a user cannot log in: a Locked badge, then "Too many wrong passwords, until 2026-12-06 23:15 UTC". */
+export function LockNote({ lock }: { lock: Lock }) {
+  return (
+    <span class="lock-note">
+      <span class="badge badge-bad">Locked</span> {LOCK_CAUSES[lock.kind]},{' '}
+      {lock.until === null ? (
+        'until unlocked'
+      ) : (
+        <>
+          until <Time at={lock.until} />
+        </>
+      )}
+    </span>
+  );
 }
 
 export function factorLabel(user: UserView): string {

@@ -14,6 +14,7 @@ import { maskPhoneNumber } from '../../factors/sms/phones.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
 import { roleOf } from '../../identity/roles.js';
 import { getUserFor, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
+import { type Lock, locksOf } from '../../lockout/locks.js';
 import { sendTemporaryCode } from '../../lockout/temporary-code.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Actions, Button, ButtonLink, Card, PostForm, TextField } from '../components.js';
@@ -24,9 +25,9 @@ import {
   accountPath,
   factorLabel,
   idParam,
+  LockNote,
   levelLabel,
   MfaBadge,
-  type MfaState,
   mfaStateOf,
   Time,
   userPath,
@@ -108,6 +109,11 @@ function UserListPage({
                     <td class="wrap">
                       <a href={userPath(account.id, user.id)}>{user.username}</a>
                       {user.email ? <div class="hint">{user.email}</div> : null}
+                      {locksOf(deps, user).map((lock) => (
+                        <div key={lock.kind} class="lock-line">
+                          <LockNote lock={lock} />
+                        </div>
+                      ))}
                     </td>
                     <td>
                       <MfaBadge state={mfaStateOf(deps, user)} />
@@ -139,12 +145,14 @@ interface UserActions {
   resetMultiFactor: boolean;
 }
 
-function actionsFor(acting: Acting, target: UserView, state: MfaState): UserActions {
+function actionsFor(acting: Acting, target: UserView, locks: Lock[]): UserActions {
   const setEnabled = may(acting, { kind: 'user.set-enabled', target });
+  const passcodeLocked = locks.some((lock) => lock.kind === 'passcode');
   return {
-    // The seeds: Unlock User for locked users only, Send Temporary Code for unlocked users only.
-    unlock: state === 'LOCKED' && may(acting, { kind: 'mfa.unlock', target }),
-    temporaryCode: state !== 'LOCKED' && may(acting, { kind: 'mfa.send-temporary-code', target }),
+    // The seeds: Unlock User for locked users only (either lock: one unlock lifts both), Send
+    // Temporary Code only where no passcode lock would refuse it.
+    unlock: locks.length > 0 && may(acting, { kind: 'mfa.unlock', target }),
+    temporaryCode: !passcodeLocked && may(acting, { kind: 'mfa.send-temporary-code', target }),
     disable: target.enabled === 1 && setEnabled,
     enable: target.enabled !== 1 && setEnabled,
     resetMultiFactor: may(acting, { kind: 'user.manage', target }),
@@ -283,6 +291,9 @@ function UserRecordPage({
   actions: UserActions;
 }) {
   const state = mfaStateOf(deps, target);
+  const locks = locksOf(deps, target);
+  const passwordLocked = locks.find((lock) => lock.kind === 'password');
+  const passcodeLocked = locks.find((lock) => lock.kind === 'passcode');
   return (
     <AccountLayout ctx={ctx} account={account} tab="users" title={`User ${target.username}`}>
       <p>
@@ -301,6 +312,21 @@ function UserRecordPage({
           <dd>
             <StatusBadge user={target} />
           </dd>
+          <dt>Password</dt>
+          <dd>
+            {passwordLocked ? (
+              <>
+                <LockNote lock={passwordLocked} />
+                <div class="hint">
+                  Every password is refused, the right one too, until the lock lifts
+                  {actions.unlock ? ' or you unlock the user (Actions, then Unlock User)' : ''}. The API key
+                  still works.
+                </div>
+              </>
+            ) : (
+              'Not locked'
+            )}
+          </dd>
           <dt>Last sign-in</dt>
           <dd>
             <LastSignIn at={lastSignIn} />
@@ -312,7 +338,11 @@ function UserRecordPage({
           <dt>State</dt>
           <dd>
             <MfaBadge state={state} />
-            {state === 'LOCKED' ? ' Too many wrong passcodes: this user cannot log in until unlocked.' : null}
+            {passcodeLocked ? (
+              <div class="lock-line">
+                <LockNote lock={passcodeLocked} />
+              </div>
+            ) : null}
           </dd>
           <dt>Factor</dt>
           <dd>{factorLabel(target)}</dd>
@@ -446,7 +476,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
           target={target}
           lastSignIn={lastSignIn}
           devices={devices}
-          actions={actionsFor(session, target, mfaStateOf(deps, target))}
+          actions={actionsFor(session, target, locksOf(deps, target))}
         />,
       );
     }),
