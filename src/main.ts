@@ -147,7 +147,7 @@ export async function bootstrap(deps: Deps): Promise<void> {
   const anyone = await deps.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
   if (!anyone) {
     deps.log.warn(
-      'No users yet. Create the first administrator with: npx latchkey server create-user --username admin --password <password> --role identity:admin',
+      'No users yet. Create the first administrator with: npx latchkey server create-user --username admin --role identity:admin (it asks for the password; --password-stdin reads it from standard input)',
     );
   }
 }
