@@ -11,7 +11,7 @@ import Fastify, {
 import type { Deps } from './deps.js';
 import { type ApiError, badRequest, serviceUnavailable } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
-import { limitConnectionsPerAddress } from './http/connection-limits.js';
+import { closeSilentConnections, limitConnectionsPerAddress } from './http/connection-limits.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import type { Metrics } from './http/metrics.js';
 import { openApiOptions } from './http/openapi.js';
@@ -145,8 +145,9 @@ export function buildApp(deps: AppDeps): App {
       idlePerAddress: deps.config.http.maxIdleConnectionsPerAddress,
       trustedProxies: deps.config.trustedProxies,
     },
-    { log: deps.log, refused: () => metrics.throttled('connections_per_address') },
+    { clock: deps.clock, log: deps.log, refused: () => metrics.throttled('connections_per_address') },
   );
+  closeSilentConnections(app.server, deps.config.http.headersTimeoutMs);
 
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     // Fastify spells a literal ':' as '::' in a route; label it as clients write it.

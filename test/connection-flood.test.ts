@@ -5,17 +5,21 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { ManualClock } from '../src/clock.js';
 import { loadConfig } from '../src/config/config.js';
+import { IDLE_AFTER_MS } from '../src/http/connection-limits.js';
 import { type RunningServer, startServer } from '../src/main.js';
 import { TEST_KEYS } from './support/harness.js';
 
 /**
  * One client address holding connections open must not take the instance away from the others.
  * Loopback covers 127.0.0.0/8 on Linux, so 127.0.0.1, .2 and .3 are three client addresses.
- * The tests wait on the server's own connection events, not on time.
+ * The tests wait on the server's own connection events, not on time; how long a connection has
+ * been silent is the injected clock's.
  */
 interface Running {
   server: RunningServer;
+  clock: ManualClock;
   port: number;
   dir: string;
   /** Resolves once the server has taken `count` more connections (accepted, capped or dropped). */
@@ -35,7 +39,8 @@ async function serve(env: Record<string, string>): Promise<Running> {
     LATCHKEY_LOG_LEVEL: 'silent',
     ...env,
   });
-  const server = await startServer(config);
+  const clock = new ManualClock(Date.UTC(2026, 11, 1));
+  const server = await startServer(config, { clock });
   const port = Number(new URL(server.url).port);
   // Listeners added after the server's own: by the time this one runs, a connection over a cap
   // is already destroyed.
@@ -65,6 +70,7 @@ async function serve(env: Record<string, string>): Promise<Running> {
   });
   return {
     server,
+    clock,
     port,
     dir,
     serverSide: (client) =>
@@ -127,17 +133,22 @@ describe('connections per client address, with the default limits', () => {
   });
 
   test('regression: 1,050 idle sockets from one address took the instance offline; now /health answers another address every time', async () => {
-    running = await serve({});
+    // Default caps; timeouts long enough that no held socket is closed by time during the test.
+    running = await serve({ LATCHKEY_HEADERS_TIMEOUT_MS: '600000', LATCHKEY_REQUEST_TIMEOUT_MS: '600000' });
     const handled = running.handled(1050);
     held.push(...(await idleSockets(running.port, '127.0.0.1', 1050)));
     const flood = await handled;
-    assert.equal(flood.kept, 50, 'one address keeps at most LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS idle');
-    assert.equal(flood.closed, 1000);
+    assert.equal(flood.kept, 100, 'one address holds at most LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS');
+    assert.equal(flood.closed, 950);
 
     const statuses: (number | string)[] = [];
     for (let poll = 0; poll < 48; poll++) statuses.push(await health(running.port, '127.0.0.2'));
     assert.deepEqual(statuses, Array(48).fill(200), 'every poll from the other address is answered');
-    assert.equal(held.filter((socket) => !socket.destroyed).length, 50, 'the kept ones stay open');
+    assert.equal(
+      held.filter((socket) => running.serverSide(socket) !== undefined).length,
+      100,
+      'the kept ones stay open',
+    );
   });
 });
 
@@ -150,14 +161,14 @@ describe('connections per client address, with small caps', () => {
     if (running) fs.rmSync(running.dir, { recursive: true, force: true });
   });
 
-  test('an address holds at most LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS, idle or not, and a trusted proxy any number', async () => {
+  test('an address holds at most LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS, busy or not', async () => {
     running = await serve({
       LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS: '6',
       LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS: '4',
       LATCHKEY_TRUSTED_PROXIES: '127.0.0.3',
     });
 
-    // Four idle connections, then a request arrives on each: no longer idle.
+    // Four connections, each with a request in progress (a body that never comes).
     let handled = running.handled(4);
     const busy = await idleSockets(running.port, '127.0.0.1', 4);
     held.push(...busy);
@@ -171,41 +182,87 @@ describe('connections per client address, with small caps', () => {
       };
       running.server.app.server.on('request', onRequest);
     });
-    // A body that never comes keeps each request in progress.
     for (const socket of busy)
       socket.write(
         'POST /v2.0/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n',
       );
     await requestsSeen;
+    running.clock.advance(IDLE_AFTER_MS);
 
-    // Two more fit under the per-address cap of six; the seventh does not.
+    // Busy connections are not idle: two more fit under the cap of six; the seventh does not.
     handled = running.handled(3);
     held.push(...(await idleSockets(running.port, '127.0.0.1', 3)));
     assert.deepEqual(await handled, { kept: 2, closed: 1 });
+  });
 
-    // The idle cap alone: another address keeps four idle connections, not five.
-    handled = running.handled(5);
+  test('connections silent for a second count against LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS; a burst of fresh ones does not', async () => {
+    // Five at once from another address: a burst of requests on their way, not a flood.
+    let handled = running.handled(5);
     held.push(...(await idleSockets(running.port, '127.0.0.2', 5)));
-    assert.deepEqual(await handled, { kept: 4, closed: 1 });
-
-    // Every client of a trusted proxy arrives from its address: no per-address cap there.
-    handled = running.handled(20);
-    held.push(...(await idleSockets(running.port, '127.0.0.3', 20)));
-    assert.deepEqual(await handled, { kept: 20, closed: 0 });
+    assert.deepEqual(await handled, { kept: 5, closed: 0 });
+    // A second later they are still silent: holding, not asking.
+    running.clock.advance(IDLE_AFTER_MS);
+    handled = running.handled(1);
+    held.push(...(await idleSockets(running.port, '127.0.0.2', 1)));
+    assert.deepEqual(await handled, { kept: 0, closed: 1 });
   });
 
   test('a connection given back makes room for the next one from the same address', async () => {
-    const idle = held.filter((socket) => !socket.destroyed && socket.localAddress === '127.0.0.2');
-    assert.equal(idle.length, 4);
-    const [first] = idle;
-    assert.ok(first);
-    const serverEnd = running.serverSide(first);
-    assert.ok(serverEnd, 'the server holds it');
-    const gone = new Promise((resolve) => serverEnd.once('close', resolve));
-    first.destroy();
-    await gone;
+    const idle = held.filter(
+      (socket) => socket.localAddress === '127.0.0.2' && running.serverSide(socket) !== undefined,
+    );
+    assert.equal(idle.length, 5);
+    const closed = idle.slice(0, 2).map((client) => {
+      const serverEnd = running.serverSide(client);
+      assert.ok(serverEnd, 'the server holds it');
+      const gone = new Promise((resolve) => serverEnd.once('close', resolve));
+      client.destroy();
+      return gone;
+    });
+    await Promise.all(closed);
     const handled = running.handled(1);
     held.push(...(await idleSockets(running.port, '127.0.0.2', 1)));
-    assert.deepEqual(await handled, { kept: 1, closed: 0 });
+    assert.deepEqual(await handled, { kept: 1, closed: 0 }, 'three idle now, under the cap of four');
+  });
+
+  test('a trusted proxy, from whose address every client of it arrives, is not capped', async () => {
+    running.clock.advance(IDLE_AFTER_MS);
+    const handled = running.handled(20);
+    held.push(...(await idleSockets(running.port, '127.0.0.3', 20)));
+    assert.deepEqual(await handled, { kept: 20, closed: 0 });
+  });
+});
+
+describe('connections that never send a byte', () => {
+  let running: Running;
+  after(async () => {
+    await running?.server.close();
+    if (running) fs.rmSync(running.dir, { recursive: true, force: true });
+  });
+
+  test('regression: a connection that never sent anything was held until the client let go; now it is closed at the headers timeout', {
+    timeout: 15_000,
+  }, async () => {
+    running = await serve({ LATCHKEY_HEADERS_TIMEOUT_MS: '1000', LATCHKEY_REQUEST_TIMEOUT_MS: '2000' });
+    const silent = await idleSocket(running.port, '127.0.0.6');
+    const closed = new Promise((resolve) => silent.once('close', resolve));
+    // A keep-alive client on another connection is answered twice, the connection kept between.
+    const answered = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect({ port: running.port, host: '127.0.0.1', localAddress: '127.0.0.7' });
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text.split('HTTP/1.1 200').length === 3) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.on('error', reject);
+      socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+      socket.once('data', () => socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n'));
+    });
+    assert.match(answered, /"status":"ok"/);
+    await closed;
+    assert.ok(silent.destroyed);
   });
 });

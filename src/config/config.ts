@@ -204,7 +204,7 @@ const schema = {
     parse: integer(1000, 600000),
   },
   LATCHKEY_HEADERS_TIMEOUT_MS: {
-    doc: 'Longest time a client may take to send the request headers.',
+    doc: 'Longest time a client may take to send the request headers; a new connection silent this long is closed.',
     default: 10000,
     parse: integer(1000, 600000),
   },
@@ -224,7 +224,7 @@ const schema = {
     parse: integer(0, 1000000),
   },
   LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS: {
-    doc: 'Of those, connections without a request in progress (not yet sent, or idle keep-alive); further ones are closed at once. Trusted proxies are exempt. 0 = no cap.',
+    doc: 'Of those, connections silent for a second or more without a request in progress (none sent yet, or idle keep-alive); past it, new ones are closed at once. Trusted proxies are exempt. 0 = no cap.',
     default: 50,
     parse: integer(0, 1000000),
   },

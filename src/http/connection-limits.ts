@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
 import { sourceKey } from '../lockout/source-failures.js';
 
 export interface ConnectionLimits {
@@ -29,9 +30,17 @@ export function addressMatcher(entries: string[]): (address: string) => boolean 
   };
 }
 
+/**
+ * A client that opens a connection sends its request at once; one silent for this long (or idle
+ * this long after an answer) is holding the connection, and counts against the idle cap. Fresh
+ * connections do not, so a burst of concurrent requests is not mistaken for a flood.
+ */
+export const IDLE_AFTER_MS = 1000;
+
 interface AddressState {
-  sockets: Set<Socket>;
-  /** Logged once while the address stays over its cap, so a flood is not also a log flood. */
+  /** Each open connection: since when it waits for a request, or null while one is in progress. */
+  sockets: Map<Socket, number | null>;
+  /** Logged once while the address stays over a cap, so a flood is not also a log flood. */
   reported: boolean;
 }
 
@@ -44,13 +53,12 @@ interface AddressState {
 export function limitConnectionsPerAddress(
   server: Server,
   limits: ConnectionLimits,
-  events: { log: Logger; refused: () => void },
+  events: { clock: Clock; log: Logger; refused: () => void },
 ): void {
   if (limits.perAddress === 0 && limits.idlePerAddress === 0) return;
   const trusted = addressMatcher(limits.trustedProxies);
   const byAddress = new Map<string, AddressState>();
-  /** Sockets with a request in progress (between its complete head and the end of its answer). */
-  const busy = new WeakSet<Socket>();
+  const stateOf = new WeakMap<Socket, AddressState>();
 
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress;
@@ -58,13 +66,14 @@ export function limitConnectionsPerAddress(
     const key = sourceKey(address);
     let state = byAddress.get(key);
     if (!state) {
-      state = { sockets: new Set(), reported: false };
+      state = { sockets: new Map(), reported: false };
       byAddress.set(key, state);
     }
+    const now = events.clock.now();
     const open = state.sockets.size;
     let idle = 0;
     if (limits.idlePerAddress > 0 && open >= limits.idlePerAddress) {
-      for (const held of state.sockets) if (!busy.has(held)) idle++;
+      for (const since of state.sockets.values()) if (since !== null && now - since >= IDLE_AFTER_MS) idle++;
     }
     const over =
       (limits.perAddress > 0 && open >= limits.perAddress) ||
@@ -82,7 +91,8 @@ export function limitConnectionsPerAddress(
       return;
     }
     const held = state;
-    held.sockets.add(socket);
+    held.sockets.set(socket, now);
+    stateOf.set(socket, held);
     socket.once('close', () => {
       held.sockets.delete(socket);
       if (held.sockets.size === 0) byAddress.delete(key);
@@ -90,12 +100,39 @@ export function limitConnectionsPerAddress(
   });
 
   if (limits.idlePerAddress === 0) return;
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+  // Before Fastify's own listener, so the answer cannot be out before the connection is marked busy.
+  server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
-    busy.add(socket);
-    // A keep-alive connection is idle again once its answer is out (or the request is abandoned).
-    const done = () => busy.delete(socket);
+    const state = stateOf.get(socket);
+    if (!state) return;
+    state.sockets.set(socket, null);
+    // A keep-alive connection waits for its next request once this answer is out.
+    const done = () => {
+      if (state.sockets.has(socket)) state.sockets.set(socket, events.clock.now());
+    };
     response.once('finish', done);
     response.once('close', done);
+  });
+}
+
+/**
+ * Node's headersTimeout starts with a request's first byte: a connection that never sends one
+ * would be held until the client lets go (sockets opened and left silent, the cheapest flood).
+ * Such a connection is closed once it has been silent for `ms`; after its first request the
+ * keep-alive timeout and Node's own request timers take over.
+ */
+export function closeSilentConnections(server: Server, ms: number): void {
+  const spoken = new WeakSet<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (socket.destroyed) return;
+    socket.setTimeout(ms);
+  });
+  // Before Fastify's listener: the keep-alive timer Node sets after the answer must not be cleared.
+  server.prependListener('request', (request: IncomingMessage) => {
+    const socket = request.socket;
+    if (spoken.has(socket)) return;
+    spoken.add(socket);
+    // Node's own socket timeout again (none unless keep-alive sets one).
+    socket.setTimeout(0);
   });
 }
