@@ -134,7 +134,7 @@ describe('connections per client address, with the default limits', () => {
 
   test('regression: 1,050 idle sockets from one address took the instance offline; now /health answers another address every time', async () => {
     // Default caps; timeouts long enough that no held socket is closed by time during the test.
-    running = await serve({ LATCHKEY_HEADERS_TIMEOUT_MS: '600000', LATCHKEY_REQUEST_TIMEOUT_MS: '600000' });
+    running = await serve({ LATCHKEY_HEADERS_TIMEOUT_MS: '300000', LATCHKEY_REQUEST_TIMEOUT_MS: '600000' });
     const handled = running.handled(1050);
     held.push(...(await idleSockets(running.port, '127.0.0.1', 1050)));
     const flood = await handled;
