@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ManualClock } from '../src/clock.js';
 import { loadConfig } from '../src/config/config.js';
-import { IDLE_AFTER_MS } from '../src/http/connection-limits.js';
+import { addressMatcher, IDLE_AFTER_MS } from '../src/http/connection-limits.js';
 import { type RunningServer, startServer } from '../src/main.js';
 import { TEST_KEYS } from './support/harness.js';
 
@@ -265,4 +265,12 @@ describe('connections that never send a byte', () => {
     await closed;
     assert.ok(silent.destroyed);
   });
+});
+
+test('trusted proxies are matched by address or range, IPv4-mapped IPv6 as IPv4', () => {
+  const trusted = addressMatcher(['127.0.0.3', '10.0.0.0/8', '2001:db8::/32']);
+  for (const address of ['127.0.0.3', '::ffff:127.0.0.3', '10.1.2.3', '2001:db8::5'])
+    assert.ok(trusted(address), address);
+  for (const address of ['127.0.0.4', '11.0.0.1', '2001:db9::1', '::1', 'not an address'])
+    assert.ok(!trusted(address), address);
 });

@@ -8,7 +8,7 @@ import { sourceKey } from '../lockout/source-failures.js';
 export interface ConnectionLimits {
   /** Open connections one client address may hold; 0 = no cap. */
   perAddress: number;
-  /** Of those, connections with no request in progress (new, or idle keep-alive); 0 = no cap. */
+  /** Of those, connections silent for IDLE_AFTER_MS with no request in progress; 0 = no cap. */
   idlePerAddress: number;
   /** Addresses or CIDR ranges exempt from both caps: every client arrives through them. */
   trustedProxies: string[];
@@ -24,9 +24,13 @@ export function addressMatcher(entries: string[]): (address: string) => boolean 
   return (text) => {
     if (!ipaddr.isValid(text)) return false;
     const address = ipaddr.process(text);
-    return ranges.some(
-      ([range, bits]) => range.kind() === address.kind() && address.match(range as never, bits),
-    );
+    return ranges.some(([range, bits]) => {
+      if (address.kind() === 'ipv4' && range.kind() === 'ipv4')
+        return (address as ipaddr.IPv4).match(range as ipaddr.IPv4, bits);
+      if (address.kind() === 'ipv6' && range.kind() === 'ipv6')
+        return (address as ipaddr.IPv6).match(range as ipaddr.IPv6, bits);
+      return false;
+    });
   };
 }
 
