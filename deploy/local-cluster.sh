@@ -74,6 +74,9 @@ start() {
   } >"$RUN_DIR/cluster.env"
 
   # What every instance shares, as a systemd EnvironmentFile would hold it (deploy/latchkey.service).
+  # The proxy's port first: the instances are told it as their public URL.
+  local proxy_port
+  proxy_port="$(free_port)"
   local admin_password secret_keys
   admin_password="Adm1n-$(node -e 'console.log(require("crypto").randomBytes(12).toString("base64url"))')"
   secret_keys="1:$(node -e 'console.log(require("crypto").randomBytes(32).toString("base64"))')"
@@ -83,6 +86,7 @@ LATCHKEY_HOST=127.0.0.1
 LATCHKEY_DATABASE_URL=$database_url
 LATCHKEY_SECRET_KEYS=$secret_keys
 LATCHKEY_TRUSTED_PROXIES=127.0.0.1
+LATCHKEY_PUBLIC_URL=http://127.0.0.1:$proxy_port
 LATCHKEY_BOOTSTRAP_ADMIN_USERNAME=admin
 LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD=$admin_password
 LATCHKEY_ARGON2_MEMORY_KIB=${LATCHKEY_ARGON2_MEMORY_KIB:-19456}
@@ -117,8 +121,6 @@ ENV
       fail "instance $n is not ready; its log: $RUN_DIR/instance-$n.log"$'\n'"$(tail -5 "$RUN_DIR/instance-$n.log")"
   done
 
-  local proxy_port
-  proxy_port="$(free_port)"
   mkdir -p "$RUN_DIR/nginx"
   printf '%s' "$upstreams" >"$RUN_DIR/nginx/upstreams.conf"
   sed -e "s|@LISTEN@|127.0.0.1:$proxy_port|" -e "s|@RUN_DIR@|$RUN_DIR/nginx|g" \

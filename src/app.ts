@@ -11,6 +11,7 @@ import Fastify, {
 import type { Deps } from './deps.js';
 import { type ApiError, badRequest, serviceUnavailable } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
+import { closeSilentConnections, limitConnectionsPerAddress } from './http/connection-limits.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
 import type { Metrics } from './http/metrics.js';
 import { openApiOptions } from './http/openapi.js';
@@ -29,6 +30,17 @@ export type App = FastifyInstance<
   import('fastify').FastifyBaseLogger,
   TypeBoxTypeProvider
 >;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The origin clients reach this service at (`https://id.example.com`): LATCHKEY_PUBLIC_URL,
+     * else the request's own scheme and Host (X-Forwarded-Proto and -Host believed only from a
+     * trusted proxy). Self links, the catalog, redirects and the panel's origin check use it.
+     */
+    readonly publicOrigin: string;
+  }
+}
 
 /** The domain's dependencies with the metrics the HTTP surface exposes (main.ts builds them). */
 export type AppDeps = Deps & { metrics: Metrics };
@@ -98,6 +110,12 @@ export function buildApp(deps: AppDeps): App {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.addConstraintStrategy(pageConstraint);
+  const configuredOrigin = deps.config.publicUrl;
+  app.decorateRequest('publicOrigin', {
+    getter(this: FastifyRequest) {
+      return configuredOrigin ?? `${this.protocol}://${this.host}`;
+    },
+  });
 
   // A stop in progress: what still arrives on open connections is told to go elsewhere, and
   // load balancers watching /health see the 503 too.
@@ -117,8 +135,19 @@ export function buildApp(deps: AppDeps): App {
     done(null, payload);
   });
 
-  // Beyond this many open connections Node closes new ones at once (slow-client floods).
+  // Beyond this many open connections Node closes new ones at once (slow-client floods), and no
+  // one address may take more than its share of them.
   app.server.maxConnections = deps.config.http.maxConnections;
+  limitConnectionsPerAddress(
+    app.server,
+    {
+      perAddress: deps.config.http.maxConnectionsPerAddress,
+      idlePerAddress: deps.config.http.maxIdleConnectionsPerAddress,
+      trustedProxies: deps.config.trustedProxies,
+    },
+    { clock: deps.clock, log: deps.log, refused: () => metrics.throttled('connections_per_address') },
+  );
+  closeSilentConnections(app.server, deps.config.http.headersTimeoutMs);
 
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     // Fastify spells a literal ':' as '::' in a route; label it as clients write it.

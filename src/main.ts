@@ -17,6 +17,7 @@ import type { SmsSender } from './notify/sms-sender.js';
 import { databaseStartupError, listenStartupError } from './startup-error.js';
 import { connect, migrateToLatest, type Store, sqliteFileOf } from './store/connect.js';
 import { lockDataDirectory } from './store/data-dir-lock.js';
+import { type TightenResult, tightenPrivateFiles } from './store/private-files.js';
 import { redisWindowCounter, sqlWindowCounter } from './store/window-counter.js';
 
 /** Header and body fields that carry secrets never reach a log line. */
@@ -147,7 +148,7 @@ export async function bootstrap(deps: Deps): Promise<void> {
   const anyone = await deps.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
   if (!anyone) {
     deps.log.warn(
-      'No users yet. Create the first administrator with: npx latchkey server create-user --username admin --password <password> --role identity:admin',
+      'No users yet. Create the first administrator with: npx latchkey server create-user --username admin --role identity:admin (it asks for the password; --password-stdin reads it from standard input)',
     );
   }
 }
@@ -165,9 +166,30 @@ export interface RunningServer {
  */
 export const SHUTDOWN_GRACE_MS = 8_000;
 
+/** The data directory and its private files made the owner's alone, before anything opens them. */
+function tightenFileModes(config: Config, sqliteFile: string | undefined): TightenResult {
+  const extra = [config.sms.outboxFile];
+  if (sqliteFile !== undefined && sqliteFile !== ':memory:')
+    extra.push(sqliteFile, `${sqliteFile}-wal`, `${sqliteFile}-shm`, `${sqliteFile}-journal`);
+  return tightenPrivateFiles(config.dataDir, extra);
+}
+
+function reportFileModes(log: Logger, result: TightenResult): void {
+  if (result.changed.length > 0) {
+    log.warn(
+      { tightened: result.changed.map((change) => `${change.path} ${change.from} -> ${change.to}`) },
+      'made the data directory and its private files readable by their owner only',
+    );
+  }
+  for (const failure of result.failed) {
+    log.error({ path: failure.path, reason: failure.reason }, 'could not make a private file private');
+  }
+}
+
 export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
   // One server process per embedded database, held before migrations run (data-dir-lock.ts).
   const sqliteFile = sqliteFileOf(config.databaseUrl);
+  const modes = tightenFileModes(config, sqliteFile);
   let lock: ReturnType<typeof lockDataDirectory> | undefined;
   if (sqliteFile !== undefined && sqliteFile !== ':memory:') {
     try {
@@ -185,6 +207,7 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
     lock?.release();
     throw error;
   }
+  reportFileModes(deps.log, modes);
   let app: App;
   try {
     await bootstrap(deps);

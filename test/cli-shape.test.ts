@@ -124,7 +124,7 @@ _latchkey; printf '%s\\n' "\${COMPREPLY[@]}"`,
     assert.equal(offline.status, 2, '`users` means the HTTP API; the offline form is a usage error');
     assert.match(
       offline.stderr,
-      /^latchkey: .*'latchkey server create-user --username NAME --password PASSWORD'\n$/,
+      /^latchkey: .*'latchkey server create-user --username NAME' \(it asks for the password, or reads it with --password-stdin\)\n$/,
     );
     home.cleanup();
   });

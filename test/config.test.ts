@@ -79,8 +79,7 @@ describe('configuration', () => {
           'create-user',
           '--username',
           'ops',
-          '--password',
-          'Opspass12',
+          '--password-stdin',
           '--role',
           'identity:service-admin',
         ],
@@ -88,6 +87,7 @@ describe('configuration', () => {
           cwd: ROOT,
           env: { PATH: process.env.PATH, LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'error' },
           encoding: 'utf8',
+          input: 'Opspass12\n',
         },
       );
     const first = create();

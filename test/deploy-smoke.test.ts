@@ -148,6 +148,20 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
     assert.equal((await call(proxy, 'GET', '/metrics')).status, 404, 'the proxy does not publish /metrics');
   });
 
+  test('regression: /metrics/ was served and a client X-Forwarded-Host believed through the proxy', async () => {
+    for (const path of ['/metrics', '/metrics/', '/metrics?x=1', '/%6detrics/'])
+      assert.equal((await call(proxy, 'GET', path)).status, 404, `${path} is not published`);
+    for (const headers of [
+      { 'x-forwarded-host': 'evil.example' } as Record<string, string>,
+      { forwarded: 'host=evil.example' },
+      { host: 'evil.example' },
+    ]) {
+      const root = await call(proxy, 'GET', '/', { headers });
+      assert.equal(root.status, 300);
+      assert.equal(root.headers.location, `${proxy}/v3/`, 'the / redirect names LATCHKEY_PUBLIC_URL');
+    }
+  });
+
   test('a two-step login: step 1 on one instance, step 2 on the other', async () => {
     const username = `smoke${Date.now()}`;
     const password = 'Smokepass1';

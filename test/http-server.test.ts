@@ -99,17 +99,22 @@ describe('the HTTP server with default limits', () => {
 
   test('/health keeps answering during 300 slow connections', async () => {
     const slow: net.Socket[] = [];
+    // From 300 client addresses (loopback covers 127/8): one address alone may not hold 300.
+    const clientAddress = (index: number) => `127.0.${1 + Math.floor(index / 250)}.${1 + (index % 250)}`;
     try {
       await Promise.all(
         Array.from(
           { length: 300 },
-          () =>
+          (_, index) =>
             new Promise<void>((resolve, reject) => {
-              const socket = net.connect(running.port, '127.0.0.1', () => {
-                // Headers that never finish.
-                socket.write('GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ');
-                resolve();
-              });
+              const socket = net.connect(
+                { port: running.port, host: '127.0.0.1', localAddress: clientAddress(index) },
+                () => {
+                  // Headers that never finish.
+                  socket.write('GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+                  resolve();
+                },
+              );
               socket.on('error', reject);
               slow.push(socket);
             }),

@@ -69,6 +69,38 @@ const httpUrl: Parser<string | undefined> = (raw, name) => {
   return raw;
 };
 
+/**
+ * An origin (scheme, host, port) clients reach this service at: the base of its self links and
+ * the origin its pages are served from (browsers' Origin header; a WebAuthn relying party's
+ * origin). A path, query or user name would not be an origin, so they are refused.
+ */
+const publicUrl: Parser<string | undefined> = (raw, name) => {
+  if (raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      name,
+      `must be an absolute http(s) URL such as https://id.example.com, got '${raw}'`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ConfigError(name, `must be an http(s) URL such as https://id.example.com, got '${raw}'`);
+  if (
+    url.username !== '' ||
+    url.password !== '' ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.pathname !== '/'
+  )
+    throw new ConfigError(
+      name,
+      `must be the scheme, host and port alone (no path, query or user), such as https://id.example.com, got '${raw}'`,
+    );
+  return url.origin;
+};
+
 const countryList: Parser<string[]> = (raw, name) => {
   const codes = raw
     .split(',')
@@ -126,6 +158,11 @@ const schema = {
     default: 8080,
     parse: integer(0, 65535),
   },
+  LATCHKEY_PUBLIC_URL: {
+    doc: "The address clients reach this service at (https://id.example.com): self links, the catalog, the / redirect and the panel's origin check use it. Unset: each request's Host (X-Forwarded-Host and -Proto only from a trusted proxy).",
+    default: undefined,
+    parse: publicUrl,
+  },
   LATCHKEY_DATA_DIR: {
     doc: 'Directory for the embedded database, the generated key ring and the SMS outbox.',
     default: './data',
@@ -167,7 +204,7 @@ const schema = {
     parse: integer(1000, 600000),
   },
   LATCHKEY_HEADERS_TIMEOUT_MS: {
-    doc: 'Longest time a client may take to send the request headers.',
+    doc: 'Longest time a client may take to send the request headers; a new connection silent this long is closed.',
     default: 10000,
     parse: integer(1000, 600000),
   },
@@ -180,6 +217,16 @@ const schema = {
     doc: 'Open client connections at most; further ones are closed at once.',
     default: 1000,
     parse: integer(1, 1000000),
+  },
+  LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS: {
+    doc: 'Open connections one client address (an IPv6 /64) may hold; further ones are closed at once. Trusted proxies are exempt. 0 = no cap.',
+    default: 100,
+    parse: integer(0, 1000000),
+  },
+  LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS: {
+    doc: 'Of those, connections silent for a second or more without a request in progress (none sent yet, or idle keep-alive); past it, new ones are closed at once. Trusted proxies are exempt. 0 = no cap.',
+    default: 50,
+    parse: integer(0, 1000000),
   },
   LATCHKEY_PASSWORD_LOCKOUT_ATTEMPTS: {
     doc: "Consecutive wrong passwords that lock a user's password login; 0 = never.",
@@ -308,6 +355,8 @@ export type ConfigValues = { [K in keyof Schema]: ReturnType<Schema[K]['parse']>
 export interface Config {
   host: string;
   port: number;
+  /** An origin (`https://id.example.com`, no trailing slash), or undefined: from each request. */
+  publicUrl: string | undefined;
   dataDir: string;
   databaseUrl: string;
   redisUrl: string | undefined;
@@ -320,6 +369,8 @@ export interface Config {
     headersTimeoutMs: number;
     keepAliveTimeoutMs: number;
     maxConnections: number;
+    maxConnectionsPerAddress: number;
+    maxIdleConnectionsPerAddress: number;
   };
   passwordLockout: { attempts: number; seconds: number };
   loginFailuresPerSource: number;
@@ -419,6 +470,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     host: v.LATCHKEY_HOST,
     port: v.LATCHKEY_PORT,
+    publicUrl: v.LATCHKEY_PUBLIC_URL,
     dataDir,
     databaseUrl: v.LATCHKEY_DATABASE_URL ?? `sqlite:${path.join(dataDir, 'latchkey.db')}`,
     redisUrl: v.LATCHKEY_REDIS_URL,
@@ -431,6 +483,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       headersTimeoutMs: Math.min(v.LATCHKEY_HEADERS_TIMEOUT_MS, v.LATCHKEY_REQUEST_TIMEOUT_MS),
       keepAliveTimeoutMs: v.LATCHKEY_KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: v.LATCHKEY_MAX_CONNECTIONS,
+      maxConnectionsPerAddress: v.LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS,
+      maxIdleConnectionsPerAddress: v.LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS,
     },
     passwordLockout: {
       attempts: v.LATCHKEY_PASSWORD_LOCKOUT_ATTEMPTS,

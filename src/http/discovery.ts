@@ -12,9 +12,9 @@ export const VersionSchema = Type.Object({
   'media-types': Type.Array(Type.Object({ base: Type.String(), type: Type.String() })),
 });
 
-/** The public base URL as the client reached it (X-Forwarded-* only from trusted proxies). */
+/** The public base URL: LATCHKEY_PUBLIC_URL, else as the client reached it (app.ts). */
 export function baseUrlOf(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
+  return request.publicOrigin;
 }
 
 /** Version documents for discovery (Keystone's `keystone/api/discovery.py` shape). */

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VNode } from 'preact';
 import { render } from 'preact-render-to-string';
 import type { Acting } from '../auth/caller.js';
+import { servedOverTls } from './security.js';
 import { type Flash, type PanelSession, takeFlash } from './session.js';
 
 /** What every page's layout needs to know about the request. */
@@ -19,7 +20,7 @@ export interface PageContext {
 
 /** A CSRF token for this page's forms; the first one also sets the secret cookie. */
 export function csrfTokenFor(request: FastifyRequest, reply: FastifyReply): string {
-  return reply.generateCsrf({ secure: request.protocol === 'https' });
+  return reply.generateCsrf({ secure: servedOverTls(request) });
 }
 
 /** The context of a panel page: a CSRF token, the user menu, and the pending flash message. */

@@ -38,9 +38,17 @@ export function setPageSecurityHeaders(reply: FastifyReply): void {
   });
 }
 
-/** The origin this request was addressed to, as a browser would write it in `Origin`. */
+/**
+ * The origin the panel is served from, as a browser would write it in `Origin`: LATCHKEY_PUBLIC_URL,
+ * else the one this request was addressed to.
+ */
 export function ownOrigin(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
+  return request.publicOrigin;
+}
+
+/** Whether browsers reach the panel over TLS (directly, or through a TLS-terminating proxy). */
+export function servedOverTls(request: FastifyRequest): boolean {
+  return request.publicOrigin.startsWith('https:');
 }
 
 /**

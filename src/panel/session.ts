@@ -4,6 +4,7 @@ import { MFA_REQUIRED_REASONS, whyTokenEnded } from '../auth/tokens.js';
 import type { Actor, Deps } from '../deps.js';
 import { ApiError, Messages } from '../errors.js';
 import type { FactorType } from '../policy/enforcement.js';
+import { servedOverTls } from './security.js';
 
 /** Cookie names. None is readable by page scripts (all httpOnly). */
 export const COOKIES = {
@@ -32,8 +33,8 @@ export function cookieOptions(request: FastifyRequest, path = '/') {
     httpOnly: true,
     sameSite: 'lax' as const,
     path,
-    // TLS, or a TLS-terminating proxy listed in LATCHKEY_TRUSTED_PROXIES.
-    secure: request.protocol === 'https',
+    // TLS, a TLS-terminating proxy listed in LATCHKEY_TRUSTED_PROXIES, or an https public URL.
+    secure: servedOverTls(request),
   };
 }
 

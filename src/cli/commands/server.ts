@@ -1,6 +1,7 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { CliError, ExitCode, usageError } from '../failure.js';
 import { out } from '../output.js';
+import { askSecret, readStdinLine } from '../prompts.js';
 import { example, type GlobalOptions, globals } from './common.js';
 
 // Server modules (fastify, database drivers, argon2) are imported inside each action, so client
@@ -76,7 +77,27 @@ async function listConfig(_options: GlobalOptions, command: Command): Promise<vo
   }
 }
 
-async function createUser(options: { username: string; password: string; role: string }): Promise<void> {
+/** What `--password` said before it was removed: a password there shows in `ps` and shell history. */
+export const PASSWORD_OPTION_REMOVED =
+  '--password would leave the password in the process list and the shell history: pipe it to --password-stdin, or leave both out to be asked for it';
+
+/** The new administrator's password: standard input with --password-stdin, else asked twice, hidden. */
+async function newPassword(username: string, passwordStdin: boolean | undefined): Promise<string> {
+  if (passwordStdin) return readStdinLine('the password');
+  const instead = 'pipe it to --password-stdin';
+  const password = await askSecret(`Password for ${username}:`, 'the password', instead);
+  const again = await askSecret('The same password again:', 'the password', instead);
+  if (again !== password) throw usageError('the two passwords differ');
+  return password;
+}
+
+async function createUser(options: {
+  username: string;
+  password?: string;
+  passwordStdin?: boolean;
+  role: string;
+}): Promise<void> {
+  if (options.password !== undefined) throw usageError(PASSWORD_OPTION_REMOVED);
   const { loadConfig } = await import('../../config/config.js');
   const { assertRoleName, insertUser, validatePassword } = await import('../../identity/users.js');
   const { createDeps } = await import('../../main.js');
@@ -86,13 +107,14 @@ async function createUser(options: { username: string; password: string; role: s
       'server create-user makes identity:admin or identity:service-admin users; create account users with latchkey users create',
     );
   }
-  validatePassword(options.password);
+  const password = await newPassword(options.username, options.passwordStdin);
+  validatePassword(password);
   const deps = await createDeps(loadConfig());
   try {
     const user = await insertUser(
       deps,
       { userId: null, source: 'cli' },
-      { username: options.username, password: options.password, role, domainId: null, defaultRegion: '' },
+      { username: options.username, password, role, domainId: null, defaultRegion: '' },
     );
     process.stdout.write(`created ${role} '${user.username}' (id ${user.id})\n`);
   } finally {
@@ -157,21 +179,26 @@ database under LATCHKEY_DATA_DIR, or LATCHKEY_DATABASE_URL. Stops cleanly on SIG
     program
       .command('server')
       .description('offline operations on the configured store, run beside (or before) the server'),
-    'latchkey server create-user --username admin --password Adminpass1',
+    'latchkey server create-user --username admin',
   );
   example(
     server
       .command('create-user')
       .description('create an administrator directly in the database (the first one, or a service admin)')
       .requiredOption('--username <name>', 'the new username')
-      .requiredOption('--password <password>', '8+ characters with upper, lower and digit')
+      .option(
+        '--password-stdin',
+        'read the password (8+ characters with upper, lower and digit) from the first line of standard input; without it, it is asked for',
+      )
+      .addOption(new Option('--password <password>').hideHelp())
       .option('--role <role>', 'identity:admin or identity:service-admin', 'identity:admin')
       .addHelpText(
         'after',
         '\nUses the same LATCHKEY_* settings as the server. Everyone else is created through the API\n(latchkey users create).',
       )
       .action(createUser),
-    'latchkey server create-user --username admin --password Adminpass1 --role identity:admin',
+    'latchkey server create-user --username admin',
+    'latchkey server create-user --username ops --role identity:service-admin --password-stdin < password.txt',
   );
   example(
     server

@@ -140,7 +140,7 @@ export function registerUserCommands(program: Command): void {
           // The offline command of earlier versions: say where it went rather than "unknown option".
           if ('username' in options || 'password' in options) {
             throw usageError(
-              "users create works over the API: 'latchkey users create NAME --email EMAIL'; to create an administrator in the database, use 'latchkey server create-user --username NAME --password PASSWORD'",
+              "users create works over the API: 'latchkey users create NAME --email EMAIL'; to create an administrator in the database, use 'latchkey server create-user --username NAME' (it asks for the password, or reads it with --password-stdin)",
             );
           }
           if (username === undefined) throw usageError("missing required argument 'username'");

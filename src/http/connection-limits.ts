@@ -1,0 +1,142 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import ipaddr from 'ipaddr.js';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import { sourceKey } from '../lockout/source-failures.js';
+
+export interface ConnectionLimits {
+  /** Open connections one client address may hold; 0 = no cap. */
+  perAddress: number;
+  /** Of those, connections silent for IDLE_AFTER_MS with no request in progress; 0 = no cap. */
+  idlePerAddress: number;
+  /** Addresses or CIDR ranges exempt from both caps: every client arrives through them. */
+  trustedProxies: string[];
+}
+
+/** Whether an address is one of `entries` (addresses or CIDR ranges, IPv4-mapped IPv6 as IPv4). */
+export function addressMatcher(entries: string[]): (address: string) => boolean {
+  const ranges = entries.map((entry): [ipaddr.IPv4 | ipaddr.IPv6, number] => {
+    if (entry.includes('/')) return ipaddr.parseCIDR(entry);
+    const address = ipaddr.process(entry);
+    return [address, address.kind() === 'ipv4' ? 32 : 128];
+  });
+  return (text) => {
+    if (!ipaddr.isValid(text)) return false;
+    const address = ipaddr.process(text);
+    return ranges.some(([range, bits]) => {
+      if (address.kind() === 'ipv4' && range.kind() === 'ipv4')
+        return (address as ipaddr.IPv4).match(range as ipaddr.IPv4, bits);
+      if (address.kind() === 'ipv6' && range.kind() === 'ipv6')
+        return (address as ipaddr.IPv6).match(range as ipaddr.IPv6, bits);
+      return false;
+    });
+  };
+}
+
+/**
+ * A client that opens a connection sends its request at once; one silent for this long (or idle
+ * this long after an answer) is holding the connection, and counts against the idle cap. Fresh
+ * connections do not, so a burst of concurrent requests is not mistaken for a flood.
+ */
+export const IDLE_AFTER_MS = 1000;
+
+interface AddressState {
+  /** Each open connection: since when it waits for a request, or null while one is in progress. */
+  sockets: Map<Socket, number | null>;
+  /** Logged once while the address stays over a cap, so a flood is not also a log flood. */
+  reported: boolean;
+}
+
+/**
+ * Caps what one client address holds of the server's LATCHKEY_MAX_CONNECTIONS, so one address
+ * (idle sockets, slow headers) cannot take every connection and leave the others unanswered.
+ * A connection over a cap is closed as soon as it is accepted, as Node does past maxConnections.
+ * An IPv6 client counts by its /64, as the per-source login limit does.
+ */
+export function limitConnectionsPerAddress(
+  server: Server,
+  limits: ConnectionLimits,
+  events: { clock: Clock; log: Logger; refused: () => void },
+): void {
+  if (limits.perAddress === 0 && limits.idlePerAddress === 0) return;
+  const trusted = addressMatcher(limits.trustedProxies);
+  const byAddress = new Map<string, AddressState>();
+  const stateOf = new WeakMap<Socket, AddressState>();
+
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress;
+    if (address === undefined || trusted(address)) return;
+    const key = sourceKey(address);
+    let state = byAddress.get(key);
+    if (!state) {
+      state = { sockets: new Map(), reported: false };
+      byAddress.set(key, state);
+    }
+    const now = events.clock.now();
+    const open = state.sockets.size;
+    let idle = 0;
+    if (limits.idlePerAddress > 0 && open >= limits.idlePerAddress) {
+      for (const since of state.sockets.values()) if (since !== null && now - since >= IDLE_AFTER_MS) idle++;
+    }
+    const over =
+      (limits.perAddress > 0 && open >= limits.perAddress) ||
+      (limits.idlePerAddress > 0 && idle >= limits.idlePerAddress);
+    if (over) {
+      if (!state.reported) {
+        state.reported = true;
+        events.log.warn(
+          { address: key, open, idle, cap: limits.perAddress, idleCap: limits.idlePerAddress },
+          'connections from one address over LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS or LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS: further ones are closed at once',
+        );
+      }
+      events.refused();
+      socket.destroy();
+      return;
+    }
+    const held = state;
+    held.sockets.set(socket, now);
+    stateOf.set(socket, held);
+    socket.once('close', () => {
+      held.sockets.delete(socket);
+      if (held.sockets.size === 0) byAddress.delete(key);
+    });
+  });
+
+  if (limits.idlePerAddress === 0) return;
+  // Before Fastify's own listener, so the answer cannot be out before the connection is marked busy.
+  server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    const state = stateOf.get(socket);
+    if (!state) return;
+    state.sockets.set(socket, null);
+    // A keep-alive connection waits for its next request once this answer is out.
+    const done = () => {
+      if (state.sockets.has(socket)) state.sockets.set(socket, events.clock.now());
+    };
+    response.once('finish', done);
+    response.once('close', done);
+  });
+}
+
+/**
+ * Node's headersTimeout starts with a request's first byte: a connection that never sends one
+ * would be held until the client lets go (sockets opened and left silent, the cheapest flood).
+ * Such a connection is closed once it has been silent for `ms`; after its first request the
+ * keep-alive timeout and Node's own request timers take over.
+ */
+export function closeSilentConnections(server: Server, ms: number): void {
+  const spoken = new WeakSet<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (socket.destroyed) return;
+    socket.setTimeout(ms);
+  });
+  // Before Fastify's listener: the keep-alive timer Node sets after the answer must not be cleared.
+  server.prependListener('request', (request: IncomingMessage) => {
+    const socket = request.socket;
+    if (spoken.has(socket)) return;
+    spoken.add(socket);
+    // Node's own socket timeout again (none unless keep-alive sets one).
+    socket.setTimeout(0);
+  });
+}
