@@ -183,9 +183,10 @@ export function buildApp(deps: AppDeps): App {
     if (surfaceOf(request, apiPaths) === 'panel') return sendNotFoundPage(reply);
     return apiNotFound(apiPaths, request, reply);
   });
-  // Errors outside any surface (the router, routes added by tests) get the API's fault body.
+  // Errors outside any surface's routes (a body sent to an unknown path, routes added by tests)
+  // answer in the format of the surface the path belongs to.
   app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) =>
-    sendFault(reply, toApiError(error, request.log)),
+    sendSurfaceError(surfaceOf(request, apiPaths), request, reply, toApiError(error, request.log)),
   );
   return app;
 }

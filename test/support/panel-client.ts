@@ -23,13 +23,19 @@ export class PanelClient {
   ) {}
 
   /** A client signed in with the user's password (an account without MFA lands on its profile). */
-  static async signedIn(env: TestEnv, user: TestUser, remoteAddress?: string): Promise<PanelClient> {
+  static async signedIn(
+    env: TestEnv,
+    user: TestUser,
+    remoteAddress?: string,
+    home = '/profile',
+  ): Promise<PanelClient> {
     const client = new PanelClient(env, remoteAddress);
     await client.get('/sign-in');
     const response = await client.post('/sign-in', { username: user.username, password: user.password });
     assert.equal(response.status, 303, response.body);
     // The CSRF secret may be renewed at sign-in: take the token of a page of the new session.
-    await client.get('/profile');
+    const page = await client.get(home);
+    assert.equal(page.status, 200, `${home}: ${page.body.slice(0, 300)}`);
     assert.ok(client.cookies.has('lk_session'), 'signed in');
     return client;
   }
@@ -38,25 +44,37 @@ export class PanelClient {
     return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
   }
 
-  async get(url: string, headers: Record<string, string> = {}): Promise<PanelResponse> {
-    return this.send('GET', url, undefined, headers);
+  async get(
+    url: string,
+    headers: Record<string, string> = {},
+    remoteAddress?: string,
+  ): Promise<PanelResponse> {
+    return this.send('GET', url, undefined, headers, remoteAddress);
   }
 
-  /** A form post with the current CSRF token; `fields` as an object or a raw urlencoded body. */
+  /**
+   * A form post with the current CSRF token; `fields` as an object or urlencoded text (to which
+   * the token is added, unless `raw`: then the text is the whole body).
+   */
   async post(
     url: string,
     fields: Record<string, string> | string,
     headers: Record<string, string> = {},
+    options: { raw?: boolean; remoteAddress?: string } = {},
   ): Promise<PanelResponse> {
     const body =
-      typeof fields === 'string'
-        ? `_csrf=${encodeURIComponent(this.csrfToken)}&${fields}`
-        : new URLSearchParams({ _csrf: this.csrfToken, ...fields }).toString();
-    return this.send('POST', url, body, {
-      'content-type': 'application/x-www-form-urlencoded',
-      origin: 'http://localhost:80',
-      ...headers,
-    });
+      typeof fields !== 'string'
+        ? new URLSearchParams({ _csrf: this.csrfToken, ...fields }).toString()
+        : options.raw
+          ? fields
+          : `_csrf=${encodeURIComponent(this.csrfToken)}&${fields}`;
+    return this.send(
+      'POST',
+      url,
+      body,
+      { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://localhost:80', ...headers },
+      options.remoteAddress,
+    );
   }
 
   private async send(
@@ -64,11 +82,12 @@ export class PanelClient {
     url: string,
     payload: string | undefined,
     headers: Record<string, string>,
+    remoteAddress = this.remoteAddress,
   ): Promise<PanelResponse> {
     const response = await this.env.app.inject({
       method,
       url,
-      remoteAddress: this.remoteAddress,
+      remoteAddress,
       headers: { accept: BROWSER_ACCEPT, host: 'localhost:80', cookie: this.cookieHeader(), ...headers },
       ...(payload === undefined ? {} : { payload }),
     });
