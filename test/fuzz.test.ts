@@ -470,7 +470,7 @@ function panelRequestArbitrary(route: Route, fix: Fixture) {
   // Mostly what a browser on the panel's own page sends, so most posts reach their handlers.
   const mostly = <T>(usual: T, ...others: T[]) =>
     fc.oneof(
-      { weight: 6, arbitrary: fc.constant(usual) },
+      { weight: 12, arbitrary: fc.constant(usual) },
       { weight: 1, arbitrary: fc.constantFrom(...others) },
     );
   const headers = fc.record({
