@@ -51,7 +51,11 @@ function findHostile(value: unknown, maxLength: number): Finding {
         if (!Object.hasOwn(item, key)) continue;
         if (FORBIDDEN_CHARACTERS.test(key)) return 'control';
         if (key.length > maxLength) long = true;
-        pending.push((item as Record<string, unknown>)[key]);
+        const inner = (item as Record<string, unknown>)[key];
+        // Strings (every path parameter, most query values) are judged here, not queued.
+        if (typeof inner !== 'string') pending.push(inner);
+        else if (FORBIDDEN_CHARACTERS.test(inner)) return 'control';
+        else if (inner.length > maxLength) long = true;
       }
     }
   }
