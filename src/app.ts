@@ -13,11 +13,13 @@ import { type ApiError, badRequest, serviceUnavailable } from './errors.js';
 import { apiNotFound, apiPlugin, KnownPaths } from './http/api.js';
 import { closeSilentConnections, limitConnectionsPerAddress } from './http/connection-limits.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from './http/faults.js';
+import { refuseHostileInput } from './http/hostile-input.js';
 import type { Metrics } from './http/metrics.js';
 import { openApiOptions } from './http/openapi.js';
+import { sendKeystoneError } from './http/v3/errors.js';
 import { identityV3Plugin } from './http/v3/plugin.js';
 import { packageVersion } from './package-version.js';
-import { sendNotFoundPage } from './panel/errors.js';
+import { sendBareErrorPage, sendNotFoundPage } from './panel/errors.js';
 import { panelPlugin } from './panel/plugin.js';
 import { prefersHtml } from './panel/security.js';
 
@@ -68,6 +70,30 @@ const pageConstraint: ConstraintStrategy = {
   mustMatchWhenDerived: false,
 };
 
+type Surface = 'api' | 'v3' | 'panel';
+
+/**
+ * Which surface a request the routes did not take belongs to: /v3 is Identity v3's; a page a
+ * browser asks for (outside the v2.0 API's paths) the panel's; everything else the v2.0 API's.
+ */
+function surfaceOf(request: FastifyRequest, apiPaths: KnownPaths): Surface {
+  const path = request.url.split('?')[0] ?? '';
+  if (path === '/v3' || path.startsWith('/v3/')) return 'v3';
+  const apiPath = path === '/v2.0' || path.startsWith('/v2.0/') || apiPaths.methodsFor(path) !== undefined;
+  return !apiPath && prefersHtml(request.headers.accept) ? 'panel' : 'api';
+}
+
+function sendSurfaceError(
+  surface: Surface,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: ApiError,
+): FastifyReply {
+  if (surface === 'v3') return sendKeystoneError(request, reply, error);
+  if (surface === 'panel') return sendBareErrorPage(request, reply, error);
+  return sendFault(reply, error);
+}
+
 /**
  * The process's one Fastify instance: server-wide settings, request metrics and logging, and
  * each surface (the v2.0 API; OpenStack Identity v3; the control panel) as its own encapsulated
@@ -75,6 +101,7 @@ const pageConstraint: ConstraintStrategy = {
  */
 export function buildApp(deps: AppDeps): App {
   const { metrics } = deps;
+  const apiPaths = new KnownPaths();
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // Our own onResponse line replaces Fastify's, whose URL would carry token ids.
@@ -98,8 +125,10 @@ export function buildApp(deps: AppDeps): App {
     routerOptions: { ignoreTrailingSlash: true },
     // URLs the router cannot even match (bad percent-encoding, an over-long id) still get the
     // contract's fault body; Fastify's own body would echo the URL, which may carry a token id.
-    frameworkErrors: (error, _request, reply) =>
-      sendFault(
+    frameworkErrors: (error, request, reply) =>
+      sendSurfaceError(
+        surfaceOf(request as unknown as FastifyRequest, apiPaths),
+        request as unknown as FastifyRequest,
         reply as unknown as FastifyReply,
         badRequest(
           error.code === 'FST_ERR_MAX_PARAM_LENGTH'
@@ -116,6 +145,9 @@ export function buildApp(deps: AppDeps): App {
       return configuredOrigin ?? `${this.protocol}://${this.host}`;
     },
   });
+
+  // One edge for every surface, each answering in its own format (hostile-input.ts).
+  app.addHook('preValidation', refuseHostileInput);
 
   // A stop in progress: what still arrives on open connections is told to go elsewhere, and
   // load balancers watching /health see the 503 too.
@@ -169,7 +201,6 @@ export function buildApp(deps: AppDeps): App {
 
   // Before the surfaces: it collects their routes as they are added (GET /openapi.json serves it).
   app.register(fastifySwagger, openApiOptions(packageVersion()));
-  const apiPaths = new KnownPaths();
   app.register(apiPlugin, { deps, metrics, knownPaths: apiPaths });
   app.register(identityV3Plugin, { deps, metrics });
 
@@ -178,14 +209,13 @@ export function buildApp(deps: AppDeps): App {
   // A browser asking for a page that does not exist gets the panel's HTML 404; API clients, and
   // every path of the API itself, keep the contract's JSON fault.
   app.setNotFoundHandler(async (request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
-    const apiPath = path === '/v2.0' || path.startsWith('/v2.0/') || apiPaths.methodsFor(path) !== undefined;
-    if (!apiPath && prefersHtml(request.headers.accept)) return sendNotFoundPage(reply);
+    if (surfaceOf(request, apiPaths) === 'panel') return sendNotFoundPage(reply);
     return apiNotFound(apiPaths, request, reply);
   });
-  // Errors outside any surface (the router, routes added by tests) get the API's fault body.
+  // Errors outside any surface's routes (a body sent to an unknown path, routes added by tests)
+  // answer in the format of the surface the path belongs to.
   app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) =>
-    sendFault(reply, toApiError(error, request.log)),
+    sendSurfaceError(surfaceOf(request, apiPaths), request, reply, toApiError(error, request.log)),
   );
   return app;
 }

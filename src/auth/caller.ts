@@ -83,6 +83,8 @@ export type Action =
   /** Change a user, its credentials or its multi-factor devices (reference §3.2, §7.0). */
   | { kind: 'user.manage'; target: UserView }
   | { kind: 'user.set-enabled'; target: UserView }
+  /** A new username (usernames are unique across every account, so a refusal tells). */
+  | { kind: 'user.rename'; target: UserView }
   | { kind: 'user.delete'; target: UserView }
   | { kind: 'mfa.unlock'; target: UserView }
   /** The user-level enforcement (reference §7.12). */
@@ -109,6 +111,7 @@ export type Action =
 
 export const AuthorizationMessages = {
   ownEnabled: 'A user cannot enable or disable itself.',
+  ownUsername: 'A user cannot change its own username. Ask an administrator of your account.',
   ownerDelete: 'An account owner cannot delete itself.',
   ownUnlock: 'Can not make this multifactor change on own account',
   ownTemporaryCode: 'Can not send a temporary code to your own account.',
@@ -138,6 +141,14 @@ export function refusal(acting: Acting, action: Action): string | null {
     case 'user.set-enabled':
       if (!hasPrecedence(user, action.target)) return no;
       return user.id === action.target.id ? AuthorizationMessages.ownEnabled : null;
+    case 'user.rename':
+      // Keystone lets only administrators rename users. Here a user who may create users (whose
+      // taken names already answer 409 on creation) may rename itself; anyone else may not, or
+      // the 409 of a taken name would tell it which usernames exist in other accounts.
+      if (!hasPrecedence(user, action.target)) return no;
+      return user.id === action.target.id && roleCreatedBy(user.role) === undefined
+        ? AuthorizationMessages.ownUsername
+        : null;
     case 'user.delete':
       if (!hasPrecedence(user, action.target)) return no;
       return user.id === action.target.id && action.target.role === 'identity:user-admin'

@@ -1,8 +1,9 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
-import { ApiError, badRequest } from '../errors.js';
-import { CONTROL_CHARACTERS_MESSAGE, hasForbiddenCharacters, sendFault, toApiError } from './faults.js';
+import { ApiError } from '../errors.js';
+import { requireCaller } from './auth.js';
+import { sendFault, toApiError } from './faults.js';
 import type { Metrics } from './metrics.js';
 import { registerCredentialRoutes } from './routes/credentials.js';
 import { registerDomainRoutes } from './routes/domains.js';
@@ -72,6 +73,12 @@ export function apiNotFound(
   return sendFault(reply, new ApiError(404, 'itemNotFound', 'Resource not found.'));
 }
 
+/** Whether the route's schema names the X-Auth-Token security scheme (openapi.ts `operation`). */
+function takesToken(request: FastifyRequest): boolean {
+  const security = (request.routeOptions.schema as { security?: unknown[] } | undefined)?.security;
+  return Array.isArray(security) && security.length > 0;
+}
+
 /**
  * The Rackspace v2.0 API, health and metrics as one encapsulated plugin: its JSON-only parsers,
  * Accept check and fault renderer apply to its own routes and nothing else.
@@ -102,24 +109,22 @@ export async function apiPlugin(instance: FastifyInstance, options: ApiOptions):
     done();
   });
 
-  // Refused at the edge, before any schema or query sees them (faults.ts says why).
-  app.addHook('preValidation', (request, _reply, done) => {
-    const headers = [request.headers['x-auth-token'], request.headers['x-sessionid']];
-    if (
-      hasForbiddenCharacters(request.params) ||
-      hasForbiddenCharacters(request.query) ||
-      hasForbiddenCharacters(request.body) ||
-      hasForbiddenCharacters(headers)
-    ) {
-      done(badRequest(CONTROL_CHARACTERS_MESSAGE));
-      return;
-    }
-    done();
-  });
+  // Hostile input (control characters, over-long URL values) is refused for every surface by
+  // the root's hook (hostile-input.ts), before any schema or query sees it.
 
-  app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) =>
-    sendFault(reply, toApiError(error, request.log)),
-  );
+  app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) => {
+    // The caller is authenticated before the request is judged (reference §1: a missing or
+    // invalid token is 401): on a route that takes a token, an id or body of the wrong shape is
+    // a 404 or 400 only for an authenticated caller. Only this error path pays for the lookup.
+    if (!(error instanceof ApiError) && error.validation && takesToken(request)) {
+      try {
+        await requireCaller(deps, request, { kind: 'revocation' });
+      } catch (refusal) {
+        return sendFault(reply, toApiError(refusal as ApiError, request.log));
+      }
+    }
+    return sendFault(reply, toApiError(error, request.log));
+  });
 
   // Response schemas document the answers (openapi.ts) and the test suite holds every answer to
   // them; serialising through them would drop whatever a schema forgot, so answers stay JSON.

@@ -107,36 +107,8 @@ export function toApiError(
   return new ApiError(500, 'identityFault', 'The service encountered an unexpected error.');
 }
 
-/**
- * Control characters (C0 and DEL) and lone UTF-16 surrogates, refused in every value a client
- * sends: PostgreSQL refuses NUL in text (a 500 where the client deserves a 400) and cannot store a
- * lone surrogate faithfully, and SQLite would keep values that could never move to PostgreSQL.
- */
-const FORBIDDEN_CHARACTERS =
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is its purpose
-  /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-export const CONTROL_CHARACTERS_MESSAGE = 'Invalid request: control characters are not allowed.';
-
-/** Whether any string in a parsed body, query or params (keys included) holds such a character. */
-export function hasForbiddenCharacters(value: unknown): boolean {
-  // Iterative: a 64 KiB body can nest arrays thousands deep.
-  const pending: unknown[] = [value];
-  while (pending.length > 0) {
-    const item = pending.pop();
-    if (typeof item === 'string') {
-      if (FORBIDDEN_CHARACTERS.test(item)) return true;
-    } else if (Array.isArray(item)) {
-      pending.push(...item);
-    } else if (item !== null && typeof item === 'object') {
-      for (const [key, inner] of Object.entries(item)) {
-        if (FORBIDDEN_CHARACTERS.test(key)) return true;
-        pending.push(inner);
-      }
-    }
-  }
-  return false;
-}
+// The edge's checks live in hostile-input.ts; the v2.0 names stay importable from here.
+export { CONTROL_CHARACTERS_MESSAGE, hasForbiddenCharacters } from './hostile-input.js';
 
 /**
  * Requests Node's HTTP parser refuses before any route sees them (a bad HTTP version, NUL in a

@@ -345,6 +345,7 @@ export async function updateUser(
   const changes: UserUpdate = {};
   const events: EventType[] = [];
   if (patch.username !== undefined && patch.username !== target.username) {
+    authorize(acting(caller), { kind: 'user.rename', target });
     changes.username = validateUsername(patch.username);
     changes.username_key = usernameKey(patch.username);
     await ensureUsernameFree(deps.db, patch.username, target.id);

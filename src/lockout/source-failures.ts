@@ -1,12 +1,24 @@
 import ipaddr from 'ipaddr.js';
 import type { Deps } from '../deps.js';
-import { overLimit, serviceUnavailable } from '../errors.js';
+import { ApiError, serviceUnavailable } from '../errors.js';
 import { recordRepeatedEvent } from '../events/events.js';
 
 /** LATCHKEY_LOGIN_FAILURES_PER_SOURCE counts over fixed windows of this length (API.md). */
 export const SOURCE_WINDOW_MS = 10 * 60_000;
 
 export const TOO_MANY_FAILURES = 'Too many failed authentications from this address. Try again later.';
+
+/**
+ * One source's failed logins reached LATCHKEY_LOGIN_FAILURES_PER_SOURCE: 429 with Retry-After
+ * (the end of the window). A class of its own, so each surface can say which limit was reached.
+ */
+export class SourceLimitReached extends ApiError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(429, 'overLimit', TOO_MANY_FAILURES, {
+      'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))),
+    });
+  }
+}
 
 /**
  * The unit one source is counted by. An IPv6 user usually holds a whole /64, so counting single
@@ -56,7 +68,7 @@ export async function takeSourceFailureSlot(deps: Deps, source: string | null): 
       detail: { limit, windowMinutes: SOURCE_WINDOW_MS / 60_000 },
     });
     deps.metrics.throttled('login_failures');
-    throw overLimit(TOO_MANY_FAILURES, (windowStart + SOURCE_WINDOW_MS - now) / 1000);
+    throw new SourceLimitReached((windowStart + SOURCE_WINDOW_MS - now) / 1000);
   }
   return {
     async giveBack() {

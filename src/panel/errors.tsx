@@ -47,6 +47,23 @@ export function sendNotFoundPage(reply: FastifyReply): FastifyReply {
     .send(renderDocument(<ErrorPage ctx={BARE_CONTEXT} status={404} {...NOT_FOUND} />));
 }
 
+/**
+ * An error page for a request no panel route took (a URL the router could not read), answered
+ * outside the panel plugin like the 404 above.
+ */
+export function sendBareErrorPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: ApiError,
+): FastifyReply {
+  setPageSecurityHeaders(reply);
+  const text = describeError(error, request.log);
+  return reply
+    .code(text.status)
+    .type('text/html; charset=utf-8')
+    .send(renderDocument(<ErrorPage ctx={BARE_CONTEXT} {...text} />));
+}
+
 interface ErrorText {
   status: number;
   title: string;

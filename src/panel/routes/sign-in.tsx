@@ -4,6 +4,7 @@ import { findMfaSession } from '../../auth/mfa-session.js';
 import { revokeToken } from '../../auth/tokens.js';
 import type { Deps } from '../../deps.js';
 import { ApiError, Messages } from '../../errors.js';
+import { SourceLimitReached } from '../../lockout/source-failures.js';
 import { Banner, Button, Card, CodeField, PostForm, TextField } from '../components.js';
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
@@ -34,11 +35,18 @@ export function lockedMessage(deps: Deps): string {
 const EXPIRED_SIGN_IN =
   'Your passcode has expired. Log in again with your username and password to get a new passcode.';
 
+/** The per-address limit on failed logins (not the user's: anyone at this address is refused). */
+function sourceLimitText(error: SourceLimitReached): string {
+  const minutes = Math.max(1, Math.ceil(error.retryAfterSeconds / 60));
+  return `Too many failed login attempts from this address. Wait ${minutes} minute${minutes === 1 ? '' : 's'}, then try again.`;
+}
+
 /** How a failed password step reads on the sign-in page. */
 function signInErrorText(deps: Deps, error: ApiError): string {
   if (error.message === Messages.badPassword) return 'The username or password is incorrect.';
   if (error.message === Messages.locked) return lockedMessage(deps);
   if (error.fault === 'userDisabled') return 'This user is disabled. Contact your account administrator.';
+  if (error instanceof SourceLimitReached) return sourceLimitText(error);
   if (error.status === 429)
     return 'Too many text messages were sent to your phone. Wait a while, then log in again.';
   if (error.status === 503)
@@ -276,6 +284,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
         return reply.redirect('/sign-in', 303);
       };
       if (error.message === Messages.locked) return restart('error', lockedMessage(deps));
+      if (error instanceof SourceLimitReached) return again(sourceLimitText(error), error.status);
       if (error.fault === 'userDisabled') return restart('error', signInErrorText(deps, error));
       if (error.message === Messages.sessionExpired) return restart('info', EXPIRED_SIGN_IN);
       // A wrong passcode and a spent session answer alike over the API; the session tells them apart.
