@@ -84,6 +84,13 @@ export type Action =
   | { kind: 'user.manage'; target: UserView }
   | { kind: 'user.set-enabled'; target: UserView }
   | { kind: 'user.delete'; target: UserView }
+  /**
+   * Change a password by proving the current one (Identity v3's self-service change): only the
+   * user itself, on an unscoped token; others' passwords are set with user.manage (v2.0).
+   */
+  | { kind: 'user.change-own-password'; userId: string }
+  /** The projects (accounts) a user is in (Keystone's identity:list_user_projects). */
+  | { kind: 'user.list-projects'; target: UserView }
   | { kind: 'mfa.unlock'; target: UserView }
   /** The user-level enforcement (reference §7.12). */
   | { kind: 'mfa.set-level'; target: UserView }
@@ -143,6 +150,13 @@ export function refusal(acting: Acting, action: Action): string | null {
       return user.id === action.target.id && action.target.role === 'identity:user-admin'
         ? AuthorizationMessages.ownerDelete
         : null;
+    case 'user.change-own-password':
+      if (acting.scope !== null) return Messages.scopeForbids;
+      return user.id === action.userId ? null : no;
+    case 'user.list-projects':
+      // Keystone: the user itself, a reader of the user's domain, or a system reader; here the
+      // user, its account's managers, and administrators over it (as user.view).
+      return refusal(acting, { kind: 'user.view', target: action.target });
     case 'mfa.unlock':
       if (!hasPrecedence(user, action.target)) return no;
       return user.id === action.target.id ? AuthorizationMessages.ownUnlock : null;

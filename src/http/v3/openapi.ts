@@ -115,7 +115,11 @@ export const V3TokenSchema = Type.Object({
     issued_at: Type.String(),
     project: Type.Optional(Type.Object({ id: Type.String(), name: Type.String(), domain: Domain })),
     is_domain: Type.Optional(Type.Boolean()),
-    roles: Type.Array(Type.Object({ id: Type.String(), name: Type.String() })),
+    roles: Type.Optional(
+      Type.Array(Type.Object({ id: Type.String(), name: Type.String() }), {
+        description: 'Absent, as the catalog, from an unscoped token (a user outside any account).',
+      }),
+    ),
     catalog: Type.Optional(
       Type.Array(
         Type.Object({

@@ -26,6 +26,7 @@ import {
   v3Operation,
 } from './openapi.js';
 import { renderReceipt, renderV3Token } from './render.js';
+import { v3ResourceRoutes } from './resources.js';
 
 export interface IdentityV3Options {
   deps: Deps;
@@ -105,7 +106,12 @@ async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): 
       try {
         const parsed = parseV3AuthRequest(request.body, request);
         method = `v3.${parsed.login.credentials.type}`;
-        const result = await login(deps, parsed.login);
+        const result = await login(deps, parsed.login).catch((error: unknown) => {
+          // Keystone: a token that is not (or no longer) valid is not found.
+          if (parsed.reauthenticated && error instanceof ApiError && error.status === 401)
+            throw notFound(Messages.tokenNotFound);
+          throw error;
+        });
         metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
         if (result.kind === 'challenge') {
           const body = await renderReceipt(deps, result, deps.clock.now());
@@ -177,6 +183,8 @@ async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): 
       return reply.code(204).send();
     },
   );
+
+  v3ResourceRoutes(app, deps);
 }
 
 const discoveryDoc = v3Operation({
