@@ -28,7 +28,7 @@ export async function assertNotRecentPassword(
     .selectFrom('password_history')
     .select('password_hash')
     .where('user_id', '=', userId)
-    .orderBy('replaced_at', 'desc')
+    .orderBy('id', 'desc')
     .limit(Math.max(count - 1, 0))
     .execute();
   const recent = [current?.password_hash, ...earlier.map((row) => row.password_hash)].filter(
@@ -67,14 +67,14 @@ export async function rememberReplacedPassword(
   if (keep > 0) {
     const kept = await db
       .selectFrom('password_history')
-      .select('replaced_at')
+      .select('id')
       .where('user_id', '=', userId)
-      .orderBy('replaced_at', 'desc')
+      .orderBy('id', 'desc')
       .limit(keep)
       .execute();
-    const oldestKept = kept[keep - 1]?.replaced_at;
+    const oldestKept = kept[keep - 1]?.id;
     if (oldestKept === undefined) return;
-    prune = prune.where('replaced_at', '<', oldestKept);
+    prune = prune.where('id', '<', oldestKept);
   }
   await prune.execute();
 }

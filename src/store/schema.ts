@@ -145,6 +145,7 @@ export interface ServerKeyTable {
 
 /** An earlier password of a user (LATCHKEY_PASSWORD_HISTORY); the current one is on the user. */
 export interface PasswordHistoryTable {
+  id: Generated<number>;
   user_id: string;
   password_hash: string;
   replaced_at: number;

@@ -179,6 +179,9 @@ export const loginFaults = {
       description: `An auth receipt (with ${RECEIPT_HEADER}) when a passcode is needed; otherwise Keystone's error body.`,
     },
   ),
+  404: keystoneFault(404, 'The token method with a token that is not (or no longer) valid.', [
+    Messages.tokenNotFound,
+  ]),
   403: keystoneFault(
     403,
     "MFA must be set up first (with v2.0's SETUP-MFA token), a disabled user, or the locking passcode.",

@@ -6,6 +6,7 @@ import type { Deps } from '../../deps.js';
 import { forbidden, notFound } from '../../errors.js';
 import { atLeast } from '../../identity/roles.js';
 import { DEFAULT_DOMAIN, findUserById } from '../../identity/users.js';
+import { TOO_MANY_FAILURES } from '../../lockout/source-failures.js';
 import { type UserView, userView } from '../../store/schema.js';
 import type { Api } from '../api.js';
 import { requireCaller } from '../auth.js';
@@ -302,5 +303,8 @@ const passwordDoc = v3Operation({
     400: keystoneFault(400, 'The new password breaks the policy or was used recently.'),
     401: keystoneFault(401, 'The current password is wrong, or the password login is locked.'),
     403: keystoneFault(403, 'Another user’s password (set it with v2.0 instead).'),
+    429: keystoneFault(429, 'Too many failed authentications from this address.', [TOO_MANY_FAILURES], {
+      'Retry-After': Type.String({ description: 'Seconds to wait.' }),
+    }),
   },
 });
