@@ -221,6 +221,25 @@ for (const dialect of dialects()) {
       assert.equal(await count('enabled=false'), 0);
     });
 
+    test('GET /v3/projects: every account for an administrator; anyone else 403, which sends the stock client to its own', async () => {
+      const all = await env.request('GET', '/v3/projects', { token: admin.token });
+      assert.equal(all.status, 200, all.text);
+      const ids = (all.body.projects as unknown as Project[]).map((project) => project.id);
+      assert.ok(ids.includes(owner.domainId ?? '') && ids.includes(stranger.domainId ?? ''));
+      const one = await env.request('GET', `/v3/projects?name=${stranger.domainId}`, { token: admin.token });
+      assert.deepEqual(
+        (one.body.projects as unknown as Project[]).map((project) => project.id),
+        [stranger.domainId],
+      );
+      for (const caller of [owner, member]) {
+        assertKeystoneError(
+          await env.request('GET', '/v3/projects', { token: caller.token }),
+          403,
+          'You are not authorized to perform the requested action: identity:list_projects.',
+        );
+      }
+    });
+
     test('the new endpoints want a token: 401 with Keystone uri', async () => {
       for (const path of ['/v3/auth/catalog', '/v3/auth/projects', '/v3/domains/default']) {
         const response = await env.request('GET', path);

@@ -61,6 +61,29 @@ export function v3ResourceRoutes(app: Api, deps: Deps): void {
     return { domain };
   });
 
+  // Keystone lets system readers list every project and refuses a project-scoped token; the stock
+  // client takes that 403 as its cue to ask for the user's own projects instead.
+  app.get('/projects', { schema: { querystring: projectFilters, ...projectsDoc } }, async (request) => {
+    const caller = await requireCaller(deps, request);
+    if (!seesEveryDomain(caller.user)) throw forbidden(Keystone.forbiddenAction('identity:list_projects'));
+    const { name, domain_id: domainId, enabled } = request.query;
+    let query = deps.db
+      .selectFrom('domains')
+      .select(['id', 'description', 'enabled'])
+      .orderBy('id')
+      .limit(MAX_LISTED_PROJECTS + 1);
+    // A project's name, id and domain are all its account id.
+    for (const value of [name, domainId]) if (value !== undefined) query = query.where('id', '=', value);
+    if (enabled !== undefined) query = query.where('enabled', '=', enabled.toLowerCase() === 'true' ? 1 : 0);
+    const rows = await query.execute();
+    const body = collection(
+      request,
+      'projects',
+      rows.slice(0, MAX_LISTED_PROJECTS).map((row) => projectBody(request, row)),
+    );
+    return rows.length > MAX_LISTED_PROJECTS ? { ...body, truncated: true } : body;
+  });
+
   app.get(
     '/users/:userId/projects',
     { schema: { params: userParams, querystring: projectFilters, ...userProjectsDoc } },
@@ -129,23 +152,30 @@ async function projectsOf(deps: Deps, request: FastifyRequest, user: UserView): 
     .select(['id', 'description', 'enabled'])
     .where('id', '=', user.domain_id)
     .executeTakeFirst();
-  if (!domain) return [];
-  const base = baseUrlOf(request);
-  return [
-    {
-      id: domain.id,
-      name: domain.id,
-      domain_id: domain.id,
-      description: domain.description,
-      enabled: domain.enabled === 1,
-      parent_id: domain.id,
-      is_domain: false,
-      tags: [],
-      options: {},
-      links: { self: `${base}/v3/projects/${domain.id}` },
-    },
-  ];
+  return domain ? [projectBody(request, domain)] : [];
 }
+
+/** An account as Keystone renders a project: top-level in its own domain, named by its id. */
+function projectBody(
+  request: FastifyRequest,
+  domain: { id: string; description: string; enabled: number },
+): ProjectBody {
+  return {
+    id: domain.id,
+    name: domain.id,
+    domain_id: domain.id,
+    description: domain.description,
+    enabled: domain.enabled === 1,
+    parent_id: domain.id,
+    is_domain: false,
+    tags: [],
+    options: {},
+    links: { self: `${baseUrlOf(request)}/v3/projects/${domain.id}` },
+  };
+}
+
+/** Keystone's `list_limit` for GET /v3/projects; more is `truncated`. */
+const MAX_LISTED_PROJECTS = 1000;
 
 async function domainBody(deps: Deps, request: FastifyRequest, domainId: string): Promise<Json | undefined> {
   const self = { self: `${baseUrlOf(request)}/v3/domains/${domainId}` };
@@ -246,6 +276,25 @@ const catalogDoc = v3Operation({
     ),
     403: keystoneFault(403, 'The token has no project (a user outside any account).', [
       Keystone.catalogNeedsProject,
+    ]),
+  },
+});
+
+const projectsDoc = v3Operation({
+  summary: 'Every project (account), for administrators',
+  description: 'Filters: name, domain_id, enabled. At most 1000, then `truncated`.',
+  tag: Tags.v3,
+  responses: {
+    200: described(
+      Type.Object({
+        projects: Type.Array(ProjectSchema),
+        links: Links,
+        truncated: Type.Optional(Type.Boolean()),
+      }),
+      'Every account as a project.',
+    ),
+    403: keystoneFault(403, 'Anyone but an administrator (the stock client then lists the user’s own).', [
+      Keystone.forbiddenAction('identity:list_projects'),
     ]),
   },
 });
