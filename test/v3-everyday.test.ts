@@ -248,6 +248,46 @@ for (const dialect of dialects()) {
       }
     });
 
+    test('hostile input to the new routes: never a 5xx, errors in Keystone format, no change', async () => {
+      const ids = ['x'.repeat(65), '%00', "'; drop table users; --", '..%2F..%2Fetc', '%E2%80%AE'];
+      const queries = ['name=%00', `name=${'n'.repeat(65)}`, 'enabled=%F0%9F%98%80', 'domain_id[]=1'];
+      const requests: [string, string, unknown?][] = [
+        ...ids.flatMap((id): [string, string][] => [
+          ['GET', `/v3/domains/${id}`],
+          ['GET', `/v3/users/${id}/projects`],
+          ['POST', `/v3/users/${id}/password`],
+        ]),
+        ...queries.flatMap((query): [string, string][] => [
+          ['GET', `/v3/users/${member.id}/projects?${query}`],
+          ['GET', `/v3/projects?${query}`],
+        ]),
+        ...[
+          'null',
+          '[]',
+          '"user"',
+          '{"user":[]}',
+          '{"user":{"original_password":"a\u0000b","password":"Newpass22"}}',
+          `{"user":{"original_password":"${'p'.repeat(2000)}","password":"Newpass22"}}`,
+          '{"user":{"original_password":"Secretpass1","password":{"$ne":""}}}',
+          '{"user":',
+        ].map((body): [string, string, unknown] => ['POST', `/v3/users/${member.id}/password`, body]),
+      ];
+      for (const [method, url, body] of requests) {
+        for (const caller of [member, admin]) {
+          const response = await env.request(method, url, {
+            token: caller.token,
+            ...(body === undefined ? {} : { body }),
+          });
+          assert.ok(response.status < 500, `${method} ${url}: ${response.text}`);
+          if (response.status >= 400)
+            assert.deepEqual(Object.keys(response.body), ['error'], `${method} ${url}: ${response.text}`);
+          else assert.equal(method, 'GET', `${method} ${url}: ${response.text}`);
+        }
+      }
+      // Nothing of that changed the member's password.
+      assert.equal((await v3Login(env, member.username, PASSWORD)).status, 201);
+    });
+
     test("an unscoped token (a user outside any account) has neither roles nor catalog, as Keystone's", async () => {
       const response = await env.request('GET', '/v3/auth/tokens', {
         token: admin.token,

@@ -216,7 +216,8 @@ function collection(request: FastifyRequest, key: string, members: Json[]): Json
   };
 }
 
-const pathId = (description: string) => Type.String({ minLength: 1, maxLength: 64, description });
+// Any string: an id of no user or domain is answered as Keystone answers one (403 or 404).
+const pathId = (description: string) => Type.String({ description });
 const userParams = Type.Object({ userId: pathId('The user id.') });
 const domainParams = Type.Object({
   domainId: pathId('An account (domain) id, or `default`.'),
