@@ -105,6 +105,12 @@ export type Action =
   | { kind: 'token.validate-subject'; owner: UserView }
   | { kind: 'token.revoke-subject'; owner: UserView }
   | { kind: 'domain.view'; domainId: string }
+  /**
+   * A domain as Identity v3 shows it (Keystone's identity:get_domain: a token's own domain, or
+   * a system reader): one's own account, administrators any, and `default` everyone, since
+   * every user can be named in it (usernames are global).
+   */
+  | { kind: 'domain.view-v3'; domainId: string }
   | { kind: 'domain.set-enforcement'; domainId: string }
   /** Security events, of one domain or (undefined) of those the caller sees. */
   | { kind: 'events.read'; domainId: string | undefined }
@@ -122,6 +128,9 @@ export const AuthorizationMessages = {
   mustHaveMfaToEnforce:
     'You must have Multi-Factor Authentication set as optional or enabled for your profile to enforce Multi-Factor Authentication for the domain',
 } as const;
+
+/** Keystone's default domain, where users of no account are (identity/users.ts DEFAULT_DOMAIN). */
+const DEFAULT_DOMAIN_ID = 'default';
 
 const sameDomain = (a: UserView, b: { domain_id: string | null }): boolean =>
   a.domain_id !== null && a.domain_id === b.domain_id;
@@ -197,6 +206,9 @@ export function refusal(acting: Acting, action: Action): string | null {
       return refusal(acting, { kind: 'token.revoke-other', owner: action.owner });
     case 'domain.view':
       return seesEveryDomain(user) || user.domain_id === action.domainId ? null : no;
+    case 'domain.view-v3':
+      if (action.domainId === DEFAULT_DOMAIN_ID) return null;
+      return refusal(acting, { kind: 'domain.view', domainId: action.domainId });
     case 'domain.set-enforcement':
       // Reference §8: user-manage or higher; account managers only for their own domain, and
       // only when they themselves have MFA or are exempt.

@@ -51,13 +51,8 @@ export function v3ResourceRoutes(app: Api, deps: Deps): void {
     const { domainId } = request.params;
     const domain = await domainBody(deps, request, domainId);
     if (!domain) throw notFound(`Could not find domain: ${domainId}.`);
-    // Keystone shows a domain to its members and to readers of the system. Every user can be
-    // named in `default` (usernames are global), so every user sees that one.
-    const visible =
-      domainId === DEFAULT_DOMAIN.id ||
-      seesEveryDomain(caller.user) ||
-      may(caller, { kind: 'domain.view', domainId });
-    if (!visible) throw forbidden(Keystone.forbiddenAction('identity:get_domain'));
+    if (!may(caller, { kind: 'domain.view-v3', domainId }))
+      throw forbidden(Keystone.forbiddenAction('identity:get_domain'));
     return { domain };
   });
 
