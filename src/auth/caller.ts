@@ -86,6 +86,13 @@ export type Action =
   /** A new username (usernames are unique across every account, so a refusal tells). */
   | { kind: 'user.rename'; target: UserView }
   | { kind: 'user.delete'; target: UserView }
+  /**
+   * Change a password by proving the current one (Identity v3's self-service change): only the
+   * user itself, on an unscoped token; others' passwords are set with user.manage (v2.0).
+   */
+  | { kind: 'user.change-own-password'; userId: string }
+  /** The projects (accounts) a user is in (Keystone's identity:list_user_projects). */
+  | { kind: 'user.list-projects'; target: UserView }
   | { kind: 'mfa.unlock'; target: UserView }
   /** The user-level enforcement (reference §7.12). */
   | { kind: 'mfa.set-level'; target: UserView }
@@ -100,6 +107,12 @@ export type Action =
   | { kind: 'token.validate-subject'; owner: UserView }
   | { kind: 'token.revoke-subject'; owner: UserView }
   | { kind: 'domain.view'; domainId: string }
+  /**
+   * A domain as Identity v3 shows it (Keystone's identity:get_domain: a token's own domain, or
+   * a system reader): one's own account, administrators any, and `default` everyone, since
+   * every user can be named in it (usernames are global).
+   */
+  | { kind: 'domain.view-v3'; domainId: string }
   | { kind: 'domain.set-enforcement'; domainId: string }
   /** Security events, of one domain or (undefined) of those the caller sees. */
   | { kind: 'events.read'; domainId: string | undefined }
@@ -118,6 +131,9 @@ export const AuthorizationMessages = {
   mustHaveMfaToEnforce:
     'You must have Multi-Factor Authentication set as optional or enabled for your profile to enforce Multi-Factor Authentication for the domain',
 } as const;
+
+/** Keystone's default domain, where users of no account are (identity/users.ts DEFAULT_DOMAIN). */
+const DEFAULT_DOMAIN_ID = 'default';
 
 const sameDomain = (a: UserView, b: { domain_id: string | null }): boolean =>
   a.domain_id !== null && a.domain_id === b.domain_id;
@@ -154,6 +170,13 @@ export function refusal(acting: Acting, action: Action): string | null {
       return user.id === action.target.id && action.target.role === 'identity:user-admin'
         ? AuthorizationMessages.ownerDelete
         : null;
+    case 'user.change-own-password':
+      if (acting.scope !== null) return Messages.scopeForbids;
+      return user.id === action.userId ? null : no;
+    case 'user.list-projects':
+      // Keystone: the user itself, a reader of the user's domain, or a system reader; here the
+      // user, its account's managers, and administrators over it (as user.view).
+      return refusal(acting, { kind: 'user.view', target: action.target });
     case 'mfa.unlock':
       if (!hasPrecedence(user, action.target)) return no;
       return user.id === action.target.id ? AuthorizationMessages.ownUnlock : null;
@@ -194,6 +217,9 @@ export function refusal(acting: Acting, action: Action): string | null {
       return refusal(acting, { kind: 'token.revoke-other', owner: action.owner });
     case 'domain.view':
       return seesEveryDomain(user) || user.domain_id === action.domainId ? null : no;
+    case 'domain.view-v3':
+      if (action.domainId === DEFAULT_DOMAIN_ID) return null;
+      return refusal(acting, { kind: 'domain.view', domainId: action.domainId });
     case 'domain.set-enforcement':
       // Reference §8: user-manage or higher; account managers only for their own domain, and
       // only when they themselves have MFA or are exempt.

@@ -239,31 +239,10 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         'username' in credentials
           ? await findUserByUsername(deps.db, credentials.username)
           : await findUserByReference(deps.db, credentials.user);
-      const attempt = user ? await reservePasswordAttempt(deps, user.id) : undefined;
-      // Judged even while locked, so a locked account answers in the same time; the result is
-      // then ignored: no password opens a locked account.
-      const ok = await deps.passwords.verifyOrDummy(user?.password_hash, credentials.password);
-      const passwordLocked = attempt?.kind === 'locked';
-      // A user whose MFA login is locked gets the lockout message for a right and a wrong password
-      // alike, and the attempt stays counted either way: nothing tells the two apart.
-      const mfaLocked =
-        user !== undefined && !passwordLocked && user.mfa_enabled === 1 && isLocked(deps, user);
-      if (!user || !ok || passwordLocked || mfaLocked) {
-        const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
-        await auditFailure(deps, request, user, nameOf(credentials), 'PASSWORD', reason);
-        if (user && attempt?.kind === 'counted' && attempt.locksNow) {
-          deps.metrics.lockout('password');
-          await audit(deps, request, user, 'password.locked', {
-            lock: 'password',
-            failedAttempts: deps.config.passwordLockout.attempts,
-            lockSeconds: deps.config.passwordLockout.seconds,
-          });
-        }
-        throw unauthorized(mfaLocked ? Messages.locked : Messages.badPassword);
-      }
-      if (attempt?.kind === 'counted') await resetPasswordAttempts(deps.db, user.id);
-      await rehashPasswordIfNeeded(deps, user, credentials.password);
-      return { user, methods: ['PASSWORD'] };
+      return {
+        user: await judgePassword(deps, request.source, user, nameOf(credentials), credentials.password),
+        methods: ['PASSWORD'],
+      };
     }
     case 'apiKey': {
       const user = await findUserByUsername(deps.db, credentials.username);
@@ -299,6 +278,46 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
     case 'passwordAndPasscode':
       return authenticatePasswordAndPasscode(deps, request, credentials);
   }
+}
+
+/**
+ * The password step, for a login or a password change: counted against the user's password lock
+ * before it is judged, a failure audited (and the lock it engages), the hash upgraded on success.
+ * Throws 401 unless `user` exists and the password is right (then returns it); `name` is what
+ * the caller typed.
+ */
+export async function judgePassword(
+  deps: Deps,
+  source: string | null,
+  user: UserRow | undefined,
+  name: string,
+  password: string,
+): Promise<UserRow> {
+  const request = { source };
+  const attempt = user ? await reservePasswordAttempt(deps, user.id) : undefined;
+  // Judged even while locked, so a locked account answers in the same time; the result is
+  // then ignored: no password opens a locked account.
+  const ok = await deps.passwords.verifyOrDummy(user?.password_hash, password);
+  const passwordLocked = attempt?.kind === 'locked';
+  // A user whose MFA login is locked gets the lockout message for a right and a wrong password
+  // alike, and the attempt stays counted either way: nothing tells the two apart.
+  const mfaLocked = user !== undefined && !passwordLocked && user.mfa_enabled === 1 && isLocked(deps, user);
+  if (!user || !ok || passwordLocked || mfaLocked) {
+    const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
+    await auditFailure(deps, request, user, name, 'PASSWORD', reason);
+    if (user && attempt?.kind === 'counted' && attempt.locksNow) {
+      deps.metrics.lockout('password');
+      await audit(deps, request, user, 'password.locked', {
+        lock: 'password',
+        failedAttempts: deps.config.passwordLockout.attempts,
+        lockSeconds: deps.config.passwordLockout.seconds,
+      });
+    }
+    throw unauthorized(mfaLocked ? Messages.locked : Messages.badPassword);
+  }
+  if (attempt?.kind === 'counted') await resetPasswordAttempts(deps.db, user.id);
+  await rehashPasswordIfNeeded(deps, user, password);
+  return user;
 }
 
 function nameOf(credentials: NamedUser): string {
@@ -495,7 +514,7 @@ export async function resendChallengePasscode(
  */
 function auditFailure(
   deps: Deps,
-  request: LoginRequest,
+  request: Pick<LoginRequest, 'source'>,
   user: UserRow | undefined,
   username: string,
   method: AuthMethod,

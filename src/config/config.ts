@@ -238,6 +238,11 @@ const schema = {
     default: 1800,
     parse: integer(0, 31536000),
   },
+  LATCHKEY_PASSWORD_HISTORY: {
+    doc: "How many of a user's most recent passwords (the current one included) a new password must differ from, as Keystone's unique_last_password_count (PCI DSS: 4); 0 = off.",
+    default: 0,
+    parse: integer(0, 24),
+  },
   LATCHKEY_LOGIN_FAILURES_PER_SOURCE: {
     doc: 'Failed authentications (password, API key, passcode) per source address per 10 minutes, then 429; 0 = no limit.',
     default: 100,
@@ -373,6 +378,8 @@ export interface Config {
     maxIdleConnectionsPerAddress: number;
   };
   passwordLockout: { attempts: number; seconds: number };
+  /** Recent passwords a new one must differ from (0 = off). */
+  passwordHistory: number;
   loginFailuresPerSource: number;
   tokenTtlSeconds: number;
   setupTokenTtlSeconds: number;
@@ -490,6 +497,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       attempts: v.LATCHKEY_PASSWORD_LOCKOUT_ATTEMPTS,
       seconds: v.LATCHKEY_PASSWORD_LOCKOUT_SECONDS,
     },
+    passwordHistory: v.LATCHKEY_PASSWORD_HISTORY,
     loginFailuresPerSource: v.LATCHKEY_LOGIN_FAILURES_PER_SOURCE,
     tokenTtlSeconds: v.LATCHKEY_TOKEN_TTL_SECONDS,
     setupTokenTtlSeconds: v.LATCHKEY_SETUP_TOKEN_TTL_SECONDS,

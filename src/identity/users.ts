@@ -7,6 +7,7 @@ import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { type EventType, recordEvent } from '../events/events.js';
 import { type Db, type UserRow, type UserUpdate, type UserView, userView } from '../store/schema.js';
 import { apiKeyAad } from './api-keys.js';
+import { assertNotRecentPassword, rememberReplacedPassword } from './password-history.js';
 import { generatePassword, meetsPasswordPolicy, PASSWORD_POLICY_MESSAGE } from './passwords.js';
 import { isRoleName, type RoleName, roleCreatedBy, roleOf } from './roles.js';
 
@@ -333,7 +334,10 @@ export interface UserPatch {
   defaultRegion?: string;
 }
 
-/** POST /v2.0/users/{id}. A password change or a disable revokes every token of the user. */
+/**
+ * POST /v2.0/users/{id}, and every other password change. A password change or a disable
+ * revokes every token of the user; a new password meets the policy and the password history.
+ */
 export async function updateUser(
   deps: Deps,
   caller: UserView,
@@ -360,7 +364,9 @@ export async function updateUser(
     changes.enabled = patch.enabled ? 1 : 0;
   }
   if (patch.password !== undefined) {
-    changes.password_hash = await deps.passwords.hash(validatePassword(patch.password));
+    const password = validatePassword(patch.password);
+    await assertNotRecentPassword(deps, target.id, password);
+    changes.password_hash = await deps.passwords.hash(password);
     events.push('password.changed');
   }
   const revokeAll = changes.password_hash !== undefined || changes.enabled === 0;
@@ -369,6 +375,7 @@ export async function updateUser(
   try {
     return await deps.db.transaction().execute(async (trx) => {
       if (changes.username_key !== undefined) await ensureUsernameFree(trx, patch.username ?? '', target.id);
+      if (changes.password_hash !== undefined) await rememberReplacedPassword(deps, trx, target.id, now);
       await trx.updateTable('users').set(changes).where('id', '=', target.id).execute();
       const actor = { userId: caller.id, source };
       await recordEvent(trx, now, {

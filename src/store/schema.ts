@@ -143,6 +143,14 @@ export interface ServerKeyTable {
   updated_at: number;
 }
 
+/** An earlier password of a user (LATCHKEY_PASSWORD_HISTORY); the current one is on the user. */
+export interface PasswordHistoryTable {
+  id: Generated<number>;
+  user_id: string;
+  password_hash: string;
+  replaced_at: number;
+}
+
 export interface Database {
   domains: DomainTable;
   users: UserTable;
@@ -156,6 +164,7 @@ export interface Database {
   source_failures: SourceFailureTable;
   security_events: SecurityEventTable;
   server_keys: ServerKeyTable;
+  password_history: PasswordHistoryTable;
 }
 
 export type Db = Kysely<Database>;

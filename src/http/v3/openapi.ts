@@ -115,7 +115,11 @@ export const V3TokenSchema = Type.Object({
     issued_at: Type.String(),
     project: Type.Optional(Type.Object({ id: Type.String(), name: Type.String(), domain: Domain })),
     is_domain: Type.Optional(Type.Boolean()),
-    roles: Type.Array(Type.Object({ id: Type.String(), name: Type.String() })),
+    roles: Type.Optional(
+      Type.Array(Type.Object({ id: Type.String(), name: Type.String() }), {
+        description: 'Absent, as the catalog, from an unscoped token (a user outside any account).',
+      }),
+    ),
     catalog: Type.Optional(
       Type.Array(
         Type.Object({
@@ -175,6 +179,9 @@ export const loginFaults = {
       description: `An auth receipt (with ${RECEIPT_HEADER}) when a passcode is needed; otherwise Keystone's error body.`,
     },
   ),
+  404: keystoneFault(404, 'The token method with a token that is not (or no longer) valid.', [
+    Messages.tokenNotFound,
+  ]),
   403: keystoneFault(
     403,
     "MFA must be set up first (with v2.0's SETUP-MFA token), a disabled user, or the locking passcode.",

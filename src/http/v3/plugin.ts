@@ -5,12 +5,12 @@ import { authorize, type Caller, may } from '../../auth/caller.js';
 import { login } from '../../auth/login.js';
 import { authMethodsOf, resolveToken, revokeToken } from '../../auth/tokens.js';
 import type { Deps } from '../../deps.js';
-import { ApiError, Messages, notFound } from '../../errors.js';
+import { ApiError, badRequest, Messages, notFound } from '../../errors.js';
 import { type TokenRow, type UserView, userView } from '../../store/schema.js';
 import { type Api, KnownPaths } from '../api.js';
 import { requireCaller } from '../auth.js';
 import { baseUrlOf, VersionSchema, versionDocument } from '../discovery.js';
-import { toApiError } from '../faults.js';
+import { CONTROL_CHARACTERS_MESSAGE, hasForbiddenCharacters, toApiError } from '../faults.js';
 import type { Metrics } from '../metrics.js';
 import { noContent, Tags, withHeaders } from '../openapi.js';
 import { described } from '../schemas.js';
@@ -26,6 +26,7 @@ import {
   v3Operation,
 } from './openapi.js';
 import { renderReceipt, renderV3Token } from './render.js';
+import { v3ResourceRoutes } from './resources.js';
 
 export interface IdentityV3Options {
   deps: Deps;
@@ -53,6 +54,26 @@ export async function identityV3Plugin(instance: FastifyInstance, options: Ident
   app.setErrorHandler(async (error: FastifyError | ApiError, request, reply) =>
     sendKeystoneError(request, reply, toApiError(error, request.log)),
   );
+
+  // As on v2.0 (api.ts): refused at the edge, before any schema or query sees them.
+  app.addHook('preValidation', (request, _reply, done) => {
+    const { headers } = request;
+    const presented = [
+      headers['x-auth-token'],
+      headers['x-subject-token'],
+      headers[RECEIPT_HEADER.toLowerCase()],
+    ];
+    if (
+      hasForbiddenCharacters(request.params) ||
+      hasForbiddenCharacters(request.query) ||
+      hasForbiddenCharacters(request.body) ||
+      hasForbiddenCharacters(presented)
+    ) {
+      done(badRequest(CONTROL_CHARACTERS_MESSAGE));
+      return;
+    }
+    done();
+  });
 
   // Browsers asking for `/` get the control panel instead (its route wants `page: 'html'`).
   app.get('/', { schema: discoveryDoc }, async (request, reply) => {
@@ -105,7 +126,12 @@ async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): 
       try {
         const parsed = parseV3AuthRequest(request.body, request);
         method = `v3.${parsed.login.credentials.type}`;
-        const result = await login(deps, parsed.login);
+        const result = await login(deps, parsed.login).catch((error: unknown) => {
+          // Keystone: a token that is not (or no longer) valid is not found.
+          if (parsed.reauthenticated && error instanceof ApiError && error.status === 401)
+            throw notFound(Messages.tokenNotFound);
+          throw error;
+        });
         metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
         if (result.kind === 'challenge') {
           const body = await renderReceipt(deps, result, deps.clock.now());
@@ -177,6 +203,8 @@ async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): 
       return reply.code(204).send();
     },
   );
+
+  v3ResourceRoutes(app, deps);
 }
 
 const discoveryDoc = v3Operation({

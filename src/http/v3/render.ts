@@ -151,10 +151,11 @@ export async function renderV3Token(deps: Deps, view: V3TokenView): Promise<{ to
     expires_at: iso(token.expiresAt),
     issued_at: iso(token.issuedAt),
   };
-  if (user.domain_id !== null) {
-    body.project = { id: user.domain_id, name: user.domain_id, domain };
-    body.is_domain = false;
-  }
+  // A user outside any account has no project: its token is unscoped, which Keystone renders
+  // without roles or a catalog.
+  if (user.domain_id === null) return { token: body };
+  body.project = { id: user.domain_id, name: user.domain_id, domain };
+  body.is_domain = false;
   body.roles = rolesHeld(user.role).map((role) => ({ id: role.id, name: role.name }));
   if (view.includeCatalog) body.catalog = v3Catalog(deps, user.domain_id, view.base);
   return { token: body };
