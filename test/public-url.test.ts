@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config/config.js';
-import { createAdmin, createTestEnv, dialects, type TestEnv, type TestUser } from './support/harness.js';
+import { createAccount, createTestEnv, dialects, type TestEnv, type TestUser } from './support/harness.js';
 
 /**
  * LATCHKEY_PUBLIC_URL: where clients reach the service. Self links, the catalog, the `/` redirect
@@ -22,7 +22,13 @@ async function v3Login(env: TestEnv, user: TestUser, headers: Record<string, str
       auth: {
         identity: {
           methods: ['password'],
-          password: { user: { name: user.username, domain: { id: 'default' }, password: user.password } },
+          password: {
+            user: {
+              name: user.username,
+              domain: { id: user.domainId ?? 'default' },
+              password: user.password,
+            },
+          },
         },
       },
     },
@@ -71,10 +77,11 @@ describe('LATCHKEY_PUBLIC_URL is validated at start', () => {
 for (const dialect of dialects()) {
   describe(`without LATCHKEY_PUBLIC_URL, forwarded host headers from an untrusted client (${dialect})`, () => {
     let env: TestEnv;
-    let admin: TestUser;
+    let owner: TestUser;
     before(async () => {
       env = await createTestEnv({ dialect });
-      admin = await createAdmin(env);
+      // An account's user: its token is scoped to the account's project, so it carries a catalog.
+      owner = await createAccount(env);
     });
     after(() => env.close());
 
@@ -86,7 +93,7 @@ for (const dialect of dialects()) {
         assert.doesNotMatch(root.text, /evil\.example/);
         assert.doesNotMatch((await env.request('GET', '/v3', { headers })).text, /evil\.example/);
         assert.doesNotMatch((await env.request('GET', '/v2.0', { headers })).text, /evil\.example/);
-        const login = await v3Login(env, admin, headers);
+        const login = await v3Login(env, owner, headers);
         assert.equal(login.status, 201, login.text);
         assert.deepEqual([...new Set(identityUrls(login.body))], ['http://localhost:80/v3']);
       }
@@ -95,13 +102,14 @@ for (const dialect of dialects()) {
 
   describe(`with LATCHKEY_PUBLIC_URL, behind a trusted proxy (${dialect})`, () => {
     let env: TestEnv;
-    let admin: TestUser;
+    let owner: TestUser;
     before(async () => {
       env = await createTestEnv({
         dialect,
         env: { LATCHKEY_PUBLIC_URL: 'https://id.example.com/', LATCHKEY_TRUSTED_PROXIES: '127.0.0.1' },
       });
-      admin = await createAdmin(env);
+      // An account's user: its token is scoped to the account's project, so it carries a catalog.
+      owner = await createAccount(env);
     });
     after(() => env.close());
 
@@ -114,7 +122,7 @@ for (const dialect of dialects()) {
           root.body.versions as unknown as { values: { links: { href: string }[] }[] }
         ).values.flatMap((version) => version.links.map((link) => link.href));
         assert.deepEqual(hrefs, ['https://id.example.com/v3/', 'https://id.example.com/v2.0/']);
-        const login = await v3Login(env, admin, headers);
+        const login = await v3Login(env, owner, headers);
         assert.equal(login.status, 201, login.text);
         assert.deepEqual([...new Set(identityUrls(login.body))], ['https://id.example.com/v3']);
         const refused = await env.request('GET', '/v3/auth/tokens', {
