@@ -6,24 +6,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { totpAt } from './support/mfa.js';
+import { requireTool } from './support/tools.js';
 
 /**
  * The deployment of docs/deployment.md, started by deploy/local-cluster.sh: nginx in front of
  * two instances on one fresh PostgreSQL database. Needs LATCHKEY_TEST_DATABASE_URL and nginx;
- * CI (CI=true) installs nginx, so there a missing nginx fails instead of skipping.
+ * CI (CI=true) installs nginx, so there a missing nginx fails instead of skipping (support/tools.ts).
  */
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SCRIPT = path.join(ROOT, 'deploy/local-cluster.sh');
 const PG_URL = process.env.LATCHKEY_TEST_DATABASE_URL;
-const hasNginx = spawnSync('sh', ['-c', 'command -v nginx || test -x /usr/sbin/nginx']).status === 0;
 
 function skipReason(): string | false {
   if (!PG_URL) return 'LATCHKEY_TEST_DATABASE_URL is not set';
-  if (!hasNginx) {
-    if (process.env.CI === 'true') return false; // fails in before(), below
-    return 'nginx is not installed (Debian: apt-get install nginx)';
-  }
-  return false;
+  return requireTool('nginx');
 }
 
 /** An address of this machine's loopback other than nginx's own 127.0.0.1: the "client". */
@@ -97,7 +93,6 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
   let adminToken: string;
 
   before(() => {
-    assert.ok(hasNginx, 'nginx is not installed (Debian: apt-get install nginx): failing, CI=true');
     const built = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(built.status, 0, built.stderr);
     runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cluster-'));

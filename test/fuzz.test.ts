@@ -13,6 +13,7 @@ import {
   type TestEnv,
   type TestUser,
 } from './support/harness.js';
+import { IN_CI } from './support/tools.js';
 
 /**
  * Property-based fuzzing of every route of the API (body, query, path parameters, headers):
@@ -20,7 +21,7 @@ import {
  * answer comes within 5 s, and nothing is stored that PostgreSQL would refuse. Cases per route:
  * LATCHKEY_TEST_FUZZ_RUNS, else 1000 in CI (CI=true) and 100 elsewhere.
  */
-const RUNS = Number(process.env.LATCHKEY_TEST_FUZZ_RUNS ?? (process.env.CI === 'true' ? 1000 : 100));
+const RUNS = Number(process.env.LATCHKEY_TEST_FUZZ_RUNS ?? (IN_CI ? 1000 : 100));
 const ANSWER_WITHIN_MS = 5000;
 
 interface Route {

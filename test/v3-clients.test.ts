@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type DialectName, dialects, freshPostgresSchema, TEST_KEYS, uniqueName } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
+import { requireTool } from './support/tools.js';
 
 /**
  * The stock OpenStack clients (Debian's python3-openstackclient and python3-keystoneauth1)
@@ -18,18 +19,7 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const PYTHON = '/usr/bin/python3';
 const OPENSTACK = '/usr/bin/openstack';
 
-function clientsInstalled(): boolean {
-  if (!fs.existsSync(OPENSTACK) || !fs.existsSync(PYTHON)) return false;
-  return spawnSync(PYTHON, ['-c', 'import keystoneauth1, openstackclient'], { stdio: 'ignore' }).status === 0;
-}
-
-const INSTALLED = clientsInstalled();
-const MISSING =
-  'the OpenStack clients are not installed (apt-get install python3-openstackclient python3-keystoneauth1)';
-
-if (!INSTALLED && process.env.CI === 'true') {
-  test('the OpenStack clients are installed (CI=true)', () => assert.fail(MISSING));
-}
+const clientsMissing = requireTool('openstack');
 
 const ADMIN = { username: 'v3admin', password: 'Adminpass1' };
 const PASSWORD = 'Secretpass1';
@@ -153,7 +143,7 @@ else:
 
 for (const dialect of dialects()) {
   describe(`the stock OpenStack clients against a server process (${dialect})`, {
-    skip: INSTALLED ? false : MISSING,
+    skip: clientsMissing,
   }, () => {
     let dataDir: string;
     let server: Server;
