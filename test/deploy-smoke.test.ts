@@ -5,7 +5,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { totpAt } from './support/mfa.js';
+import { Authenticator } from './support/cli.js';
 import { requireTool } from './support/tools.js';
 
 /**
@@ -162,10 +162,10 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
     });
     assert.equal(device.status, 201);
     const { id: deviceId, keyUri } = device.body['RAX-AUTH:otpDevice'] as { id: string; keyUri: string };
-    const secret = new URL(keyUri).searchParams.get('secret') ?? '';
+    const app = new Authenticator(new URL(keyUri).searchParams.get('secret') ?? '');
     const verified = await call(second, 'POST', `${mfa}/otp-devices/${deviceId}/verify`, {
       token,
-      body: { 'RAX-AUTH:verificationCode': { code: totpAt(secret, Date.now()) } },
+      body: { 'RAX-AUTH:verificationCode': { code: await app.code() } },
     });
     assert.equal(verified.status, 204, 'a device added on one instance is verified on the other');
     assert.equal(
@@ -177,8 +177,8 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
     assert.equal(challenge.status, 401);
     const sessionId = /sessionId='([^']+)'/.exec(String(challenge.headers['www-authenticate']))?.[1];
     assert.ok(sessionId, String(challenge.headers['www-authenticate']));
-    // The verification spent this time step's code; the next step's code is accepted (±1 step).
-    const passcode = totpAt(secret, Date.now() + 30_000);
+    // The verification spent its time step; the authenticator gives the next one.
+    const passcode = await app.code();
     const access = await call(second, 'POST', '/v2.0/tokens', {
       headers: { 'x-sessionid': sessionId },
       body: { auth: { 'RAX-AUTH:passcodeCredentials': { passcode } } },

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { until } from './support/wait.js';
 
 /**
  * The real thing, as the README has it: `npm start` (the CLI that `npm ci` compiled) on a free
@@ -258,7 +259,8 @@ describe('the server process', () => {
     assert.equal((await fetch(`${running.url}/health`)).status, 200);
 
     const stopped = stop(running);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The stop has begun once the server says so; then the login's body arrives.
+    await until(() => running.output.join('').includes('shutting down'), "the server's 'shutting down'");
     login.socket.write(body.slice(20));
     const answer = await login.ended;
     assert.match(answer, /^HTTP\/1\.1 200 /, answer);

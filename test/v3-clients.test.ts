@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Authenticator } from './support/cli.js';
 import { type DialectName, dialects, freshPostgresSchema, TEST_KEYS, uniqueName } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
 import { requireTool } from './support/tools.js';
@@ -226,8 +227,8 @@ for (const dialect of dialects()) {
 
     const mfaPath = (user: User) => `/v2.0/users/${user.id}/RAX-AUTH/multi-factor`;
 
-    /** An authenticator verified with the previous time step, so the current one is still unused. */
-    async function enableOtp(user: User): Promise<string> {
+    /** An authenticator added, verified with its first code and enabled. */
+    async function enableOtp(user: User): Promise<Authenticator> {
       const created = await call(
         'POST',
         `${mfaPath(user)}/otp-devices`,
@@ -236,11 +237,11 @@ for (const dialect of dialects()) {
       );
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const device = created.body['RAX-AUTH:otpDevice'] as { id: string; keyUri: string };
-      const secret = secretOf(device.keyUri);
+      const app = new Authenticator(secretOf(device.keyUri));
       const verified = await call(
         'POST',
         `${mfaPath(user)}/otp-devices/${device.id}/verify`,
-        { 'RAX-AUTH:verificationCode': { code: totpAt(secret, Date.now() - 30_000) } },
+        { 'RAX-AUTH:verificationCode': { code: await app.code() } },
         user.token,
       );
       assert.equal(verified.status, 204, JSON.stringify(verified.body));
@@ -251,7 +252,7 @@ for (const dialect of dialects()) {
         user.token,
       );
       assert.equal(enabled.status, 204, JSON.stringify(enabled.body));
-      return secret;
+      return app;
     }
 
     function lastSms(to: string): string {
@@ -399,13 +400,13 @@ for (const dialect of dialects()) {
 
     test('an authenticator user: the password alone is refused; v3multifactor with --os-passcode gives a token', async () => {
       const user = await createUser(account, 'otpcli');
-      const secret = await enableOtp(user);
+      const app = await enableOtp(user);
       const alone = await openstackWithPassword(user, 'token', 'issue', '-f', 'json');
       assert.notEqual(alone.code, 0);
       assert.match(alone.stderr, /Not all required auth rules were satisfied: \[\['password', 'totp'\]\]/);
 
       const cloud = cloudFor(user);
-      const passcode = totpAt(secret, Date.now());
+      const passcode = await app.code();
       const result = await run(
         OPENSTACK,
         ['--os-cloud', 'latchkey', '--os-passcode', passcode, 'token', 'issue', '-f', 'json'],
@@ -418,11 +419,11 @@ for (const dialect of dialects()) {
 
     test('a wrong --os-passcode is refused and counts toward the lockout', async () => {
       const user = await createUser(account, 'guesser');
-      const secret = await enableOtp(user);
+      const app = await enableOtp(user);
       const cloud = cloudFor(user);
       const wrong = await run(
         OPENSTACK,
-        ['--os-cloud', 'latchkey', '--os-passcode', wrongCode(secret), 'token', 'issue', '-f', 'json'],
+        ['--os-cloud', 'latchkey', '--os-passcode', wrongCode(app.secret), 'token', 'issue', '-f', 'json'],
         cloud,
       );
       assert.notEqual(wrong.code, 0);
@@ -438,16 +439,16 @@ for (const dialect of dialects()) {
           headers: { 'content-type': 'application/json', 'x-sessionid': sessionId },
           body: JSON.stringify({ auth: { 'RAX-AUTH:passcodeCredentials': { passcode: code } } }),
         });
-      for (let i = 0; i < 5; i++) assert.equal((await step2(wrongCode(secret))).status, 401);
+      for (let i = 0; i < 5; i++) assert.equal((await step2(wrongCode(app.secret))).status, 401);
       // The seventh wrong code locks.
-      assert.equal((await step2(wrongCode(secret))).status, 403);
+      assert.equal((await step2(wrongCode(app.secret))).status, 403);
       const shown = await call('GET', `/v2.0/users/${user.id}`, undefined, adminToken);
       assert.equal((shown.body.user as Record<string, unknown>)['RAX-AUTH:multiFactorState'], 'LOCKED');
     });
 
     test('keystoneauth: MissingAuthMethods with a receipt, then TOTPMethod and ReceiptMethod give a token', async () => {
       const user = await createUser(account, 'ksa');
-      const secret = await enableOtp(user);
+      const app = await enableOtp(user);
       const first = jsonOf(await keystoneauth('password', `${server.url}/v3`, user.username, PASSWORD));
       assert.equal(first.outcome, 'receipt');
       assert.deepEqual(first.methods, ['password']);
@@ -458,7 +459,7 @@ for (const dialect of dialects()) {
           `${server.url}/v3`,
           user.username,
           String(first.receipt),
-          totpAt(secret, Date.now()),
+          await app.code(),
         ),
       );
       assert.equal(second.user_id, user.id);
