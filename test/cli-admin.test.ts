@@ -7,7 +7,7 @@ import {
   ADMIN,
   Authenticator,
   api,
-  BIN,
+  builtBin,
   createUser,
   enableOtp,
   lastSms,
@@ -19,6 +19,7 @@ import {
   startServer,
   terminal,
 } from './support/cli.js';
+import { childEnv } from './support/process.js';
 import { until } from './support/wait.js';
 
 describe('latchkey administration and MFA setup, against a server process', () => {
@@ -266,8 +267,8 @@ describe('latchkey administration and MFA setup, against a server process', () =
     const cy = await createUser(server.url, adminToken, 'cy', 'Cypass123');
     const follower = spawn(
       process.execPath,
-      [BIN, 'events', '--follow', '--interval', '1', '--type', 'user.created', '--since', '10m'],
-      { env: { PATH: process.env.PATH ?? '', ...admin.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [builtBin(), 'events', '--follow', '--interval', '1', '--type', 'user.created', '--since', '10m'],
+      { env: childEnv(admin.env), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
     follower.stdout.on('data', (chunk: Buffer) => {

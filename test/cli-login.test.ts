@@ -7,7 +7,7 @@ import {
   ADMIN,
   type Authenticator,
   api,
-  BIN,
+  builtBin,
   createUser,
   enableOtp,
   freePort,
@@ -20,6 +20,7 @@ import {
   startServer,
   terminal,
 } from './support/cli.js';
+import { childEnv } from './support/process.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for colour escape sequences
 const COLOUR = /\x1b\[(?:3\d|9\d|1|2)m/;
@@ -158,9 +159,9 @@ describe('latchkey login and session commands, against a server process', () => 
       'bash',
       [
         '-c',
-        `eval "$('${process.execPath}' '${BIN}' token --export)"; printf '%s %s' "$OS_AUTH_TOKEN" "$OS_TOKEN"`,
+        `eval "$('${process.execPath}' '${builtBin()}' token --export)"; printf '%s %s' "$OS_AUTH_TOKEN" "$OS_TOKEN"`,
       ],
-      { env: { PATH: process.env.PATH, ...user.env }, encoding: 'utf8' },
+      { env: { ...childEnv(), ...user.env }, encoding: 'utf8' },
     );
     assert.equal(shell.status, 0, shell.stderr);
     const [authToken, osToken] = shell.stdout.split(' ');

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/cli/program.js';
-import { BIN, ensureBuilt, newHome, ROOT, runCli } from './support/cli.js';
+import { builtBin, ensureBuilt, newHome, ROOT, runCli } from './support/cli.js';
+import { childEnv } from './support/process.js';
 import { requireTool } from './support/tools.js';
 
 /** Every command path of the tree: [], ['login'], ['mfa'], ['mfa', 'status'], ... */
@@ -90,11 +91,11 @@ describe('the latchkey command as a whole', () => {
         'bash',
         [
           '-c',
-          `source <('${process.execPath}' '${BIN}' completion bash)
+          `source <('${process.execPath}' '${builtBin()}' completion bash)
 COMP_WORDS=(${words.map((word) => `'${word}'`).join(' ')}); COMP_CWORD=${words.length - 1}
 _latchkey; printf '%s\\n' "\${COMPREPLY[@]}"`,
         ],
-        { encoding: 'utf8', env: { PATH: process.env.PATH } },
+        { encoding: 'utf8', env: childEnv() },
       );
       assert.equal(shell.status, 0, shell.stderr);
       return shell.stdout.trim().split('\n').sort();
@@ -107,7 +108,7 @@ _latchkey; printf '%s\\n' "\${COMPREPLY[@]}"`,
   });
 
   test('zsh completion is a compdef function that zsh parses', { skip: requireTool('zsh') }, () => {
-    const script = spawnSync(process.execPath, [BIN, 'completion', 'zsh'], { encoding: 'utf8' });
+    const script = spawnSync(process.execPath, [builtBin(), 'completion', 'zsh'], { encoding: 'utf8' });
     assert.equal(script.status, 0);
     assert.match(script.stdout, /^#compdef latchkey\n/);
     assert.match(script.stdout, /'add-authenticator:add an authenticator app/);

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Authenticator } from './support/cli.js';
+import { buildRoot } from './support/process.js';
 import { requireTool } from './support/tools.js';
 
 /**
@@ -14,7 +15,6 @@ import { requireTool } from './support/tools.js';
  * CI (CI=true) installs nginx, so there a missing nginx fails instead of skipping (support/tools.ts).
  */
 const ROOT = path.resolve(import.meta.dirname, '..');
-const SCRIPT = path.join(ROOT, 'deploy/local-cluster.sh');
 const PG_URL = process.env.LATCHKEY_TEST_DATABASE_URL;
 
 function skipReason(): string | false {
@@ -85,6 +85,7 @@ const accessTokenOf = (answer: Answer): { id: string; 'RAX-AUTH:authenticatedBy'
 const tokenOf = (answer: Answer): string => accessTokenOf(answer).id;
 
 describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => {
+  let script: string;
   let runDir: string;
   let cluster: Record<string, string>;
   let proxy: string;
@@ -93,10 +94,10 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
   let adminToken: string;
 
   before(() => {
-    const built = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(built.status, 0, built.stderr);
+    // The script runs the dist/ beside it: the repository's as npm ci built it, or a current build.
+    script = path.join(buildRoot(), 'deploy/local-cluster.sh');
     runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cluster-'));
-    const started = spawnSync(SCRIPT, ['start', runDir], {
+    const started = spawnSync(script, ['start', runDir], {
       cwd: ROOT,
       encoding: 'utf8',
       env: {
@@ -127,7 +128,7 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
 
   after(() => {
     if (!runDir) return;
-    const stopped = spawnSync(SCRIPT, ['stop', runDir], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    const stopped = spawnSync(script, ['stop', runDir], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
     assert.equal(stopped.status, 0, stopped.stderr);
     fs.rmSync(runDir, { recursive: true, force: true });
   });

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Authenticator } from './support/cli.js';
 import { type DialectName, dialects, freshPostgresSchema, TEST_KEYS, uniqueName } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
+import { childEnv, collectOutput, freePort, untilHealthy } from './support/process.js';
 import { requireTool } from './support/tools.js';
 
 /**
@@ -25,18 +25,6 @@ const clientsMissing = requireTool('openstack');
 const ADMIN = { username: 'v3admin', password: 'Adminpass1' };
 const PASSWORD = 'Secretpass1';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
 interface Server {
   child: ChildProcess;
   url: string;
@@ -49,8 +37,7 @@ async function startServer(dataDir: string, databaseUrl: string): Promise<Server
   const outbox = path.join(dataDir, 'sms-outbox.jsonl');
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
+    env: childEnv({
       HOME: dataDir,
       LATCHKEY_HOST: '127.0.0.1',
       LATCHKEY_PORT: String(port),
@@ -64,23 +51,13 @@ async function startServer(dataDir: string, databaseUrl: string): Promise<Server
       LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
       LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
       LATCHKEY_LOG_LEVEL: 'warn',
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const output = collectOutput(child);
   const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${output.join('')}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return { child, url, outbox, output };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`server did not start:\n${output.join('')}`);
+  await untilHealthy(url, child, output);
+  return { child, url, outbox, output };
 }
 
 interface Reply {
