@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { Messages } from '../src/errors.js';
 import { freshPostgresSchema, PASSWORD, TEST_KEYS } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
-import { childEnv, collectOutput, freePort, untilHealthy } from './support/process.js';
+import { serveFromSources } from './support/process.js';
 
 /**
  * Two real server processes on one PostgreSQL schema: what one instance changes, the other sees
@@ -22,32 +22,18 @@ interface Instance {
 }
 
 async function startInstance(databaseUrl: string, dataDir: string): Promise<Instance> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
-    cwd: path.resolve(import.meta.dirname, '..'),
-    env: childEnv({
-      LATCHKEY_PORT: String(port),
-      LATCHKEY_DATA_DIR: dataDir,
-      LATCHKEY_DATABASE_URL: databaseUrl,
-      LATCHKEY_SECRET_KEYS: TEST_KEYS,
-      LATCHKEY_ARGON2_MEMORY_KIB: '1024',
-      LATCHKEY_ARGON2_ITERATIONS: '1',
-      LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'root',
-      LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
-      LATCHKEY_LOG_LEVEL: 'warn',
-      // The tests name their client with X-Forwarded-For, so each counts against its own source.
-      LATCHKEY_TRUSTED_PROXIES: '127.0.0.1',
-    }),
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, output, url } = await serveFromSources({
+    LATCHKEY_DATA_DIR: dataDir,
+    LATCHKEY_DATABASE_URL: databaseUrl,
+    LATCHKEY_SECRET_KEYS: TEST_KEYS,
+    LATCHKEY_ARGON2_MEMORY_KIB: '1024',
+    LATCHKEY_ARGON2_ITERATIONS: '1',
+    LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'root',
+    LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
+    LATCHKEY_LOG_LEVEL: 'warn',
+    // The tests name their client with X-Forwarded-For, so each counts against its own source.
+    LATCHKEY_TRUSTED_PROXIES: '127.0.0.1',
   });
-  const output = collectOutput(child);
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await untilHealthy(url, child, output);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
   return { url, process: child, output };
 }
 

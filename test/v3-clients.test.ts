@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { Authenticator } from './support/cli.js';
 import { type DialectName, dialects, freshPostgresSchema, TEST_KEYS, uniqueName } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
-import { childEnv, collectOutput, freePort, untilHealthy } from './support/process.js';
+import { serveFromSources } from './support/process.js';
 import { requireTool } from './support/tools.js';
 
 /**
@@ -15,7 +15,7 @@ import { requireTool } from './support/tools.js';
  * against a real server process: the `openstack` CLI with v3password and v3multifactor, and
  * keystoneauth's receipt flow from Python.
  */
-const ROOT = path.resolve(import.meta.dirname, '..');
+const _ROOT = path.resolve(import.meta.dirname, '..');
 /** Debian's interpreter, where the packages are, whatever `python3` is first on PATH. */
 const PYTHON = '/usr/bin/python3';
 const OPENSTACK = '/usr/bin/openstack';
@@ -33,30 +33,21 @@ interface Server {
 }
 
 async function startServer(dataDir: string, databaseUrl: string): Promise<Server> {
-  const port = await freePort();
   const outbox = path.join(dataDir, 'sms-outbox.jsonl');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
-    cwd: ROOT,
-    env: childEnv({
-      HOME: dataDir,
-      LATCHKEY_HOST: '127.0.0.1',
-      LATCHKEY_PORT: String(port),
-      LATCHKEY_DATA_DIR: dataDir,
-      LATCHKEY_DATABASE_URL: databaseUrl,
-      LATCHKEY_SECRET_KEYS: TEST_KEYS,
-      LATCHKEY_ARGON2_MEMORY_KIB: '1024',
-      LATCHKEY_ARGON2_ITERATIONS: '1',
-      LATCHKEY_SMS_PROVIDER: 'outbox',
-      LATCHKEY_SMS_OUTBOX: outbox,
-      LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
-      LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
-      LATCHKEY_LOG_LEVEL: 'warn',
-    }),
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, url, output } = await serveFromSources({
+    HOME: dataDir,
+    LATCHKEY_HOST: '127.0.0.1',
+    LATCHKEY_DATA_DIR: dataDir,
+    LATCHKEY_DATABASE_URL: databaseUrl,
+    LATCHKEY_SECRET_KEYS: TEST_KEYS,
+    LATCHKEY_ARGON2_MEMORY_KIB: '1024',
+    LATCHKEY_ARGON2_ITERATIONS: '1',
+    LATCHKEY_SMS_PROVIDER: 'outbox',
+    LATCHKEY_SMS_OUTBOX: outbox,
+    LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
+    LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+    LATCHKEY_LOG_LEVEL: 'warn',
   });
-  const output = collectOutput(child);
-  const url = `http://127.0.0.1:${port}`;
-  await untilHealthy(url, child, output);
   return { child, url, outbox, output };
 }
 
