@@ -114,9 +114,7 @@ export function buildRoot(): string {
   const buildInfo = path.join(ROOT, 'dist', '.tsbuildinfo');
   const sources = Math.max(
     newestMtime(path.join(ROOT, 'src')),
-    ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map(
-      (file) => fs.statSync(path.join(ROOT, file)).mtimeMs,
-    ),
+    ...['tsconfig.json', 'tsconfig.build.json'].map((file) => fs.statSync(path.join(ROOT, file)).mtimeMs),
   );
   if (fs.existsSync(buildInfo) && fs.statSync(buildInfo).mtimeMs >= sources) {
     builtRoot = ROOT;
