@@ -14,6 +14,7 @@ import {
   type TestEnv,
 } from './support/harness.js';
 import { assertEverySecretWorks, secretHolder } from './support/secrets.js';
+import { requireTool } from './support/tools.js';
 
 /**
  * The backups of docs/deployment.md, taken from a running server and restored: every secret
@@ -21,7 +22,6 @@ import { assertEverySecretWorks, secretHolder } from './support/secrets.js';
  * and what was made after it is not there.
  */
 const PG_URL = process.env.LATCHKEY_TEST_DATABASE_URL;
-const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 
 function run(command: string, args: string[]): void {
   const result = spawnSync(command, args, { encoding: 'utf8' });
@@ -56,7 +56,7 @@ describe('backups', () => {
   });
 
   test("SQLite: sqlite3's online .backup of a running server restores", {
-    skip: has('sqlite3') || process.env.CI === 'true' ? false : 'the sqlite3 command is not installed',
+    skip: requireTool('sqlite3'),
   }, async () => {
     const live = await createTestEnv({ dialect: 'sqlite' });
     const backupFile = path.join(tempDir(), 'latchkey-backup.db');

@@ -5,8 +5,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
+  Authenticator,
   api,
-  BIN,
+  builtBin,
   createUser,
   enableOtp,
   lastSms,
@@ -18,7 +19,8 @@ import {
   startServer,
   terminal,
 } from './support/cli.js';
-import { totpAt } from './support/mfa.js';
+import { childEnv } from './support/process.js';
+import { until } from './support/wait.js';
 
 describe('latchkey administration and MFA setup, against a server process', () => {
   let server: ServerProcess;
@@ -161,7 +163,8 @@ describe('latchkey administration and MFA setup, against a server process', () =
     const [, secret] = await session.expect(/secret key:\s+([A-Z2-7]{16,})/);
     assert.match(session.screen, /[▀▄█]/, 'the QR code is drawn');
     await session.expect(/Code shown by the app:/);
-    session.type(`${totpAt(secret ?? '', Date.now() - 30_000)}\r`);
+    const bobApp = new Authenticator(secret ?? '');
+    session.type(`${await bobApp.code()}\r`);
     assert.equal(await session.exit, 0, plain(session.screen));
     assert.match(plain(session.screen), /Authenticator 'bob phone' verified/);
 
@@ -174,7 +177,7 @@ describe('latchkey administration and MFA setup, against a server process', () =
     );
 
     const mfaLogin = await runCli(
-      ['login', '--username', 'bob', '--password-stdin', '--passcode', totpAt(secret ?? '', Date.now())],
+      ['login', '--username', 'bob', '--password-stdin', '--passcode', await bobApp.code()],
       member.env,
       'Bobpass12\n',
     );
@@ -260,21 +263,21 @@ describe('latchkey administration and MFA setup, against a server process', () =
   });
 
   test('events --follow prints new events as they happen', async () => {
+    // Made before the follower starts: its first poll prints it, which tells that poll is done.
+    await createUser(server.url, adminToken, 'cy', 'Cypass123');
     const follower = spawn(
       process.execPath,
-      [BIN, 'events', '--follow', '--interval', '1', '--type', 'user.created', '--since', '1s'],
-      { env: { PATH: process.env.PATH ?? '', ...admin.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [builtBin(), 'events', '--follow', '--interval', '1', '--type', 'user.created', '--since', '10m'],
+      { env: childEnv(admin.env), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
     follower.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
     try {
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await until(() => /User created {2}cy {2}/.test(output), "the follower's first poll");
       const dan = await createUser(server.url, adminToken, 'dan', 'Danpass12');
-      for (let waited = 0; !output.includes('User created') && waited < 15_000; waited += 200) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      await until(() => /User created {2}dan {2}/.test(output), 'the follower to print the new event');
       // Usernames and sentences, not ids and field names.
       assert.match(output, /User created {2}dan {2}by root {2}\(\S+\) {2}Username dan; role identity:\S+\./);
       assert.ok(!output.includes(dan.id), 'no id where a username exists');

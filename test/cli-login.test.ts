@@ -8,7 +8,7 @@ import {
   ADMIN,
   type Authenticator,
   api,
-  BIN,
+  builtBin,
   createUser,
   enableOtp,
   freePort,
@@ -21,6 +21,8 @@ import {
   startServer,
   terminal,
 } from './support/cli.js';
+import { childEnv } from './support/process.js';
+import { requireTool } from './support/tools.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -171,9 +173,9 @@ describe('latchkey login and session commands, against a server process', () => 
       'bash',
       [
         '-c',
-        `eval "$('${process.execPath}' '${BIN}' token --export)"; printf '%s %s' "$OS_AUTH_TOKEN" "$OS_TOKEN"`,
+        `eval "$('${process.execPath}' '${builtBin()}' token --export)"; printf '%s %s' "$OS_AUTH_TOKEN" "$OS_TOKEN"`,
       ],
-      { env: { PATH: process.env.PATH, ...user.env }, encoding: 'utf8' },
+      { env: { ...childEnv(), ...user.env }, encoding: 'utf8' },
     );
     assert.equal(shell.status, 0, shell.stderr);
     const [authToken, osToken] = shell.stdout.split(' ');
@@ -184,9 +186,9 @@ describe('latchkey login and session commands, against a server process', () => 
     assert.equal((validated.body.access as { user: { name: string } }).user.name, 'otto');
   });
 
-  test('eval "$(latchkey token --export)" then `openstack token issue` needs no other flag', async (t) => {
-    // Debian's python3-openstackclient; .ci/run installs it, and v3-clients.test.ts fails without it under CI.
-    if (!fs.existsSync('/usr/bin/openstack')) return t.skip('the openstack client is not installed');
+  test('eval "$(latchkey token --export)" then `openstack token issue` needs no other flag', {
+    skip: requireTool('openstack'),
+  }, async () => {
     const user = home();
     const login = await runCli(
       ['login', '--username', 'otto', '--password-stdin', '--passcode', ottoBypass[3] ?? ''],
@@ -201,7 +203,7 @@ describe('latchkey login and session commands, against a server process', () => 
       [
         '-c',
         // A password left in the environment must not make the client ask for it again.
-        `export OS_PASSWORD=stale OS_USERNAME=otto; eval "$('${process.execPath}' '${BIN}' token --export)" && /usr/bin/openstack token issue -f json && '${process.execPath}' '${BIN}' whoami --json`,
+        `export OS_PASSWORD=stale OS_USERNAME=otto; eval "$('${process.execPath}' '${builtBin()}' token --export)" && /usr/bin/openstack token issue -f json && '${process.execPath}' '${builtBin()}' whoami --json`,
       ],
       { env: { PATH: process.env.PATH, ...user.env }, encoding: 'utf8', timeout: 60_000 },
     );

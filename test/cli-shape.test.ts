@@ -5,7 +5,9 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/cli/program.js';
-import { BIN, ensureBuilt, newHome, ROOT, runCli } from './support/cli.js';
+import { builtBin, ensureBuilt, newHome, ROOT, runCli } from './support/cli.js';
+import { childEnv } from './support/process.js';
+import { requireTool } from './support/tools.js';
 
 /** Every command path of the tree: [], ['login'], ['mfa'], ['mfa', 'status'], ... */
 function commandPaths(command: Command, prefix: string[] = []): string[][] {
@@ -89,11 +91,11 @@ describe('the latchkey command as a whole', () => {
         'bash',
         [
           '-c',
-          `source <('${process.execPath}' '${BIN}' completion bash)
+          `source <('${process.execPath}' '${builtBin()}' completion bash)
 COMP_WORDS=(${words.map((word) => `'${word}'`).join(' ')}); COMP_CWORD=${words.length - 1}
 _latchkey; printf '%s\\n' "\${COMPREPLY[@]}"`,
         ],
-        { encoding: 'utf8', env: { PATH: process.env.PATH } },
+        { encoding: 'utf8', env: childEnv() },
       );
       assert.equal(shell.status, 0, shell.stderr);
       return shell.stdout.trim().split('\n').sort();
@@ -105,13 +107,12 @@ _latchkey; printf '%s\\n' "\${COMPREPLY[@]}"`,
     assert.deepEqual(complete(['latchkey', 'account', 'enforcement', 'set', '']), ['OPTIONAL', 'REQUIRED']);
   });
 
-  test('zsh completion is a compdef function that zsh parses', (context) => {
-    const script = spawnSync(process.execPath, [BIN, 'completion', 'zsh'], { encoding: 'utf8' });
+  test('zsh completion is a compdef function that zsh parses', { skip: requireTool('zsh') }, () => {
+    const script = spawnSync(process.execPath, [builtBin(), 'completion', 'zsh'], { encoding: 'utf8' });
     assert.equal(script.status, 0);
     assert.match(script.stdout, /^#compdef latchkey\n/);
     assert.match(script.stdout, /'add-authenticator:add an authenticator app/);
     const zsh = spawnSync('zsh', ['-n'], { input: script.stdout, encoding: 'utf8' });
-    if (zsh.error) return context.skip('zsh is not installed');
     assert.equal(zsh.status, 0, zsh.stderr);
   });
 
@@ -134,7 +135,7 @@ describe('latchkey config', () => {
   before(() => ensureBuilt());
 
   test('shows the values in effect and where each came from, secrets hidden', () => {
-    const run = spawnSync(process.execPath, [BIN, 'config', '--json'], {
+    const run = spawnSync(process.execPath, [builtBin(), 'config', '--json'], {
       encoding: 'utf8',
       env: {
         PATH: process.env.PATH ?? '',
@@ -162,7 +163,7 @@ describe('latchkey config', () => {
   });
 
   test('refuses a bad setting by name, as the server would', () => {
-    const run = spawnSync(process.execPath, [BIN, 'config'], {
+    const run = spawnSync(process.execPath, [builtBin(), 'config'], {
       encoding: 'utf8',
       env: { PATH: process.env.PATH ?? '', LATCHKEY_PORT: 'eighty' },
     });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config/config.js';
+import { childEnv } from './support/process.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -59,7 +60,7 @@ describe('configuration', () => {
   test('the CLI exits non-zero and names the bad variable', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, LATCHKEY_PORT: 'eighty' },
+      env: { ...childEnv(), LATCHKEY_PORT: 'eighty' },
       encoding: 'utf8',
     });
     assert.notEqual(result.status, 0);
@@ -85,7 +86,7 @@ describe('configuration', () => {
         ],
         {
           cwd: ROOT,
-          env: { PATH: process.env.PATH, LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'error' },
+          env: { ...childEnv(), LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'error' },
           encoding: 'utf8',
           input: 'Opspass12\n',
         },
@@ -108,7 +109,7 @@ describe('configuration', () => {
     ]) {
       const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
         cwd: ROOT,
-        env: { PATH: process.env.PATH },
+        env: childEnv(),
         encoding: 'utf8',
       });
       assert.equal(result.status, 0, args.join(' '));

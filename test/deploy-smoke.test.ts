@@ -5,25 +5,21 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { totpAt } from './support/mfa.js';
+import { Authenticator } from './support/cli.js';
+import { buildRoot } from './support/process.js';
+import { requireTool } from './support/tools.js';
 
 /**
  * The deployment of docs/deployment.md, started by deploy/local-cluster.sh: nginx in front of
  * two instances on one fresh PostgreSQL database. Needs LATCHKEY_TEST_DATABASE_URL and nginx;
- * CI (CI=true) installs nginx, so there a missing nginx fails instead of skipping.
+ * CI (CI=true) installs nginx, so there a missing nginx fails instead of skipping (support/tools.ts).
  */
 const ROOT = path.resolve(import.meta.dirname, '..');
-const SCRIPT = path.join(ROOT, 'deploy/local-cluster.sh');
 const PG_URL = process.env.LATCHKEY_TEST_DATABASE_URL;
-const hasNginx = spawnSync('sh', ['-c', 'command -v nginx || test -x /usr/sbin/nginx']).status === 0;
 
 function skipReason(): string | false {
   if (!PG_URL) return 'LATCHKEY_TEST_DATABASE_URL is not set';
-  if (!hasNginx) {
-    if (process.env.CI === 'true') return false; // fails in before(), below
-    return 'nginx is not installed (Debian: apt-get install nginx)';
-  }
-  return false;
+  return requireTool('nginx');
 }
 
 /** An address of this machine's loopback other than nginx's own 127.0.0.1: the "client". */
@@ -89,6 +85,7 @@ const accessTokenOf = (answer: Answer): { id: string; 'RAX-AUTH:authenticatedBy'
 const tokenOf = (answer: Answer): string => accessTokenOf(answer).id;
 
 describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => {
+  let script: string;
   let runDir: string;
   let cluster: Record<string, string>;
   let proxy: string;
@@ -97,11 +94,10 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
   let adminToken: string;
 
   before(() => {
-    assert.ok(hasNginx, 'nginx is not installed (Debian: apt-get install nginx): failing, CI=true');
-    const built = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(built.status, 0, built.stderr);
+    // The script runs the dist/ beside it: the repository's as npm ci built it, or a current build.
+    script = path.join(buildRoot(), 'deploy/local-cluster.sh');
     runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cluster-'));
-    const started = spawnSync(SCRIPT, ['start', runDir], {
+    const started = spawnSync(script, ['start', runDir], {
       cwd: ROOT,
       encoding: 'utf8',
       env: {
@@ -132,7 +128,7 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
 
   after(() => {
     if (!runDir) return;
-    const stopped = spawnSync(SCRIPT, ['stop', runDir], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    const stopped = spawnSync(script, ['stop', runDir], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
     assert.equal(stopped.status, 0, stopped.stderr);
     fs.rmSync(runDir, { recursive: true, force: true });
   });
@@ -181,10 +177,10 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
     });
     assert.equal(device.status, 201);
     const { id: deviceId, keyUri } = device.body['RAX-AUTH:otpDevice'] as { id: string; keyUri: string };
-    const secret = new URL(keyUri).searchParams.get('secret') ?? '';
+    const app = new Authenticator(new URL(keyUri).searchParams.get('secret') ?? '');
     const verified = await call(second, 'POST', `${mfa}/otp-devices/${deviceId}/verify`, {
       token,
-      body: { 'RAX-AUTH:verificationCode': { code: totpAt(secret, Date.now()) } },
+      body: { 'RAX-AUTH:verificationCode': { code: await app.code() } },
     });
     assert.equal(verified.status, 204, 'a device added on one instance is verified on the other');
     assert.equal(
@@ -196,8 +192,8 @@ describe('deployment behind nginx on PostgreSQL', { skip: skipReason() }, () => 
     assert.equal(challenge.status, 401);
     const sessionId = /sessionId='([^']+)'/.exec(String(challenge.headers['www-authenticate']))?.[1];
     assert.ok(sessionId, String(challenge.headers['www-authenticate']));
-    // The verification spent this time step's code; the next step's code is accepted (±1 step).
-    const passcode = totpAt(secret, Date.now() + 30_000);
+    // The verification spent its time step; the authenticator gives the next one.
+    const passcode = await app.code();
     const access = await call(second, 'POST', '/v2.0/tokens', {
       headers: { 'x-sessionid': sessionId },
       body: { auth: { 'RAX-AUTH:passcodeCredentials': { passcode } } },

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { configDocs } from '../src/config/config.js';
 import { Metrics } from '../src/http/metrics.js';
+import { requireTool } from './support/tools.js';
 
 /** docs/deployment.md and deploy/ say only what is true of this code. */
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -13,7 +14,6 @@ const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
 const guide = read('docs/deployment.md');
 const deployFiles = fs.readdirSync(path.join(ROOT, 'deploy')).map((name) => `deploy/${name}`);
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((file) => fs.existsSync(file));
-const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 
 describe('the deployment guide', () => {
   const dirs: string[] = [];
@@ -57,7 +57,7 @@ describe('the deployment guide', () => {
   });
 
   test('the systemd unit passes systemd-analyze verify', {
-    skip: has('systemd-analyze') ? false : 'systemd-analyze is not installed',
+    skip: requireTool('systemd-analyze'),
   }, () => {
     const result = spawnSync('systemd-analyze', ['verify', path.join(ROOT, 'deploy/latchkey.service')], {
       encoding: 'utf8',
@@ -67,8 +67,7 @@ describe('the deployment guide', () => {
   });
 
   test('its nginx site with TLS is one nginx accepts (nginx -t, with a throwaway certificate)', {
-    skip:
-      (NGINX && has('openssl')) || process.env.CI === 'true' ? false : 'nginx or openssl is not installed',
+    skip: requireTool('nginx', 'openssl'),
   }, () => {
     assert.ok(NGINX, 'nginx is installed');
     const site = /An nginx site for it:\n\n```nginx\n([\s\S]*?)```/.exec(guide)?.[1];

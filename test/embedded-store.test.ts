@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -9,6 +8,7 @@ import { loadConfig } from '../src/config/config.js';
 import { startServer } from '../src/main.js';
 import { DataDirectoryInUse } from '../src/store/data-dir-lock.js';
 import { PASSWORD, TEST_KEYS } from './support/harness.js';
+import { childEnv, collectOutput, freePort, untilHealthy } from './support/process.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const directories: string[] = [];
@@ -17,18 +17,6 @@ function temporaryDirectory(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-embedded-'));
   directories.push(dir);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 interface Child {
@@ -41,31 +29,18 @@ async function serve(dataDir: string, waitForHealth: boolean): Promise<Child & {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
+    env: childEnv({
       LATCHKEY_PORT: String(port),
       LATCHKEY_DATA_DIR: dataDir,
       LATCHKEY_SECRET_KEYS: TEST_KEYS,
       LATCHKEY_LOG_LEVEL: 'warn',
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const output = collectOutput(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  if (waitForHealth) {
-    for (let attempt = 0; attempt < 300; attempt++) {
-      if (child.exitCode !== null) throw new Error(`server exited: ${output.join('')}`);
-      try {
-        if ((await fetch(`${url}/health`)).ok) break;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+  if (waitForHealth) await untilHealthy(url, child, output);
   return { process: child, output, exited, url };
 }
 

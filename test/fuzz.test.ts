@@ -14,6 +14,7 @@ import {
   type TestUser,
 } from './support/harness.js';
 import { PanelClient } from './support/panel-client.js';
+import { IN_CI } from './support/tools.js';
 
 /**
  * Property-based fuzzing of every route of every surface (the v2.0 API, health and metrics;
@@ -24,7 +25,7 @@ import { PanelClient } from './support/panel-client.js';
  * LATCHKEY_TEST_FUZZ_RUNS, else 1000 in CI (CI=true) and 100 elsewhere. One app per dialect,
  * driven through inject(): a case costs one request, no socket.
  */
-const RUNS = Number(process.env.LATCHKEY_TEST_FUZZ_RUNS ?? (process.env.CI === 'true' ? 1000 : 100));
+const RUNS = Number(process.env.LATCHKEY_TEST_FUZZ_RUNS ?? (IN_CI ? 1000 : 100));
 const ANSWER_WITHIN_MS = 5000;
 
 interface Route {

@@ -9,6 +9,7 @@ import { bypassHash } from '../src/factors/bypass-codes/bypass-codes.js';
 import { reencryptSecrets } from '../src/key-rotation.js';
 import { accessOf, apiKeyLogin, tokenOf } from './support/api.js';
 import { createAccount, createInstance, createTestEnv, dialects, type TestEnv } from './support/harness.js';
+import { childEnv } from './support/process.js';
 import { assertEverySecretWorks, type SecretHolder, secretHolder, totpLogin } from './support/secrets.js';
 
 /**
@@ -188,7 +189,7 @@ describe('latchkey server reencrypt-secrets', () => {
     spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'server', 'reencrypt-secrets'], {
       cwd: ROOT,
       env: {
-        PATH: process.env.PATH,
+        ...childEnv(),
         LATCHKEY_DATA_DIR: env.dataDir,
         LATCHKEY_DATABASE_URL: env.database.url,
         LATCHKEY_SECRET_KEYS: secretKeys,

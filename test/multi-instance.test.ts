@@ -1,31 +1,19 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Messages } from '../src/errors.js';
 import { freshPostgresSchema, PASSWORD, TEST_KEYS } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
+import { serveFromSources } from './support/process.js';
 
 /**
  * Two real server processes on one PostgreSQL schema: what one instance changes, the other sees
  * on its very next request. Runs when LATCHKEY_TEST_DATABASE_URL is set.
  */
 const enabled = Boolean(process.env.LATCHKEY_TEST_DATABASE_URL);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 interface Instance {
   url: string;
@@ -34,40 +22,19 @@ interface Instance {
 }
 
 async function startInstance(databaseUrl: string, dataDir: string): Promise<Instance> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
-    cwd: path.resolve(import.meta.dirname, '..'),
-    env: {
-      PATH: process.env.PATH,
-      LATCHKEY_PORT: String(port),
-      LATCHKEY_DATA_DIR: dataDir,
-      LATCHKEY_DATABASE_URL: databaseUrl,
-      LATCHKEY_SECRET_KEYS: TEST_KEYS,
-      LATCHKEY_ARGON2_MEMORY_KIB: '1024',
-      LATCHKEY_ARGON2_ITERATIONS: '1',
-      LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'root',
-      LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
-      LATCHKEY_LOG_LEVEL: 'warn',
-      // The tests name their client with X-Forwarded-For, so each counts against its own source.
-      LATCHKEY_TRUSTED_PROXIES: '127.0.0.1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, output, url } = await serveFromSources({
+    LATCHKEY_DATA_DIR: dataDir,
+    LATCHKEY_DATABASE_URL: databaseUrl,
+    LATCHKEY_SECRET_KEYS: TEST_KEYS,
+    LATCHKEY_ARGON2_MEMORY_KIB: '1024',
+    LATCHKEY_ARGON2_ITERATIONS: '1',
+    LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'root',
+    LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
+    LATCHKEY_LOG_LEVEL: 'warn',
+    // The tests name their client with X-Forwarded-For, so each counts against its own source.
+    LATCHKEY_TRUSTED_PROXIES: '127.0.0.1',
   });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child.exitCode !== null) throw new Error(`instance exited: ${output.join('')}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return { url, process: child, output };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`instance did not start: ${output.join('')}`);
+  return { url, process: child, output };
 }
 
 async function call(

@@ -21,6 +21,7 @@ import {
   type TestUser,
 } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
+import { requireTool } from './support/tools.js';
 
 interface CreatedDevice {
   id: string;
@@ -36,11 +37,6 @@ const jsQR = (jsQRModule as unknown as { default: typeof jsQRModule.default }).d
 
 const mfaPath = (userId: string) => `/v2.0/users/${userId}/RAX-AUTH/multi-factor`;
 const ZBARIMG = '/usr/bin/zbarimg';
-
-function skipUnlessInstalled(file: string): string | false {
-  // CI must have the tool: there a missing one fails the test instead of skipping it.
-  return fs.existsSync(file) || process.env.CI ? false : `${file} is not installed`;
-}
 
 function addDevice(env: TestEnv, userId: string, token: string, body: unknown): Promise<Response> {
   return env.request('POST', `${mfaPath(userId)}/otp-devices`, { token, body });
@@ -132,7 +128,7 @@ for (const dialect of dialects()) {
     });
 
     test('zbarimg reads the same key URI from the QR code', {
-      skip: skipUnlessInstalled(ZBARIMG),
+      skip: requireTool('zbarimg'),
     }, async () => {
       const user = await owner();
       const device = await newDevice(env, user, 'zbar check');

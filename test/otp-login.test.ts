@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import jsQRModule from 'jsqr';
 import { PNG } from 'pngjs';
@@ -18,33 +17,19 @@ import {
   type TestEnv,
   type TestUser,
 } from './support/harness.js';
+import { totpAt } from './support/mfa.js';
+import { requireTool } from './support/tools.js';
 
 // jsqr is CommonJS whose typings declare an ES default export; under NodeNext the default import
 // is module.exports, which is the decoder itself and also carries it as `.default`.
 const jsQR = (jsQRModule as unknown as { default: typeof jsQRModule.default }).default;
 
 /*
- * The authenticator of these tests, written from RFC 4226 §5.3 and RFC 6238 §4 with node:crypto
- * only, independent of the server's TOTP library; Debian's oathtool checks it again.
+ * The tests' authenticator (support/mfa.ts totpAt), written from RFC 4226 §5.3 and RFC 6238 §4
+ * with node:crypto only, independent of the server's TOTP library: checked here against the
+ * RFC's vectors, and again by Debian's oathtool.
  */
 const BASE32_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-function base32ToBytes(text: string): Buffer {
-  const bytes: number[] = [];
-  let buffer = 0;
-  let bits = 0;
-  for (const char of text) {
-    const value = BASE32_ALPHABET.indexOf(char);
-    if (value === -1) throw new Error(`not base32: ${char}`);
-    buffer = (buffer << 5) | value;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes.push((buffer >> bits) & 0xff);
-    }
-  }
-  return Buffer.from(bytes);
-}
 
 function bytesToBase32(bytes: Buffer): string {
   let out = '';
@@ -62,21 +47,8 @@ function bytesToBase32(bytes: Buffer): string {
   return out;
 }
 
-function hotp(key: Buffer, counter: bigint, digits: number): string {
-  const message = Buffer.alloc(8);
-  message.writeBigUInt64BE(counter);
-  const mac = createHmac('sha1', key).update(message).digest();
-  const offset = (mac.at(-1) ?? 0) & 0x0f;
-  const truncated = mac.readUInt32BE(offset) & 0x7fffffff;
-  return String(truncated % 10 ** digits).padStart(digits, '0');
-}
-
-function rfc6238(key: Buffer, epochSeconds: number, digits = 6): string {
-  return hotp(key, BigInt(Math.floor(epochSeconds / 30)), digits);
-}
-
 const OATHTOOL = '/usr/bin/oathtool';
-const oathtoolAvailable = fs.existsSync(OATHTOOL) || Boolean(process.env.CI);
+const oathtoolMissing = requireTool('oathtool');
 
 function oathtool(secret: string, epochMs: number): string {
   const now = new Date(epochMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -85,8 +57,8 @@ function oathtool(secret: string, epochMs: number): string {
 
 /** The code an authenticator app shows at `epochMs`: ours, cross-checked with oathtool. */
 function codeAt(secret: string, epochMs: number): string {
-  const code = rfc6238(base32ToBytes(secret), Math.floor(epochMs / 1000));
-  if (oathtoolAvailable) assert.equal(oathtool(secret, epochMs), code, 'oathtool agrees');
+  const code = totpAt(secret, epochMs);
+  if (!oathtoolMissing) assert.equal(oathtool(secret, epochMs), code, 'oathtool agrees');
   return code;
 }
 
@@ -102,17 +74,17 @@ describe('the independent authenticator used by these tests', () => {
       [2000000000, '69279037'],
       [20000000000, '65353130'],
     ];
-    for (const [time, expected] of vectors) assert.equal(rfc6238(seed, time, 8), expected, `T=${time}`);
+    for (const [time, expected] of vectors)
+      assert.equal(totpAt(bytesToBase32(seed), time * 1000, 8), expected, `T=${time}`);
     assert.equal(bytesToBase32(seed), 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ');
-    assert.deepEqual(base32ToBytes('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'), seed);
   });
 
-  test('agrees with oathtool', { skip: oathtoolAvailable ? false : `${OATHTOOL} is not installed` }, () => {
+  test('agrees with oathtool', { skip: oathtoolMissing }, () => {
     assert.equal(oathtool('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ', 59_000), '287082');
     for (let index = 0; index < 5; index++) {
       const secret = bytesToBase32(randomBytes(20));
       const at = Date.UTC(2026, 10, 22) + index * 7_919_000;
-      assert.equal(oathtool(secret, at), rfc6238(base32ToBytes(secret), Math.floor(at / 1000)));
+      assert.equal(oathtool(secret, at), totpAt(secret, at));
     }
   });
 });

@@ -13,6 +13,7 @@ import {
   type TestUser,
 } from './support/harness.js';
 import { enableOtp, sendPasscode, startMfaLogin, totpAt } from './support/mfa.js';
+import { requireTool } from './support/tools.js';
 
 const WRONG = 'Wrongpass1';
 
@@ -289,7 +290,7 @@ for (const dialect of dialects()) {
 const redisUrl = process.env.LATCHKEY_TEST_REDIS_URL;
 
 describe('failed authentications per source, counted in Redis by two instances', {
-  skip: !redisUrl && 'LATCHKEY_TEST_REDIS_URL is not set',
+  skip: requireTool('redis'),
 }, () => {
   const instances: TestEnv[] = [];
   before(async () => {

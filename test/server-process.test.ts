@@ -1,47 +1,18 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { buildRoot, childEnv, collectOutput, freePort, untilHealthy } from './support/process.js';
+import { until } from './support/wait.js';
 
 /**
  * The real thing, as the README has it: `npm start` (the CLI that `npm ci` compiled) on a free
  * port with a temporary data directory; the signals go to the npm process itself, as a
  * terminal's Ctrl-C or a supervisor's stop would.
  */
-const ROOT = path.resolve(import.meta.dirname, '..');
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile())
-      newest = Math.max(newest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return newest;
-}
-
-/** `npm start` runs what `npm ci` built; rebuild here when the sources changed since. */
-function ensureBuilt(): void {
-  const built = path.join(ROOT, 'dist/src/cli/main.js');
-  if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= newestMtime(path.join(ROOT, 'src'))) return;
-  const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(build.status, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
 interface Running {
   child: ChildProcess;
   output: string[];
@@ -50,32 +21,18 @@ interface Running {
 
 async function npmStart(env: Record<string, string>): Promise<Running> {
   const port = await freePort();
+  // npm start runs dist/: the repository's as npm ci built it, or a current build beside it.
   const child = spawn('npm', ['start', '--silent'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      LATCHKEY_PORT: String(port),
-      ...env,
-    },
+    cwd: buildRoot(),
+    env: childEnv({ HOME: process.env.HOME ?? '/tmp', LATCHKEY_PORT: String(port), ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
     detached: true,
   });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const output = collectOutput(child);
   const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 600; attempt++) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${output.join('')}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return { child, output, url };
-    } catch {
-      // not listening yet (the build runs first)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`server did not start:\n${output.join('')}`);
+  await untilHealthy(url, child, output);
+  return { child, output, url };
 }
 
 function serverPid(running: Running): number {
@@ -152,7 +109,7 @@ const tokenId = (response: { body: Record<string, Record<string, unknown>> }) =>
   (response.body.access?.token as { id: string } | undefined)?.id ?? '';
 
 describe('the server process', () => {
-  before(ensureBuilt);
+  before(() => buildRoot());
   const dataDirs: string[] = [];
   const newDataDir = () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-process-'));
@@ -258,7 +215,8 @@ describe('the server process', () => {
     assert.equal((await fetch(`${running.url}/health`)).status, 200);
 
     const stopped = stop(running);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The stop has begun once the server says so; then the login's body arrives.
+    await until(() => running.output.join('').includes('shutting down'), "the server's 'shutting down'");
     login.socket.write(body.slice(20));
     const answer = await login.ended;
     assert.match(answer, /^HTTP\/1\.1 200 /, answer);

@@ -224,20 +224,28 @@ describe('SMS providers', () => {
 
   describe('twilio, against a local stand-in for its API', () => {
     const standIn = new StandIn();
+    /** For the answers: a timeout no loaded machine reaches. */
     let sender: TwilioSmsSender;
+    /** For the stand-in that never answers: the timeout is what is tested there. */
+    let hasty: TwilioSmsSender;
     before(async () => {
       const url = await standIn.start();
       // Built from configuration, as the server builds it: LATCHKEY_TWILIO_API_URL points here.
-      const config = loadConfig({
-        LATCHKEY_DATA_DIR: dir,
-        LATCHKEY_SMS_PROVIDER: 'twilio',
-        LATCHKEY_TWILIO_ACCOUNT_SID: 'AC0123456789abcdef',
-        LATCHKEY_TWILIO_AUTH_TOKEN: 'auth-token-value',
-        LATCHKEY_TWILIO_FROM: '+15005550006',
-        LATCHKEY_TWILIO_API_URL: `${url}/`,
-        LATCHKEY_SMS_TIMEOUT_MS: '200',
-      });
-      sender = createSmsSender(config, new ManualClock(T0)) as TwilioSmsSender;
+      const withTimeout = (timeoutMs: string) =>
+        createSmsSender(
+          loadConfig({
+            LATCHKEY_DATA_DIR: dir,
+            LATCHKEY_SMS_PROVIDER: 'twilio',
+            LATCHKEY_TWILIO_ACCOUNT_SID: 'AC0123456789abcdef',
+            LATCHKEY_TWILIO_AUTH_TOKEN: 'auth-token-value',
+            LATCHKEY_TWILIO_FROM: '+15005550006',
+            LATCHKEY_TWILIO_API_URL: `${url}/`,
+            LATCHKEY_SMS_TIMEOUT_MS: timeoutMs,
+          }),
+          new ManualClock(T0),
+        ) as TwilioSmsSender;
+      sender = withTimeout('10000');
+      hasty = withTimeout('200');
     });
     after(() => standIn.stop());
 
@@ -269,7 +277,7 @@ describe('SMS providers', () => {
 
     test('no answer within LATCHKEY_SMS_TIMEOUT_MS is a delivery error', async () => {
       standIn.behaviour = 'hang';
-      await assert.rejects(sender.send({ to: '+12015550123', body: 'x' }), SmsDeliveryError);
+      await assert.rejects(hasty.send({ to: '+12015550123', body: 'x' }), SmsDeliveryError);
     });
 
     test('an unreachable API is a delivery error', async () => {
@@ -302,7 +310,7 @@ describe('SMS providers', () => {
 
     test('the JSON body {to, body, sentAt} carries an HMAC signature the receiver can verify', async () => {
       const clock = new ManualClock(T0 + 1234);
-      const sender = new WebhookSmsSender({ url, secret: 'webhook-secret', timeoutMs: 1000 }, clock);
+      const sender = new WebhookSmsSender({ url, secret: 'webhook-secret', timeoutMs: 10_000 }, clock);
       standIn.behaviour = { status: 204 };
       await sender.send({ to: '+12015550123', body: 'Latchkey verification PIN: 1234' });
       const request = standIn.last();
@@ -324,11 +332,13 @@ describe('SMS providers', () => {
     });
 
     test('an error answer or no answer is a delivery error', async () => {
-      const sender = new WebhookSmsSender({ url, secret: 's', timeoutMs: 150 }, new ManualClock(T0));
+      // A generous timeout where an answer comes; a short one where the receiver never answers.
+      const patient = new WebhookSmsSender({ url, secret: 's', timeoutMs: 10_000 }, new ManualClock(T0));
+      const hasty = new WebhookSmsSender({ url, secret: 's', timeoutMs: 150 }, new ManualClock(T0));
       standIn.behaviour = { status: 500 };
-      await assert.rejects(sender.send({ to: '+12015550123', body: 'x' }), /webhook answered 500/);
+      await assert.rejects(patient.send({ to: '+12015550123', body: 'x' }), /webhook answered 500/);
       standIn.behaviour = 'hang';
-      await assert.rejects(sender.send({ to: '+12015550123', body: 'x' }), SmsDeliveryError);
+      await assert.rejects(hasty.send({ to: '+12015550123', body: 'x' }), SmsDeliveryError);
     });
   });
 });
@@ -341,18 +351,23 @@ for (const dialect of dialects()) {
     let env: TestEnv;
     let admin: TestUser;
     const standIn = new StandIn();
+    /** Twilio stand-ins: a short timeout for the one that never answers, a generous one otherwise. */
+    let hastyTwilio: TwilioSmsSender;
     let twilio: TwilioSmsSender;
     before(async () => {
       env = await createTestEnv({ dialect });
       admin = await createAdmin(env);
       const url = await standIn.start();
-      twilio = new TwilioSmsSender({
-        accountSid: 'AC1',
-        authToken: 'token',
-        from: '+15005550006',
-        apiUrl: url,
-        timeoutMs: 150,
-      });
+      const withTimeout = (timeoutMs: number) =>
+        new TwilioSmsSender({
+          accountSid: 'AC1',
+          authToken: 'token',
+          from: '+15005550006',
+          apiUrl: url,
+          timeoutMs,
+        });
+      hastyTwilio = withTimeout(150);
+      twilio = withTimeout(10_000);
     });
     after(async () => {
       await env.close();
@@ -401,13 +416,14 @@ for (const dialect of dialects()) {
       const number = freshNumber();
       const user = await smsUser(env, admin, number);
       const fake = env.deps.sms;
-      env.deps.sms = twilio;
+      env.deps.sms = hastyTwilio;
       try {
         standIn.behaviour = 'hang';
         const failed = await passwordLogin(env, user.username, user.password);
         assertFault(failed, 503, 'serviceUnavailable', NOT_SENT);
         assert.deepEqual(await leftovers(env, user.id), { sessions: 0, codes: 0 });
 
+        env.deps.sms = twilio;
         standIn.behaviour = { status: 500 };
         assertFault(await passwordLogin(env, user.username, user.password), 503, 'serviceUnavailable');
         assert.deepEqual(await leftovers(env, user.id), { sessions: 0, codes: 0 });

@@ -8,6 +8,7 @@ import { after, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
 import { bootstrap, createDeps } from '../src/main.js';
 import { freshPostgresSchema, TEST_KEYS } from './support/harness.js';
+import { childEnv } from './support/process.js';
 
 /**
  * What an operator sees when latchkey cannot start for a reason outside it: one line on stderr
@@ -20,7 +21,7 @@ function serve(env: Record<string, string>): Promise<{ status: number | null; st
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', LATCHKEY_LOG_LEVEL: 'warn', ...env },
+      env: { ...childEnv(), LATCHKEY_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const stderr: Buffer[] = [];

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import semver from 'semver';
 import { supportedNode } from '../src/cli/supported-node.js';
-import { BIN, ensureBuilt, ROOT } from './support/cli.js';
+import { builtBin, ensureBuilt, ROOT } from './support/cli.js';
 
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
   engines: { node: string };
@@ -53,7 +53,7 @@ describe('supported Node.js lines', () => {
     test('is refused by the CLI in one line, before any command runs', {
       skip: old ? false : 'no end-of-life node at /usr/bin/node',
     }, () => {
-      const run = spawnSync('/usr/bin/node', [BIN, 'serve'], { encoding: 'utf8', timeout: 20_000 });
+      const run = spawnSync('/usr/bin/node', [builtBin(), 'serve'], { encoding: 'utf8', timeout: 20_000 });
       assert.equal(run.status, 2);
       assert.equal(run.stdout, '');
       assert.equal(

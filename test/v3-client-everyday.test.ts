@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +15,7 @@ import {
   type TestUser,
 } from './support/harness.js';
 import { enableOtp, totpAt } from './support/mfa.js';
+import { requireTool } from './support/tools.js';
 
 /**
  * The stock `openstack` CLI (Debian's python3-openstackclient) for what an ordinary user does
@@ -23,19 +24,8 @@ import { enableOtp, totpAt } from './support/mfa.js';
  * passcodes the test computes are the ones the server expects.
  */
 const OPENSTACK = '/usr/bin/openstack';
-const PYTHON = '/usr/bin/python3';
 
-function clientInstalled(): boolean {
-  if (!fs.existsSync(OPENSTACK) || !fs.existsSync(PYTHON)) return false;
-  return spawnSync(PYTHON, ['-c', 'import openstackclient'], { stdio: 'ignore' }).status === 0;
-}
-
-const INSTALLED = clientInstalled();
-const MISSING = 'the OpenStack client is not installed (apt-get install python3-openstackclient)';
-
-if (!INSTALLED && process.env.CI === 'true') {
-  test('the OpenStack client is installed (CI=true)', () => assert.fail(MISSING));
-}
+const clientMissing = requireTool('openstack');
 
 interface RunResult {
   code: number | null;
@@ -71,7 +61,7 @@ function jsonOf<T>(result: RunResult): T {
 
 for (const dialect of dialects()) {
   describe(`the stock openstack client for everyday use (${dialect})`, {
-    skip: INSTALLED ? false : MISSING,
+    skip: clientMissing,
   }, () => {
     let env: TestEnv;
     let url: string;

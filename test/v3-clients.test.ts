@@ -1,50 +1,29 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Authenticator } from './support/cli.js';
 import { type DialectName, dialects, freshPostgresSchema, TEST_KEYS, uniqueName } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
+import { serveFromSources } from './support/process.js';
+import { requireTool } from './support/tools.js';
 
 /**
  * The stock OpenStack clients (Debian's python3-openstackclient and python3-keystoneauth1)
  * against a real server process: the `openstack` CLI with v3password and v3multifactor, and
  * keystoneauth's receipt flow from Python.
  */
-const ROOT = path.resolve(import.meta.dirname, '..');
+const _ROOT = path.resolve(import.meta.dirname, '..');
 /** Debian's interpreter, where the packages are, whatever `python3` is first on PATH. */
 const PYTHON = '/usr/bin/python3';
 const OPENSTACK = '/usr/bin/openstack';
 
-function clientsInstalled(): boolean {
-  if (!fs.existsSync(OPENSTACK) || !fs.existsSync(PYTHON)) return false;
-  return spawnSync(PYTHON, ['-c', 'import keystoneauth1, openstackclient'], { stdio: 'ignore' }).status === 0;
-}
-
-const INSTALLED = clientsInstalled();
-const MISSING =
-  'the OpenStack clients are not installed (apt-get install python3-openstackclient python3-keystoneauth1)';
-
-if (!INSTALLED && process.env.CI === 'true') {
-  test('the OpenStack clients are installed (CI=true)', () => assert.fail(MISSING));
-}
+const clientsMissing = requireTool('openstack');
 
 const ADMIN = { username: 'v3admin', password: 'Adminpass1' };
 const PASSWORD = 'Secretpass1';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 interface Server {
   child: ChildProcess;
@@ -54,42 +33,22 @@ interface Server {
 }
 
 async function startServer(dataDir: string, databaseUrl: string): Promise<Server> {
-  const port = await freePort();
   const outbox = path.join(dataDir, 'sms-outbox.jsonl');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: dataDir,
-      LATCHKEY_HOST: '127.0.0.1',
-      LATCHKEY_PORT: String(port),
-      LATCHKEY_DATA_DIR: dataDir,
-      LATCHKEY_DATABASE_URL: databaseUrl,
-      LATCHKEY_SECRET_KEYS: TEST_KEYS,
-      LATCHKEY_ARGON2_MEMORY_KIB: '1024',
-      LATCHKEY_ARGON2_ITERATIONS: '1',
-      LATCHKEY_SMS_PROVIDER: 'outbox',
-      LATCHKEY_SMS_OUTBOX: outbox,
-      LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
-      LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
-      LATCHKEY_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, url, output } = await serveFromSources({
+    HOME: dataDir,
+    LATCHKEY_HOST: '127.0.0.1',
+    LATCHKEY_DATA_DIR: dataDir,
+    LATCHKEY_DATABASE_URL: databaseUrl,
+    LATCHKEY_SECRET_KEYS: TEST_KEYS,
+    LATCHKEY_ARGON2_MEMORY_KIB: '1024',
+    LATCHKEY_ARGON2_ITERATIONS: '1',
+    LATCHKEY_SMS_PROVIDER: 'outbox',
+    LATCHKEY_SMS_OUTBOX: outbox,
+    LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
+    LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+    LATCHKEY_LOG_LEVEL: 'warn',
   });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${output.join('')}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return { child, url, outbox, output };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`server did not start:\n${output.join('')}`);
+  return { child, url, outbox, output };
 }
 
 interface Reply {
@@ -153,7 +112,7 @@ else:
 
 for (const dialect of dialects()) {
   describe(`the stock OpenStack clients against a server process (${dialect})`, {
-    skip: INSTALLED ? false : MISSING,
+    skip: clientsMissing,
   }, () => {
     let dataDir: string;
     let server: Server;
@@ -236,8 +195,8 @@ for (const dialect of dialects()) {
 
     const mfaPath = (user: User) => `/v2.0/users/${user.id}/RAX-AUTH/multi-factor`;
 
-    /** An authenticator verified with the previous time step, so the current one is still unused. */
-    async function enableOtp(user: User): Promise<string> {
+    /** An authenticator added, verified with its first code and enabled. */
+    async function enableOtp(user: User): Promise<Authenticator> {
       const created = await call(
         'POST',
         `${mfaPath(user)}/otp-devices`,
@@ -246,11 +205,11 @@ for (const dialect of dialects()) {
       );
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const device = created.body['RAX-AUTH:otpDevice'] as { id: string; keyUri: string };
-      const secret = secretOf(device.keyUri);
+      const app = new Authenticator(secretOf(device.keyUri));
       const verified = await call(
         'POST',
         `${mfaPath(user)}/otp-devices/${device.id}/verify`,
-        { 'RAX-AUTH:verificationCode': { code: totpAt(secret, Date.now() - 30_000) } },
+        { 'RAX-AUTH:verificationCode': { code: await app.code() } },
         user.token,
       );
       assert.equal(verified.status, 204, JSON.stringify(verified.body));
@@ -261,7 +220,7 @@ for (const dialect of dialects()) {
         user.token,
       );
       assert.equal(enabled.status, 204, JSON.stringify(enabled.body));
-      return secret;
+      return app;
     }
 
     function lastSms(to: string): string {
@@ -409,13 +368,13 @@ for (const dialect of dialects()) {
 
     test('an authenticator user: the password alone is refused; v3multifactor with --os-passcode gives a token', async () => {
       const user = await createUser(account, 'otpcli');
-      const secret = await enableOtp(user);
+      const app = await enableOtp(user);
       const alone = await openstackWithPassword(user, 'token', 'issue', '-f', 'json');
       assert.notEqual(alone.code, 0);
       assert.match(alone.stderr, /Not all required auth rules were satisfied: \[\['password', 'totp'\]\]/);
 
       const cloud = cloudFor(user);
-      const passcode = totpAt(secret, Date.now());
+      const passcode = await app.code();
       const result = await run(
         OPENSTACK,
         ['--os-cloud', 'latchkey', '--os-passcode', passcode, 'token', 'issue', '-f', 'json'],
@@ -428,11 +387,11 @@ for (const dialect of dialects()) {
 
     test('a wrong --os-passcode is refused and counts toward the lockout', async () => {
       const user = await createUser(account, 'guesser');
-      const secret = await enableOtp(user);
+      const app = await enableOtp(user);
       const cloud = cloudFor(user);
       const wrong = await run(
         OPENSTACK,
-        ['--os-cloud', 'latchkey', '--os-passcode', wrongCode(secret), 'token', 'issue', '-f', 'json'],
+        ['--os-cloud', 'latchkey', '--os-passcode', wrongCode(app.secret), 'token', 'issue', '-f', 'json'],
         cloud,
       );
       assert.notEqual(wrong.code, 0);
@@ -448,16 +407,16 @@ for (const dialect of dialects()) {
           headers: { 'content-type': 'application/json', 'x-sessionid': sessionId },
           body: JSON.stringify({ auth: { 'RAX-AUTH:passcodeCredentials': { passcode: code } } }),
         });
-      for (let i = 0; i < 5; i++) assert.equal((await step2(wrongCode(secret))).status, 401);
+      for (let i = 0; i < 5; i++) assert.equal((await step2(wrongCode(app.secret))).status, 401);
       // The seventh wrong code locks.
-      assert.equal((await step2(wrongCode(secret))).status, 403);
+      assert.equal((await step2(wrongCode(app.secret))).status, 403);
       const shown = await call('GET', `/v2.0/users/${user.id}`, undefined, adminToken);
       assert.equal((shown.body.user as Record<string, unknown>)['RAX-AUTH:multiFactorState'], 'LOCKED');
     });
 
     test('keystoneauth: MissingAuthMethods with a receipt, then TOTPMethod and ReceiptMethod give a token', async () => {
       const user = await createUser(account, 'ksa');
-      const secret = await enableOtp(user);
+      const app = await enableOtp(user);
       const first = jsonOf(await keystoneauth('password', `${server.url}/v3`, user.username, PASSWORD));
       assert.equal(first.outcome, 'receipt');
       assert.deepEqual(first.methods, ['password']);
@@ -468,7 +427,7 @@ for (const dialect of dialects()) {
           `${server.url}/v3`,
           user.username,
           String(first.receipt),
-          totpAt(secret, Date.now()),
+          await app.code(),
         ),
       );
       assert.equal(second.user_id, user.id);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before } from 'node:test';
@@ -9,6 +8,7 @@ import { type Browser, type BrowserContext, chromium, type Locator, type Page } 
 import { PNG } from 'pngjs';
 import { createTestEnv, dialects, type TestEnv } from './harness.js';
 import { totpAt } from './mfa.js';
+import { requireTool } from './tools.js';
 
 // jsqr is CommonJS whose typings declare an ES default export; under NodeNext the default import
 // is the module object, whose `default` is the function.
@@ -34,10 +34,7 @@ const CHROMIUM_ARGS = [
  * skipped with this message, except in CI (CI=true), where a missing browser is a failure.
  */
 export function browserUnavailable(): string | undefined {
-  if (fs.existsSync(CHROMIUM_PATH)) return undefined;
-  const message = `${CHROMIUM_PATH} is missing: install the Debian package chromium to run the control panel's browser tests`;
-  if (process.env.CI === 'true') throw new Error(message);
-  return message;
+  return requireTool('chromium') || undefined;
 }
 
 export function launchChromium(): Promise<Browser> {

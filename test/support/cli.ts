@@ -1,56 +1,19 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { secretOf, totpAt } from './mfa.js';
+import { buildRoot, builtBin, childEnv, collectOutput, freePort, ROOT, untilHealthy } from './process.js';
 
 /**
  * The `latchkey` command as users run it: the compiled bin as a child process, against a real
  * server process (the same bin's `serve`), on a pseudo-terminal when a test types at prompts.
  */
-export const ROOT = path.resolve(import.meta.dirname, '..', '..');
-export const BIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+export { builtBin, freePort, ROOT };
 
-let built = false;
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(full) : fs.statSync(full).mtimeMs);
-  }
-  return newest;
-}
-
-/** Compile once per test file, and not at all when the build is newer than every source. */
+/** Compile once per test file when the repository's dist/ is older than the sources (support/process.ts). */
 export function ensureBuilt(): void {
-  if (built) return;
-  const buildInfo = path.join(ROOT, 'dist', '.tsbuildinfo');
-  const sources = Math.max(
-    newestSource(path.join(ROOT, 'src')),
-    ...['tsconfig.json', 'tsconfig.build.json'].map((file) => fs.statSync(path.join(ROOT, file)).mtimeMs),
-  );
-  if (!fs.existsSync(buildInfo) || !fs.existsSync(BIN) || fs.statSync(buildInfo).mtimeMs < sources) {
-    execFileSync(
-      process.execPath,
-      [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-      { cwd: ROOT, stdio: 'inherit' },
-    );
-  }
-  built = true;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
+  buildRoot();
 }
 
 export interface ServerProcess {
@@ -68,10 +31,9 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cli-server-'));
   const outbox = path.join(dataDir, 'sms-outbox.jsonl');
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, 'serve'], {
+  const child = spawn(process.execPath, [builtBin(), 'serve'], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
+    env: childEnv({
       LATCHKEY_PORT: String(port),
       LATCHKEY_DATA_DIR: dataDir,
       LATCHKEY_SMS_OUTBOX: outbox,
@@ -82,12 +44,10 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
       LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
       LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
       ...env,
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const log: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
+  const log = collectOutput(child);
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (child.exitCode !== null) return;
@@ -96,17 +56,13 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
     await exited;
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${log.join('')}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return { url, dataDir, outbox, log, stop };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await untilHealthy(url, child, log);
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  await stop();
-  throw new Error(`server did not start:\n${log.join('')}`);
+  return { url, dataDir, outbox, log, stop };
 }
 
 /** A fresh config directory: each simulated user has its own token cache. */
@@ -131,9 +87,9 @@ export interface Run {
  */
 export function runCli(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [builtBin(), ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
+      env: childEnv(env),
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     });
@@ -171,13 +127,13 @@ export interface Terminal {
  * as when a person runs it. `script -e` exits with the command's own status.
  */
 export function terminal(args: string[], env: Record<string, string>, pipedIn?: string): Terminal {
-  const cli = [process.execPath, BIN, ...args].map(shellQuote).join(' ');
+  const cli = [process.execPath, builtBin(), ...args].map(shellQuote).join(' ');
   // With pipedIn, standard input is a pipe carrying that line while the terminal stays the
   // session's controlling terminal: `printf pw | latchkey login --password-stdin` typed by a person.
   const command = pipedIn === undefined ? cli : `printf '%s\\n' ${shellQuote(pipedIn)} | ${cli}`;
   const child: ChildProcess = spawn('script', ['-qfec', command, '/dev/null'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env },
+    env: childEnv({ TERM: 'xterm', ...env }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let screen = '';
@@ -299,9 +255,12 @@ export function lastSms(outbox: string, to: string): string {
 }
 
 /**
- * The test's authenticator app. The server accepts a code once per time step, within one step
- * either side of now, so consecutive uses take the next unused step (waiting only when three
- * steps have been used within one window).
+ * The test's authenticator app, for servers on the real clock. The server accepts a code once
+ * per time step, within one step either side of its now, and the code travels a while before
+ * the server checks it, maybe across a step boundary. So a code is of the current step or the
+ * next (both still accepted after one boundary), or of the previous step only while at least
+ * 10 s of the current one remain (a margin no loaded machine spends between here and the
+ * check). Consecutive codes take consecutive steps; when none is left, wait for the boundary.
  */
 export class Authenticator {
   private lastStep = -Infinity;
@@ -309,13 +268,15 @@ export class Authenticator {
 
   async code(): Promise<string> {
     for (;;) {
-      const now = Math.floor(Date.now() / 30_000);
-      const step = Math.max(this.lastStep + 1, now - 1);
+      const nowMs = Date.now();
+      const now = Math.floor(nowMs / 30_000);
+      const previousIsSafe = (now + 1) * 30_000 - nowMs >= 10_000;
+      const step = Math.max(this.lastStep + 1, previousIsSafe ? now - 1 : now);
       if (step <= now + 1) {
         this.lastStep = step;
         return totpAt(this.secret, step * 30_000);
       }
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await new Promise((resolve) => setTimeout(resolve, (now + 1) * 30_000 - nowMs + 10));
     }
   }
 }

@@ -83,12 +83,14 @@ export async function createTestEnv(
     redisKeyPrefix?: string;
     /** A database of the caller's (kept on close), instead of a fresh one. */
     databaseUrl?: string;
+    /** PostgreSQL only, with databaseUrl: the caller's schema in that database. */
+    schema?: string;
   } = {},
 ): Promise<TestEnv> {
   const dialect = options.databaseUrl?.startsWith('postgres') ? 'postgres' : (options.dialect ?? 'sqlite');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
   let databaseUrl = options.databaseUrl ?? `sqlite:${path.join(dataDir, 'latchkey.db')}`;
-  let schema: string | undefined;
+  let schema: string | undefined = options.schema;
   let dropSchema: (() => Promise<void>) | undefined;
   if (dialect === 'postgres' && options.databaseUrl === undefined) {
     const fresh = await freshPostgresSchema();

@@ -1,9 +1,12 @@
 /**
  * Every answer an API route gives in the test suite is held to that route's documented response
- * schema (the one the OpenAPI document publishes): a status the route does not document, or a
- * body with a field missing, of another type or not in the schema, turns into a 500 naming the
- * difference, so the test that met it fails.
+ * schema (the one the OpenAPI document publishes): a status the route does not document, a body
+ * with a field missing, of another type or not in the schema, a JSON body not sent as JSON, or a
+ * documented response header unlike its schema, turns into a 500 naming the
+ * difference, so the test that met it fails. Bodies are checked whatever form Fastify holds
+ * them in (a string, a Buffer, a stream).
  */
+import { Readable } from 'node:stream';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { App } from '../../src/app.js';
 
@@ -37,6 +40,55 @@ function validatorFor(schema: Schema): ValidateFunction {
   return validate;
 }
 
+const headerValidators = new WeakMap<object, ValidateFunction>();
+
+function headerValidatorFor(schema: Schema): ValidateFunction {
+  let validate = headerValidators.get(schema);
+  if (!validate) {
+    validate = ajv.compile(schema);
+    headerValidators.set(schema, validate);
+  }
+  return validate;
+}
+
+/** What differs between the answer's headers and the ones its schema documents, if anything. */
+function headerDifference(
+  schema: Schema,
+  header: (name: string) => unknown,
+  bodyIsJson: boolean,
+): string | undefined {
+  const content = schema.content as Record<string, unknown> | undefined;
+  const documentedType = content ? Object.keys(content)[0] : 'application/json';
+  const contentType = String(header('content-type') ?? '');
+  if (bodyIsJson && documentedType?.includes('json') && !contentType.includes('application/json'))
+    return `sent a JSON body as '${contentType}'`;
+  const headers = (schema.headers ?? {}) as Record<string, Schema>;
+  for (const [name, headerSchema] of Object.entries(headers)) {
+    // OpenAPI headers are optional unless marked required: a 401 documents WWW-Authenticate for
+    // the challenge, which a wrong password's 401 has no reason to send.
+    const value = header(name.toLowerCase());
+    if (value === undefined) continue;
+    const validate = headerValidatorFor(headerSchema);
+    if (!validate(String(value)))
+      return `sent ${name}: ${String(value)}, unlike its schema (${ajv.errorsText(validate.errors)})`;
+  }
+  return undefined;
+}
+
+async function textOf(payload: unknown): Promise<{ text: string | undefined; payload: unknown }> {
+  if (typeof payload === 'string') return { text: payload, payload };
+  if (Buffer.isBuffer(payload)) return { text: payload.toString('utf8'), payload };
+  if (payload instanceof Readable) {
+    // Read it whole to check it, and send what was read.
+    const chunks: Buffer[] = [];
+    for await (const chunk of payload)
+      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+    const whole = Buffer.concat(chunks);
+    return { text: whole.toString('utf8'), payload: whole };
+  }
+  return { text: undefined, payload };
+}
+
 export const CONTRACT_BREACH = 'responseContractBreach';
 
 function breach(route: string, detail: string): string {
@@ -63,15 +115,40 @@ export function checkResponsesAgainstSchemas(app: App): void {
       reply.code(500);
       return breach(route, `answered ${status} with a body where none is documented`);
     }
-    if (typeof payload !== 'string') return payload;
+    const read = await textOf(payload);
+    if (read.text === undefined) {
+      reply.code(500);
+      return breach(route, `answered ${status} with a body of a kind the check cannot read`);
+    }
+    const text = read.text;
     const contentType = String(reply.getHeader('content-type') ?? '');
-    const body: unknown = contentType.includes('json') ? JSON.parse(payload) : payload;
+    let body: unknown = text;
+    if (contentType.includes('json')) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        reply.code(500);
+        return breach(
+          route,
+          `answered ${status} with a body sent as JSON that is not: ${text.slice(0, 200)}`,
+        );
+      }
+    }
+    const headerProblem = headerDifference(
+      schema,
+      (name) => reply.getHeader(name),
+      typeof body === 'object' && body !== null,
+    );
+    if (headerProblem) {
+      reply.code(500);
+      return breach(route, `answered ${status} and ${headerProblem}`);
+    }
     const validate = validatorFor(schema);
-    if (validate(body)) return payload;
+    if (validate(body)) return read.payload;
     reply.code(500);
     return breach(
       route,
-      `answered ${status} unlike its schema: ${ajv.errorsText(validate.errors)} in ${payload.slice(0, 400)}`,
+      `answered ${status} unlike its schema: ${ajv.errorsText(validate.errors)} in ${text.slice(0, 400)}`,
     );
   });
 }

@@ -6,7 +6,11 @@ import * as hardening from './2026-11-30-hardening.js';
 import * as serverKeys from './2026-12-01-server-keys.js';
 import * as passwordHistory from './2026-12-06-password-history.js';
 
-/** Listed statically (no directory scan), so a bundled or compiled build finds every migration. */
+/**
+ * Listed statically (no directory scan), so a bundled or compiled build finds every migration.
+ * A new migration adds, in the same change, its fill in test/fixtures/schema-history.ts: a
+ * database at that version filled as that version wrote it, which test/upgrade.test.ts upgrades.
+ */
 export const migrations: Record<string, Migration> = {
   '2026-11-22-core': core,
   '2026-11-22-multi-factor': multiFactor,
