@@ -61,6 +61,8 @@ describe('control panel: sign-in', { skip }, () => {
     const context = await newPerson(browser, env);
     const page = await context.newPage();
     await page.goto('/sign-in');
+    // The user-name field has the focus when the page is there: typing goes straight into it.
+    await page.waitForFunction(() => document.activeElement?.getAttribute('name') === 'username');
     await page.keyboard.type(user.username);
     await page.keyboard.press('Tab');
     await page.keyboard.type(user.password);

@@ -42,7 +42,9 @@ export function tightenPrivateFiles(dataDir: string, extraFiles: string[] = []):
     try {
       stat = fs.statSync(target);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // Missing, or under a path that cannot hold it: opening the store names the problem.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
       throw error;
     }
     if (stat.isDirectory() !== directory || (stat.mode & 0o077) === 0) return;
