@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import {
   accountWithUsers,
   chooseAction,
@@ -9,6 +9,7 @@ import {
   recordActions,
   recordPath,
   signInWithOtp,
+  userRow,
 } from './support/admin.js';
 import {
   assertAccessible,
@@ -26,14 +27,6 @@ import { createAccount, createAdmin, createUserVia, setRole } from './support/ha
 import { enableOtp, enableSms } from './support/mfa.js';
 
 const skip = browserUnavailable();
-
-/** The text of the user list row of `username`. */
-async function userRow(page: Page, username: string): Promise<string> {
-  return page
-    .getByRole('row')
-    .filter({ has: page.getByRole('link', { name: username, exact: true }) })
-    .innerText();
-}
 
 describe('control panel: administration', { skip }, () => {
   let env: PanelEnv;

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { accountWithUsers, chooseAction, recordActions, recordPath, signInWithOtp } from './support/admin.js';
+import {
+  accountWithUsers,
+  chooseAction,
+  recordActions,
+  recordPath,
+  signInWithOtp,
+  userRow,
+} from './support/admin.js';
 import {
   assertAccessible,
   bannerText,
@@ -16,14 +23,6 @@ import {
 import { passwordLogin } from './support/harness.js';
 
 const skip = browserUnavailable();
-
-/** The text of the user list row of `username`. */
-async function userRow(page: Page, username: string): Promise<string> {
-  return page
-    .getByRole('row')
-    .filter({ has: page.getByRole('link', { name: username, exact: true }) })
-    .innerText();
-}
 
 /** The CSRF token the page's forms carry. */
 async function csrfTokenOf(page: Page): Promise<string> {

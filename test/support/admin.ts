@@ -68,3 +68,11 @@ export async function chooseAction(page: Page, label: string): Promise<void> {
 
 export const recordPath = (domainId: string | null, userId: string): string =>
   `/admin/accounts/${domainId}/users/${userId}`;
+
+/** The text of the user list row of `username`. */
+export async function userRow(page: Page, username: string): Promise<string> {
+  return page
+    .getByRole('row')
+    .filter({ has: page.getByRole('link', { name: username, exact: true }) })
+    .innerText();
+}
