@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/config.js';
-import { startServer } from '../src/main.js';
+import { startServer } from '../src/server/main.js';
 
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 8);
 const PASSWORD = 'Benchpass1';

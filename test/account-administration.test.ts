@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type Acting, acting, may } from '../src/auth/caller.js';
-import { ApiError } from '../src/errors.js';
-import { failedSignInsByHour, HOUR_MS, lastSignInsFor } from '../src/events/aggregates.js';
+import { type Acting, acting, may } from '../src/access/caller.js';
+import { ApiError } from '../src/core/errors.js';
 import { listAccountsFor } from '../src/identity/domains.js';
 import { listAccountUsersFor, requireUser } from '../src/identity/users.js';
+import { failedSignInsByHour, HOUR_MS, lastSignInsFor } from '../src/reports/aggregates.js';
 import {
   createAccount,
   createAdmin,

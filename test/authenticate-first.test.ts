@@ -1,5 +1,5 @@
 import { after, before, describe, test } from 'node:test';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
 import { assertFault } from './support/api.js';
 import { createAccount, createTestEnv, dialects, type TestEnv, type TestUser } from './support/harness.js';
 

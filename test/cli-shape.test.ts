@@ -63,11 +63,11 @@ describe('the latchkey command as a whole', () => {
     for (const file of relative) {
       assert.ok(
         file.startsWith('src/cli/') ||
-          ['src/http/wire.ts', 'src/errors.ts', 'src/package-version.ts'].includes(file),
+          ['src/http/v2/wire.ts', 'src/core/errors.ts', 'src/core/package-version.ts'].includes(file),
         file,
       );
     }
-    assert.ok(relative.includes('src/http/wire.ts'), 'the CLI reads the wire types the server renders');
+    assert.ok(relative.includes('src/http/v2/wire.ts'), 'the CLI reads the wire types the server renders');
   });
 
   test('every command answers --help with at least one example', async () => {

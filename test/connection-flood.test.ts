@@ -5,10 +5,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ManualClock } from '../src/clock.js';
 import { loadConfig } from '../src/config/config.js';
+import { ManualClock } from '../src/core/clock.js';
 import { addressMatcher, IDLE_AFTER_MS } from '../src/http/connection-limits.js';
-import { type RunningServer, startServer } from '../src/main.js';
+import { type RunningServer, startServer } from '../src/server/main.js';
 import { TEST_KEYS } from './support/harness.js';
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
 import { MUST_HAVE_MFA_TO_ENFORCE } from '../src/policy/domain-enforcement.js';
 import {
   createAccount,

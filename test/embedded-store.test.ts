@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
-import { startServer } from '../src/main.js';
+import { startServer } from '../src/server/main.js';
 import { DataDirectoryInUse } from '../src/store/data-dir-lock.js';
 import { PASSWORD, TEST_KEYS } from './support/harness.js';
 import { childEnv, collectOutput, freePort, untilHealthy } from './support/process.js';

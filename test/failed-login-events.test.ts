@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { pruneExpired } from '../src/housekeeping.js';
+import { pruneExpired } from '../src/server/housekeeping.js';
 import {
   createAccount,
   createAdmin,

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
 import { generateKeyRingText } from '../src/crypto/key-ring.js';
-import { createLogger, startServer } from '../src/main.js';
+import { createLogger, startServer } from '../src/server/main.js';
 
 /** Files holding secrets or personal data, and the data directory, are the owner's alone at start. */
 const modeOf = (file: string) => (fs.statSync(file).mode & 0o777).toString(8);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import type { App } from '../src/app.js';
+import type { HttpServer } from '../src/http/server-instance.js';
 import {
   createAccount,
   createAdmin,
@@ -42,7 +42,7 @@ interface Route {
  * The routes whose path matches, read from the router itself, so a new route is fuzzed without a
  * change here. Routes with a constraint (the panel's `/` for browsers) are printed with it.
  */
-function routesOf(app: App, pathPattern: RegExp, constrained = false): Route[] {
+function routesOf(app: HttpServer, pathPattern: RegExp, constrained = false): Route[] {
   const routes: Route[] = [];
   const parts: string[] = [];
   for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
@@ -59,9 +59,9 @@ function routesOf(app: App, pathPattern: RegExp, constrained = false): Route[] {
   return routes;
 }
 
-const apiRoutes = (app: App) => routesOf(app, /^\/(v2\.0\/|health$|metrics$)/);
-const v3Routes = (app: App) => routesOf(app, /^\/(v3(\/|$)|$)/);
-const panelRoutes = (app: App) => [
+const apiRoutes = (app: HttpServer) => routesOf(app, /^\/(v2\.0\/|health$|metrics$)/);
+const v3Routes = (app: HttpServer) => routesOf(app, /^\/(v3(\/|$)|$)/);
+const panelRoutes = (app: HttpServer) => [
   ...routesOf(app, /^\/$/, true),
   ...routesOf(app, /^\/(admin|sign-in|sign-out|setup|profile)(\/|$)/),
 ];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BODY_LIMIT_BYTES, buildApp } from '../src/app.js';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
+import { BODY_LIMIT_BYTES, buildApp } from '../src/server/app.js';
 import { migrations } from '../src/store/migrations/index.js';
 import { accessOf, apiKeyLogin, apiKeyPath, assertFault, tokenOf } from './support/api.js';
 import {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
-import { type RunningServer, startServer } from '../src/main.js';
+import { type RunningServer, startServer } from '../src/server/main.js';
 import { TEST_KEYS } from './support/harness.js';
 import { until } from './support/wait.js';
 

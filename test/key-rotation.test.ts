@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConfigError } from '../src/config/config.js';
 import { envelopeKeyId, KeyRing } from '../src/crypto/key-ring.js';
 import { bypassHash } from '../src/factors/bypass-codes/bypass-codes.js';
-import { reencryptSecrets } from '../src/key-rotation.js';
+import { reencryptSecrets } from '../src/server/key-rotation.js';
 import { accessOf, apiKeyLogin, tokenOf } from './support/api.js';
 import { createAccount, createInstance, createTestEnv, dialects, type TestEnv } from './support/harness.js';
 import { childEnv } from './support/process.js';

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { AuthorizationMessages } from '../src/auth/caller.js';
-import { Messages } from '../src/errors.js';
+import { AuthorizationMessages } from '../src/access/caller.js';
+import { Messages } from '../src/core/errors.js';
 import { BypassMessages } from '../src/factors/bypass-codes/generate.js';
 import { SettingsMessages } from '../src/factors/settings.js';
 import { PhoneMessages } from '../src/factors/sms/phones.js';
+import { TemporaryCodeMessages } from '../src/factors/temporary-code.js';
 import { OtpMessages } from '../src/factors/totp/devices.js';
 import { V3Messages } from '../src/http/v3/auth-request.js';
-import { TemporaryCodeMessages } from '../src/lockout/temporary-code.js';
 
 /**
  * Every fixed message a client may meet, of every family, is in docs/api.md word for word, so

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TOKEN_ISSUING_PATHS } from '../src/auth/login.js';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
 import {
   createAccount,
   createAdmin,

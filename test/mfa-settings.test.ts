@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import { Messages } from '../src/core/errors.js';
 import { randomHex } from '../src/crypto/random.js';
-import { Messages } from '../src/errors.js';
 import { SettingsMessages } from '../src/factors/settings.js';
 import { apiKeyLogin, assertFault, createUserManager, tokenOf, userOf } from './support/api.js';
 import {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
 import { freshPostgresSchema, PASSWORD, TEST_KEYS } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
 import { serveFromSources } from './support/process.js';

@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import Fastify, { type FastifySchema } from 'fastify';
-import { type App, buildApp } from '../src/app.js';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
+import type { HttpServer } from '../src/http/server-instance.js';
+import { buildApp } from '../src/server/app.js';
 import { createTestEnv, type TestEnv } from './support/harness.js';
 import { CONTRACT_BREACH, checkResponsesAgainstSchemas } from './support/response-contract.js';
 
@@ -119,7 +120,7 @@ describe('the OpenAPI document', () => {
 
 describe('the response check the test suite runs under', () => {
   test('an answer unlike its schema, or with an undocumented status, becomes a 500 naming the difference', async () => {
-    const app = Fastify() as unknown as App;
+    const app = Fastify() as unknown as HttpServer;
     // As the API serialises (api.ts): a schema never trims an answer.
     app.setSerializerCompiler(() => (data) => JSON.stringify(data));
     checkResponsesAgainstSchemas(app);

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import jsQRModule from 'jsqr';
 import { PNG } from 'pngjs';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
 import { accessOf, assertFault } from './support/api.js';
 import {
   createAccount,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
 import {
   assertAccessible,
   bannerText,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PasswordHasher } from '../src/identity/passwords.js';
+import { PasswordHasher } from '../src/crypto/password-hasher.js';
 import { insertUser } from '../src/identity/users.js';
 import {
   createTestEnv,

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import Fastify, { type FastifySchema } from 'fastify';
-import type { App } from '../src/app.js';
+import type { HttpServer } from '../src/http/server-instance.js';
 import { CONTRACT_BREACH, checkResponsesAgainstSchemas } from './support/response-contract.js';
 
 /** The check of test/support/response-contract.ts on the forms an answer takes besides a string. */
 test('the response check reads Buffer and stream bodies, the JSON content type and documented headers', async () => {
-  const app = Fastify() as unknown as App;
+  const app = Fastify() as unknown as HttpServer;
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   checkResponsesAgainstSchemas(app);
   const schema: FastifySchema = {

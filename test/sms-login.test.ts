@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
 import { OutboxSmsSender } from '../src/notify/outbox.js';
 import { accessOf, assertFault } from './support/api.js';
 import {

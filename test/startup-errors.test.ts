@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
-import { bootstrap, createDeps } from '../src/main.js';
+import { bootstrap, createDeps } from '../src/server/main.js';
 import { freshPostgresSchema, TEST_KEYS } from './support/harness.js';
 import { childEnv } from './support/process.js';
 

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { issueToken } from '../src/auth/tokens.js';
+import { issueToken } from '../src/access/tokens.js';
 import { recordEvent } from '../src/events/events.js';
 import { bypassHash, consumeBypassCode } from '../src/factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode, storeOneTimeCode } from '../src/factors/one-time-codes.js';
-import { pruneExpired } from '../src/housekeeping.js';
 import { insertUser } from '../src/identity/users.js';
 import { reservePasscodeAttempt } from '../src/lockout/attempts.js';
+import { pruneExpired } from '../src/server/housekeeping.js';
 import { migrateToLatest } from '../src/store/connect.js';
 import { createTestEnv, dialects, PASSWORD, type TestEnv, uniqueName } from './support/harness.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
 import { NOT_SENT } from '../src/factors/sms/delivery.js';
-import { TemporaryCodeMessages } from '../src/lockout/temporary-code.js';
+import { TemporaryCodeMessages } from '../src/factors/temporary-code.js';
 import { accessOf, assertFault, tokenOf } from './support/api.js';
 import {
   createAccount,

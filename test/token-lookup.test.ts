@@ -10,8 +10,8 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
-import { LiveTokenLookup, type LiveTokenRow } from '../src/auth/token-lookup.js';
-import { ManualClock } from '../src/clock.js';
+import { LiveTokenLookup, type LiveTokenRow } from '../src/access/token-lookup.js';
+import { ManualClock } from '../src/core/clock.js';
 import type { Database } from '../src/store/schema.js';
 
 /**

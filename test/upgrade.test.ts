@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Migrator } from 'kysely/migration';
-import { ManualClock } from '../src/clock.js';
+import { ManualClock } from '../src/core/clock.js';
 import { connect } from '../src/store/connect.js';
 import { migrations } from '../src/store/migrations/index.js';
 import { fills, HISTORY } from './fixtures/schema-history.js';

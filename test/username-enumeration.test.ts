@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AuthorizationMessages } from '../src/auth/caller.js';
+import { AuthorizationMessages } from '../src/access/caller.js';
 import { assertFault } from './support/api.js';
 import {
   createAccount,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Messages } from '../src/errors.js';
+import { Messages } from '../src/core/errors.js';
 import { PASSWORD_POLICY_MESSAGE } from '../src/identity/passwords.js';
 import { TOO_MANY_FAILURES } from '../src/lockout/source-failures.js';
 import { assertFault } from './support/api.js';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { resolveToken, tokenValidationStats } from '../src/auth/tokens.js';
-import { ValidationCache } from '../src/auth/validation-cache.js';
-import { Messages } from '../src/errors.js';
+import { resolveToken, tokenValidationStats } from '../src/access/tokens.js';
+import { ValidationCache } from '../src/access/validation-cache.js';
+import { Messages } from '../src/core/errors.js';
 import { recordEvent } from '../src/events/events.js';
 import type { TokenRow, UserRow } from '../src/store/schema.js';
 import { describeWrites } from '../src/store/write-feed.js';

@@ -1,7 +1,13 @@
+import {
+  type AuthMethod,
+  authMethodsOf,
+  issueToken,
+  resolveToken,
+  type TokenScope,
+} from '../access/tokens.js';
+import { ApiError, badRequest, forbidden, Messages, unauthorized, userDisabled } from '../core/errors.js';
 import { constantEquals } from '../crypto/constant-equals.js';
 import { randomHex } from '../crypto/random.js';
-import type { Deps } from '../deps.js';
-import { ApiError, badRequest, forbidden, Messages, unauthorized, userDisabled } from '../errors.js';
 import { type EventType, isFailureEvent, recordEvent, recordRepeatedEvent } from '../events/events.js';
 import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
@@ -32,6 +38,7 @@ import {
   type PolicySubject,
   passcodeMethod,
 } from '../policy/enforcement.js';
+import type { Deps } from '../services/deps.js';
 import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
 import {
   consumeMfaSession,
@@ -40,7 +47,6 @@ import {
   newMfaSessionId,
   startMfaSession,
 } from './mfa-session.js';
-import { type AuthMethod, authMethodsOf, issueToken, resolveToken, type TokenScope } from './tokens.js';
 
 /** A username (v2.0, the panel) or an OpenStack v3 user reference (id, or name and domain). */
 type NamedUser = { username: string } | { user: UserReference };

@@ -1,8 +1,8 @@
+import type { AuthMethod } from '../access/tokens.js';
 import { randomUrlSafe } from '../crypto/random.js';
-import type { Deps } from '../deps.js';
 import type { FactorType } from '../policy/enforcement.js';
+import type { Deps } from '../services/deps.js';
 import type { Db } from '../store/schema.js';
-import type { AuthMethod } from './tokens.js';
 
 /**
  * The OS-MF session: what step 1 already proved, for 5 minutes, used at most once. It is not a

@@ -1,9 +1,9 @@
-import type { Deps } from '../deps.js';
-import { ApiError } from '../errors.js';
+import type { Caller } from '../access/caller.js';
+import { authorize } from '../access/caller.js';
+import { ApiError } from '../core/errors.js';
 import { findUserById, updateUser } from '../identity/users.js';
 import { takeSourceFailureSlot } from '../lockout/source-failures.js';
-import type { Caller } from './caller.js';
-import { authorize } from './caller.js';
+import type { Deps } from '../services/deps.js';
 import { judgePassword } from './login.js';
 
 /**

@@ -1,5 +1,5 @@
-import { Messages } from '../errors.js';
-import { AUTH_TOKEN_HEADER, type FaultBody } from '../http/wire.js';
+import { Messages } from '../core/errors.js';
+import { AUTH_TOKEN_HEADER, type FaultBody } from '../http/v2/wire.js';
 import { CliError, ExitCode, oneLine } from './failure.js';
 import type { Session } from './session.js';
 

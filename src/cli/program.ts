@@ -1,6 +1,6 @@
 import { styleText } from 'node:util';
 import { Command, Option } from 'commander';
-import { packageVersion } from '../package-version.js';
+import { packageVersion } from '../core/package-version.js';
 import { registerAccountCommands } from './commands/account.js';
 import { example } from './commands/common.js';
 import { registerEventCommands } from './commands/events.js';

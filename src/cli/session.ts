@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { AccessResponse, AuthMethod, TokenScope } from '../http/wire.js';
+import type { AccessResponse, AuthMethod, TokenScope } from '../http/v2/wire.js';
 import { notLoggedIn, usageError } from './failure.js';
 
 /** What `latchkey login` keeps between commands: one server, one token. */

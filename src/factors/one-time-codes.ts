@@ -1,5 +1,5 @@
 import { constantEquals } from '../crypto/constant-equals.js';
-import type { Deps } from '../deps.js';
+import type { Deps } from '../services/deps.js';
 import type { Db } from '../store/schema.js';
 
 /** SMS login passcodes and admin temporary codes: at most one live code per user and purpose. */

@@ -1,12 +1,12 @@
-import { type Acting, AuthorizationMessages, authorize } from '../auth/caller.js';
-import { revokeUserTokens } from '../auth/tokens.js';
-import type { Actor, Deps } from '../deps.js';
-import { badRequest, notFound } from '../errors.js';
+import { type Acting, AuthorizationMessages, authorize } from '../access/caller.js';
+import { revokeUserTokens } from '../access/tokens.js';
+import { badRequest, notFound } from '../core/errors.js';
 import { type EventType, recordEvent, type SecurityEvent } from '../events/events.js';
 import { resetPasscodeAttempts } from '../lockout/attempts.js';
 import { locksOf } from '../lockout/locks.js';
 import { resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { type FactorType, mfaRequired, type UserEnforcementLevel } from '../policy/enforcement.js';
+import type { Actor, Deps } from '../services/deps.js';
 import type { Db, UserView } from '../store/schema.js';
 import { deleteOneTimeCodes } from './one-time-codes.js';
 import { burnLoginPasscodes } from './sms/login-passcode.js';

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { type Access, authenticateCaller, type Caller } from '../auth/caller.js';
-import type { Deps } from '../deps.js';
+import { type Access, authenticateCaller, type Caller } from '../access/caller.js';
+import type { Deps } from '../services/deps.js';
 
 export type { Caller };
 

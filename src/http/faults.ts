@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply } from 'fastify';
-import { ApiError, type FaultName, Messages } from '../errors.js';
+import { ApiError, type FaultName, Messages } from '../core/errors.js';
 
 /** Body limit (ours, API.md): 64 KiB. */
 export const BODY_LIMIT_BYTES = 64 * 1024;

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { badRequest } from '../errors.js';
+import { badRequest } from '../core/errors.js';
 
 /**
  * The one edge every surface stands behind (v2.0, /v3, the panel, discovery, health): registered

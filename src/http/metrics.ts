@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { MetricsSink } from '../metrics-sink.js';
 import type { FactorType } from '../policy/enforcement.js';
+import type { MetricsSink } from '../services/metrics-sink.js';
 import type { PoolStats } from '../store/connect.js';
 
 /**

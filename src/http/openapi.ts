@@ -6,9 +6,9 @@
  */
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import { type TSchema, Type } from 'typebox';
-import { type FaultName, Messages } from '../errors.js';
+import { type FaultName, Messages } from '../core/errors.js';
 import { BODY_LIMIT_BYTES, CONTROL_CHARACTERS_MESSAGE } from './faults.js';
-import { AUTH_TOKEN_HEADER } from './wire.js';
+import { AUTH_TOKEN_HEADER } from './v2/wire.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -252,3 +252,7 @@ function markExtensions<T extends { paths?: Record<string, unknown> }>(document:
   }
   return document;
 }
+
+/** The schema with a description (of a response, for the document). */
+export const described = <T extends TSchema>(schema: T, description: string): T =>
+  ({ ...schema, description }) as T;

@@ -1,7 +1,7 @@
+import { notFound } from '../core/errors.js';
 import { randomHex } from '../crypto/random.js';
-import type { Deps } from '../deps.js';
-import { notFound } from '../errors.js';
 import { recordEvent } from '../events/events.js';
+import type { Deps } from '../services/deps.js';
 import type { UserView } from '../store/schema.js';
 
 /** Binds an encrypted API key to its user's row: moved to another row, it does not decrypt. */

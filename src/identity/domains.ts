@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import { type Acting, acting, authorize, seesEveryDomain } from '../auth/caller.js';
-import type { Deps } from '../deps.js';
-import { notFound } from '../errors.js';
+import { type Acting, acting, authorize, seesEveryDomain } from '../access/caller.js';
+import { notFound } from '../core/errors.js';
+import type { Deps } from '../services/deps.js';
 import type { Db, DomainRow, UserView } from '../store/schema.js';
 import { DEFAULT_DOMAIN } from './users.js';
 

@@ -1,5 +1,5 @@
-import type { Deps } from '../deps.js';
-import { badRequest } from '../errors.js';
+import { badRequest } from '../core/errors.js';
+import type { Deps } from '../services/deps.js';
 import type { Db } from '../store/schema.js';
 
 /**

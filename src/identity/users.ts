@@ -1,15 +1,15 @@
 import { randomInt } from 'node:crypto';
-import { type Acting, acting, authorize, listsUser, may, seesEveryDomain } from '../auth/caller.js';
-import { revokeUserTokens } from '../auth/tokens.js';
+import { type Acting, acting, authorize, listsUser, may, seesEveryDomain } from '../access/caller.js';
+import { isRoleName, type RoleName, roleCreatedBy, roleOf } from '../access/roles.js';
+import { revokeUserTokens } from '../access/tokens.js';
+import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
 import { randomHex } from '../crypto/random.js';
-import type { Actor, Deps } from '../deps.js';
-import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { type EventType, recordEvent } from '../events/events.js';
+import type { Actor, Deps } from '../services/deps.js';
 import { type Db, type UserRow, type UserUpdate, type UserView, userView } from '../store/schema.js';
 import { apiKeyAad } from './api-keys.js';
 import { assertNotRecentPassword, rememberReplacedPassword } from './password-history.js';
 import { generatePassword, meetsPasswordPolicy, PASSWORD_POLICY_MESSAGE } from './passwords.js';
-import { isRoleName, type RoleName, roleCreatedBy, roleOf } from './roles.js';
 
 export const MAX_USERS_PER_DOMAIN = 100;
 const USERNAME_PATTERN = /^[A-Za-z][A-Za-z0-9\-_.@]*$/;

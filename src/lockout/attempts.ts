@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Deps } from '../deps.js';
+import type { Deps } from '../services/deps.js';
 import type { Db, UserView } from '../store/schema.js';
 import { passcodeLock } from './locks.js';
 

@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
-import type { Deps } from '../deps.js';
-import { ApiError, serviceUnavailable } from '../errors.js';
+import { ApiError, serviceUnavailable } from '../core/errors.js';
 import { recordRepeatedEvent } from '../events/events.js';
+import type { Deps } from '../services/deps.js';
 
 /** LATCHKEY_LOGIN_FAILURES_PER_SOURCE counts over fixed windows of this length (API.md). */
 export const SOURCE_WINDOW_MS = 10 * 60_000;

@@ -1,5 +1,5 @@
-import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
+import type { Clock } from '../core/clock.js';
 import { OutboxSmsSender } from './outbox.js';
 import type { SmsSender } from './sms-sender.js';
 import { TwilioSmsSender } from './twilio.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../core/clock.js';
 import type { SmsMessage, SmsSender } from './sms-sender.js';
 
 /** Development provider: appends {"to","body","sentAt"} as one JSON line to a file (API.md). */

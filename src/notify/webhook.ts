@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../core/clock.js';
 import type { SmsMessage, SmsSender } from './sms-sender.js';
 import { SmsDeliveryError } from './sms-sender.js';
 

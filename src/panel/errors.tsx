@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../core/errors.js';
 import { ButtonLink } from './components.js';
 import { Layout } from './layout.js';
 import { BARE_CONTEXT, type PageContext, renderDocument, sendPage } from './render.js';

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { may } from '../auth/caller.js';
+import { may } from '../access/caller.js';
 import { Banner } from './components.js';
 import type { PageContext } from './render.js';
 

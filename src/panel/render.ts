@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VNode } from 'preact';
 import { render } from 'preact-render-to-string';
-import type { Acting } from '../auth/caller.js';
+import type { Acting } from '../access/caller.js';
 import { servedOverTls } from './security.js';
 import { type Flash, type PanelSession, takeFlash } from './session.js';
 
@@ -13,7 +13,7 @@ export interface PageContext {
   user: { id: string; username: string; role: string } | null;
   /** A SETUP-MFA session: only the forced setup is open to it. */
   setupOnly: boolean;
-  /** The signed-in user as auth/caller.ts judges it: which menu entries it may use. */
+  /** The signed-in user as access/caller.ts judges it: which menu entries it may use. */
   acting?: Acting;
   flash: Flash | undefined;
 }

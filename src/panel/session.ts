@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
-import { authenticateCaller, type Caller, type Access as CallerAccess } from '../auth/caller.js';
-import { MFA_REQUIRED_REASONS, whyTokenEnded } from '../auth/tokens.js';
-import type { Actor, Deps } from '../deps.js';
-import { ApiError, Messages } from '../errors.js';
+import { authenticateCaller, type Caller, type Access as CallerAccess } from '../access/caller.js';
+import { MFA_REQUIRED_REASONS, whyTokenEnded } from '../access/tokens.js';
+import { ApiError, Messages } from '../core/errors.js';
 import type { FactorType } from '../policy/enforcement.js';
+import type { Actor, Deps } from '../services/deps.js';
 import { servedOverTls } from './security.js';
 
 /** Cookie names. None is readable by page scripts (all httpOnly). */
@@ -19,7 +19,7 @@ export const COOKIES = {
 } as const;
 
 /**
- * Who is signed in: the Caller (auth/caller.ts) behind the session cookie's token, resolved
+ * Who is signed in: the Caller (access/caller.ts) behind the session cookie's token, resolved
  * afresh on every request exactly as the API resolves X-Auth-Token.
  */
 export type PanelSession = Caller;

@@ -1,8 +1,8 @@
-import { AuthorizationMessages, acting, authorize } from '../auth/caller.js';
-import { revokeUserTokens } from '../auth/tokens.js';
-import type { Actor, Deps } from '../deps.js';
-import { badRequest, notFound } from '../errors.js';
+import { AuthorizationMessages, acting, authorize } from '../access/caller.js';
+import { revokeUserTokens } from '../access/tokens.js';
+import { badRequest, notFound } from '../core/errors.js';
 import { recordEvent } from '../events/events.js';
+import type { Actor, Deps } from '../services/deps.js';
 import type { Db, UserView } from '../store/schema.js';
 import type { DomainEnforcementLevel } from './enforcement.js';
 

@@ -1,8 +1,11 @@
-import type { AuthMethod, TokenScope } from '../auth/tokens.js';
+import type { AuthMethod, TokenScope } from '../access/tokens.js';
 
 export type DomainEnforcementLevel = 'OPTIONAL' | 'REQUIRED';
 export type UserEnforcementLevel = 'DEFAULT' | 'OPTIONAL' | 'REQUIRED';
-export type FactorType = 'SMS' | 'OTP';
+
+import type { FactorType } from '../core/factor-type.js';
+
+export type { FactorType };
 
 /**
  * Whether a user without MFA must set it up (reference §4.6): the user's own level wins unless

@@ -4,14 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
-import type { App, AppDeps } from '../../src/app.js';
-import { buildApp } from '../../src/app.js';
-import { ManualClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/config.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
+import type { HttpServer } from '../../src/http/server-instance.js';
 import { insertUser } from '../../src/identity/users.js';
-import { createDeps, createLogger } from '../../src/main.js';
 import { FakeSmsSender } from '../../src/notify/fake.js';
+import type { AppDeps } from '../../src/server/app.js';
+import { buildApp } from '../../src/server/app.js';
+import { createDeps, createLogger } from '../../src/server/main.js';
 import { checkResponsesAgainstSchemas } from './response-contract.js';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -29,7 +30,7 @@ export interface Response {
 }
 
 export interface TestEnv {
-  app: App;
+  app: HttpServer;
   deps: AppDeps;
   clock: ManualClock;
   sms: FakeSmsSender;
@@ -155,7 +156,7 @@ export async function createTestEnv(
   };
 }
 
-function requester(app: App): TestEnv['request'] {
+function requester(app: HttpServer): TestEnv['request'] {
   return async (method, url, requestOptions = {}) => {
     const headers: Record<string, string> = { ...requestOptions.headers };
     if (requestOptions.token) headers['x-auth-token'] = requestOptions.token;

@@ -8,7 +8,7 @@
  */
 import { Readable } from 'node:stream';
 import { Ajv, type ValidateFunction } from 'ajv';
-import type { App } from '../../src/app.js';
+import type { HttpServer } from '../../src/http/server-instance.js';
 
 type Schema = Record<string, unknown>;
 
@@ -98,7 +98,7 @@ function breach(route: string, detail: string): string {
 }
 
 /** Installs the check; call before app.ready(). */
-export function checkResponsesAgainstSchemas(app: App): void {
+export function checkResponsesAgainstSchemas(app: HttpServer): void {
   app.addHook('onSend', async (request, reply, payload) => {
     const responses = request.routeOptions.schema?.response as Record<string, Schema> | undefined;
     // Routes without response schemas are not documented ones (control panel pages).

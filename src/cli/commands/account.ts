@@ -4,7 +4,7 @@ import type {
   DomainImpactResponse,
   DomainMultiFactorRequest,
   DomainResponse,
-} from '../../http/wire.js';
+} from '../../http/v2/wire.js';
 import { authorized } from '../client.js';
 import { usageError } from '../failure.js';
 import { fields, out } from '../output.js';

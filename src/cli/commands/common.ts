@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { UserResponse, WireUser } from '../../http/wire.js';
+import type { UserResponse, WireUser } from '../../http/v2/wire.js';
 import { authorized } from '../client.js';
 import { usageError } from '../failure.js';
 import type { Session } from '../session.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { EventsResponse, EventView } from '../../http/wire.js';
+import type { EventsResponse, EventView } from '../../http/v2/wire.js';
 import { authorized } from '../client.js';
 import { usageError } from '../failure.js';
 import { out } from '../output.js';

@@ -7,7 +7,7 @@ import type {
   NewOtpDeviceResponse,
   PhoneView,
   UserResponse,
-} from '../../http/wire.js';
+} from '../../http/v2/wire.js';
 import { authorized } from '../client.js';
 import { CliError, ExitCode } from '../failure.js';
 import { colourOn, fields, jsonMode, out, table } from '../output.js';

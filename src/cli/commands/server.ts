@@ -9,7 +9,7 @@ import { example, type GlobalOptions, globals } from './common.js';
 
 async function serve(): Promise<void> {
   const { loadConfig } = await import('../../config/config.js');
-  const { startServer } = await import('../../main.js');
+  const { startServer } = await import('../../server/main.js');
   const server = await startServer(loadConfig());
   server.deps.log.info({ url: server.url }, 'latchkey listening');
   let stopping = false;
@@ -35,7 +35,7 @@ async function serve(): Promise<void> {
 
 async function migrate(): Promise<void> {
   const { loadConfig } = await import('../../config/config.js');
-  const { createDeps } = await import('../../main.js');
+  const { createDeps } = await import('../../server/main.js');
   const deps = await createDeps(loadConfig());
   await deps.store.close();
   process.stdout.write('database schema is up to date\n');
@@ -100,7 +100,7 @@ async function createUser(options: {
   if (options.password !== undefined) throw usageError(PASSWORD_OPTION_REMOVED);
   const { loadConfig } = await import('../../config/config.js');
   const { assertRoleName, insertUser, validatePassword } = await import('../../identity/users.js');
-  const { createDeps } = await import('../../main.js');
+  const { createDeps } = await import('../../server/main.js');
   const role = assertRoleName(options.role);
   if (role !== 'identity:admin' && role !== 'identity:service-admin') {
     throw usageError(
@@ -125,8 +125,8 @@ async function createUser(options: {
 /** Step 3 of a key rotation (docs/deployment.md, "Rotating keys"). */
 async function reencryptSecretsCommand(): Promise<void> {
   const { loadConfig } = await import('../../config/config.js');
-  const { createDeps } = await import('../../main.js');
-  const { reencryptSecrets } = await import('../../key-rotation.js');
+  const { createDeps } = await import('../../server/main.js');
+  const { reencryptSecrets } = await import('../../server/key-rotation.js');
   const deps = await createDeps(loadConfig());
   try {
     const report = await reencryptSecrets(deps);

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { MUST_SET_UP_MFA_PREFIX } from '../../errors.js';
+import { MUST_SET_UP_MFA_PREFIX } from '../../core/errors.js';
 import {
   type AccessResponse,
   type AuthRequest,
@@ -8,7 +8,7 @@ import {
   parseChallengeHeader,
   SESSION_ID_HEADER,
   type UserResponse,
-} from '../../http/wire.js';
+} from '../../http/v2/wire.js';
 import { type Answer, authorized, call, faultMessage, isLockedAnswer, refusal } from '../client.js';
 import { CliError, ExitCode } from '../failure.js';
 import { fields, out } from '../output.js';

@@ -5,7 +5,7 @@ import type {
   UserResponse,
   UsersResponse,
   WireUser,
-} from '../../http/wire.js';
+} from '../../http/v2/wire.js';
 import { authorized } from '../client.js';
 import { usageError } from '../failure.js';
 import { fields, out, table } from '../output.js';

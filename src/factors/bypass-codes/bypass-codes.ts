@@ -1,5 +1,5 @@
 import { constantEquals } from '../../crypto/constant-equals.js';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../services/deps.js';
 
 export const BYPASS_CODE_DIGITS = 8;
 

@@ -1,7 +1,7 @@
+import { badRequest } from '../../core/errors.js';
 import { randomDigits } from '../../crypto/random.js';
-import type { Actor, Deps } from '../../deps.js';
-import { badRequest } from '../../errors.js';
 import { recordEvent } from '../../events/events.js';
+import type { Actor, Deps } from '../../services/deps.js';
 import type { UserView } from '../../store/schema.js';
 import { lockUserRow } from '../settings.js';
 import { BYPASS_CODE_DIGITS, bypassHash } from './bypass-codes.js';

@@ -1,8 +1,8 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import type { Deps } from '../../deps.js';
-import { ApiError, badRequest, serviceUnavailable } from '../../errors.js';
+import { ApiError, badRequest, serviceUnavailable } from '../../core/errors.js';
 import { recordRepeatedEvent } from '../../events/events.js';
 import { SmsDeliveryError } from '../../notify/sms-sender.js';
+import type { Deps } from '../../services/deps.js';
 
 const MINUTE = 60_000;
 

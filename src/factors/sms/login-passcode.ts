@@ -1,6 +1,6 @@
+import { badRequest } from '../../core/errors.js';
 import { randomDigits } from '../../crypto/random.js';
-import type { Deps } from '../../deps.js';
-import { badRequest } from '../../errors.js';
+import type { Deps } from '../../services/deps.js';
 import type { Db } from '../../store/schema.js';
 import { consumeOneTimeCode, deleteOneTimeCodes } from '../one-time-codes.js';
 import { findVerifiedPhone, maskPhoneNumber } from './phones.js';

@@ -5,11 +5,11 @@ import {
   getCountryCallingCode,
   parsePhoneNumberFromString,
 } from 'libphonenumber-js/max';
+import { badRequest, notFound } from '../../core/errors.js';
 import { constantEquals } from '../../crypto/constant-equals.js';
 import { randomDigits, randomHex } from '../../crypto/random.js';
-import type { Actor, Deps } from '../../deps.js';
-import { badRequest, notFound } from '../../errors.js';
 import { recordEvent } from '../../events/events.js';
+import type { Actor, Deps } from '../../services/deps.js';
 import type { Db, MobilePhoneRow, UserView } from '../../store/schema.js';
 import { assertCountryAllowed, deliverSms } from './delivery.js';
 

@@ -1,4 +1,4 @@
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../services/deps.js';
 import { type CodePurpose, consumeOneTimeCode, storeOneTimeCode } from '../one-time-codes.js';
 import { deliverSms, type SmsBudget } from './delivery.js';
 

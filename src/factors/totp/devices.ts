@@ -1,7 +1,7 @@
+import { badRequest, notFound } from '../../core/errors.js';
 import { randomHex } from '../../crypto/random.js';
-import type { Actor, Deps } from '../../deps.js';
-import { badRequest, notFound } from '../../errors.js';
 import { recordEvent } from '../../events/events.js';
+import type { Actor, Deps } from '../../services/deps.js';
 import type { Db, OtpDeviceRow, UserView } from '../../store/schema.js';
 import { lockUserRow } from '../settings.js';
 import { acceptTotp, decryptSecret, encryptSecret, keyUri, newTotpSecret, qrCodeDataUri } from './totp.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
 import { constantEquals } from '../../crypto/constant-equals.js';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../services/deps.js';
 import type { Db, OtpDeviceRow } from '../../store/schema.js';
 
 /** RFC 6238 with the parameters every authenticator app defaults to: SHA-1, 6 digits, 30 s. */

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Credentials, LoginRequest } from '../../auth/login.js';
-import { type ApiError, badRequest, unauthorized } from '../../errors.js';
+import { type ApiError, badRequest, unauthorized } from '../../core/errors.js';
 import type { DomainReference, UserReference } from '../../identity/users.js';
 import { sourceOf } from '../auth.js';
 

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, Messages } from '../../errors.js';
+import { ApiError, Messages } from '../../core/errors.js';
 import { baseUrlOf } from '../discovery.js';
 
 /**

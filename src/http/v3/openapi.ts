@@ -3,7 +3,7 @@
  * document their answers the way the v2.0 routes do (../openapi.ts).
  */
 import { type TSchema, Type } from 'typebox';
-import { Messages } from '../../errors.js';
+import { Messages } from '../../core/errors.js';
 import {
   errorSchema,
   type OperationDoc,

@@ -1,19 +1,18 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { authorize, type Caller, may } from '../../auth/caller.js';
+import { authorize, type Caller, may } from '../../access/caller.js';
+import { authMethodsOf, resolveToken, revokeToken } from '../../access/tokens.js';
 import { login } from '../../auth/login.js';
-import { authMethodsOf, resolveToken, revokeToken } from '../../auth/tokens.js';
-import type { Deps } from '../../deps.js';
-import { ApiError, badRequest, Messages, notFound } from '../../errors.js';
+import { ApiError, badRequest, Messages, notFound } from '../../core/errors.js';
+import type { Deps } from '../../services/deps.js';
 import { type TokenRow, type UserView, userView } from '../../store/schema.js';
-import { type Api, KnownPaths } from '../api.js';
 import { requireCaller } from '../auth.js';
 import { baseUrlOf, VersionSchema, versionDocument } from '../discovery.js';
 import { CONTROL_CHARACTERS_MESSAGE, hasForbiddenCharacters, toApiError } from '../faults.js';
 import type { Metrics } from '../metrics.js';
-import { noContent, Tags, withHeaders } from '../openapi.js';
-import { described } from '../schemas.js';
+import { described, noContent, Tags, withHeaders } from '../openapi.js';
+import { type HttpServer, KnownPaths } from '../server-instance.js';
 import { parseV3AuthRequest, RECEIPT_HEADER } from './auth-request.js';
 import { sendKeystoneError } from './errors.js';
 import {
@@ -42,7 +41,7 @@ const SUBJECT_TOKEN_HEADER = 'x-subject-token';
  * revoke a token is asked of the one authorization module.
  */
 export async function identityV3Plugin(instance: FastifyInstance, options: IdentityV3Options): Promise<void> {
-  const app = instance.withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
   app.removeContentTypeParser('text/plain');
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
@@ -88,7 +87,7 @@ export async function identityV3Plugin(instance: FastifyInstance, options: Ident
 }
 
 async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): Promise<void> {
-  const app = instance.withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
   const { deps, metrics } = options;
   const knownPaths = new KnownPaths();
   app.addHook('onRoute', (route) => knownPaths.add(route.url, route.method));

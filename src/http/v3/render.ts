@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
+import { rolesHeld } from '../../access/roles.js';
+import type { AuthMethod } from '../../access/tokens.js';
 import type { LoginChallenge, LoginSuccess } from '../../auth/login.js';
-import type { AuthMethod } from '../../auth/tokens.js';
-import type { Deps } from '../../deps.js';
 import { domainOfUser } from '../../identity/domains.js';
-import { rolesHeld } from '../../identity/roles.js';
+import type { Deps } from '../../services/deps.js';
 import type { UserView } from '../../store/schema.js';
-import { iso, renderCatalog } from '../render.js';
+import { iso, renderCatalog } from '../common-render.js';
 
 type Json = Record<string, unknown>;
 

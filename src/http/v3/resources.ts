@@ -1,18 +1,17 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { type Caller, may, seesEveryDomain } from '../../auth/caller.js';
+import { type Caller, may, seesEveryDomain } from '../../access/caller.js';
+import { atLeast } from '../../access/roles.js';
 import { changeOwnPassword } from '../../auth/password-change.js';
-import type { Deps } from '../../deps.js';
-import { forbidden, notFound } from '../../errors.js';
-import { atLeast } from '../../identity/roles.js';
+import { forbidden, notFound } from '../../core/errors.js';
 import { DEFAULT_DOMAIN, findUserById } from '../../identity/users.js';
 import { TOO_MANY_FAILURES } from '../../lockout/source-failures.js';
+import type { Deps } from '../../services/deps.js';
 import { type UserView, userView } from '../../store/schema.js';
-import type { Api } from '../api.js';
 import { requireCaller } from '../auth.js';
 import { baseUrlOf } from '../discovery.js';
-import { noContent, Tags } from '../openapi.js';
-import { described } from '../schemas.js';
+import { described, noContent, Tags } from '../openapi.js';
+import type { HttpServer } from '../server-instance.js';
 import { keystoneFault, v3Operation } from './openapi.js';
 import { v3Catalog } from './render.js';
 
@@ -24,7 +23,7 @@ type Json = Record<string, unknown>;
  * id; users without an account are in `default`, which holds no project. Who sees what is asked
  * of the authorization module; the bodies, links and errors are Keystone's.
  */
-export function v3ResourceRoutes(app: Api, deps: Deps): void {
+export function v3ResourceRoutes(app: HttpServer, deps: Deps): void {
   app.get('/auth/catalog', { schema: catalogDoc }, async (request) => {
     const caller = await requireCaller(deps, request);
     if (caller.user.domain_id === null) throw forbidden(Keystone.catalogNeedsProject);

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { Fragment } from 'preact';
-import { authorize, may } from '../../auth/caller.js';
-import type { Deps } from '../../deps.js';
-import { failedSignInsByHour, type HourlyCount } from '../../events/aggregates.js';
+import { authorize, may } from '../../access/caller.js';
 import { type AccountSummary, listAccountsFor } from '../../identity/domains.js';
 import { listAccountUsersFor } from '../../identity/users.js';
 import { locksOf } from '../../lockout/locks.js';
+import { failedSignInsByHour, type HourlyCount } from '../../reports/aggregates.js';
+import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Button, ButtonLink, Card, TextField } from '../components.js';
 import { Layout } from '../layout.js';

@@ -1,4 +1,4 @@
-import { HOUR_MS, type HourlyCount } from '../../events/aggregates.js';
+import { HOUR_MS, type HourlyCount } from '../../reports/aggregates.js';
 
 const WIDTH = 400;
 const HEIGHT = 170;

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { authorize } from '../../auth/caller.js';
-import type { Deps } from '../../deps.js';
+import { authorize } from '../../access/caller.js';
 import { EVENT_TITLES, isEventType } from '../../events/describe.js';
-import { type EventFilter, type EventView, listEvents } from '../../events/query.js';
 import { listAccountUsersFor } from '../../identity/users.js';
+import { type EventFilter, type EventView, listEvents } from '../../reports/events-query.js';
+import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Button, Card, SelectField } from '../components.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { refusal } from '../../auth/caller.js';
-import type { Deps } from '../../deps.js';
-import { ApiError } from '../../errors.js';
+import { refusal } from '../../access/caller.js';
+import { ApiError } from '../../core/errors.js';
 import {
   type DomainImpact,
   parseDomainLevel,
   setDomainEnforcement,
 } from '../../policy/domain-enforcement.js';
 import type { DomainEnforcementLevel } from '../../policy/enforcement.js';
+import type { Deps } from '../../services/deps.js';
 import type { DomainRow } from '../../store/schema.js';
 import { Actions, Banner, Button, ButtonLink, Card, PostForm, RadioGroup } from '../components.js';
 import { PostedForm } from '../posted-form.js';

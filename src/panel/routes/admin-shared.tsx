@@ -1,11 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ComponentChildren } from 'preact';
-import { authorize, may, seesEveryDomain } from '../../auth/caller.js';
-import type { Deps } from '../../deps.js';
-import { notFound } from '../../errors.js';
+import { authorize, may, seesEveryDomain } from '../../access/caller.js';
+import { notFound } from '../../core/errors.js';
 import { getDomainFor } from '../../identity/domains.js';
 import { type Lock, type LockKind, passcodeLock } from '../../lockout/locks.js';
 import type { FactorType } from '../../policy/enforcement.js';
+import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Layout } from '../layout.js';
 import type { PageContext } from '../render.js';
@@ -38,7 +38,7 @@ export function idParam(request: FastifyRequest, name: string): string {
 
 /**
  * A page of /admin/accounts/:domainId/...: a full session, allowed to administer that account
- * (auth/caller.ts decides), and the account itself (404 when there is none).
+ * (access/caller.ts decides), and the account itself (404 when there is none).
  */
 export function withAccount(
   deps: Deps,

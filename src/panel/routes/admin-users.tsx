@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ComponentChildren } from 'preact';
-import { type Acting, may } from '../../auth/caller.js';
-import type { Deps } from '../../deps.js';
-import { ApiError, notFound } from '../../errors.js';
-import { lastSignInsFor } from '../../events/aggregates.js';
+import { type Acting, may } from '../../access/caller.js';
+import { roleOf } from '../../access/roles.js';
+import { ApiError, notFound } from '../../core/errors.js';
 import {
   applyMultiFactorChange,
   authorizeMultiFactorChange,
@@ -11,11 +10,12 @@ import {
   removeMultiFactor,
 } from '../../factors/settings.js';
 import { maskPhoneNumber } from '../../factors/sms/phones.js';
+import { sendTemporaryCode } from '../../factors/temporary-code.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
-import { roleOf } from '../../identity/roles.js';
 import { getUserFor, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
 import { type Lock, locksOf } from '../../lockout/locks.js';
-import { sendTemporaryCode } from '../../lockout/temporary-code.js';
+import { lastSignInsFor } from '../../reports/aggregates.js';
+import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Actions, Button, ButtonLink, Card, PostForm, TextField } from '../components.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';

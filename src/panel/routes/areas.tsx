@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Deps } from '../../deps.js';
 import type { FactorType } from '../../policy/enforcement.js';
+import type { Deps } from '../../services/deps.js';
 import { Button, RadioGroup } from '../components.js';
 import { type Access, endSession, type PanelSession, setFlash } from '../session.js';
 import { changeMultiFactor, makeDefaultAndLogOut } from './multi-factor.js';

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Deps } from '../../deps.js';
-import { ApiError } from '../../errors.js';
+import { ApiError } from '../../core/errors.js';
 import {
   addOtpDevice,
   deleteOtpDevice,
@@ -11,6 +10,7 @@ import {
   otpEnrolment,
   verifyOtpDevice,
 } from '../../factors/totp/devices.js';
+import type { Deps } from '../../services/deps.js';
 import {
   Actions,
   Button,

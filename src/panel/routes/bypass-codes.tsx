@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { Deps } from '../../deps.js';
-import { ApiError } from '../../errors.js';
+import { ApiError } from '../../core/errors.js';
 import { generateBypassCodes, MAX_SELF_SERVICE_CODES } from '../../factors/bypass-codes/generate.js';
+import type { Deps } from '../../services/deps.js';
 import { Actions, Banner, Button, ButtonLink, Card, PostForm, SelectField } from '../components.js';
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';

@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { revokeToken } from '../../auth/tokens.js';
-import type { Deps } from '../../deps.js';
+import { revokeToken } from '../../access/tokens.js';
 import {
   applyMultiFactorChange,
   authorizeMultiFactorChange,
@@ -9,6 +8,7 @@ import {
 } from '../../factors/settings.js';
 import { findUserById } from '../../identity/users.js';
 import type { FactorType } from '../../policy/enforcement.js';
+import type { Deps } from '../../services/deps.js';
 import { actorOf, endSession, type PanelSession, setFlash } from '../session.js';
 
 /** The multi-factor settings change of the API's PUT .../multi-factor, with the same rules. */

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { ComponentChildren } from 'preact';
-import type { Deps } from '../../deps.js';
-import { ApiError } from '../../errors.js';
+import { roleOf } from '../../access/roles.js';
+import { ApiError } from '../../core/errors.js';
 import { removeMultiFactor } from '../../factors/settings.js';
 import { formatPhoneNumber } from '../../factors/sms/phones.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
-import { roleOf } from '../../identity/roles.js';
 import { findUserById } from '../../identity/users.js';
 import type { FactorType } from '../../policy/enforcement.js';
+import type { Deps } from '../../services/deps.js';
 import { type UserView, userView } from '../../store/schema.js';
 import { Actions, Button, ButtonLink, Card, PostForm, RadioGroup, SelectField } from '../components.js';
 import { Layout } from '../layout.js';

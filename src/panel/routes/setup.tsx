@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../services/deps.js';
 import { Actions, ButtonLink, Card } from '../components.js';
 import { Layout } from '../layout.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';

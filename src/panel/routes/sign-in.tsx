@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { revokeToken } from '../../access/tokens.js';
 import { type LoginResult, login, resendChallengePasscode } from '../../auth/login.js';
 import { findMfaSession } from '../../auth/mfa-session.js';
-import { revokeToken } from '../../auth/tokens.js';
-import type { Deps } from '../../deps.js';
-import { ApiError, Messages } from '../../errors.js';
+import { ApiError, Messages } from '../../core/errors.js';
 import { SourceLimitReached } from '../../lockout/source-failures.js';
+import type { Deps } from '../../services/deps.js';
 import { Banner, Button, Card, CodeField, PostForm, TextField } from '../components.js';
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Deps } from '../../deps.js';
-import { ApiError } from '../../errors.js';
+import { ApiError } from '../../core/errors.js';
 import { COUNTRY_NOT_ALLOWED } from '../../factors/sms/delivery.js';
 import {
   addPhone,
@@ -14,6 +13,7 @@ import {
   sendVerificationPin,
   verifyPhone,
 } from '../../factors/sms/phones.js';
+import type { Deps } from '../../services/deps.js';
 import {
   Actions,
   Button,

@@ -1,0 +1,234 @@
+import { hash } from 'node:crypto';
+import { randomHex } from '../crypto/random.js';
+import { recordEvent } from '../events/events.js';
+import type { Actor, Deps } from '../services/deps.js';
+import type { Store } from '../store/connect.js';
+import type { Db, TokenRow, UserRow } from '../store/schema.js';
+import { LiveTokenLookup } from './token-lookup.js';
+import { ValidationCache } from './validation-cache.js';
+
+export type AuthMethod = 'PASSWORD' | 'APIKEY' | 'PASSCODE' | 'OTPPASSCODE';
+export type TokenScope = 'SETUP-MFA';
+
+export interface IssuedToken {
+  id: string;
+  issuedAt: number;
+  expiresAt: number;
+  authenticatedBy: AuthMethod[];
+  scope: TokenScope | null;
+}
+
+const TOKEN_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+/** The only place tokens come from. The id is returned once; only its keyed hash is stored. */
+export async function issueToken(
+  deps: Deps,
+  db: Db,
+  user: Pick<UserRow, 'id'>,
+  authenticatedBy: AuthMethod[],
+  scope: TokenScope | null = null,
+): Promise<IssuedToken> {
+  const id = randomHex();
+  const now = deps.clock.now();
+  const ttl = scope === 'SETUP-MFA' ? deps.config.setupTokenTtlSeconds : deps.config.tokenTtlSeconds;
+  const expiresAt = now + ttl * 1000;
+  await db
+    .insertInto('tokens')
+    .values({
+      hash: deps.keys.hash(id),
+      user_id: user.id,
+      created_at: now,
+      expires_at: expiresAt,
+      authenticated_by: authenticatedBy.join(','),
+      scope,
+    })
+    .execute();
+  return { id, issuedAt: now, expiresAt, authenticatedBy, scope };
+}
+
+export interface ResolvedToken {
+  id: string;
+  token: TokenRow;
+  user: UserRow;
+}
+
+/** Bounded, so a flood of distinct valid tokens cannot grow memory without limit. */
+const VALIDATION_CACHE_SIZE = 10_000;
+
+interface ValidationState {
+  lookup: LiveTokenLookup;
+  /** Only for a store that announces every write made to it (the embedded one). */
+  cache: ValidationCache | undefined;
+  /** Validations that read the store: what the tests and the benchmark watch. */
+  storeReads: number;
+}
+
+const validationStates = new WeakMap<Store, ValidationState>();
+
+function validationState(deps: Pick<Deps, 'store' | 'db' | 'clock'>): ValidationState {
+  const { store } = deps;
+  let state = validationStates.get(store);
+  if (!state) {
+    let cache: ValidationCache | undefined;
+    if (store.writes) {
+      const created = new ValidationCache(VALIDATION_CACHE_SIZE);
+      store.writes.subscribe((write) => created.apply(write));
+      cache = created;
+    }
+    state = { lookup: new LiveTokenLookup(deps.db, deps.clock), cache, storeReads: 0 };
+    validationStates.set(store, state);
+  }
+  return state;
+}
+
+/** How validation has used the store so far: store reads, and entries remembered now. */
+export function tokenValidationStats(store: Store): { storeReads: number; remembered: number } {
+  const state = validationStates.get(store);
+  return { storeReads: state?.storeReads ?? 0, remembered: state?.cache?.size ?? 0 };
+}
+
+/**
+ * A live token and its user. On PostgreSQL this reads the store on every call, so a revocation
+ * is seen by every instance on the very next request. The embedded store belongs to one process,
+ * which sees all its writes: there a validated token is remembered until a write that may change
+ * its token row, its user's row or its account's row, or until it expires (ValidationCache).
+ */
+export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
+  if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
+  const now = deps.clock.now();
+  const state = validationState(deps);
+  const { cache } = state;
+  // A plain SHA-256 names the entry: a token id has 128 random bits, so its digest reveals
+  // nothing, and it costs a fraction of the keyed hash, which only a store lookup needs.
+  const digest = cache ? hash('sha256', tokenId, 'base64') : '';
+  const cached = cache?.get(digest);
+  if (cached) {
+    if (cached.token.expires_at > now) return { id: tokenId, ...cached };
+    cache?.forget(digest);
+    return undefined;
+  }
+  const ticket = cache?.ticket();
+  state.storeReads++;
+  const row = await state.lookup.find(deps.keys.hashCandidates(tokenId));
+  if (!row) return undefined;
+  const { token_hash, token_created_at, token_expires_at, token_authenticated_by, token_scope, ...user } =
+    row;
+  const token: TokenRow = Object.freeze({
+    hash: token_hash,
+    user_id: user.id,
+    created_at: token_created_at,
+    expires_at: token_expires_at,
+    authenticated_by: token_authenticated_by,
+    scope: token_scope,
+    revoked_at: null,
+    revoked_reason: null,
+  });
+  const resolved = { token, user: Object.freeze(user) };
+  // Only a read that no write overlapped may be remembered: the ticket says whether one did.
+  if (cache && ticket !== undefined) cache.remember(ticket, digest, resolved);
+  return { id: tokenId, ...resolved };
+}
+
+export function authMethodsOf(token: TokenRow): AuthMethod[] {
+  return token.authenticated_by.split(',') as AuthMethod[];
+}
+
+/** Why tokens are revoked: stored with each revoked token and named in the audit event. */
+export type RevocationReason =
+  | 'revoked by request'
+  | 'signed out'
+  | 'password changed'
+  | 'user disabled'
+  | 'multi-factor enabled'
+  | 'user requires multi-factor'
+  | 'domain requires multi-factor';
+
+/** Reasons that mean "this user must now set up MFA": the panel says so at the next sign-in. */
+export const MFA_REQUIRED_REASONS: ReadonlySet<RevocationReason> = new Set([
+  'user requires multi-factor',
+  'domain requires multi-factor',
+]);
+
+export async function revokeToken(
+  deps: Deps,
+  token: TokenRow,
+  actor: Actor,
+  owner: Pick<UserRow, 'id' | 'domain_id'>,
+  reason: RevocationReason = 'revoked by request',
+): Promise<void> {
+  const now = deps.clock.now();
+  await deps.db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('tokens')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('hash', '=', token.hash)
+      .where('revoked_at', 'is', null)
+      .execute();
+    await recordEvent(trx, now, {
+      type: 'tokens.revoked',
+      actorId: actor.userId,
+      userId: owner.id,
+      domainId: owner.domain_id,
+      source: actor.source,
+      detail: { count: 1, reason },
+    });
+  });
+}
+
+/**
+ * Why a token that no longer resolves stopped working: revoked (with its reason), expired, or
+ * unknown. Lets a surface explain an ended session; it never makes a token usable.
+ */
+export async function whyTokenEnded(
+  deps: Deps,
+  tokenId: string,
+): Promise<{ kind: 'revoked'; reason: RevocationReason | null } | { kind: 'expired' } | { kind: 'unknown' }> {
+  if (!TOKEN_ID_PATTERN.test(tokenId)) return { kind: 'unknown' };
+  const row = await deps.db
+    .selectFrom('tokens')
+    .select(['revoked_at', 'revoked_reason', 'expires_at'])
+    .where('hash', 'in', deps.keys.hashCandidates(tokenId))
+    .executeTakeFirst();
+  if (!row) return { kind: 'unknown' };
+  if (row.revoked_at !== null)
+    return { kind: 'revoked', reason: (row.revoked_reason as RevocationReason | null) ?? null };
+  if (row.expires_at <= deps.clock.now()) return { kind: 'expired' };
+  return { kind: 'unknown' };
+}
+
+/**
+ * Revoke a user's live tokens: all of them, or only those obtained by password alone (MFA
+ * enabled, policy tightened). Runs inside the caller's transaction and returns how many went.
+ */
+export async function revokeUserTokens(
+  db: Db,
+  now: number,
+  actor: Actor,
+  user: Pick<UserRow, 'id' | 'domain_id'>,
+  options: { passwordOnly?: boolean; reason: RevocationReason },
+): Promise<number> {
+  let update = db
+    .updateTable('tokens')
+    .set({ revoked_at: now, revoked_reason: options.reason })
+    .where('user_id', '=', user.id)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now);
+  if (options.passwordOnly) update = update.where('authenticated_by', '=', 'PASSWORD');
+  const result = await update.executeTakeFirst();
+  const count = Number(result.numUpdatedRows);
+  if (!options.passwordOnly) {
+    // A half-finished MFA login must not survive a password change or a disable either.
+    await db.deleteFrom('mfa_sessions').where('user_id', '=', user.id).execute();
+  }
+  if (count > 0) {
+    await recordEvent(db, now, {
+      type: 'tokens.revoked',
+      actorId: actor.userId,
+      userId: user.id,
+      domainId: user.domain_id,
+      source: actor.source,
+      detail: { count, reason: options.reason, passwordOnly: options.passwordOnly === true },
+    });
+  }
+  return count;
+}

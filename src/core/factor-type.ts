@@ -1,0 +1,2 @@
+/** The kinds of multi-factor device a user can have: a phone for SMS passcodes, an authenticator app. */
+export type FactorType = 'SMS' | 'OTP';
