@@ -7,7 +7,8 @@ import type { Db, TokenRow, UserRow } from '../store/schema.js';
 import { LiveTokenLookup } from './token-lookup.js';
 import { ValidationCache } from './validation-cache.js';
 
-export type AuthMethod = 'PASSWORD' | 'APIKEY' | 'PASSCODE' | 'OTPPASSCODE';
+/** PASSKEY: a WebAuthn signature (ours), a possession factor with the device's own verification. */
+export type AuthMethod = 'PASSWORD' | 'APIKEY' | 'PASSCODE' | 'OTPPASSCODE' | 'PASSKEY';
 export type TokenScope = 'SETUP-MFA';
 
 export interface IssuedToken {

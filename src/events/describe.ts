@@ -25,6 +25,11 @@ export const EVENT_TITLES: Record<EventType, string> = {
   'device.added': 'Device added',
   'device.verified': 'Device verified',
   'device.removed': 'Device removed',
+  'passkey.registered': 'Passkey added',
+  'passkey.used': 'Signed in with a passkey',
+  'passkey.renamed': 'Passkey renamed',
+  'passkey.deleted': 'Passkey deleted',
+  'passkey.refused': 'Passkey refused',
   'bypass_codes.generated': 'Bypass codes generated',
   'bypass_code.used': 'Logged in with a bypass code',
   'temporary_code.sent': 'Temporary code sent',
@@ -48,9 +53,23 @@ const METHODS: Record<string, string> = {
   APIKEY: 'API key',
   PASSCODE: 'passcode',
   OTPPASSCODE: 'authenticator app',
+  PASSKEY: 'passkey or security key',
 };
 
-const FACTORS: Record<string, string> = { OTP: 'authenticator app', SMS: 'text message (SMS)' };
+const FACTORS: Record<string, string> = {
+  OTP: 'authenticator app',
+  SMS: 'text message (SMS)',
+  PASSKEY: 'passkey or security key',
+};
+
+const PASSKEY_REFUSALS: Record<string, string> = {
+  counter: 'Its signature counter went backwards: the key may have been copied',
+  origin: 'Signed for a site that is not this one',
+  'unknown credential': 'A passkey that is not registered here',
+  'wrong user': 'A passkey of another user',
+  signature: 'The signature did not verify',
+  challenge: 'An unknown or expired challenge',
+};
 
 const LEVELS: Record<string, string> = {
   OPTIONAL: 'optional',
@@ -207,6 +226,16 @@ function sentenceParts(type: EventType, d: Record<string, unknown>): (string | u
       const name = text(d.name) ?? text(d.number);
       return [name ? `${what} ${name}` : what, reason(d.reason)];
     }
+    case 'passkey.registered':
+    case 'passkey.used':
+    case 'passkey.renamed':
+    case 'passkey.deleted':
+      return [
+        text(d.nickname) && `Passkey ${text(d.nickname)}`,
+        d.passwordless === true ? 'without a password' : undefined,
+      ];
+    case 'passkey.refused':
+      return [text(d.reason) && PASSKEY_REFUSALS[text(d.reason) ?? '']];
     case 'bypass_codes.generated': {
       const validity = number(d.validitySeconds);
       return [

@@ -21,6 +21,11 @@ export type EventType =
   | 'device.added'
   | 'device.verified'
   | 'device.removed'
+  | 'passkey.registered'
+  | 'passkey.used'
+  | 'passkey.renamed'
+  | 'passkey.deleted'
+  | 'passkey.refused'
   | 'bypass_codes.generated'
   | 'bypass_code.used'
   | 'temporary_code.sent'
@@ -71,6 +76,7 @@ export const FAILURE_EVENT_TYPES = [
   'login.passcode_failed',
   'login.rate_limited',
   'sms.rate_limited',
+  'passkey.refused',
 ] as const satisfies readonly EventType[];
 
 export function isFailureEvent(type: EventType): boolean {

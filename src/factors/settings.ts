@@ -171,7 +171,7 @@ function factorToEnable(requested: FactorType | undefined, devices: DeviceState)
 }
 
 /** Delete what only an MFA login could use: bypass codes, pending passcodes, open OS-MF sessions. */
-async function deleteSecondFactorCodes(trx: Db, userId: string): Promise<void> {
+export async function deleteSecondFactorCodes(trx: Db, userId: string): Promise<void> {
   await trx.deleteFrom('bypass_codes').where('user_id', '=', userId).execute();
   await deleteOneTimeCodes(trx, userId);
   await trx.deleteFrom('mfa_sessions').where('user_id', '=', userId).execute();
@@ -321,7 +321,7 @@ async function setUserLevel(
 }
 
 /** MFA off: no factor, and the failure count and lock cleared with it. */
-async function turnMultiFactorOff(db: Db, userId: string, now: number): Promise<void> {
+export async function turnMultiFactorOff(db: Db, userId: string, now: number): Promise<void> {
   await db
     .updateTable('users')
     .set({
@@ -337,7 +337,7 @@ async function turnMultiFactorOff(db: Db, userId: string, now: number): Promise<
 
 /**
  * DELETE /v2.0/users/{id}/RAX-AUTH/multi-factor (reference §7.13): MFA off, and the phone, every
- * OTP device and every code go with it.
+ * OTP device, every passkey and every code go with it.
  */
 export async function removeMultiFactor(deps: Deps, actor: Actor, targetId: string): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
@@ -346,6 +346,7 @@ export async function removeMultiFactor(deps: Deps, actor: Actor, targetId: stri
     await turnMultiFactorOff(trx, user.id, now);
     const phones = await trx.deleteFrom('mobile_phones').where('user_id', '=', user.id).executeTakeFirst();
     const devices = await trx.deleteFrom('otp_devices').where('user_id', '=', user.id).executeTakeFirst();
+    const passkeys = await trx.deleteFrom('passkeys').where('user_id', '=', user.id).executeTakeFirst();
     await deleteSecondFactorCodes(trx, user.id);
     await recordEvent(trx, now, {
       type: 'mfa.removed',
@@ -357,6 +358,7 @@ export async function removeMultiFactor(deps: Deps, actor: Actor, targetId: stri
         wasEnabled: user.mfa_enabled === 1,
         phonesRemoved: Number(phones.numDeletedRows),
         otpDevicesRemoved: Number(devices.numDeletedRows),
+        passkeysRemoved: Number(passkeys.numDeletedRows),
       },
     });
   });

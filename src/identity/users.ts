@@ -176,6 +176,7 @@ export async function insertUser(
         updated_at: now,
         mfa_enabled: 0,
         factor_type: null,
+        webauthn_handle: null,
         mfa_enforcement: null,
         mfa_failed_count: 0,
         mfa_last_failed_at: null,

@@ -1,4 +1,5 @@
 import { FAILURE_EVENT_TYPES } from '../events/events.js';
+import { deleteExpiredPasskeyChallenges } from '../factors/passkeys/passkeys.js';
 import { SOURCE_WINDOW_MS } from '../lockout/source-failures.js';
 import type { Deps } from '../services/deps.js';
 
@@ -19,6 +20,7 @@ export async function pruneExpired(deps: Deps): Promise<void> {
     .where('expires_at', '<', now - DAY_MS)
     .execute();
   await deps.db.deleteFrom('one_time_codes').where('expires_at', '<', now).execute();
+  await deleteExpiredPasskeyChallenges(deps.db, now);
   await deps.db
     .deleteFrom('sms_sends')
     .where('sent_at', '<', now - 2 * DAY_MS)

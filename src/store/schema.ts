@@ -34,6 +34,8 @@ export interface UserTable {
   mfa_last_failed_at: number | null;
   password_failed_count: Generated<number>;
   password_last_failed_at: number | null;
+  /** The WebAuthn user handle (base64url of 32 random bytes), set at the first passkey. */
+  webauthn_handle: string | null;
 }
 
 /** A user as it may leave the domain layer: without its password hash or encrypted API key. */
@@ -151,6 +153,35 @@ export interface PasswordHistoryTable {
   replaced_at: number;
 }
 
+/** A passkey or security key (WebAuthn credential); id and public key are base64url. */
+export interface PasskeyTable {
+  id: string;
+  user_id: string;
+  credential_id: string;
+  public_key: string;
+  sign_count: number;
+  /** Comma-separated AuthenticatorTransport values the browser reported. */
+  transports: string;
+  aaguid: string;
+  backup_eligible: number;
+  backed_up: number;
+  nickname: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** A WebAuthn ceremony in progress: its challenge's keyed hash, single use. */
+export interface PasskeyChallengeTable {
+  hash: string;
+  user_id: string | null;
+  /** 'register', 'second-factor' or 'passwordless'. */
+  purpose: string;
+  /** Registration: the nickname chosen before the browser's prompt. */
+  nickname: string | null;
+  expires_at: number;
+  created_at: number;
+}
+
 export interface Database {
   domains: DomainTable;
   users: UserTable;
@@ -165,6 +196,8 @@ export interface Database {
   security_events: SecurityEventTable;
   server_keys: ServerKeyTable;
   password_history: PasswordHistoryTable;
+  passkeys: PasskeyTable;
+  passkey_challenges: PasskeyChallengeTable;
 }
 
 export type Db = Kysely<Database>;
@@ -175,3 +208,4 @@ export type DomainRow = Selectable<DomainTable>;
 export type TokenRow = Selectable<TokenTable>;
 export type OtpDeviceRow = Selectable<OtpDeviceTable>;
 export type MobilePhoneRow = Selectable<MobilePhoneTable>;
+export type PasskeyRow = Selectable<PasskeyTable>;

@@ -9,8 +9,16 @@ import { hexId } from './ids.js';
 import type * as Wire from './wire.js';
 
 export const AuthMethodSchema = Type.Union(
-  [Type.Literal('PASSWORD'), Type.Literal('APIKEY'), Type.Literal('PASSCODE'), Type.Literal('OTPPASSCODE')],
-  { description: 'How a token was obtained.' },
+  [
+    Type.Literal('PASSWORD'),
+    Type.Literal('APIKEY'),
+    Type.Literal('PASSCODE'),
+    Type.Literal('OTPPASSCODE'),
+    Type.Literal('PASSKEY'),
+  ],
+  {
+    description: 'How a token was obtained. PASSKEY (ours): a passkey or security key, in the control panel.',
+  },
 );
 const TokenScopeSchema = Type.Literal('SETUP-MFA');
 const FactorTypeSchema = Type.Union([Type.Literal('SMS'), Type.Literal('OTP')]);

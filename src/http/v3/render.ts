@@ -18,8 +18,10 @@ const METHOD_NAMES: Record<AuthMethod, string> = {
   OTPPASSCODE: 'totp',
   PASSCODE: 'totp',
   APIKEY: 'apikey',
+  // Ours: Keystone has no WebAuthn method.
+  PASSKEY: 'passkey',
 };
-const METHOD_ORDER = ['token', 'password', 'totp', 'apikey'];
+const METHOD_ORDER = ['token', 'password', 'totp', 'passkey', 'apikey'];
 
 export function v3Methods(authenticatedBy: AuthMethod[], reauthenticated: boolean): string[] {
   const names = new Set(authenticatedBy.map((method) => METHOD_NAMES[method]));
