@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { AuthorizationMessages } from '../src/access/caller.js';
 import { Messages } from '../src/core/errors.js';
 import { BypassMessages } from '../src/factors/bypass-codes/generate.js';
+import { PasskeyMessages } from '../src/factors/passkeys/passkeys.js';
 import { SettingsMessages } from '../src/factors/settings.js';
 import { PhoneMessages } from '../src/factors/sms/phones.js';
 import { TemporaryCodeMessages } from '../src/factors/temporary-code.js';
@@ -20,6 +21,7 @@ const families = {
   AuthorizationMessages,
   BypassMessages,
   OtpMessages,
+  PasskeyMessages,
   PhoneMessages,
   SettingsMessages,
   TemporaryCodeMessages,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { TOKEN_ISSUING_PATHS } from '../src/auth/login.js';
-import { Messages } from '../src/core/errors.js';
+import { type Credentials, login, TOKEN_ISSUING_PATHS } from '../src/auth/login.js';
+import { PASSKEY_REFUSED } from '../src/auth/passkey-step.js';
+import { ApiError, Messages } from '../src/core/errors.js';
 import {
   createAccount,
   createAdmin,
@@ -117,7 +118,63 @@ const EXPECTED: Record<PathName, Record<UserKind, Expectation>> = {
     locked: status(401, 'error', Messages.locked),
     disabled: status(403, 'error', /is disabled/),
   },
+  // The panel's passkey step: an answer that no registered passkey signed is refused like a wrong
+  // passcode (and counts toward the same lock).
+  passkey: {
+    mfa: status(401, 'unauthorized', PASSKEY_REFUSED),
+    requiredWithoutMfa: status(401, 'unauthorized', Messages.sessionRejected),
+    locked: status(403, 'forbidden', Messages.locked),
+    disabled: status(401, 'unauthorized', Messages.sessionRejected),
+  },
+  // The panel's sign-in with a passkey alone: nothing but a registered passkey's signature.
+  passkeyAlone: {
+    mfa: status(401, 'unauthorized', PASSKEY_REFUSED),
+    requiredWithoutMfa: status(401, 'unauthorized', PASSKEY_REFUSED),
+    locked: status(401, 'unauthorized', PASSKEY_REFUSED),
+    disabled: status(401, 'unauthorized', PASSKEY_REFUSED),
+  },
 };
+
+/** A well-formed WebAuthn answer that no authenticator signed. */
+function forgedAssertion(): Extract<Credentials, { type: 'passkeyAlone' }>['response'] {
+  const b64 = (value: Buffer | string) => Buffer.from(value).toString('base64url');
+  const clientData = { type: 'webauthn.get', challenge: b64('not-ours'), origin: 'http://localhost' };
+  return {
+    id: b64('forged-credential'),
+    rawId: b64('forged-credential'),
+    type: 'public-key',
+    clientExtensionResults: {},
+    response: {
+      clientDataJSON: b64(JSON.stringify(clientData)),
+      authenticatorData: b64(
+        Buffer.concat([Buffer.alloc(32, 1), Buffer.from([0x05]), Buffer.from([0, 0, 0, 9])]),
+      ),
+      signature: b64('signature'),
+    },
+  };
+}
+
+/** The panel's passkey paths call the pipeline directly: an ApiError read as an API answer. */
+async function panelLogin(env: TestEnv, credentials: Credentials): Promise<Response> {
+  try {
+    const result = await login(env.deps, {
+      credentials,
+      scope: null,
+      source: '203.0.113.9',
+      passkeyPrompt: true,
+    });
+    return {
+      status: 200,
+      body: { result: result.kind },
+      text: result.kind,
+      headers: {},
+    } as unknown as Response;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const body = error.toBody();
+    return { status: error.status, body, text: JSON.stringify(body), headers: {} } as unknown as Response;
+  }
+}
 
 async function attempt(env: TestEnv, path: PathName, subject: Subject): Promise<Response> {
   const { user } = subject;
@@ -156,6 +213,14 @@ async function attempt(env: TestEnv, path: PathName, subject: Subject): Promise<
         },
       });
     }
+    case 'passkey':
+      return panelLogin(env, {
+        type: 'passkey',
+        sessionIds: [subject.sessionId ?? 'no-session-could-be-opened'],
+        response: forgedAssertion(),
+      });
+    case 'passkeyAlone':
+      return panelLogin(env, { type: 'passkeyAlone', response: forgedAssertion() });
   }
 }
 

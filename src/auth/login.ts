@@ -1,3 +1,4 @@
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import {
   type AuthMethod,
   authMethodsOf,
@@ -11,6 +12,7 @@ import { randomHex } from '../crypto/random.js';
 import { type EventType, isFailureEvent, recordEvent, recordRepeatedEvent } from '../events/events.js';
 import { consumeBypassCode } from '../factors/bypass-codes/bypass-codes.js';
 import { consumeOneTimeCode } from '../factors/one-time-codes.js';
+import { PasskeyMessages } from '../factors/passkeys/passkeys.js';
 import { SmsLimitReached } from '../factors/sms/delivery.js';
 import {
   consumeLoginPasscode,
@@ -34,6 +36,7 @@ import { takeSourceFailureSlot } from '../lockout/source-failures.js';
 import {
   decideLogin,
   type FactorType,
+  type MultiFactorMethod,
   mfaRequired,
   type PolicySubject,
   passcodeMethod,
@@ -47,6 +50,7 @@ import {
   newMfaSessionId,
   startMfaSession,
 } from './mfa-session.js';
+import { authenticatePasskeyAlone, authenticatePasskeyStep, passcodeFallback } from './passkey-step.js';
 
 /** A username (v2.0, the panel) or an OpenStack v3 user reference (id, or name and domain). */
 type NamedUser = { username: string } | { user: UserReference };
@@ -57,7 +61,11 @@ export type Credentials =
   | { type: 'token'; tokenId: string }
   | { type: 'passcode'; sessionIds: string[]; passcode: string }
   /** Both factors in one request (OpenStack v3 `["password","totp"]`): no challenge in between. */
-  | { type: 'passwordAndPasscode'; user: UserReference; password: string; passcode: string };
+  | { type: 'passwordAndPasscode'; user: UserReference; password: string; passcode: string }
+  /** Step 2 with a passkey or security key (the panel): the browser's signed answer. */
+  | { type: 'passkey'; sessionIds: string[]; response: AuthenticationResponseJSON }
+  /** A sign-in with a passkey alone (the panel): a discoverable credential with user verification. */
+  | { type: 'passkeyAlone'; response: AuthenticationResponseJSON };
 
 export interface LoginRequest {
   credentials: Credentials;
@@ -65,6 +73,11 @@ export interface LoginRequest {
   tenantName?: string;
   scope: TokenScope | null;
   source: string | null;
+  /**
+   * The surface can ask a browser for a passkey (the panel). Elsewhere a passkey user's challenge
+   * is for a passcode factor that stands in for it.
+   */
+  passkeyPrompt?: boolean;
 }
 
 export interface LoginSuccess {
@@ -96,6 +109,11 @@ export interface LoginChallenge {
    * `message`) and when a text could go again. Bypass and temporary codes still complete the session.
    */
   smsNotSent?: { message: string; retryAfterSeconds: number };
+  /**
+   * The user's default method is a passkey: the panel asks for it (`factor` is then the passcode
+   * factor of "Use another method"); the API answers with `factor` and says why.
+   */
+  passkey?: { message: string };
 }
 
 export const NO_SECOND_FACTOR =
@@ -115,6 +133,8 @@ const ISSUING_PATHS: Record<Credentials['type'], true> = {
   token: true,
   passcode: true,
   passwordAndPasscode: true,
+  passkey: true,
+  passkeyAlone: true,
 };
 export const TOKEN_ISSUING_PATHS = Object.keys(ISSUING_PATHS) as Credentials['type'][];
 
@@ -128,6 +148,8 @@ const COUNTED_PER_SOURCE: Record<Credentials['type'], boolean> = {
   token: false,
   passcode: true,
   passwordAndPasscode: true,
+  passkey: true,
+  passkeyAlone: true,
 };
 
 interface Authenticated {
@@ -231,7 +253,7 @@ async function policySubject(deps: Deps, db: Db, user: UserRow, lock: boolean): 
   }
   return {
     mfaEnabled: current.mfa_enabled === 1,
-    factorType: (current.factor_type as FactorType | null) ?? null,
+    factorType: (current.factor_type as MultiFactorMethod | null) ?? null,
     userLevel: current.mfa_enforcement,
     domainLevel,
   };
@@ -283,6 +305,11 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
       return authenticatePasscode(deps, request, credentials);
     case 'passwordAndPasscode':
       return authenticatePasswordAndPasscode(deps, request, credentials);
+    case 'passkey':
+      if (request.scope) throw forbidden(Messages.scopeNotSupported);
+      return authenticatePasskeyStep(deps, request.source, credentials.sessionIds, credentials.response);
+    case 'passkeyAlone':
+      return authenticatePasskeyAlone(deps, request.source, credentials.response);
   }
 }
 
@@ -346,8 +373,8 @@ async function authenticatePasswordAndPasscode(
     credentials: { type: 'password', user: credentials.user, password: credentials.password },
   });
   if (!user.enabled) throw userDisabled(user.username);
-  const factor = user.factor_type as FactorType | null;
-  if (user.mfa_enabled !== 1 || factor === null) {
+  const method = user.factor_type as MultiFactorMethod | null;
+  if (user.mfa_enabled !== 1 || method === null) {
     // No factor could judge the passcode: refused, and a user who must set MFA up is told so.
     const subject = await policySubject(deps, deps.db, user, false);
     if (mfaRequired(subject.userLevel, subject.domainLevel)) {
@@ -356,6 +383,8 @@ async function authenticatePasswordAndPasscode(
     }
     throw unauthorized(NO_SECOND_FACTOR);
   }
+  // A passkey cannot sign here: its stand-in passcode factor judges the code.
+  const factor = method === 'PASSKEY' ? (await passcodeFallback(deps.db, user.id)).factor : method;
   const sessionId = newMfaSessionId();
   await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
   const { completes: _noChallenge, ...authenticated } = await authenticatePasscode(deps, request, {
@@ -446,7 +475,7 @@ async function challenge(
   deps: Deps,
   request: LoginRequest,
   user: UserRow,
-  factor: FactorType,
+  method: MultiFactorMethod,
 ): Promise<LoginResult> {
   if (isLocked(deps, user)) {
     await audit(deps, request, user, 'login.failed', { reason: 'locked' });
@@ -458,7 +487,12 @@ async function challenge(
   const sessionId = newMfaSessionId();
   let sentTo: string | undefined;
   let smsNotSent: LoginChallenge['smsNotSent'];
-  if (factor === 'SMS') {
+  // A passkey user's session names the passcode factor that stands in for the passkey; the panel
+  // asks for the passkey first and texts a passcode only if the user chooses another method.
+  const fallback = method === 'PASSKEY' ? await passcodeFallback(deps.db, user.id) : undefined;
+  const factor: FactorType = fallback?.factor ?? (method as FactorType);
+  const passkeyFirst = method === 'PASSKEY' && request.passkeyPrompt === true;
+  if (factor === 'SMS' && !passkeyFirst) {
     try {
       sentTo = await sendLoginPasscode(deps, user.id, mfaSessionHash(deps, sessionId));
     } catch (error) {
@@ -470,7 +504,7 @@ async function challenge(
   }
   await startMfaSession(deps, sessionId, user.id, factor, ['PASSWORD']);
   await audit(deps, request, user, 'login.challenged', {
-    factor,
+    factor: method,
     ...(smsNotSent ? { smsSent: false } : {}),
   });
   deps.metrics.mfaChallenge(factor);
@@ -481,6 +515,13 @@ async function challenge(
     factor,
     ...(sentTo === undefined ? {} : { sentTo }),
     ...(smsNotSent === undefined ? {} : { smsNotSent }),
+    ...(method === 'PASSKEY'
+      ? {
+          passkey: {
+            message: fallback?.device ? PasskeyMessages.apiChallenge : PasskeyMessages.apiChallengeCodes,
+          },
+        }
+      : {}),
   };
 }
 
@@ -503,8 +544,9 @@ export async function resendChallengePasscode(
   const user = await findUserById(deps.db, session.userId);
   if (!user) throw unauthorized(Messages.sessionRejected);
   if (!user.enabled) throw userDisabled(user.username);
-  if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || user.factor_type !== 'SMS')
-    throw badRequest(RESEND_NOT_SMS);
+  // A passkey user whose stand-in factor is the phone gets the first text here ("Use another method").
+  const smsUser = user.factor_type === 'SMS' || user.factor_type === 'PASSKEY';
+  if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || !smsUser) throw badRequest(RESEND_NOT_SMS);
   if (isLocked(deps, user)) throw unauthorized(Messages.locked);
   const sentTo = await resendLoginPasscode(deps, user.id, session.hash);
   await audit(deps, { source }, user, 'login.challenged', { factor: 'SMS', resent: true });

@@ -17,6 +17,7 @@ import { registerAdminPolicyRoutes } from './routes/admin-policy.js';
 import { registerAdminUserRoutes } from './routes/admin-users.js';
 import { registerAuthenticatorRoutes } from './routes/authenticator.js';
 import { registerBypassCodeRoutes } from './routes/bypass-codes.js';
+import { registerPasskeyRoutes } from './routes/passkeys.js';
 import { registerProfileRoutes } from './routes/profile.js';
 import { registerSetupRoutes } from './routes/setup.js';
 import { registerSignInRoutes } from './routes/sign-in.js';
@@ -107,6 +108,7 @@ export async function panelPlugin(app: FastifyInstance, options: PanelOptions): 
   registerAuthenticatorRoutes(app, deps);
   registerSmsRoutes(app, deps);
   registerBypassCodeRoutes(app, deps);
+  registerPasskeyRoutes(app, deps);
   registerAdminAccountRoutes(app, deps);
   registerAdminUserRoutes(app, deps);
   registerAdminPolicyRoutes(app, deps);

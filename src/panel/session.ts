@@ -106,6 +106,8 @@ export interface PendingSignIn {
   sentTo?: string;
   /** Set when an SMS limit kept step 1 from texting a passcode: the domain's words for it. */
   smsNotSent?: string;
+  /** The user's default is a passkey: the passkey page first, the passcode page on request. */
+  passkey?: boolean;
   expiresAt: number;
 }
 

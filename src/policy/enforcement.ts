@@ -3,9 +3,9 @@ import type { AuthMethod, TokenScope } from '../access/tokens.js';
 export type DomainEnforcementLevel = 'OPTIONAL' | 'REQUIRED';
 export type UserEnforcementLevel = 'DEFAULT' | 'OPTIONAL' | 'REQUIRED';
 
-import type { FactorType } from '../core/factor-type.js';
+import type { FactorType, MultiFactorMethod } from '../core/factor-type.js';
 
-export type { FactorType };
+export type { FactorType, MultiFactorMethod };
 
 /**
  * Whether a user without MFA must set it up (reference §4.6): the user's own level wins unless
@@ -19,14 +19,14 @@ export function mfaRequired(userLevel: string | null, domainLevel: string | null
 
 export interface PolicySubject {
   mfaEnabled: boolean;
-  factorType: FactorType | null;
+  factorType: MultiFactorMethod | null;
   userLevel: string | null;
   domainLevel: string | null;
 }
 
 export type LoginDecision =
   | { kind: 'issue'; authenticatedBy: AuthMethod[]; scope: TokenScope | null }
-  | { kind: 'challenge'; factor: FactorType }
+  | { kind: 'challenge'; factor: MultiFactorMethod }
   | { kind: 'must-set-up-mfa' }
   | { kind: 'scope-not-supported' };
 
@@ -39,11 +39,20 @@ export function decideLogin(
   subject: PolicySubject,
   scope: TokenScope | null,
 ): LoginDecision {
-  const secondFactor = methods.find((method) => method === 'PASSCODE' || method === 'OTPPASSCODE');
+  const secondFactor = methods.find(
+    (method) => method === 'PASSCODE' || method === 'OTPPASSCODE' || method === 'PASSKEY',
+  );
   if (methods.includes('APIKEY')) {
     return scope
       ? { kind: 'scope-not-supported' }
       : { kind: 'issue', authenticatedBy: ['APIKEY'], scope: null };
+  }
+  // A passkey with user verification alone: possession plus the device's own check, so it
+  // counts as multi-factor (the sign-in with a passkey, no password).
+  if (methods.length === 1 && methods[0] === 'PASSKEY') {
+    return scope
+      ? { kind: 'scope-not-supported' }
+      : { kind: 'issue', authenticatedBy: ['PASSKEY'], scope: null };
   }
   if (secondFactor && methods.includes('PASSWORD')) {
     return scope

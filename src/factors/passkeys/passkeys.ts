@@ -39,8 +39,12 @@ export const PasskeyMessages = {
   malformed: 'The answer of the passkey or security key is malformed.',
   alreadyRegistered: 'This passkey or security key is already registered.',
   noPasskey: 'This user has no passkey or security key.',
+  refused: 'The passkey or security key was not accepted.',
+  /** What a passkey user's password login adds to the challenge where no browser can sign. */
   apiChallenge:
-    'This user signs in with a passkey or security key, which works in the control panel. Here, answer with a passcode: from the authenticator app or phone if the user has one, or a bypass or temporary code.',
+    'This user signs in with a passkey or security key, which works in the control panel; here, enter a passcode from the authenticator app or phone, or a bypass code.',
+  apiChallengeCodes:
+    'This user signs in with a passkey or security key, which works in the control panel; here, enter a bypass code or a temporary code from an administrator.',
 } as const;
 
 export type PasskeyRefusal =

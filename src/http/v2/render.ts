@@ -24,7 +24,9 @@ export function renderUser(deps: Deps, user: UserView): Record<string, unknown> 
   };
   if (user.mfa_enabled === 1) {
     body['RAX-AUTH:multiFactorState'] = passcodeLock(deps, user) ? 'LOCKED' : 'ACTIVE';
-    if (user.factor_type) body['RAX-AUTH:factorType'] = user.factor_type;
+    // Clients know SMS and OTP only: a passkey default (ours) leaves the factor unnamed.
+    if (user.factor_type === 'SMS' || user.factor_type === 'OTP')
+      body['RAX-AUTH:factorType'] = user.factor_type;
   }
   if (user.mfa_enforcement !== null) body['RAX-AUTH:userMultiFactorEnforcementLevel'] = user.mfa_enforcement;
   // latchkey extension: the password lock, which the reference's user object does not show.

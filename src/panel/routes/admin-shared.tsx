@@ -4,7 +4,7 @@ import { authorize, may, seesEveryDomain } from '../../access/caller.js';
 import { notFound } from '../../core/errors.js';
 import { getDomainFor } from '../../identity/domains.js';
 import { type Lock, type LockKind, passcodeLock } from '../../lockout/locks.js';
-import type { FactorType } from '../../policy/enforcement.js';
+import type { MultiFactorMethod } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Layout } from '../layout.js';
@@ -190,7 +190,7 @@ export function LockNote({ lock }: { lock: Lock }) {
 
 export function factorLabel(user: UserView): string {
   if (user.mfa_enabled !== 1 || user.factor_type === null) return 'None';
-  return FACTOR_LABELS[user.factor_type as FactorType] ?? user.factor_type;
+  return FACTOR_LABELS[user.factor_type as MultiFactorMethod] ?? user.factor_type;
 }
 
 /** A time as every administrator reads it alike: UTC, to the minute. */

@@ -2,11 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { ComponentChildren } from 'preact';
 import { roleOf } from '../../access/roles.js';
 import { ApiError } from '../../core/errors.js';
+import { listPasskeys, makePasskeysDefault, type PasskeyView } from '../../factors/passkeys/passkeys.js';
 import { removeMultiFactor } from '../../factors/settings.js';
 import { formatPhoneNumber } from '../../factors/sms/phones.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
 import { findUserById } from '../../identity/users.js';
-import type { FactorType } from '../../policy/enforcement.js';
+import type { FactorType, MultiFactorMethod } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
 import { type UserView, userView } from '../../store/schema.js';
 import { Actions, Button, ButtonLink, Card, PostForm, RadioGroup, SelectField } from '../components.js';
@@ -16,10 +17,15 @@ import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, endSession, type PanelSession, setFlash, withSession } from '../session.js';
 import { MethodChooser, PROFILE_AREA } from './areas.js';
 import { changeMultiFactor } from './multi-factor.js';
+import { PasskeysCard } from './passkeys.js';
 
 type Devices = Awaited<ReturnType<typeof listAllDevices>>;
 
-export const FACTOR_LABELS: Record<FactorType, string> = { OTP: 'Authenticator app', SMS: 'SMS' };
+export const FACTOR_LABELS: Record<MultiFactorMethod, string> = {
+  OTP: 'Authenticator app',
+  SMS: 'SMS',
+  PASSKEY: 'Passkey or security key',
+};
 
 export const ROLE_LABELS: Record<string, string> = {
   'identity:service-admin': 'Service administrator',
@@ -42,6 +48,11 @@ function verifiedFactors(devices: Devices): FactorType[] {
   if (devices.otpDevices.some((device) => device.verified)) factors.push('OTP');
   if (devices.mobilePhones.some((phone) => phone.verified)) factors.push('SMS');
   return factors;
+}
+
+/** The methods the default can be: verified devices, and passkeys if there is one. */
+function defaultChoices(devices: Devices, passkeys: PasskeyView[]): MultiFactorMethod[] {
+  return [...verifiedFactors(devices), ...(passkeys.length > 0 ? (['PASSKEY'] as const) : [])];
 }
 
 /** One device row: its name, kind, state, and Verify / Manage / Delete (seeds 000, 001). */
@@ -89,10 +100,22 @@ function DeviceRow({
   );
 }
 
-function ProfilePage({ ctx, user, devices }: { ctx: PageContext; user: UserView; devices: Devices }) {
+function ProfilePage({
+  ctx,
+  deps,
+  user,
+  devices,
+  passkeys,
+}: {
+  ctx: PageContext;
+  deps: Deps;
+  user: UserView;
+  devices: Devices;
+  passkeys: PasskeyView[];
+}) {
   const mfaOn = user.mfa_enabled === 1;
-  const factor = user.factor_type as FactorType | null;
-  const verified = verifiedFactors(devices);
+  const factor = user.factor_type as MultiFactorMethod | null;
+  const verified = defaultChoices(devices, passkeys);
   const hasDevices = devices.otpDevices.length + devices.mobilePhones.length > 0;
   return (
     <Layout ctx={ctx} title="My Profile & Settings">
@@ -202,6 +225,8 @@ function ProfilePage({ ctx, user, devices }: { ctx: PageContext; user: UserView;
         </Actions>
       </Card>
 
+      <PasskeysCard deps={deps} passkeys={passkeys} />
+
       <Card title="Bypass codes" id="bypass-codes">
         <p>
           Bypass codes let you log in when you do not have your device. Each code works once, in place of a
@@ -297,9 +322,16 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
     '/profile',
     withSession(deps, 'full', async (request, reply, session) => {
       const devices = await listAllDevices(deps.db, session.user.id);
+      const passkeys = await listPasskeys(deps.db, session.user.id);
       return sendPage(
         reply,
-        <ProfilePage ctx={pageContext(request, reply, session)} user={session.user} devices={devices} />,
+        <ProfilePage
+          ctx={pageContext(request, reply, session)}
+          deps={deps}
+          user={session.user}
+          devices={devices}
+          passkeys={passkeys}
+        />,
       );
     }),
   );
@@ -362,16 +394,18 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
   app.post(
     '/profile/mfa/default',
     withSession(deps, 'full', async (request, reply, session) => {
-      const factor = factorOf(PostedForm.of(request).text('factor', 8));
+      const chosen = PostedForm.of(request).text('factor', 8);
+      const factor = factorOf(chosen);
       try {
-        await changeMultiFactor(deps, session, { factorType: factor ?? 'invalid' });
+        if (chosen === 'PASSKEY') await makePasskeysDefault(deps, actorOf(session), session.user);
+        else await changeMultiFactor(deps, session, { factorType: factor ?? 'invalid' });
       } catch (error) {
         if (!(error instanceof ApiError) || error.status !== 400) throw error;
         setFlash(request, reply, 'error', error.message);
         return reply.redirect('/profile', 303);
       }
       const user = await currentUser(deps, session);
-      const now = FACTOR_LABELS[(user.factor_type as FactorType | null) ?? 'OTP'];
+      const now = FACTOR_LABELS[(user.factor_type as MultiFactorMethod | null) ?? 'OTP'];
       setFlash(request, reply, 'success', `Your default authentication method is now: ${now}.`);
       return reply.redirect('/profile', 303);
     }),

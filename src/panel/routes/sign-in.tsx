@@ -3,6 +3,12 @@ import { revokeToken } from '../../access/tokens.js';
 import { type LoginResult, login, resendChallengePasscode } from '../../auth/login.js';
 import { findMfaSession } from '../../auth/mfa-session.js';
 import { ApiError, Messages } from '../../core/errors.js';
+import {
+  PasskeyMessages,
+  parseAuthenticationResponse,
+  passkeysAvailable,
+  startPasskeyAuthentication,
+} from '../../factors/passkeys/passkeys.js';
 import { SourceLimitReached } from '../../lockout/source-failures.js';
 import type { Deps } from '../../services/deps.js';
 import { Banner, Button, Card, CodeField, PostForm, TextField } from '../components.js';
@@ -21,6 +27,7 @@ import {
   setPendingSignIn,
   startSession,
 } from '../session.js';
+import { MAX_RESPONSE_FIELD, PasskeyPrompt } from './passkeys.js';
 
 /** Seed 000 "Locked account", with this server's threshold and lock duration. */
 export function lockedMessage(deps: Deps): string {
@@ -58,10 +65,13 @@ function SignInPage({
   ctx,
   username,
   error,
+  passkeys,
 }: {
   ctx: PageContext;
   username?: string;
   error?: string | undefined;
+  /** Offer "Sign in with a passkey" (the public URL is a name, not an IP address). */
+  passkeys: boolean;
 }) {
   return (
     <Layout ctx={ctx} title="Log in" width="narrow">
@@ -90,6 +100,12 @@ function SignInPage({
           />
           <Button>Log In</Button>
         </PostForm>
+        {passkeys ? (
+          <PostForm ctx={ctx} action="/sign-in/with-passkey" class="secondary-form">
+            <p class="hint">Have a passkey or security key? No password needed.</p>
+            <Button kind="secondary">Sign in with a passkey</Button>
+          </PostForm>
+        ) : null}
       </Card>
     </Layout>
   );
@@ -163,13 +179,15 @@ function afterLogin(
   result: LoginResult,
 ): FastifyReply {
   if (result.kind === 'challenge') {
+    const passkey = result.passkey !== undefined && passkeysAvailable(deps.config);
     setPendingSignIn(deps, request, reply, {
       sessionId: result.sessionId,
       factor: result.factor,
       ...(result.sentTo === undefined ? {} : { sentTo: result.sentTo }),
       ...(result.smsNotSent === undefined ? {} : { smsNotSent: result.smsNotSent.message }),
+      ...(passkey ? { passkey: true } : {}),
     });
-    return reply.redirect('/sign-in/passcode', 303);
+    return reply.redirect(passkey ? '/sign-in/passkey' : '/sign-in/passcode', 303);
   }
   clearPendingSignIn(request, reply);
   startSession(deps, request, reply, result.token);
@@ -209,7 +227,10 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
       setFlash(request, reply, found.flash.tone, found.flash.text);
       return reply.redirect('/sign-in', 303);
     }
-    return sendPage(reply, <SignInPage ctx={pageContext(request, reply)} />);
+    return sendPage(
+      reply,
+      <SignInPage ctx={pageContext(request, reply)} passkeys={passkeysAvailable(deps.config)} />,
+    );
   });
 
   app.post('/sign-in', async (request, reply) => {
@@ -219,7 +240,12 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     const again = (error: string, status: number) =>
       sendPage(
         reply,
-        <SignInPage ctx={pageContext(request, reply)} username={username} error={error} />,
+        <SignInPage
+          ctx={pageContext(request, reply)}
+          username={username}
+          error={error}
+          passkeys={passkeysAvailable(deps.config)}
+        />,
         status,
       );
     if (username === '' || password === '') return again('Enter your username and password.', 400);
@@ -229,7 +255,12 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
         deps,
         request,
         reply,
-        await login(deps, { credentials, scope: null, source: sourceOf(request) }),
+        await login(deps, {
+          credentials,
+          scope: null,
+          source: sourceOf(request),
+          passkeyPrompt: passkeysAvailable(deps.config),
+        }),
       );
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
@@ -334,6 +365,8 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     }
   });
 
+  registerPasskeySignInRoutes(app, deps);
+
   app.post('/sign-out', async (request, reply) => {
     const found = await lookupSession(deps, request, 'any');
     if (found.kind === 'live') {
@@ -343,5 +376,196 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     endSession(request, reply);
     setFlash(request, reply, 'info', 'You have logged out.');
     return reply.redirect('/sign-in', 303);
+  });
+}
+
+const PASSKEY_NOT_ACCEPTED =
+  'That passkey or security key was not accepted. Try again, or use another method.';
+
+/** Step 2 for a user whose default is a passkey (the password is done). */
+function PasskeyStepPage({
+  ctx,
+  options,
+  error,
+}: {
+  ctx: PageContext;
+  options: unknown;
+  error?: string | undefined;
+}) {
+  return (
+    <Layout ctx={ctx} title="Use your passkey or security key" width="narrow">
+      <Card>
+        <h1>Use your passkey or security key</h1>
+        {error ? <Banner tone="error">{error}</Banner> : null}
+        <p>Choose the button, then follow your browser: unlock your passkey, or touch your security key.</p>
+        <PasskeyPrompt
+          ctx={ctx}
+          action="/sign-in/passkey"
+          ceremony="authenticate"
+          options={options}
+          label="Use your passkey or security key"
+        />
+        <PostForm ctx={ctx} action="/sign-in/passkey/another" class="secondary-form">
+          <p class="hint">
+            No passkey with you? An authenticator code, a text message, or a bypass code works too.
+          </p>
+          <Button kind="secondary">Use another method</Button>
+        </PostForm>
+        <p class="start-over">
+          <a href="/sign-in">Log in as someone else</a>
+        </p>
+      </Card>
+    </Layout>
+  );
+}
+
+/** The sign-in with a passkey alone: a discoverable credential, verified on the device. */
+function PasskeyAlonePage({
+  ctx,
+  options,
+  error,
+}: {
+  ctx: PageContext;
+  options: unknown;
+  error?: string | undefined;
+}) {
+  return (
+    <Layout ctx={ctx} title="Sign in with a passkey" width="narrow">
+      <Card>
+        <h1>Sign in with a passkey</h1>
+        {error ? <Banner tone="error">{error}</Banner> : null}
+        <p>Choose the button, then pick your passkey and unlock it (fingerprint, face or PIN).</p>
+        <PasskeyPrompt
+          ctx={ctx}
+          action="/sign-in/with-passkey/verify"
+          ceremony="authenticate"
+          options={options}
+          label="Use your passkey or security key"
+        />
+        <p class="start-over">
+          <a href="/sign-in">Log in with a username and password</a>
+        </p>
+      </Card>
+    </Layout>
+  );
+}
+
+function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
+  const restart = (request: FastifyRequest, reply: FastifyReply, tone: 'info' | 'error', text: string) => {
+    clearPendingSignIn(request, reply);
+    setFlash(request, reply, tone, text);
+    return reply.redirect('/sign-in', 303);
+  };
+
+  /** The passkey page with a fresh challenge, or the passcode page if no passkey can answer. */
+  async function passkeyStep(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    pending: PendingSignIn,
+    error?: string,
+  ): Promise<FastifyReply> {
+    const session = await findMfaSession(deps, pending.sessionId);
+    if (session.state !== 'live') return restart(request, reply, 'info', EXPIRED_SIGN_IN);
+    try {
+      const options = await startPasskeyAuthentication(deps, session.userId);
+      return sendPage(
+        reply,
+        <PasskeyStepPage ctx={pageContext(request, reply)} options={options} error={error} />,
+        error ? 401 : 200,
+      );
+    } catch (failure) {
+      if (!(failure instanceof ApiError) || failure.message !== PasskeyMessages.noPasskey) throw failure;
+      return reply.redirect('/sign-in/passcode', 303);
+    }
+  }
+
+  app.get('/sign-in/passkey', async (request, reply) => {
+    const pending = pendingOrRestart(deps, request, reply);
+    if (!pending) return reply.redirect('/sign-in', 303);
+    if (!pending.passkey) return reply.redirect('/sign-in/passcode', 303);
+    return passkeyStep(request, reply, pending);
+  });
+
+  app.post('/sign-in/passkey', async (request, reply) => {
+    const pending = pendingOrRestart(deps, request, reply);
+    if (!pending) return reply.redirect('/sign-in', 303);
+    try {
+      const response = parseAuthenticationResponse(
+        PostedForm.of(request).text('response', MAX_RESPONSE_FIELD),
+      );
+      const result = await login(deps, {
+        credentials: { type: 'passkey', sessionIds: [pending.sessionId], response },
+        scope: null,
+        source: sourceOf(request),
+      });
+      return afterLogin(deps, request, reply, result);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (error.message === Messages.locked) return restart(request, reply, 'error', lockedMessage(deps));
+      if (error.fault === 'userDisabled')
+        return restart(request, reply, 'error', signInErrorText(deps, error));
+      if (error.message === Messages.sessionExpired || error.message === Messages.sessionRejected)
+        return restart(request, reply, 'info', EXPIRED_SIGN_IN);
+      const text = error instanceof SourceLimitReached ? sourceLimitText(error) : PASSKEY_NOT_ACCEPTED;
+      return passkeyStep(request, reply, pending, text);
+    }
+  });
+
+  app.post('/sign-in/passkey/another', async (request, reply) => {
+    const pending = pendingOrRestart(deps, request, reply);
+    if (!pending) return reply.redirect('/sign-in', 303);
+    const next: Omit<PendingSignIn, 'expiresAt'> = { sessionId: pending.sessionId, factor: pending.factor };
+    if (pending.factor === 'SMS' && pending.sentTo === undefined) {
+      // The text goes only now that the user asked for another method.
+      try {
+        next.sentTo = (await resendChallengePasscode(deps, pending.sessionId, sourceOf(request))).sentTo;
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        if (error.status === 401 || error.fault === 'userDisabled')
+          return restart(
+            request,
+            reply,
+            'error',
+            error.message === Messages.locked ? lockedMessage(deps) : EXPIRED_SIGN_IN,
+          );
+        next.smsNotSent = signInErrorText(deps, error);
+      }
+    }
+    setPendingSignIn(deps, request, reply, next);
+    return reply.redirect('/sign-in/passcode', 303);
+  });
+
+  app.post('/sign-in/with-passkey', async (request, reply) => {
+    if (!passkeysAvailable(deps.config)) return reply.redirect('/sign-in', 303);
+    const options = await startPasskeyAuthentication(deps, null);
+    return sendPage(reply, <PasskeyAlonePage ctx={pageContext(request, reply)} options={options} />);
+  });
+
+  app.post('/sign-in/with-passkey/verify', async (request, reply) => {
+    try {
+      const response = parseAuthenticationResponse(
+        PostedForm.of(request).text('response', MAX_RESPONSE_FIELD),
+      );
+      const result = await login(deps, {
+        credentials: { type: 'passkeyAlone', response },
+        scope: null,
+        source: sourceOf(request),
+      });
+      return afterLogin(deps, request, reply, result);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      const text =
+        error.message === Messages.locked
+          ? lockedMessage(deps)
+          : error.fault === 'userDisabled' || error instanceof SourceLimitReached
+            ? signInErrorText(deps, error)
+            : PASSKEY_NOT_ACCEPTED.replace(', or use another method', ', or log in with your password');
+      const options = await startPasskeyAuthentication(deps, null);
+      return sendPage(
+        reply,
+        <PasskeyAlonePage ctx={pageContext(request, reply)} options={options} error={text} />,
+        error.status,
+      );
+    }
   });
 }

@@ -113,9 +113,10 @@ export function parseAuthRequest(body: unknown, request: FastifyRequest): LoginR
 /** The OS-MF challenge (reference §4.5): 401, with the session id and factor in WWW-Authenticate. */
 export function challengeFault(challenge: LoginChallenge): ApiError {
   const factor = challenge.factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE';
-  const message = challenge.smsNotSent
-    ? `${Messages.challenge} ${challenge.smsNotSent.message}`
-    : Messages.challenge;
+  const notes = [challenge.passkey?.message, challenge.smsNotSent?.message].filter(
+    (note) => note !== undefined,
+  );
+  const message = [Messages.challenge, ...notes].join(' ');
   return unauthorized(message, {
     'WWW-Authenticate': challengeHeader(challenge.sessionId, factor),
     ...(challenge.sentTo === undefined ? {} : { [PASSCODE_SENT_TO_HEADER]: challenge.sentTo }),
