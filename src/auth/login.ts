@@ -170,7 +170,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
 
   const decision = decideLogin(
     authenticated.methods,
-    await policySubject(deps, deps.db, user, false),
+    await policySubject(deps.db, user, false),
     request.scope,
   );
   switch (decision.kind) {
@@ -187,11 +187,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
         // Decide again under a share lock on the user and domain rows: a policy change that
         // revokes tokens either commits first (and we see it here) or waits for this token to
         // exist (and revokes it). No token slips between the two.
-        const fresh = decideLogin(
-          authenticated.methods,
-          await policySubject(deps, trx, user, true),
-          request.scope,
-        );
+        const fresh = decideLogin(authenticated.methods, await policySubject(trx, user, true), request.scope);
         if (fresh.kind !== 'issue')
           throw forbidden(fresh.kind === 'must-set-up-mfa' ? Messages.mustSetupMfa : Messages.notAuthorized);
         if (authenticated.sessionHash && !(await consumeMfaSession(trx, authenticated.sessionHash, now))) {
@@ -214,19 +210,18 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
   }
 }
 
-async function policySubject(deps: Deps, db: Db, user: UserRow, lock: boolean): Promise<PolicySubject> {
-  const shareLock = lock && deps.store.dialect === 'postgres';
+async function policySubject(db: Db, user: UserRow, lock: boolean): Promise<PolicySubject> {
   let userQuery = db
     .selectFrom('users')
     .select(['mfa_enabled', 'factor_type', 'mfa_enforcement', 'enabled'])
     .where('id', '=', user.id);
-  if (shareLock) userQuery = userQuery.forShare();
+  if (lock) userQuery = userQuery.forShare();
   const current = await userQuery.executeTakeFirst();
   if (!current?.enabled) throw userDisabled(user.username);
   let domainLevel: string | null = null;
   if (user.domain_id) {
     let domainQuery = db.selectFrom('domains').select('mfa_enforcement').where('id', '=', user.domain_id);
-    if (shareLock) domainQuery = domainQuery.forShare();
+    if (lock) domainQuery = domainQuery.forShare();
     domainLevel = (await domainQuery.executeTakeFirst())?.mfa_enforcement ?? null;
   }
   return {
@@ -349,7 +344,7 @@ async function authenticatePasswordAndPasscode(
   const factor = user.factor_type as FactorType | null;
   if (user.mfa_enabled !== 1 || factor === null) {
     // No factor could judge the passcode: refused, and a user who must set MFA up is told so.
-    const subject = await policySubject(deps, deps.db, user, false);
+    const subject = await policySubject(deps.db, user, false);
     if (mfaRequired(subject.userLevel, subject.domainLevel)) {
       await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
       throw forbidden(Messages.mustSetupMfa);

@@ -106,11 +106,14 @@ export async function setDomainEnforcement(
 ): Promise<DomainImpact> {
   authorize(acting(caller), { kind: 'domain.set-enforcement', domainId });
   return deps.db.transaction().execute(async (trx) => {
-    let select = trx.selectFrom('domains').selectAll().where('id', '=', domainId);
-    // Row lock on PostgreSQL: a concurrent login that read OPTIONAL commits its token before we
-    // revoke, or reads REQUIRED after we commit (SQLite serialises transactions anyway).
-    if (deps.store.dialect === 'postgres') select = select.forUpdate();
-    const domain = await select.executeTakeFirst();
+    // The row locked: a concurrent login that read OPTIONAL commits its token before we revoke,
+    // or reads REQUIRED after we commit.
+    const domain = await trx
+      .selectFrom('domains')
+      .selectAll()
+      .where('id', '=', domainId)
+      .forUpdate()
+      .executeTakeFirst();
     if (!domain) throw notFound(`Domain ${domainId} not found.`);
     const now = deps.clock.now();
     const impact = await impactOf(trx, domainId, level, domain.mfa_enforcement, now);
