@@ -57,6 +57,17 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /LATCHKEY_SECRET_KEYS/);
   });
 
+  test('a headers timeout longer than the request timeout is taken as the request timeout, as Node requires', () => {
+    const longer = loadConfig({
+      LATCHKEY_HEADERS_TIMEOUT_MS: '600000',
+      LATCHKEY_REQUEST_TIMEOUT_MS: '30000',
+    });
+    assert.equal(longer.http.headersTimeoutMs, 30000);
+    const both = loadConfig({ LATCHKEY_HEADERS_TIMEOUT_MS: '600000', LATCHKEY_REQUEST_TIMEOUT_MS: '600000' });
+    assert.equal(both.http.headersTimeoutMs, 600000);
+    assert.equal(both.http.requestTimeoutMs, 600000);
+  });
+
   test('the CLI exits non-zero and names the bad variable', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate'], {
       cwd: ROOT,

@@ -204,7 +204,7 @@ const schema = {
     parse: integer(1000, 600000),
   },
   LATCHKEY_HEADERS_TIMEOUT_MS: {
-    doc: 'Longest time a client may take to send the request headers; a new connection silent this long is closed.',
+    doc: 'Longest time a client may take to send the request headers; a new connection silent this long is closed. At most LATCHKEY_REQUEST_TIMEOUT_MS (a longer one is taken as that, as Node requires).',
     default: 10000,
     parse: integer(1000, 600000),
   },
