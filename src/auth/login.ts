@@ -28,7 +28,8 @@ import {
   type UserReference,
   usernameKey,
 } from '../identity/users.js';
-import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { locksOf } from '../lockout/locks.js';
 import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { takeSourceFailureSlot } from '../lockout/source-failures.js';
 import {
@@ -302,7 +303,11 @@ export async function judgePassword(
   const passwordLocked = attempt?.kind === 'locked';
   // A user whose MFA login is locked gets the lockout message for a right and a wrong password
   // alike, and the attempt stays counted either way: nothing tells the two apart.
-  const mfaLocked = user !== undefined && !passwordLocked && user.mfa_enabled === 1 && isLocked(deps, user);
+  const mfaLocked =
+    user !== undefined &&
+    !passwordLocked &&
+    user.mfa_enabled === 1 &&
+    locksOf(deps, user).passcode !== undefined;
   if (!user || !ok || passwordLocked || mfaLocked) {
     const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
     await auditFailure(deps, request, user, name, 'PASSWORD', reason);
@@ -443,7 +448,7 @@ async function challenge(
   user: UserRow,
   factor: FactorType,
 ): Promise<LoginResult> {
-  if (isLocked(deps, user)) {
+  if (locksOf(deps, user).passcode) {
     await audit(deps, request, user, 'login.failed', { reason: 'locked' });
     throw unauthorized(Messages.locked);
   }
@@ -500,7 +505,7 @@ export async function resendChallengePasscode(
   if (!user.enabled) throw userDisabled(user.username);
   if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || user.factor_type !== 'SMS')
     throw badRequest(RESEND_NOT_SMS);
-  if (isLocked(deps, user)) throw unauthorized(Messages.locked);
+  if (locksOf(deps, user).passcode) throw unauthorized(Messages.locked);
   const sentTo = await resendLoginPasscode(deps, user.id, session.hash);
   await audit(deps, { source }, user, 'login.challenged', { factor: 'SMS', resent: true });
   return { sentTo };

@@ -216,7 +216,7 @@ export async function applyMultiFactorChange(
       case 'unlock': {
         // The panel's "Unlock User" (Rackspace's too): both locks, with or without MFA, so an
         // owner never has to tell which one keeps a user out.
-        const lifted = locksOf(deps, user).map((lock) => lock.kind);
+        const lifted = locksOf(deps, user).inForce.map((lock) => lock.kind);
         await resetPasscodeAttempts(trx, user.id);
         await resetPasswordAttempts(trx, user.id);
         await event('mfa.unlocked', {
