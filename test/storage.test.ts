@@ -37,17 +37,16 @@ for (const dialect of dialects()) {
         },
       );
 
+    const storedUser = (id: string) =>
+      env.deps.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
     test('migrations are applied once; running them again changes nothing', async () => {
       assert.deepEqual(await migrateToLatest(env.deps.store), []);
     });
 
     test('times come back as epoch-millisecond numbers and flags as 0/1 numbers', async () => {
       const user = await newUser();
-      const row = await env.deps.db
-        .selectFrom('users')
-        .selectAll()
-        .where('id', '=', user.id)
-        .executeTakeFirstOrThrow();
+      const row = await storedUser(user.id);
       assert.equal(typeof row.created_at, 'number');
       assert.equal(row.created_at, env.clock.now());
       assert.equal(row.enabled, 1);
@@ -77,11 +76,7 @@ for (const dialect of dialects()) {
 
     test('a unique violation is told from other refusals of the database', async () => {
       const user = await newUser();
-      const row = await env.deps.db
-        .selectFrom('users')
-        .selectAll()
-        .where('id', '=', user.id)
-        .executeTakeFirstOrThrow();
+      const row = await storedUser(user.id);
       const refusal = async (insert: Promise<unknown>): Promise<unknown> => {
         try {
           await insert;
