@@ -323,6 +323,52 @@ describe('passkeys and security keys in the panel (real Chromium, virtual authen
     assert.equal(new URL(page.url()).pathname, '/profile');
   });
 
+  test('the v2.0 API lists, renames and deletes passkeys, for the callers of multi-factor resources', async () => {
+    const path = `/v2.0/users/${alice.id}/RAX-AUTH/multi-factor/passkeys`;
+    const listed = await env.request('GET', path, { token: owner.token });
+    assert.equal(listed.status, 200, listed.text);
+    const [passkey] = listed.body['latchkey:passkeys'] as unknown as {
+      id: string;
+      nickname: string;
+      lastUsed: string;
+    }[];
+    assert.equal(passkey?.nickname, 'Work laptop');
+    assert.ok(passkey?.lastUsed);
+    const renamed = await env.request('PUT', `${path}/${passkey?.id}`, {
+      token: owner.token,
+      body: { 'latchkey:passkey': { nickname: 'Laptop' } },
+    });
+    assert.equal(renamed.status, 200, renamed.text);
+    assert.equal((renamed.body['latchkey:passkey'] as { nickname: string }).nickname, 'Laptop');
+    const blank = await env.request('PUT', `${path}/${passkey?.id}`, {
+      token: owner.token,
+      body: { 'latchkey:passkey': { nickname: ' ' } },
+    });
+    assert.equal(blank.status, 400);
+    assert.equal(blank.body.badRequest?.message, PasskeyMessages.nicknameMissing);
+    await env.request('PUT', `${path}/${passkey?.id}`, {
+      token: owner.token,
+      body: { 'latchkey:passkey': { nickname: 'Work laptop' } },
+    });
+    // Another user's passkey is not found under this user.
+    const bobs = await env.deps.db
+      .selectFrom('passkeys')
+      .select(['id', 'user_id'])
+      .where('id', '=', 'b0b0000000000000000000000000000b')
+      .executeTakeFirstOrThrow();
+    const crossed = await env.request('DELETE', `${path}/${bobs.id}`, { token: owner.token });
+    assert.equal(crossed.status, 404);
+    const removed = await env.request(
+      'DELETE',
+      `/v2.0/users/${bobs.user_id}/RAX-AUTH/multi-factor/passkeys/${bobs.id}`,
+      {
+        token: owner.token,
+      },
+    );
+    assert.equal(removed.status, 204, removed.text);
+    assert.equal((await passkeysOf(bobs.user_id)).length, 0);
+  });
+
   test('Delete, with confirmation: the last passkey gone, multi-factor turns off with it', async () => {
     const { page } = person;
     await page.goto('/profile');

@@ -5,7 +5,8 @@ import type { FactorType } from '../core/factor-type.js';
 import { type EventType, isFailureEvent, recordEvent, recordRepeatedEvent } from '../events/events.js';
 import { checkPasskeyAssertion, PasskeyMessages } from '../factors/passkeys/passkeys.js';
 import { findUserById } from '../identity/users.js';
-import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { locksOf } from '../lockout/locks.js';
 import type { Deps } from '../services/deps.js';
 import type { Db, UserRow } from '../store/schema.js';
 import { findMfaSession } from './mfa-session.js';
@@ -128,7 +129,7 @@ export async function authenticatePasskeyAlone(
   const user = await findUserById(deps.db, check.userId);
   if (!user) throw unauthorized(PASSKEY_REFUSED);
   if (!user.enabled) throw userDisabled(user.username);
-  if (isLocked(deps, user)) {
+  if (locksOf(deps, user).passcode) {
     await audit(deps, source, user, 'login.failed', { method: 'PASSKEY', reason: 'mfa locked' });
     throw forbidden(Messages.locked);
   }

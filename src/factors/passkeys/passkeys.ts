@@ -361,7 +361,7 @@ export async function finishPasskeyRegistration(
   };
   await deps.db.transaction().execute(async (trx) => {
     // The row lock makes count-then-insert atomic: concurrent adds cannot pass the limit together.
-    const current = await lockUserRow(deps, trx, user.id);
+    const current = await lockUserRow(trx, user.id);
     if ((await countPasskeys(trx, user.id)) >= MAX_PASSKEYS) throw badRequest(PasskeyMessages.tooMany);
     const taken = await trx
       .selectFrom('passkeys')
@@ -577,7 +577,7 @@ export async function deletePasskey(
   passkeyId: string,
 ): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const current = await lockUserRow(deps, trx, user.id);
+    const current = await lockUserRow(trx, user.id);
     const row = await trx
       .selectFrom('passkeys')
       .selectAll()
@@ -630,7 +630,7 @@ export async function deletePasskey(
 /** Makes passkeys the default method (turning multi-factor authentication on if it was off). */
 export async function makePasskeysDefault(deps: Deps, actor: Actor, user: UserView): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const current = await lockUserRow(deps, trx, user.id);
+    const current = await lockUserRow(trx, user.id);
     if ((await countPasskeys(trx, user.id)) === 0) throw badRequest(PasskeyMessages.noPasskey);
     if (current.mfa_enabled === 1 && current.factor_type === 'PASSKEY') return;
     const now = deps.clock.now();

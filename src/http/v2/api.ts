@@ -14,6 +14,7 @@ import { registerPhoneRoutes } from './routes/mobile-phones.js';
 import { registerMultiFactorRoutes } from './routes/multi-factor.js';
 import { registerOpenApiRoute } from './routes/openapi-document.js';
 import { registerOtpRoutes } from './routes/otp-devices.js';
+import { registerPasskeyRoutes } from './routes/passkeys.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUserRoutes } from './routes/users.js';
 import { registerVersionRoute } from './routes/version.js';
@@ -105,6 +106,7 @@ export async function apiPlugin(instance: FastifyInstance, options: ApiOptions):
   registerDomainRoutes(app, deps);
   registerMultiFactorRoutes(app, deps);
   registerOtpRoutes(app, deps);
+  registerPasskeyRoutes(app, deps);
   registerPhoneRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerOpenApiRoute(app);
