@@ -70,7 +70,7 @@ interface Fixture {
   admin: TestUser;
   owner: TestUser;
   member: TestUser;
-  ids: Record<'user' | 'token' | 'domain' | 'phone' | 'device', string[]>;
+  ids: Record<'user' | 'token' | 'domain' | 'phone' | 'device' | 'passkey', string[]>;
 }
 
 async function fixture(env: TestEnv): Promise<Fixture> {
@@ -86,6 +86,25 @@ async function fixture(env: TestEnv): Promise<Fixture> {
     token: member.token,
     body: { 'RAX-AUTH:mobilePhone': { number: '+12015550199' } },
   });
+  // A passkey is registered by a browser ceremony; the fuzzer needs only its row.
+  const passkeyId = 'f0220000000000000000000000000001';
+  await env.deps.db
+    .insertInto('passkeys')
+    .values({
+      id: passkeyId,
+      user_id: member.id,
+      credential_id: Buffer.from('fuzz-credential').toString('base64url'),
+      public_key: Buffer.from('fuzz').toString('base64url'),
+      sign_count: 0,
+      transports: 'usb',
+      aaguid: '00000000-0000-0000-0000-000000000000',
+      backup_eligible: 0,
+      backed_up: 0,
+      nickname: 'fuzz',
+      created_at: env.clock.now(),
+      last_used_at: null,
+    })
+    .execute();
   return {
     admin,
     owner,
@@ -96,6 +115,7 @@ async function fixture(env: TestEnv): Promise<Fixture> {
       domain: [owner.domainId ?? '0'],
       phone: [(phone.body['RAX-AUTH:mobilePhone'] as { id: string }).id],
       device: [(device.body['RAX-AUTH:otpDevice'] as { id: string }).id],
+      passkey: [passkeyId],
     },
   };
 }
@@ -403,6 +423,8 @@ function panelClientFor(route: Route, panel: PanelFixture): PanelClient {
 }
 
 const PANEL_FIELDS = [
+  'nickname',
+  'response',
   'username',
   'password',
   'passcode',
@@ -441,6 +463,7 @@ function panelRequestArbitrary(route: Route, fix: Fixture) {
       userId: fix.ids.user,
       deviceId: fix.ids.device,
       phoneId: fix.ids.phone,
+      passkeyId: fix.ids.passkey,
     };
     return fc.oneof(
       { weight: 3, arbitrary: fc.constantFrom(...(ids[name] ?? ['0'])) },
