@@ -60,19 +60,20 @@ export async function authenticateCaller(
     source,
   };
   const refusal = scopeRefusal(caller, access);
-  if (refusal !== null) throw forbidden(refusal);
+  if (refusal === 'scoped-validation') throw forbidden(SCOPED_VALIDATION_MESSAGE);
+  if (refusal === 'scope-forbids') throw forbidden(Messages.scopeForbids).because('scope-forbids');
   if (!caller.user.enabled) throw userDisabled(caller.user.username);
   return caller;
 }
 
-function scopeRefusal(caller: Caller, access: Access): string | null {
+function scopeRefusal(caller: Caller, access: Access): 'scoped-validation' | 'scope-forbids' | null {
   if (caller.scope === null || access.kind === 'revocation') return null;
-  if (access.kind === 'token-validation') return SCOPED_VALIDATION_MESSAGE;
+  if (access.kind === 'token-validation') return 'scoped-validation';
   const own =
     access.kind === 'own-multi-factor' ||
     (access.kind === 'multi-factor' && access.userId === caller.user.id);
   const ownSetup = own && caller.scope === 'SETUP-MFA' && caller.user.mfa_enabled === 0;
-  return ownSetup ? null : Messages.scopeForbids;
+  return ownSetup ? null : 'scope-forbids';
 }
 
 export type Action =

@@ -49,12 +49,13 @@ const REFUSED_TYPES: ReadonlySet<string> = new Set(['PREMIUM_RATE', 'SHARED_COST
  */
 export function normalisePhoneNumber(raw: unknown): string {
   if (raw === undefined || raw === null || (typeof raw === 'string' && raw.trim() === '')) {
-    throw badRequest(PhoneMessages.missingNumber);
+    throw badRequest(PhoneMessages.missingNumber).because('phone-invalid');
   }
-  if (typeof raw !== 'string' || raw.length > 64) throw badRequest(PhoneMessages.invalidNumber);
+  if (typeof raw !== 'string' || raw.length > 64)
+    throw badRequest(PhoneMessages.invalidNumber).because('phone-invalid');
   const parsed = parsePhoneNumberFromString(raw.trim());
   if (!parsed?.isValid() || parsed.ext !== undefined || REFUSED_TYPES.has(parsed.getType() ?? '')) {
-    throw badRequest(PhoneMessages.invalidNumber);
+    throw badRequest(PhoneMessages.invalidNumber).because('phone-invalid');
   }
   return parsed.number;
 }
@@ -77,9 +78,10 @@ export function phoneCountries(): PhoneCountry[] {
 export function internationalNumber(country: string, national: string): string {
   const typed = national.trim();
   if (typed === '' || typed.startsWith('+')) return typed;
-  if (!(getCountries() as string[]).includes(country)) throw badRequest(PhoneMessages.invalidNumber);
+  if (!(getCountries() as string[]).includes(country))
+    throw badRequest(PhoneMessages.invalidNumber).because('phone-invalid');
   const parsed = parsePhoneNumberFromString(typed, country as CountryCode);
-  if (!parsed) throw badRequest(PhoneMessages.invalidNumber);
+  if (!parsed) throw badRequest(PhoneMessages.invalidNumber).because('phone-invalid');
   return parsed.number;
 }
 
@@ -195,7 +197,8 @@ export async function addPhone(
           .where('user_id', '=', target.id)
           .executeTakeFirst();
         if (existing?.number === number) return { phone: phoneView(existing), created: false };
-        if (existing && smsIsTheFactor(user)) throw badRequest(PhoneMessages.cannotReplace);
+        if (existing && smsIsTheFactor(user))
+          throw badRequest(PhoneMessages.cannotReplace).because('phone-is-factor');
         const now = deps.clock.now();
         if (existing) {
           await trx.deleteFrom('mobile_phones').where('id', '=', existing.id).execute();
@@ -246,7 +249,7 @@ export async function removePhone(
     const user = await lockMfaState(deps, trx, target.id);
     const phone = await findPhone(trx, target.id, phoneId);
     if (!phone) throw notFound(PhoneMessages.notFound);
-    if (smsIsTheFactor(user)) throw badRequest(PhoneMessages.cannotDelete);
+    if (smsIsTheFactor(user)) throw badRequest(PhoneMessages.cannotDelete).because('phone-is-factor');
     await trx.deleteFrom('mobile_phones').where('id', '=', phone.id).execute();
     await recordEvent(trx, deps.clock.now(), {
       type: 'device.removed',
@@ -344,8 +347,9 @@ export async function verifyPhone(
     .returning('pin_hash')
     .executeTakeFirst();
   const storedHash = reserved?.pin_hash;
-  if (!storedHash || code.length > 16) throw badRequest(PhoneMessages.badPin);
-  if (!constantEquals(pinHash(deps, phone.id, code), storedHash)) throw badRequest(PhoneMessages.badPin);
+  if (!storedHash || code.length > 16) throw badRequest(PhoneMessages.badPin).because('wrong-pin');
+  if (!constantEquals(pinHash(deps, phone.id, code), storedHash))
+    throw badRequest(PhoneMessages.badPin).because('wrong-pin');
   await deps.db.transaction().execute(async (trx) => {
     const done = await trx
       .updateTable('mobile_phones')
@@ -353,7 +357,7 @@ export async function verifyPhone(
       .where('id', '=', phone.id)
       .where('pin_hash', '=', storedHash)
       .executeTakeFirst();
-    if (Number(done.numUpdatedRows) !== 1) throw badRequest(PhoneMessages.badPin);
+    if (Number(done.numUpdatedRows) !== 1) throw badRequest(PhoneMessages.badPin).because('wrong-pin');
     await recordEvent(trx, now, {
       type: 'device.verified',
       actorId: actor.userId,

@@ -79,10 +79,11 @@ export async function addOtpDevice(
   user: UserView,
   name: string | null | undefined,
 ): Promise<NewOtpDevice> {
-  if (name === undefined || name === null || name.trim() === '') throw badRequest(OtpMessages.nameMissing);
-  if (INVALID_NAME.test(name)) throw badRequest(OtpMessages.nameInvalid);
+  if (name === undefined || name === null || name.trim() === '')
+    throw badRequest(OtpMessages.nameMissing).because('device-name-missing');
+  if (INVALID_NAME.test(name)) throw badRequest(OtpMessages.nameInvalid).because('device-name-invalid');
   if (name.length > MAX_OTP_DEVICE_NAME || encodeURIComponent(name).length > MAX_ENCODED_NAME)
-    throw badRequest(OtpMessages.nameTooLong);
+    throw badRequest(OtpMessages.nameTooLong).because('device-name-too-long');
   const id = randomHex();
   const secret = newTotpSecret();
   const uri = keyUri(deps.config.otpIssuer, name, secret);
@@ -184,7 +185,8 @@ export async function verifyOtpDevice(
     if (!device) throw notFound(OtpMessages.notFound);
     if (device.verified === 1) throw badRequest(OtpMessages.alreadyVerified);
     if (code === undefined || code === null || code.trim() === '') throw badRequest(OtpMessages.codeMissing);
-    if (!(await acceptTotp(deps, device, code.trim(), trx))) throw badRequest(OtpMessages.badCode);
+    if (!(await acceptTotp(deps, device, code.trim(), trx)))
+      throw badRequest(OtpMessages.badCode).because('wrong-device-code');
     await trx.updateTable('otp_devices').set({ verified: 1 }).where('id', '=', device.id).execute();
     await deviceEvent(trx, deps.clock.now(), actor, user, 'device.verified', device);
   });
@@ -209,7 +211,8 @@ export async function deleteOtpDevice(
     if (!device) throw notFound(OtpMessages.deleteNotFound);
     const otherVerified = devices.some((other) => other.id !== device.id && other.verified === 1);
     const otpInUse = current.mfa_enabled === 1 && current.factor_type === 'OTP';
-    if (otpInUse && device.verified === 1 && !otherVerified) throw badRequest(OtpMessages.lastVerified);
+    if (otpInUse && device.verified === 1 && !otherVerified)
+      throw badRequest(OtpMessages.lastVerified).because('last-verified-device');
     await trx.deleteFrom('otp_devices').where('id', '=', device.id).execute();
     await deviceEvent(trx, deps.clock.now(), actor, current, 'device.removed', device);
   });

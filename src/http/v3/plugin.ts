@@ -131,6 +131,7 @@ async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): 
             throw notFound(Messages.tokenNotFound);
           throw error;
         });
+        if (result.kind === 'must-set-up-mfa') throw await result.refuse();
         metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
         if (result.kind === 'challenge') {
           const body = await renderReceipt(deps, result, deps.clock.now());

@@ -1,12 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../../core/errors.js';
+import { ApiError, type Reason } from '../../core/errors.js';
 import {
   addOtpDevice,
   deleteOtpDevice,
   getOtpDevice,
   type OtpDeviceView,
   type OtpEnrolment,
-  OtpMessages,
   otpEnrolment,
   verifyOtpDevice,
 } from '../../factors/totp/devices.js';
@@ -33,10 +32,10 @@ export function inGroupsOfFour(secret: string): string {
   return secret.match(/.{1,4}/g)?.join(' ') ?? secret;
 }
 
-const NAME_ERRORS: Record<string, string> = {
-  [OtpMessages.nameMissing]: 'Enter a nickname for the device.',
-  [OtpMessages.nameTooLong]: 'The nickname is too long: use at most 255 characters.',
-  [OtpMessages.nameInvalid]: 'The nickname may not contain control characters.',
+const NAME_ERRORS: Partial<Record<Reason, string>> = {
+  'device-name-missing': 'Enter a nickname for the device.',
+  'device-name-too-long': 'The nickname is too long: use at most 255 characters.',
+  'device-name-invalid': 'The nickname may not contain control characters.',
 };
 
 function NewDevicePage({
@@ -187,7 +186,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
         return reply.redirect(`${base}/${device.id}`, 303);
       } catch (error) {
         if (!(error instanceof ApiError) || error.status !== 400) throw error;
-        const text = NAME_ERRORS[error.message] ?? error.message;
+        const text = (error.reason && NAME_ERRORS[error.reason]) ?? error.message;
         return sendPage(
           reply,
           <NewDevicePage ctx={pageContext(request, reply, session)} area={area} name={name} error={text} />,
@@ -233,7 +232,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
       try {
         await verifyOtpDevice(deps, actorOf(session), session.user, deviceId, code);
       } catch (error) {
-        if (!(error instanceof ApiError) || error.message !== OtpMessages.badCode) throw error;
+        if (!(error instanceof ApiError) || error.reason !== 'wrong-device-code') throw error;
         return showPairing(
           request,
           reply,
@@ -269,7 +268,7 @@ export function registerAuthenticatorRoutes(app: FastifyInstance, deps: Deps): v
       try {
         await deleteOtpDevice(deps, actorOf(session), session.user, deviceId);
       } catch (error) {
-        if (!(error instanceof ApiError) || error.message !== OtpMessages.lastVerified) throw error;
+        if (!(error instanceof ApiError) || error.reason !== 'last-verified-device') throw error;
         setFlash(
           request,
           reply,

@@ -1,12 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../core/errors.js';
-import { COUNTRY_NOT_ALLOWED } from '../../factors/sms/delivery.js';
 import {
   addPhone,
   formatPhoneNumber,
   getPhone,
   internationalNumber,
-  PhoneMessages,
   type PhoneView,
   phoneCountries,
   removePhone,
@@ -55,10 +53,9 @@ function countries(): Option[] {
 
 /** What a refused send or add says on the page. */
 function smsErrorText(error: ApiError): string {
-  if (error.message === PhoneMessages.invalidNumber || error.message === PhoneMessages.missingNumber)
-    return INVALID_NUMBER_TEXT;
-  if (error.message === COUNTRY_NOT_ALLOWED) return 'Text messages cannot be sent to this country.';
-  if (error.message === PhoneMessages.cannotReplace)
+  if (error.reason === 'phone-invalid') return INVALID_NUMBER_TEXT;
+  if (error.reason === 'country-not-allowed') return 'Text messages cannot be sent to this country.';
+  if (error.reason === 'phone-is-factor')
     return 'Your phone is your default authentication method, so it cannot be replaced. Change the default method, or turn multi-factor authentication off, first.';
   return error.message;
 }
@@ -262,7 +259,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
       try {
         await verifyPhone(deps, actorOf(session), session.user, phone.id, pin);
       } catch (error) {
-        if (!(error instanceof ApiError) || error.message !== PhoneMessages.badPin) throw error;
+        if (!(error instanceof ApiError) || error.reason !== 'wrong-pin') throw error;
         return showVerify(request, reply, session, phone, INVALID_PIN_TEXT);
       }
       return afterDeviceVerified(
@@ -310,7 +307,7 @@ export function registerSmsRoutes(app: FastifyInstance, deps: Deps): void {
       try {
         await removePhone(deps, actorOf(session), session.user, phone.id);
       } catch (error) {
-        if (!(error instanceof ApiError) || error.message !== PhoneMessages.cannotDelete) throw error;
+        if (!(error instanceof ApiError) || error.reason !== 'phone-is-factor') throw error;
         setFlash(
           request,
           reply,

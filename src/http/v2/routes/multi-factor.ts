@@ -57,6 +57,9 @@ const bypassBody = Type.Object({
   ),
 });
 
+/** Every settings refusal is a 400 but the one about one's own account, a 403. */
+const { ownAccount: _403, ...SETTINGS_400_MESSAGES } = SettingsMessages;
+
 const userNotFound = notFoundFault('User 0123456789abcdef0123456789abcdef not found');
 
 const settingsDoc = operation({
@@ -72,7 +75,7 @@ A SETUP-MFA token may make its own user's changes here.`,
   responses: {
     204: noContent('Changed.'),
     400: fault(400, 'No change, several at once, or a change the user cannot take yet.', [
-      ...Object.values(SettingsMessages).filter((message) => message !== SettingsMessages.ownAccount),
+      ...Object.values(SETTINGS_400_MESSAGES),
     ]),
     403: fault(403, 'The caller may not make that change for that user.', [
       Messages.notAuthorized,

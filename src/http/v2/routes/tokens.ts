@@ -236,6 +236,7 @@ export function registerTokenRoutes(app: HttpServer, deps: Deps, metrics: Metric
         const loginRequest = parseAuthRequest(request.body, request);
         method = loginRequest.credentials.type;
         const result = await login(deps, loginRequest);
+        if (result.kind === 'must-set-up-mfa') throw await result.refuse();
         metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
         if (result.kind === 'challenge') return sendFault(reply, challengeFault(result));
         return reply.code(200).send(renderAccess(deps, result, { catalog: true }));
