@@ -203,13 +203,9 @@ export async function insertUser(
 }
 
 /** POST /v2.0/users: what the caller's level creates (reference §3.3). */
-export async function createUser(
-  deps: Deps,
-  caller: UserView,
-  source: string | null,
-  input: NewUserInput,
-): Promise<CreatedUser> {
-  authorize(acting(caller), { kind: 'user.create' });
+export async function createUser(deps: Deps, acting: Acting, input: NewUserInput): Promise<CreatedUser> {
+  const { user: caller, source } = acting;
+  authorize(acting, { kind: 'user.create' });
   const role = roleCreatedBy(caller.role);
   if (!role) throw forbidden();
   const username = validateUsername(input.username);
@@ -340,16 +336,16 @@ export interface UserPatch {
  */
 export async function updateUser(
   deps: Deps,
-  caller: UserView,
-  source: string | null,
+  acting: Acting,
   id: string,
   patch: UserPatch,
 ): Promise<UserView> {
+  const { user: caller, source } = acting;
   const target = await requirePrecedence(deps, caller, id);
   const changes: UserUpdate = {};
   const events: EventType[] = [];
   if (patch.username !== undefined && patch.username !== target.username) {
-    authorize(acting(caller), { kind: 'user.rename', target });
+    authorize(acting, { kind: 'user.rename', target });
     changes.username = validateUsername(patch.username);
     changes.username_key = usernameKey(patch.username);
     await ensureUsernameFree(deps.db, patch.username, target.id);
@@ -360,7 +356,7 @@ export async function updateUser(
     changes.default_region = patch.defaultRegion;
   }
   if (patch.enabled !== undefined && (patch.enabled ? 1 : 0) !== target.enabled) {
-    authorize(acting(caller), { kind: 'user.set-enabled', target });
+    authorize(acting, { kind: 'user.set-enabled', target });
     changes.enabled = patch.enabled ? 1 : 0;
   }
   if (patch.password !== undefined) {
@@ -410,14 +406,10 @@ export async function updateUser(
 }
 
 /** DELETE /v2.0/users/{id} (reference §6.6): tokens and MFA data go with the user. */
-export async function deleteUser(
-  deps: Deps,
-  caller: UserView,
-  source: string | null,
-  id: string,
-): Promise<void> {
+export async function deleteUser(deps: Deps, acting: Acting, id: string): Promise<void> {
+  const { user: caller, source } = acting;
   const target = await requireUser(deps.db, id);
-  authorize(acting(caller), { kind: 'user.delete', target });
+  authorize(acting, { kind: 'user.delete', target });
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
     await recordEvent(trx, now, {

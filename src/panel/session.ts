@@ -3,7 +3,7 @@ import { authenticateCaller, type Caller, type Access as CallerAccess } from '..
 import { MFA_REQUIRED_REASONS, whyTokenEnded } from '../access/tokens.js';
 import { ApiError } from '../core/errors.js';
 import type { FactorType } from '../policy/enforcement.js';
-import type { Actor, Deps } from '../services/deps.js';
+import type { Deps } from '../services/deps.js';
 import { servedOverTls } from './security.js';
 
 /** Cookie names. None is readable by page scripts (all httpOnly). */
@@ -23,10 +23,6 @@ export const COOKIES = {
  * afresh on every request exactly as the API resolves X-Auth-Token.
  */
 export type PanelSession = Caller;
-
-export function actorOf(session: PanelSession): Actor {
-  return { userId: session.user.id, source: session.source };
-}
 
 export function cookieOptions(request: FastifyRequest, path = '/') {
   return {

@@ -1,9 +1,10 @@
-import { AuthorizationMessages, acting, authorize } from '../access/caller.js';
+import { type Acting, auditActor } from '../access/acting.js';
+import { AuthorizationMessages, authorize } from '../access/caller.js';
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, notFound } from '../core/errors.js';
 import { recordEvent } from '../events/events.js';
-import type { Actor, Deps } from '../services/deps.js';
-import type { Db, UserView } from '../store/schema.js';
+import type { Deps } from '../services/deps.js';
+import type { Db } from '../store/schema.js';
 import type { DomainEnforcementLevel } from './enforcement.js';
 
 export const DOMAIN_LEVELS: readonly DomainEnforcementLevel[] = ['OPTIONAL', 'REQUIRED'];
@@ -98,13 +99,13 @@ export function parseDomainLevel(body: unknown): DomainEnforcementLevel {
  */
 export async function setDomainEnforcement(
   deps: Deps,
-  caller: UserView,
-  actor: Actor,
+  acting: Acting,
   domainId: string,
   level: DomainEnforcementLevel,
   dryRun: boolean,
 ): Promise<DomainImpact> {
-  authorize(acting(caller), { kind: 'domain.set-enforcement', domainId });
+  authorize(acting, { kind: 'domain.set-enforcement', domainId });
+  const actor = auditActor(acting);
   return deps.db.transaction().execute(async (trx) => {
     let select = trx.selectFrom('domains').selectAll().where('id', '=', domainId);
     // Row lock on PostgreSQL: a concurrent login that read OPTIONAL commits its token before we

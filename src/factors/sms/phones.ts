@@ -5,11 +5,12 @@ import {
   getCountryCallingCode,
   parsePhoneNumberFromString,
 } from 'libphonenumber-js/max';
+import { type Acting, auditActor } from '../../access/acting.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import { constantEquals } from '../../crypto/constant-equals.js';
 import { randomDigits, randomHex } from '../../crypto/random.js';
 import { recordEvent } from '../../events/events.js';
-import type { Actor, Deps } from '../../services/deps.js';
+import type { Deps } from '../../services/deps.js';
 import type { Db, MobilePhoneRow, UserView } from '../../store/schema.js';
 import { assertCountryAllowed, deliverSms } from './delivery.js';
 
@@ -179,10 +180,11 @@ function isUniqueViolation(error: unknown): boolean {
  */
 export async function addPhone(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   target: UserView,
   rawNumber: unknown,
 ): Promise<{ phone: PhoneView; created: boolean }> {
+  const actor = auditActor(acting);
   const number = normalisePhoneNumber(rawNumber);
   assertCountryAllowed(deps, number);
   // Two concurrent adds on PostgreSQL can both find no phone; the unique user_id decides and the
@@ -241,10 +243,11 @@ export async function addPhone(
 /** Reference §7.6: not while SMS is the active factor (the user would be left without it). */
 export async function removePhone(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   target: UserView,
   phoneId: string,
 ): Promise<void> {
+  const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     const user = await lockMfaState(deps, trx, target.id);
     const phone = await findPhone(trx, target.id, phoneId);
@@ -263,10 +266,10 @@ export async function removePhone(
 }
 
 /** The DELETE .../mobile-phones form without an id (reference §7.6, [DOC]): the one phone. */
-export async function removeOnlyPhone(deps: Deps, actor: Actor, target: UserView): Promise<void> {
+export async function removeOnlyPhone(deps: Deps, acting: Acting, target: UserView): Promise<void> {
   const [phone] = await listPhones(deps.db, target.id);
   if (!phone) throw notFound(PhoneMessages.notFound);
-  await removePhone(deps, actor, target, phone.id);
+  await removePhone(deps, acting, target, phone.id);
 }
 
 export function verificationPinText(pin: string): string {
@@ -327,11 +330,12 @@ export function verificationCodeOf(raw: unknown): string {
  */
 export async function verifyPhone(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   target: UserView,
   phoneId: string,
   code: string,
 ): Promise<void> {
+  const actor = auditActor(acting);
   const phone = await findPhone(deps.db, target.id, phoneId);
   if (!phone) throw notFound(PhoneMessages.invalidDevice);
   if (phone.verified === 1) throw badRequest(PhoneMessages.alreadyVerified);

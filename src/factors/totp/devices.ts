@@ -1,3 +1,4 @@
+import { type Acting, auditActor } from '../../access/acting.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import { randomHex } from '../../crypto/random.js';
 import { recordEvent } from '../../events/events.js';
@@ -75,10 +76,11 @@ function deviceEvent(
 /** POST .../otp-devices (reference §7.7). */
 export async function addOtpDevice(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   user: UserView,
   name: string | null | undefined,
 ): Promise<NewOtpDevice> {
+  const actor = auditActor(acting);
   if (name === undefined || name === null || name.trim() === '')
     throw badRequest(OtpMessages.nameMissing).because('device-name-missing');
   if (INVALID_NAME.test(name)) throw badRequest(OtpMessages.nameInvalid).because('device-name-invalid');
@@ -169,11 +171,12 @@ export async function getOtpDevice(db: Db, userId: string, deviceId: string): Pr
  */
 export async function verifyOtpDevice(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   user: UserView,
   deviceId: string,
   code: string | null | undefined,
 ): Promise<void> {
+  const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     let query = trx
       .selectFrom('otp_devices')
@@ -195,10 +198,11 @@ export async function verifyOtpDevice(
 /** DELETE .../otp-devices/{id} (reference §7.9). */
 export async function deleteOtpDevice(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   user: UserView,
   deviceId: string,
 ): Promise<void> {
+  const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     // Locked so two concurrent deletes cannot each leave the other as "not the last one".
     const current = await lockUserRow(deps, trx, user.id);

@@ -19,7 +19,7 @@ import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Actions, Button, ButtonLink, Card, PostForm, TextField } from '../components.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, type PanelSession, setFlash } from '../session.js';
+import { type PanelSession, setFlash } from '../session.js';
 import {
   AccountLayout,
   accountPath,
@@ -484,7 +484,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
 
   userAction('unlock', async (session, target) => {
     authorizeMultiFactorChange(session, target, UNLOCK);
-    await applyMultiFactorChange(deps, actorOf(session), target.id, UNLOCK);
+    await applyMultiFactorChange(deps, session, target.id, UNLOCK);
     return `The user account ${target.username} was successfully unlocked.`;
   });
 
@@ -494,7 +494,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   });
 
   userAction('enable', async (session, target) => {
-    await updateUser(deps, session.user, session.source, target.id, { enabled: true });
+    await updateUser(deps, session, target.id, { enabled: true });
     return `${target.username} is enabled and can log in again.`;
   });
 
@@ -522,7 +522,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   );
 
   userAction('disable', async (session, target) => {
-    await updateUser(deps, session.user, session.source, target.id, { enabled: false });
+    await updateUser(deps, session, target.id, { enabled: false });
     return `${target.username} is disabled and has been logged out.`;
   });
 
@@ -556,7 +556,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   userAction('reset-multi-factor', async (session, target) => {
     // The API's DELETE .../multi-factor: self or precedence (reference §7.0, §7.13).
     await requirePrecedence(deps, session.user, target.id);
-    await removeMultiFactor(deps, actorOf(session), target.id);
+    await removeMultiFactor(deps, session, target.id);
     return `Multi-factor authentication of ${target.username} was reset: its devices are removed and it is off.`;
   });
 }

@@ -23,7 +23,7 @@ import {
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, type PanelSession, setFlash, withSession } from '../session.js';
+import { type PanelSession, setFlash, withSession } from '../session.js';
 import { type Area, afterDeviceVerified, PROFILE_AREA, SETUP_AREA } from './areas.js';
 import { VerifiedDevicePage } from './verified-device-page.js';
 
@@ -182,7 +182,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
     withSession(deps, area.access, async (request, reply, session) => {
       const name = PostedForm.of(request).text('name', 1024).trim();
       try {
-        const device = await addOtpDevice(deps, actorOf(session), session.user, name);
+        const device = await addOtpDevice(deps, session, session.user, name);
         return reply.redirect(`${base}/${device.id}`, 303);
       } catch (error) {
         if (!(error instanceof ApiError) || error.status !== 400) throw error;
@@ -230,7 +230,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
       if (code === '')
         return showPairing(request, reply, session, deviceId, 'Enter the passcode the app shows.');
       try {
-        await verifyOtpDevice(deps, actorOf(session), session.user, deviceId, code);
+        await verifyOtpDevice(deps, session, session.user, deviceId, code);
       } catch (error) {
         if (!(error instanceof ApiError) || error.reason !== 'wrong-device-code') throw error;
         return showPairing(
@@ -266,7 +266,7 @@ export function registerAuthenticatorRoutes(app: FastifyInstance, deps: Deps): v
       const deviceId = deviceParams(request);
       const device = await getOtpDevice(deps.db, session.user.id, deviceId);
       try {
-        await deleteOtpDevice(deps, actorOf(session), session.user, deviceId);
+        await deleteOtpDevice(deps, session, session.user, deviceId);
       } catch (error) {
         if (!(error instanceof ApiError) || error.reason !== 'last-verified-device') throw error;
         setFlash(

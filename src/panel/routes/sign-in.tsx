@@ -9,7 +9,6 @@ import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import {
-  actorOf,
   clearPendingSignIn,
   endSession,
   homeOf,
@@ -322,7 +321,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     const found = await lookupSession(deps, request, 'any');
     if (found.kind === 'live') {
       const { session } = found;
-      await revokeToken(deps, session.token, actorOf(session), session.user, 'signed out');
+      await revokeToken(deps, session.token, session, session.user, 'signed out');
     }
     endSession(request, reply);
     setFlash(request, reply, 'info', 'You have logged out.');

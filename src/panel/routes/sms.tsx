@@ -27,7 +27,7 @@ import {
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, type PanelSession, setFlash, withSession } from '../session.js';
+import { type PanelSession, setFlash, withSession } from '../session.js';
 import { type Area, afterDeviceVerified, PROFILE_AREA, SETUP_AREA } from './areas.js';
 import { VerifiedDevicePage } from './verified-device-page.js';
 
@@ -189,12 +189,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
       const country = form.text('country', 8);
       const number = form.text('number', 64);
       try {
-        const { phone } = await addPhone(
-          deps,
-          actorOf(session),
-          session.user,
-          internationalNumber(country, number),
-        );
+        const { phone } = await addPhone(deps, session, session.user, internationalNumber(country, number));
         if (phone.verified) {
           setFlash(request, reply, 'info', 'This phone is already registered and verified.');
           return reply.redirect(area.base === '/setup' ? '/setup/method' : '/profile', 303);
@@ -257,7 +252,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
       if (pin === '')
         return showVerify(request, reply, session, phone, 'Enter the PIN from the text message.');
       try {
-        await verifyPhone(deps, actorOf(session), session.user, phone.id, pin);
+        await verifyPhone(deps, session, session.user, phone.id, pin);
       } catch (error) {
         if (!(error instanceof ApiError) || error.reason !== 'wrong-pin') throw error;
         return showVerify(request, reply, session, phone, INVALID_PIN_TEXT);
@@ -305,7 +300,7 @@ export function registerSmsRoutes(app: FastifyInstance, deps: Deps): void {
     withSession(deps, 'full', async (request, reply, session) => {
       const phone = await getPhone(deps.db, session.user.id, phoneParam(request));
       try {
-        await removePhone(deps, actorOf(session), session.user, phone.id);
+        await removePhone(deps, session, session.user, phone.id);
       } catch (error) {
         if (!(error instanceof ApiError) || error.reason !== 'phone-is-factor') throw error;
         setFlash(

@@ -135,7 +135,7 @@ export function registerCredentialRoutes(app: HttpServer, deps: Deps): void {
     if (username !== undefined && username.toLowerCase() !== user.username.toLowerCase()) {
       throw badRequest('Username in the credentials does not match the user.');
     }
-    await updateUser(deps, callerToken.user, callerToken.source, user.id, { password });
+    await updateUser(deps, callerToken, user.id, { password });
     return { passwordCredentials: { username: user.username, password } };
   };
 

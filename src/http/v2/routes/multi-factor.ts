@@ -5,14 +5,7 @@ import {
   formatXsdDuration,
   generateBypassCodes,
 } from '../../../factors/bypass-codes/generate.js';
-import {
-  applyMultiFactorChange,
-  authorizeMultiFactorChange,
-  parseMultiFactorChange,
-  removeMultiFactor,
-  SettingsMessages,
-} from '../../../factors/settings.js';
-import { requireUser } from '../../../identity/users.js';
+import { changeMultiFactor, removeMultiFactor, SettingsMessages } from '../../../factors/settings.js';
 import type { Deps } from '../../../services/deps.js';
 import { requireCaller } from '../../auth.js';
 import { described, fault, noContent, notFoundFault, operation, Tags } from '../../openapi.js';
@@ -117,22 +110,14 @@ export function registerMultiFactorRoutes(app: HttpServer, deps: Deps): void {
       // The multi-factor access rule (as in multiFactorTarget), split around the body: which
       // callers may act depends on the change asked for (the enforcement level has its own).
       const caller = await requireCaller(deps, request, { kind: 'multi-factor', userId });
-      const change = parseMultiFactorChange(request.body['RAX-AUTH:multiFactor']);
-      const target = await requireUser(deps.db, userId);
-      authorizeMultiFactorChange(caller, target, change);
-      await applyMultiFactorChange(
-        deps,
-        { userId: caller.user.id, source: caller.source },
-        target.id,
-        change,
-      );
+      await changeMultiFactor(deps, caller, userId, request.body['RAX-AUTH:multiFactor']);
       return reply.code(204).send();
     },
   );
 
   app.delete(BASE, { schema: { params: userParams, ...removeDoc } }, async (request, reply) => {
     const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
-    await removeMultiFactor(deps, { userId: caller.user.id, source: caller.source }, target.id);
+    await removeMultiFactor(deps, caller, target.id);
     return reply.code(204).send();
   });
 
@@ -147,8 +132,7 @@ export function registerMultiFactorRoutes(app: HttpServer, deps: Deps): void {
       const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
       const batch = await generateBypassCodes(
         deps,
-        { userId: caller.user.id, source: caller.source },
-        caller.user,
+        caller,
         target,
         request.body['RAX-AUTH:bypassCodes'] ?? {},
       );

@@ -336,7 +336,7 @@ export function registerTokenRoutes(app: HttpServer, deps: Deps, metrics: Metric
     { schema: revokeDoc("Revoke the caller's own token", false) },
     async (request, reply) => {
       const caller = await requireCaller(deps, request, { kind: 'revocation' });
-      await revokeToken(deps, caller.token, { userId: caller.user.id, source: caller.source }, caller.user);
+      await revokeToken(deps, caller.token, caller, caller.user);
       return reply.code(204).send();
     },
   );
@@ -354,7 +354,7 @@ export function registerTokenRoutes(app: HttpServer, deps: Deps, metrics: Metric
         authorize(caller, { kind: 'token.revoke-other', owner: target.user });
       }
       if (!target) throw notFound(Messages.tokenNotFound);
-      await revokeToken(deps, target.token, { userId: caller.user.id, source: caller.source }, target.user);
+      await revokeToken(deps, target.token, caller, target.user);
       return reply.code(204).send();
     },
   );

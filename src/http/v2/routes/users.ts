@@ -130,7 +130,7 @@ export function registerUserRoutes(app: HttpServer, deps: Deps): void {
   app.post('/v2.0/users', { schema: { body: userBody, ...createDoc } }, async (request, reply) => {
     const caller = await requireCaller(deps, request);
     const input = request.body.user;
-    const created = await createUser(deps, caller.user, caller.source, {
+    const created = await createUser(deps, caller, {
       ...userFieldsOf(input),
       ...(input['RAX-AUTH:domainId'] === undefined ? {} : { domainId: input['RAX-AUTH:domainId'] }),
     });
@@ -172,13 +172,7 @@ export function registerUserRoutes(app: HttpServer, deps: Deps): void {
       const caller = await requireCaller(deps, request);
       const input = request.body.user;
       // MFA attributes in the body are ignored (reference §6.5): they are not in the schema's fields.
-      const updated = await updateUser(
-        deps,
-        caller.user,
-        caller.source,
-        request.params.userId,
-        userFieldsOf(input),
-      );
+      const updated = await updateUser(deps, caller, request.params.userId, userFieldsOf(input));
       return { user: renderUser(deps, updated) };
     },
   );
@@ -188,7 +182,7 @@ export function registerUserRoutes(app: HttpServer, deps: Deps): void {
     { schema: { params: userParams, ...deleteDoc } },
     async (request, reply) => {
       const caller = await requireCaller(deps, request);
-      await deleteUser(deps, caller.user, caller.source, request.params.userId);
+      await deleteUser(deps, caller, request.params.userId);
       return reply.code(204).send();
     },
   );
