@@ -3,7 +3,7 @@ import { type Acting, AuthorizationMessages, authorize } from '../access/caller.
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, notFound } from '../core/errors.js';
 import { type EventType, recordEvent, type SecurityEvent } from '../events/events.js';
-import { requireUser } from '../identity/users.js';
+import { requirePrecedence, requireUser } from '../identity/users.js';
 import { resetPasscodeAttempts } from '../lockout/attempts.js';
 import { locksOf } from '../lockout/locks.js';
 import { resetPasswordAttempts } from '../lockout/password-attempts.js';
@@ -356,9 +356,10 @@ async function turnMultiFactorOff(db: Db, userId: string, now: number): Promise<
 
 /**
  * DELETE /v2.0/users/{id}/RAX-AUTH/multi-factor (reference §7.13): MFA off, and the phone, every
- * OTP device and every code go with it.
+ * OTP device and every code go with it. Self or precedence (reference §7.0); an unknown user 404.
  */
 export async function removeMultiFactor(deps: Deps, acting: Acting, targetId: string): Promise<void> {
+  await requirePrecedence(deps, acting.user, targetId);
   const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     const user = await lockUserRow(deps, trx, targetId);

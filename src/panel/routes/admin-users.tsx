@@ -12,7 +12,7 @@ import {
 import { maskPhoneNumber } from '../../factors/sms/phones.js';
 import { sendTemporaryCode } from '../../factors/temporary-code.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
-import { getUserFor, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
+import { getUserFor, listAccountUsersFor, updateUser } from '../../identity/users.js';
 import { type Lock, locksOf } from '../../lockout/locks.js';
 import { lastSignInsFor } from '../../reports/aggregates.js';
 import type { Deps } from '../../services/deps.js';
@@ -554,8 +554,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   );
 
   userAction('reset-multi-factor', async (session, target) => {
-    // The API's DELETE .../multi-factor: self or precedence (reference §7.0, §7.13).
-    await requirePrecedence(deps, session.user, target.id);
+    // The API's DELETE .../multi-factor, with its rule: self or precedence (reference §7.0, §7.13).
     await removeMultiFactor(deps, session, target.id);
     return `Multi-factor authentication of ${target.username} was reset: its devices are removed and it is off.`;
   });

@@ -116,8 +116,9 @@ export function registerMultiFactorRoutes(app: HttpServer, deps: Deps): void {
   );
 
   app.delete(BASE, { schema: { params: userParams, ...removeDoc } }, async (request, reply) => {
-    const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
-    await removeMultiFactor(deps, caller, target.id);
+    const { userId } = request.params;
+    const caller = await requireCaller(deps, request, { kind: 'multi-factor', userId });
+    await removeMultiFactor(deps, caller, userId);
     return reply.code(204).send();
   });
 
