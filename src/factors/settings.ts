@@ -359,7 +359,7 @@ async function turnMultiFactorOff(db: Db, userId: string, now: number): Promise<
  * OTP device and every code go with it. Self or precedence (reference §7.0); an unknown user 404.
  */
 export async function removeMultiFactor(deps: Deps, acting: Acting, targetId: string): Promise<void> {
-  await requirePrecedence(deps, acting.user, targetId);
+  await requirePrecedence(deps, acting, targetId);
   const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     const user = await lockUserRow(deps, trx, targetId);

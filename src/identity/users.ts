@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { type Acting, acting, authorize, listsUser, may, seesEveryDomain } from '../access/caller.js';
+import { type Acting, authorize, listsUser, may, seesEveryDomain } from '../access/caller.js';
 import { isRoleName, type RoleName, roleCreatedBy, roleOf } from '../access/roles.js';
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
@@ -261,21 +261,21 @@ export async function createUser(deps: Deps, acting: Acting, input: NewUserInput
   return generatedPassword === undefined ? { user } : { user, generatedPassword };
 }
 
-export async function getUserFor(deps: Deps, caller: UserView, id: string): Promise<UserView> {
+export async function getUserFor(deps: Deps, acting: Acting, id: string): Promise<UserView> {
   const target = await requireUser(deps.db, id);
-  authorize(acting(caller), { kind: 'user.view', target });
+  authorize(acting, { kind: 'user.view', target });
   return target;
 }
 
-export async function getUserByNameFor(deps: Deps, caller: UserView, name: string): Promise<UserView> {
+export async function getUserByNameFor(deps: Deps, acting: Acting, name: string): Promise<UserView> {
   const target = await findUserByUsername(deps.db, name);
   // An invisible user answers like a missing one, so the lookup does not reveal usernames.
-  if (!target || !may(acting(caller), { kind: 'user.view', target }))
-    throw notFound(`User '${name}' not found.`);
+  if (!target || !may(acting, { kind: 'user.view', target })) throw notFound(`User '${name}' not found.`);
   return target;
 }
 
-export async function listUsersFor(deps: Deps, caller: UserView, email?: string): Promise<UserView[]> {
+export async function listUsersFor(deps: Deps, acting: Acting, email?: string): Promise<UserView[]> {
+  const caller = acting.user;
   let query = deps.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id');
   if (email !== undefined) query = query.where('email', '=', email);
   // Narrow in SQL to the caller's account where that is all it may see; listsUser decides.
@@ -316,9 +316,9 @@ export async function listAccountUsersFor(
 }
 
 /** Self always; anyone else only with precedence (reference §3.2). Unknown target → 404. */
-export async function requirePrecedence(deps: Deps, caller: UserView, targetId: string): Promise<UserView> {
+export async function requirePrecedence(deps: Deps, acting: Acting, targetId: string): Promise<UserView> {
   const target = await requireUser(deps.db, targetId);
-  authorize(acting(caller), { kind: 'user.manage', target });
+  authorize(acting, { kind: 'user.manage', target });
   return target;
 }
 
@@ -341,7 +341,7 @@ export async function updateUser(
   patch: UserPatch,
 ): Promise<UserView> {
   const { user: caller, source } = acting;
-  const target = await requirePrecedence(deps, caller, id);
+  const target = await requirePrecedence(deps, acting, id);
   const changes: UserUpdate = {};
   const events: EventType[] = [];
   if (patch.username !== undefined && patch.username !== target.username) {

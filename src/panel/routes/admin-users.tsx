@@ -399,7 +399,7 @@ async function targetOf(
   session: PanelSession,
   account: DomainRow,
 ): Promise<UserView> {
-  const target = await getUserFor(deps, session.user, idParam(request, 'userId'));
+  const target = await getUserFor(deps, session, idParam(request, 'userId'));
   if (target.domain_id !== account.id) throw notFound('There is no such user in this account.');
   return target;
 }

@@ -57,7 +57,7 @@ export function registerDomainRoutes(app: HttpServer, deps: Deps): void {
     { schema: { params: domainParams, ...getDoc } },
     async (request) => {
       const caller = await requireCaller(deps, request);
-      return renderDomain(await getDomainFor(deps, caller.user, request.params.domainId));
+      return renderDomain(await getDomainFor(deps, caller, request.params.domainId));
     },
   );
 

@@ -153,16 +153,16 @@ export function registerUserRoutes(app: HttpServer, deps: Deps): void {
     async (request) => {
       const caller = await requireCaller(deps, request);
       if (request.query.name !== undefined) {
-        return { user: renderUser(deps, await getUserByNameFor(deps, caller.user, request.query.name)) };
+        return { user: renderUser(deps, await getUserByNameFor(deps, caller, request.query.name)) };
       }
-      const users = await listUsersFor(deps, caller.user, request.query.email);
+      const users = await listUsersFor(deps, caller, request.query.email);
       return { users: users.map((user) => renderUser(deps, user)) };
     },
   );
 
   app.get('/v2.0/users/:userId', { schema: { params: userParams, ...getDoc } }, async (request) => {
     const caller = await requireCaller(deps, request);
-    return { user: renderUser(deps, await getUserFor(deps, caller.user, request.params.userId)) };
+    return { user: renderUser(deps, await getUserFor(deps, caller, request.params.userId)) };
   });
 
   app.post(
