@@ -185,7 +185,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
   return decide(deps, request, authenticated, tenantId);
 }
 
-/** What policy makes of an authenticated login: a challenge, a token, or a refusal. */
+/** What policy makes of an authenticated login: challenge, token, must-set-up-mfa or refusal. */
 async function decide(
   deps: Deps,
   request: LoginRequest,
