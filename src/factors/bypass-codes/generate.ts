@@ -1,4 +1,5 @@
 import { type Acting, auditActor } from '../../access/acting.js';
+import { authorize } from '../../access/caller.js';
 import { badRequest } from '../../core/errors.js';
 import { randomDigits } from '../../crypto/random.js';
 import { recordEvent } from '../../events/events.js';
@@ -111,6 +112,7 @@ export async function generateBypassCodes(
   target: UserView,
   request: BypassRequest,
 ): Promise<BypassBatch> {
+  authorize(acting, { kind: 'user.manage', target });
   const actor = auditActor(acting);
   const caller = acting.user;
   const selfService = caller.id === target.id;

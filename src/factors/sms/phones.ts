@@ -6,6 +6,7 @@ import {
   parsePhoneNumberFromString,
 } from 'libphonenumber-js/max';
 import { type Acting, auditActor } from '../../access/acting.js';
+import { authorize } from '../../access/caller.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import { constantEquals } from '../../crypto/constant-equals.js';
 import { randomDigits, randomHex } from '../../crypto/random.js';
@@ -184,6 +185,7 @@ export async function addPhone(
   target: UserView,
   rawNumber: unknown,
 ): Promise<{ phone: PhoneView; created: boolean }> {
+  authorize(acting, { kind: 'user.manage', target });
   const actor = auditActor(acting);
   const number = normalisePhoneNumber(rawNumber);
   assertCountryAllowed(deps, number);
@@ -247,6 +249,7 @@ export async function removePhone(
   target: UserView,
   phoneId: string,
 ): Promise<void> {
+  authorize(acting, { kind: 'user.manage', target });
   const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     const user = await lockMfaState(deps, trx, target.id);
@@ -335,6 +338,7 @@ export async function verifyPhone(
   phoneId: string,
   code: string,
 ): Promise<void> {
+  authorize(acting, { kind: 'user.manage', target });
   const actor = auditActor(acting);
   const phone = await findPhone(deps.db, target.id, phoneId);
   if (!phone) throw notFound(PhoneMessages.invalidDevice);

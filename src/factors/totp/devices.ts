@@ -1,4 +1,5 @@
 import { type Acting, auditActor } from '../../access/acting.js';
+import { authorize } from '../../access/caller.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import { randomHex } from '../../crypto/random.js';
 import { recordEvent } from '../../events/events.js';
@@ -80,6 +81,7 @@ export async function addOtpDevice(
   user: UserView,
   name: string | null | undefined,
 ): Promise<NewOtpDevice> {
+  authorize(acting, { kind: 'user.manage', target: user });
   const actor = auditActor(acting);
   if (name === undefined || name === null || name.trim() === '')
     throw badRequest(OtpMessages.nameMissing).because('device-name-missing');
@@ -176,6 +178,7 @@ export async function verifyOtpDevice(
   deviceId: string,
   code: string | null | undefined,
 ): Promise<void> {
+  authorize(acting, { kind: 'user.manage', target: user });
   const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     let query = trx
@@ -202,6 +205,7 @@ export async function deleteOtpDevice(
   user: UserView,
   deviceId: string,
 ): Promise<void> {
+  authorize(acting, { kind: 'user.manage', target: user });
   const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     // Locked so two concurrent deletes cannot each leave the other as "not the last one".
