@@ -71,14 +71,14 @@ async function countRefusal(
       failedAttempts: attempt,
       lockSeconds: deps.config.lockoutSeconds,
     });
-    throw new ApiError(403, 'forbidden', Messages.locked);
+    throw new ApiError(403, 'forbidden', Messages.locked).because('locked');
   }
   await audit(deps, source, user, 'login.passcode_failed', {
     method: 'PASSKEY',
     reason,
     failedAttempts: attempt,
   });
-  throw unauthorized(PASSKEY_REFUSED);
+  throw unauthorized(PASSKEY_REFUSED).because('passkey-refused');
 }
 
 /** Step 2 with a passkey: the OS-MF session of the password step, then the user's own passkey. */
@@ -91,16 +91,16 @@ export async function authenticatePasskeyStep(
   const [sessionId] = sessionIds;
   if (sessionIds.length !== 1 || sessionId === undefined) throw badRequest(Messages.invalidSessionId);
   const session = await findMfaSession(deps, sessionId);
-  if (session.state === 'unknown') throw unauthorized(Messages.sessionRejected);
-  if (session.state === 'expired') throw unauthorized(Messages.sessionExpired);
+  if (session.state === 'unknown') throw unauthorized(Messages.sessionRejected).because('session-rejected');
+  if (session.state === 'expired') throw unauthorized(Messages.sessionExpired).because('session-expired');
   const user = await findUserById(deps.db, session.userId);
-  if (!user) throw unauthorized(Messages.sessionRejected);
+  if (!user) throw unauthorized(Messages.sessionRejected).because('session-rejected');
   if (!user.enabled) throw userDisabled(user.username);
   if (!user.mfa_enabled) throw badRequest(Messages.passcodeWithoutMfa);
   const attempt = await reservePasscodeAttempt(deps, user.id);
   if (attempt === undefined) {
     await audit(deps, source, user, 'login.passcode_failed', { method: 'PASSKEY', reason: 'locked' });
-    throw new ApiError(403, 'forbidden', Messages.locked);
+    throw new ApiError(403, 'forbidden', Messages.locked).because('locked');
   }
   const check = await checkPasskeyAssertion(deps, user.id, response, source);
   if (!check.ok) return countRefusal(deps, source, user, attempt, check.reason);
@@ -121,17 +121,17 @@ export async function authenticatePasskeyAlone(
   const check = await checkPasskeyAssertion(deps, null, response, source);
   if (!check.ok) {
     const owner = check.userId === undefined ? undefined : await findUserById(deps.db, check.userId);
-    if (!owner) throw unauthorized(PASSKEY_REFUSED);
+    if (!owner) throw unauthorized(PASSKEY_REFUSED).because('passkey-refused');
     const attempt = await reservePasscodeAttempt(deps, owner.id);
-    if (attempt === undefined) throw new ApiError(403, 'forbidden', Messages.locked);
+    if (attempt === undefined) throw new ApiError(403, 'forbidden', Messages.locked).because('locked');
     return countRefusal(deps, source, owner, attempt, check.reason);
   }
   const user = await findUserById(deps.db, check.userId);
-  if (!user) throw unauthorized(PASSKEY_REFUSED);
+  if (!user) throw unauthorized(PASSKEY_REFUSED).because('passkey-refused');
   if (!user.enabled) throw userDisabled(user.username);
   if (locksOf(deps, user).passcode) {
     await audit(deps, source, user, 'login.failed', { method: 'PASSKEY', reason: 'mfa locked' });
-    throw forbidden(Messages.locked);
+    throw forbidden(Messages.locked).because('locked');
   }
   return { user, methods: ['PASSKEY'] };
 }

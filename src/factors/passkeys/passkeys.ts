@@ -414,7 +414,7 @@ export async function startPasskeyAuthentication(
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const rp = relyingParty(deps.config);
   const rows = userId === null ? [] : await passkeyRows(deps.db, userId);
-  if (userId !== null && rows.length === 0) throw badRequest(PasskeyMessages.noPasskey);
+  if (userId !== null && rows.length === 0) throw badRequest(PasskeyMessages.noPasskey).because('no-passkey');
   const options = await generateAuthenticationOptions({
     rpID: rp.id,
     timeout: PROMPT_TIMEOUT_MS,

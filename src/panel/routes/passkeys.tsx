@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { auditActor } from '../../access/acting.js';
 import { ApiError } from '../../core/errors.js';
 import {
   deletePasskey,
@@ -23,7 +24,7 @@ import { Actions, Banner, Button, ButtonLink, Card, PostForm, TextField } from '
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, endSession, setFlash, withSession } from '../session.js';
+import { endSession, setFlash, withSession } from '../session.js';
 import { formatTime } from './admin-shared.js';
 
 /** The browser side of WebAuthn, served from the panel's own origin (the CSP allows no other). */
@@ -298,7 +299,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
         const response = parseRegistrationResponse(
           PostedForm.of(request).text('response', MAX_RESPONSE_FIELD),
         );
-        const passkey = await finishPasskeyRegistration(deps, actorOf(session), before, response);
+        const passkey = await finishPasskeyRegistration(deps, auditActor(session), before, response);
         if (before.mfa_enabled !== 1) {
           // Turning multi-factor on revoked the password-only token behind this session.
           endSession(request, reply);
@@ -335,7 +336,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
       const { id } = request.params as { id: string };
       const nickname = PostedForm.of(request).text('nickname', 256);
       try {
-        const renamed = await renamePasskey(deps, actorOf(session), session.user, id, nickname);
+        const renamed = await renamePasskey(deps, auditActor(session), session.user, id, nickname);
         setFlash(request, reply, 'success', `Passkey renamed to ${renamed.nickname}.`);
         return reply.redirect('/profile#passkeys', 303);
       } catch (error) {
@@ -400,7 +401,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
         setFlash(request, reply, 'error', 'That passkey was already deleted.');
         return reply.redirect('/profile#passkeys', 303);
       }
-      await deletePasskey(deps, actorOf(session), session.user, id);
+      await deletePasskey(deps, auditActor(session), session.user, id);
       setFlash(request, reply, 'success', `Passkey ${passkey.nickname} deleted.`);
       return reply.redirect('/profile#passkeys', 303);
     }),

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ComponentChildren } from 'preact';
+import { auditActor } from '../../access/acting.js';
 import { roleOf } from '../../access/roles.js';
 import { ApiError } from '../../core/errors.js';
 import { listPasskeys, makePasskeysDefault, type PasskeyView } from '../../factors/passkeys/passkeys.js';
@@ -14,7 +15,7 @@ import { Actions, Button, ButtonLink, Card, PostForm, RadioGroup, SelectField } 
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, endSession, type PanelSession, setFlash, withSession } from '../session.js';
+import { endSession, type PanelSession, setFlash, withSession } from '../session.js';
 import { MethodChooser, PROFILE_AREA } from './areas.js';
 import { changeMultiFactor } from './multi-factor.js';
 import { PasskeysCard } from './passkeys.js';
@@ -397,7 +398,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
       const chosen = PostedForm.of(request).text('factor', 8);
       const factor = factorOf(chosen);
       try {
-        if (chosen === 'PASSKEY') await makePasskeysDefault(deps, actorOf(session), session.user);
+        if (chosen === 'PASSKEY') await makePasskeysDefault(deps, auditActor(session), session.user);
         else await changeMultiFactor(deps, session, { factorType: factor ?? 'invalid' });
       } catch (error) {
         if (!(error instanceof ApiError) || error.status !== 400) throw error;
@@ -434,7 +435,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
   app.post(
     '/profile/devices/remove-all',
     withSession(deps, 'full', async (request, reply, session) => {
-      await removeMultiFactor(deps, actorOf(session), session.user.id);
+      await removeMultiFactor(deps, session, session.user.id);
       setFlash(request, reply, 'success', 'All devices were removed and multi-factor authentication is off.');
       return reply.redirect('/profile', 303);
     }),

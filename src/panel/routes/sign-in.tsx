@@ -2,9 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { revokeToken } from '../../access/tokens.js';
 import { type LoginResult, login, resendChallengePasscode } from '../../auth/login.js';
 import { findMfaSession } from '../../auth/mfa-session.js';
-import { ApiError, Messages } from '../../core/errors.js';
+import { ApiError } from '../../core/errors.js';
 import {
-  PasskeyMessages,
   parseAuthenticationResponse,
   passkeysAvailable,
   startPasskeyAuthentication,
@@ -16,7 +15,6 @@ import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import {
-  actorOf,
   clearPendingSignIn,
   endSession,
   homeOf,
@@ -50,8 +48,10 @@ function sourceLimitText(error: SourceLimitReached): string {
 
 /** How a failed password step reads on the sign-in page. */
 function signInErrorText(deps: Deps, error: ApiError): string {
-  if (error.message === Messages.badPassword) return 'The username or password is incorrect.';
-  if (error.message === Messages.locked) return lockedMessage(deps);
+  // An engaged password lock reads as a wrong password, as it does over the API.
+  if (error.reason === 'bad-credentials' || error.reason === 'password-locked')
+    return 'The username or password is incorrect.';
+  if (error.reason === 'locked') return lockedMessage(deps);
   if (error.fault === 'userDisabled') return 'This user is disabled. Contact your account administrator.';
   if (error instanceof SourceLimitReached) return sourceLimitText(error);
   if (error.status === 429)
@@ -172,12 +172,15 @@ function sourceOf(request: FastifyRequest): string | null {
 }
 
 /** The end of a successful login: a token becomes the session; a challenge, the passcode page. */
-function afterLogin(
+async function afterLogin(
   deps: Deps,
   request: FastifyRequest,
   reply: FastifyReply,
   result: LoginResult,
-): FastifyReply {
+): Promise<FastifyReply> {
+  // Required to have MFA and has none (seed 000 "Configure multi-factor authentication during
+  // account log in"): a SETUP-MFA token, which only the forced setup pages accept.
+  if (result.kind === 'must-set-up-mfa') return afterLogin(deps, request, reply, await result.setUp());
   if (result.kind === 'challenge') {
     const passkey = result.passkey !== undefined && passkeysAvailable(deps.config);
     setPendingSignIn(deps, request, reply, {
@@ -251,7 +254,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     if (username === '' || password === '') return again('Enter your username and password.', 400);
     const credentials = { type: 'password' as const, username, password };
     try {
-      return afterLogin(
+      return await afterLogin(
         deps,
         request,
         reply,
@@ -261,20 +264,6 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
           source: sourceOf(request),
           passkeyPrompt: passkeysAvailable(deps.config),
         }),
-      );
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      if (error.message !== Messages.mustSetupMfa) return again(signInErrorText(deps, error), error.status);
-    }
-    // Required to have MFA and has none (seed 000 "Configure multi-factor authentication during
-    // account log in"): the same password, now asking for the SETUP-MFA scope, which only the
-    // forced setup pages accept.
-    try {
-      return afterLogin(
-        deps,
-        request,
-        reply,
-        await login(deps, { credentials, scope: 'SETUP-MFA', source: sourceOf(request) }),
       );
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
@@ -306,7 +295,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
         scope: null,
         source: sourceOf(request),
       });
-      return afterLogin(deps, request, reply, result);
+      return await afterLogin(deps, request, reply, result);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       const restart = (tone: 'info' | 'error', text: string) => {
@@ -314,13 +303,12 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
         setFlash(request, reply, tone, text);
         return reply.redirect('/sign-in', 303);
       };
-      if (error.message === Messages.locked) return restart('error', lockedMessage(deps));
+      if (error.reason === 'locked') return restart('error', lockedMessage(deps));
       if (error instanceof SourceLimitReached) return again(sourceLimitText(error), error.status);
       if (error.fault === 'userDisabled') return restart('error', signInErrorText(deps, error));
-      if (error.message === Messages.sessionExpired) return restart('info', EXPIRED_SIGN_IN);
-      // A wrong passcode and a spent session answer alike over the API; the session tells them apart.
-      const session = await findMfaSession(deps, pending.sessionId);
-      if (session.state !== 'live') return restart('info', EXPIRED_SIGN_IN);
+      // A wrong passcode and a spent session answer alike over the API; their reasons differ.
+      if (error.reason === 'session-expired' || error.reason === 'session-rejected')
+        return restart('info', EXPIRED_SIGN_IN);
       const resend = pending.factor === 'SMS' ? ', or choose Resend code to get a new one' : '';
       return again(
         `The passcode is incorrect or has expired. Check it and try again${resend}.`,
@@ -345,12 +333,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
       if (!(error instanceof ApiError)) throw error;
       if (error.status === 401 || error.fault === 'userDisabled') {
         clearPendingSignIn(request, reply);
-        setFlash(
-          request,
-          reply,
-          'error',
-          error.message === Messages.locked ? lockedMessage(deps) : EXPIRED_SIGN_IN,
-        );
+        setFlash(request, reply, 'error', error.reason === 'locked' ? lockedMessage(deps) : EXPIRED_SIGN_IN);
         return reply.redirect('/sign-in', 303);
       }
       return sendPage(
@@ -371,7 +354,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     const found = await lookupSession(deps, request, 'any');
     if (found.kind === 'live') {
       const { session } = found;
-      await revokeToken(deps, session.token, actorOf(session), session.user, 'signed out');
+      await revokeToken(deps, session.token, session, session.user, 'signed out');
     }
     endSession(request, reply);
     setFlash(request, reply, 'info', 'You have logged out.');
@@ -474,7 +457,7 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
         error ? 401 : 200,
       );
     } catch (failure) {
-      if (!(failure instanceof ApiError) || failure.message !== PasskeyMessages.noPasskey) throw failure;
+      if (!(failure instanceof ApiError) || failure.reason !== 'no-passkey') throw failure;
       return reply.redirect('/sign-in/passcode', 303);
     }
   }
@@ -501,10 +484,10 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
       return afterLogin(deps, request, reply, result);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      if (error.message === Messages.locked) return restart(request, reply, 'error', lockedMessage(deps));
+      if (error.reason === 'locked') return restart(request, reply, 'error', lockedMessage(deps));
       if (error.fault === 'userDisabled')
         return restart(request, reply, 'error', signInErrorText(deps, error));
-      if (error.message === Messages.sessionExpired || error.message === Messages.sessionRejected)
+      if (error.reason === 'session-expired' || error.reason === 'session-rejected')
         return restart(request, reply, 'info', EXPIRED_SIGN_IN);
       const text = error instanceof SourceLimitReached ? sourceLimitText(error) : PASSKEY_NOT_ACCEPTED;
       return passkeyStep(request, reply, pending, text);
@@ -526,7 +509,7 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
             request,
             reply,
             'error',
-            error.message === Messages.locked ? lockedMessage(deps) : EXPIRED_SIGN_IN,
+            error.reason === 'locked' ? lockedMessage(deps) : EXPIRED_SIGN_IN,
           );
         next.smsNotSent = signInErrorText(deps, error);
       }
@@ -555,7 +538,7 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       const text =
-        error.message === Messages.locked
+        error.reason === 'locked'
           ? lockedMessage(deps)
           : error.fault === 'userDisabled' || error instanceof SourceLimitReached
             ? signInErrorText(deps, error)
