@@ -25,7 +25,11 @@ import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { endSession, setFlash, withSession } from '../session.js';
-import { formatTime } from './admin-shared.js';
+
+/** A time as the rest of the panel shows it: UTC, to the minute. */
+function formatTime(epochMs: number): string {
+  return `${new Date(epochMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
 
 /** The browser side of WebAuthn, served from the panel's own origin (the CSP allows no other). */
 export const WEBAUTHN_SCRIPT = '/assets/vendor/simplewebauthn-browser.js';
