@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { sql } from 'kysely';
@@ -87,13 +88,13 @@ async function fixture(env: TestEnv): Promise<Fixture> {
     body: { 'RAX-AUTH:mobilePhone': { number: '+12015550199' } },
   });
   // A passkey is registered by a browser ceremony; the fuzzer needs only its row.
-  const passkeyId = 'f0220000000000000000000000000001';
+  const passkeyId = randomBytes(16).toString('hex');
   await env.deps.db
     .insertInto('passkeys')
     .values({
       id: passkeyId,
       user_id: member.id,
-      credential_id: Buffer.from('fuzz-credential').toString('base64url'),
+      credential_id: randomBytes(16).toString('base64url'),
       public_key: Buffer.from('fuzz').toString('base64url'),
       sign_count: 0,
       transports: 'usb',

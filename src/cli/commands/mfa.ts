@@ -5,6 +5,7 @@ import type {
   MobilePhoneResponse,
   MultiFactorRequest,
   NewOtpDeviceResponse,
+  PasskeysResponse,
   PhoneView,
   UserResponse,
 } from '../../http/v2/wire.js';
@@ -19,6 +20,34 @@ const base = (session: Session) => multiFactorPath(session.userId);
 
 async function setMultiFactor(session: Session, change: MultiFactorRequest, what: string): Promise<void> {
   await authorized(session, 'PUT', base(session), what, { body: change });
+}
+
+/** Passkeys are registered in the control panel; here they are listed and deleted. */
+async function passkeysOf(session: Session): Promise<PasskeysResponse['latchkey:passkeys']> {
+  return (
+    await authorized<PasskeysResponse>(session, 'GET', `${base(session)}/passkeys`, 'could not list passkeys')
+  ).body['latchkey:passkeys'];
+}
+
+async function passkeys(options: GlobalOptions): Promise<void> {
+  const session = requireSession(options.url);
+  const found = await passkeysOf(session);
+  if (options.json) return out.json(found);
+  if (found.length === 0) return out.line('No passkeys or security keys (add them in the control panel).');
+  table(
+    ['ID', 'NICKNAME', 'ADDED', 'LAST USED'],
+    found.map((passkey) => [passkey.id, passkey.nickname, passkey.created, passkey.lastUsed ?? 'never']),
+  );
+}
+
+async function deletePasskey(id: string, options: GlobalOptions): Promise<void> {
+  const session = requireSession(options.url);
+  const passkey = (await passkeysOf(session)).find((candidate) => candidate.id === id);
+  if (!passkey)
+    throw new CliError(`no passkey with id ${id} (see 'latchkey mfa passkeys')`, ExitCode.refused);
+  await authorized(session, 'DELETE', `${base(session)}/passkeys/${id}`, 'could not delete the passkey');
+  if (options.json) return out.json({ deleted: id });
+  out.success(`Deleted passkey '${passkey.nickname}'.`);
 }
 
 async function status(options: GlobalOptions): Promise<void> {
@@ -42,7 +71,9 @@ async function status(options: GlobalOptions): Promise<void> {
     });
   }
   const enabled = user?.['RAX-AUTH:multiFactorEnabled'] === true;
-  const factor = user?.['RAX-AUTH:factorType'] === 'OTP' ? 'authenticator app' : 'SMS';
+  const factorType = user?.['RAX-AUTH:factorType'];
+  // No factorType while MFA is on: the default is a passkey (ours; clients know SMS and OTP).
+  const factor = factorType === 'OTP' ? 'authenticator app' : factorType === 'SMS' ? 'SMS' : 'passkey';
   const pairs: [string, string][] = [
     [
       'MFA',
@@ -59,7 +90,10 @@ async function status(options: GlobalOptions): Promise<void> {
   for (const device of devices.otpDevices) {
     pairs.push(['authenticator', `${device.name} (${device.verified ? 'verified' : 'not verified'})`]);
   }
-  if (devices.mobilePhones.length + devices.otpDevices.length === 0) pairs.push(['devices', 'none']);
+  const keys = await passkeysOf(session);
+  for (const passkey of keys) pairs.push(['passkey', passkey.nickname]);
+  if (devices.mobilePhones.length + devices.otpDevices.length + keys.length === 0)
+    pairs.push(['devices', 'none']);
   fields(pairs);
   if (!enabled && [...devices.mobilePhones, ...devices.otpDevices].some((device) => device.verified)) {
     out.note("A verified device is ready: turn MFA on with 'latchkey mfa enable'.");
@@ -242,6 +276,7 @@ async function devices(options: GlobalOptions): Promise<void> {
       device.verified ? 'yes' : 'no',
     ]),
   ];
+  for (const passkey of await passkeysOf(session)) rows.push([passkey.id, 'passkey', passkey.nickname, 'yes']);
   if (rows.length === 0) return out.line('No devices.');
   table(['ID', 'TYPE', 'NAME', 'VERIFIED'], rows);
 }
@@ -391,8 +426,23 @@ export function registerMfaCommands(program: Command): void {
     'latchkey mfa default authenticator',
   );
   example(
-    mfa.command('devices').description('list your phones and authenticators').action(action(devices)),
+    mfa.command('devices').description('list your phones, authenticators and passkeys').action(action(devices)),
     'latchkey mfa devices',
+  );
+  const passkeyCommands = example(
+    mfa
+      .command('passkeys')
+      .description('list your passkeys and security keys (added in the control panel)')
+      .action(action(passkeys)),
+    'latchkey mfa passkeys',
+  );
+  example(
+    passkeyCommands
+      .command('delete')
+      .description('delete a passkey or security key')
+      .argument('<id>', 'passkey id (see latchkey mfa passkeys)')
+      .action(action<[string]>(deletePasskey)),
+    'latchkey mfa passkeys delete 3f2a9c0d4b5e6f708192a3b4c5d6e7f8',
   );
   example(
     mfa

@@ -133,6 +133,20 @@ export type MultiFactorRequest = {
   };
 };
 
+/** Ours: a passkey or security key (registered in the control panel). */
+export type PasskeyView = {
+  id: string;
+  nickname: string;
+  created: string;
+  lastUsed: string | null;
+  transports: string[];
+  aaguid: string;
+  backupEligible: boolean;
+  backedUp: boolean;
+};
+export type PasskeysResponse = { 'latchkey:passkeys': PasskeyView[] };
+export type PasskeyResponse = { 'latchkey:passkey': PasskeyView };
+
 export type OtpDeviceRequest = { 'RAX-AUTH:otpDevice': { name: string } };
 export type NewOtpDeviceResponse = { 'RAX-AUTH:otpDevice': NewOtpDevice };
 export type VerificationCodeRequest = { 'RAX-AUTH:verificationCode': { code: string } };

@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import {
   deletePasskey,
   listPasskeys,
@@ -11,6 +11,7 @@ import { described, fault, noContent, notFoundFault, operation, Tags } from '../
 import type { HttpServer } from '../../server-instance.js';
 import { hexId } from '../ids.js';
 import { multiFactorTarget } from '../multi-factor-access.js';
+import type * as Wire from '../wire.js';
 import { emptyBodyAsObject } from './otp-devices.js';
 
 const BASE = '/v2.0/users/:userId/RAX-AUTH/multi-factor';
@@ -43,6 +44,14 @@ const PasskeyResponseSchema = Type.Object({ 'latchkey:passkey': PasskeySchema })
 const RenameRequestSchema = Type.Object({
   'latchkey:passkey': Type.Object({ nickname: Type.String({ maxLength: 64 }) }),
 });
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Agree<T extends true> = T;
+/** The CLI reads wire.ts: the schemas must describe exactly those shapes. */
+export type PasskeySchemasAgree = [
+  Agree<Same<Static<typeof PasskeysResponseSchema>, Wire.PasskeysResponse>>,
+  Agree<Same<Static<typeof PasskeyResponseSchema>, Wire.PasskeyResponse>>,
+];
 
 const userNotFound = notFoundFault('User 0123456789abcdef0123456789abcdef not found');
 const passkeyNotFound = notFoundFault(PasskeyMessages.notFound);
