@@ -276,7 +276,8 @@ async function devices(options: GlobalOptions): Promise<void> {
       device.verified ? 'yes' : 'no',
     ]),
   ];
-  for (const passkey of await passkeysOf(session)) rows.push([passkey.id, 'passkey', passkey.nickname, 'yes']);
+  for (const passkey of await passkeysOf(session))
+    rows.push([passkey.id, 'passkey', passkey.nickname, 'yes']);
   if (rows.length === 0) return out.line('No devices.');
   table(['ID', 'TYPE', 'NAME', 'VERIFIED'], rows);
 }
@@ -426,7 +427,10 @@ export function registerMfaCommands(program: Command): void {
     'latchkey mfa default authenticator',
   );
   example(
-    mfa.command('devices').description('list your phones, authenticators and passkeys').action(action(devices)),
+    mfa
+      .command('devices')
+      .description('list your phones, authenticators and passkeys')
+      .action(action(devices)),
     'latchkey mfa devices',
   );
   const passkeyCommands = example(

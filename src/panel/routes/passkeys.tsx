@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { auditActor } from '../../access/acting.js';
 import { ApiError } from '../../core/errors.js';
 import {
@@ -89,14 +89,23 @@ export function PasskeyPrompt({
   );
 }
 
+/**
+ * Whether this page can run a passkey ceremony: the relying party is a name (WebAuthn refuses IP
+ * addresses) and the panel was opened at the relying party's own address (the browser binds the
+ * answer to the address in its bar; ours must match exactly).
+ */
+export function passkeysHere(deps: Deps, request: FastifyRequest): boolean {
+  if (!passkeysAvailable(deps.config)) return false;
+  return request.host === new URL(relyingParty(deps.config).origin).host;
+}
+
 /** WebAuthn refuses IP addresses: at one, the panel sends the user to the public URL's name. */
 export function PasskeysUnavailable({ deps }: { deps: Deps }) {
   const { origin } = relyingParty(deps.config);
   return (
     <p>
-      Passkeys and security keys need this service's name, not an IP address. Open{' '}
-      <a href={`${origin}/profile`}>{origin}</a> to use them (set LATCHKEY_PUBLIC_URL to the name users reach
-      it at).
+      Passkeys and security keys work only at this service's public address, which must be a name, not an IP
+      address: open <a href={`${origin}/profile`}>{origin}</a> to use them (LATCHKEY_PUBLIC_URL sets it).
     </p>
   );
 }
@@ -106,8 +115,17 @@ function passkeyLabel(passkey: PasskeyView): string {
 }
 
 /** The "Passkeys and security keys" section of My Profile & Settings. */
-export function PasskeysCard({ deps, passkeys }: { deps: Deps; passkeys: PasskeyView[] }) {
-  const available = passkeysAvailable(deps.config);
+export function PasskeysCard({
+  deps,
+  passkeys,
+  here,
+}: {
+  deps: Deps;
+  passkeys: PasskeyView[];
+  /** passkeysHere for this request. */
+  here: boolean;
+}) {
+  const available = here;
   return (
     <Card title="Passkeys and security keys" id="passkeys">
       <p>
@@ -176,11 +194,13 @@ export function PasskeysCard({ deps, passkeys }: { deps: Deps; passkeys: Passkey
 function NicknamePage({
   ctx,
   deps,
+  here,
   error,
   value,
 }: {
   ctx: PageContext;
   deps: Deps;
+  here: boolean;
   error?: string;
   value?: string;
 }) {
@@ -189,7 +209,7 @@ function NicknamePage({
       <Card>
         <p class="lead">My Profile & Settings</p>
         <h1>Add Passkey or Security Key</h1>
-        {passkeysAvailable(deps.config) ? (
+        {here ? (
           <PostForm ctx={ctx} action="/profile/passkeys/new">
             <TextField
               name="nickname"
@@ -260,7 +280,10 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
   app.get(
     '/profile/passkeys/new',
     withSession(deps, 'full', async (request, reply) =>
-      sendPage(reply, <NicknamePage ctx={pageContext(request, reply)} deps={deps} />),
+      sendPage(
+        reply,
+        <NicknamePage ctx={pageContext(request, reply)} deps={deps} here={passkeysHere(deps, request)} />,
+      ),
     ),
   );
 
@@ -286,6 +309,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
           <NicknamePage
             ctx={pageContext(request, reply, session)}
             deps={deps}
+            here={passkeysHere(deps, request)}
             error={error.message}
             value={nickname}
           />,

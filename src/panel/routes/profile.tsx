@@ -18,7 +18,7 @@ import { type PageContext, pageContext, sendPage } from '../render.js';
 import { endSession, type PanelSession, setFlash, withSession } from '../session.js';
 import { MethodChooser, PROFILE_AREA } from './areas.js';
 import { changeMultiFactor } from './multi-factor.js';
-import { PasskeysCard } from './passkeys.js';
+import { PasskeysCard, passkeysHere } from './passkeys.js';
 
 type Devices = Awaited<ReturnType<typeof listAllDevices>>;
 
@@ -107,12 +107,14 @@ function ProfilePage({
   user,
   devices,
   passkeys,
+  here,
 }: {
   ctx: PageContext;
   deps: Deps;
   user: UserView;
   devices: Devices;
   passkeys: PasskeyView[];
+  here: boolean;
 }) {
   const mfaOn = user.mfa_enabled === 1;
   const factor = user.factor_type as MultiFactorMethod | null;
@@ -226,7 +228,7 @@ function ProfilePage({
         </Actions>
       </Card>
 
-      <PasskeysCard deps={deps} passkeys={passkeys} />
+      <PasskeysCard deps={deps} passkeys={passkeys} here={here} />
 
       <Card title="Bypass codes" id="bypass-codes">
         <p>
@@ -332,6 +334,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
           user={session.user}
           devices={devices}
           passkeys={passkeys}
+          here={passkeysHere(deps, request)}
         />,
       );
     }),

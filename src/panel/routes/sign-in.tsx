@@ -3,11 +3,7 @@ import { revokeToken } from '../../access/tokens.js';
 import { type LoginResult, login, resendChallengePasscode } from '../../auth/login.js';
 import { findMfaSession } from '../../auth/mfa-session.js';
 import { ApiError } from '../../core/errors.js';
-import {
-  parseAuthenticationResponse,
-  passkeysAvailable,
-  startPasskeyAuthentication,
-} from '../../factors/passkeys/passkeys.js';
+import { parseAuthenticationResponse, startPasskeyAuthentication } from '../../factors/passkeys/passkeys.js';
 import { SourceLimitReached } from '../../lockout/source-failures.js';
 import type { Deps } from '../../services/deps.js';
 import { Banner, Button, Card, CodeField, PostForm, TextField } from '../components.js';
@@ -25,7 +21,7 @@ import {
   setPendingSignIn,
   startSession,
 } from '../session.js';
-import { MAX_RESPONSE_FIELD, PasskeyPrompt } from './passkeys.js';
+import { MAX_RESPONSE_FIELD, PasskeyPrompt, passkeysHere } from './passkeys.js';
 
 /** Seed 000 "Locked account", with this server's threshold and lock duration. */
 export function lockedMessage(deps: Deps): string {
@@ -182,7 +178,7 @@ async function afterLogin(
   // account log in"): a SETUP-MFA token, which only the forced setup pages accept.
   if (result.kind === 'must-set-up-mfa') return afterLogin(deps, request, reply, await result.setUp());
   if (result.kind === 'challenge') {
-    const passkey = result.passkey !== undefined && passkeysAvailable(deps.config);
+    const passkey = result.passkey !== undefined && passkeysHere(deps, request);
     setPendingSignIn(deps, request, reply, {
       sessionId: result.sessionId,
       factor: result.factor,
@@ -232,7 +228,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     }
     return sendPage(
       reply,
-      <SignInPage ctx={pageContext(request, reply)} passkeys={passkeysAvailable(deps.config)} />,
+      <SignInPage ctx={pageContext(request, reply)} passkeys={passkeysHere(deps, request)} />,
     );
   });
 
@@ -247,7 +243,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
           ctx={pageContext(request, reply)}
           username={username}
           error={error}
-          passkeys={passkeysAvailable(deps.config)}
+          passkeys={passkeysHere(deps, request)}
         />,
         status,
       );
@@ -262,7 +258,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
           credentials,
           scope: null,
           source: sourceOf(request),
-          passkeyPrompt: passkeysAvailable(deps.config),
+          passkeyPrompt: passkeysHere(deps, request),
         }),
       );
     } catch (error) {
@@ -519,7 +515,7 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
   });
 
   app.post('/sign-in/with-passkey', async (request, reply) => {
-    if (!passkeysAvailable(deps.config)) return reply.redirect('/sign-in', 303);
+    if (!passkeysHere(deps, request)) return reply.redirect('/sign-in', 303);
     const options = await startPasskeyAuthentication(deps, null);
     return sendPage(reply, <PasskeyAlonePage ctx={pageContext(request, reply)} options={options} />);
   });
