@@ -427,8 +427,8 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
           confirm="Remove all devices"
         >
           <p>
-            Every authenticator app and phone is removed from your account, multi-factor authentication is
-            turned off, and your bypass codes stop working.
+            Every authenticator app, phone, passkey and security key is removed from your account,
+            multi-factor authentication is turned off, and your bypass codes stop working.
           </p>
         </ConfirmPage>,
       ),
