@@ -55,7 +55,7 @@ export async function authenticateCaller(
   const caller: Caller = {
     tokenId,
     token: resolved.token,
-    user: userView(resolved.user),
+    user: resolved.view,
     scope: resolved.token.scope as TokenScope | null,
     source,
   };

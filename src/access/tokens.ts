@@ -3,7 +3,7 @@ import { randomHex } from '../crypto/random.js';
 import { recordEvent } from '../events/events.js';
 import type { Actor, Deps } from '../services/deps.js';
 import type { Store } from '../store/connect.js';
-import type { Db, TokenRow, UserRow } from '../store/schema.js';
+import { type Db, type TokenRow, type UserRow, type UserView, userView } from '../store/schema.js';
 import { LiveTokenLookup } from './token-lookup.js';
 import { ValidationCache } from './validation-cache.js';
 
@@ -50,6 +50,11 @@ export interface ResolvedToken {
   id: string;
   token: TokenRow;
   user: UserRow;
+  /**
+   * userView(user), the same object for as long as the answer is remembered: what is rendered
+   * from it may be remembered beside it (keyed weakly by it).
+   */
+  view: UserView;
 }
 
 /** Bounded, so a flood of distinct valid tokens cannot grow memory without limit. */
@@ -58,7 +63,7 @@ const VALIDATION_CACHE_SIZE = 10_000;
 interface ValidationState {
   lookup: LiveTokenLookup;
   /** Only for a store that announces every write made to it (the embedded one). */
-  cache: ValidationCache | undefined;
+  cache: ValidationCache<Omit<ResolvedToken, 'id'>> | undefined;
   /** Validations that read the store: what the tests and the benchmark watch. */
   storeReads: number;
 }
@@ -69,9 +74,9 @@ function validationState(deps: Pick<Deps, 'store' | 'db' | 'clock'>): Validation
   const { store } = deps;
   let state = validationStates.get(store);
   if (!state) {
-    let cache: ValidationCache | undefined;
+    let cache: ValidationState['cache'];
     if (store.writes) {
-      const created = new ValidationCache(VALIDATION_CACHE_SIZE);
+      const created = new ValidationCache<Omit<ResolvedToken, 'id'>>(VALIDATION_CACHE_SIZE);
       store.writes.subscribe((write) => created.apply(write));
       cache = created;
     }
@@ -123,7 +128,8 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
     revoked_at: null,
     revoked_reason: null,
   });
-  const resolved = { token, user: Object.freeze(user) };
+  const frozenUser = Object.freeze(user);
+  const resolved = { token, user: frozenUser, view: Object.freeze(userView(frozenUser)) };
   // Only a read that no write overlapped may be remembered: the ticket says whether one did.
   if (cache && ticket !== undefined) cache.remember(ticket, digest, resolved);
   return { id: tokenId, ...resolved };

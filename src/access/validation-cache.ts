@@ -21,8 +21,8 @@ export interface RememberedValidation {
  * these tables (deleting a user deletes its tokens) starts from a `users` write, which already
  * drops that user's tokens (test/validation-after-writes.test.ts checks both).
  */
-export class ValidationCache {
-  readonly #entries = new Map<string, RememberedValidation>();
+export class ValidationCache<Entry extends RememberedValidation = RememberedValidation> {
+  readonly #entries = new Map<string, Entry>();
   readonly #byUser = new Map<string, Set<string>>();
   readonly #byDomain = new Map<string, Set<string>>();
   readonly #byTokenHash = new Map<string, string>();
@@ -35,7 +35,7 @@ export class ValidationCache {
     return this.#entries.size;
   }
 
-  get(digest: string): RememberedValidation | undefined {
+  get(digest: string): Entry | undefined {
     return this.#entries.get(digest);
   }
 
@@ -45,7 +45,7 @@ export class ValidationCache {
   }
 
   /** False, and nothing kept, when a write that may change any entry was announced since `ticket`. */
-  remember(ticket: number, digest: string, entry: RememberedValidation): boolean {
+  remember(ticket: number, digest: string, entry: Entry): boolean {
     if (ticket !== this.#generation) return false;
     if (!this.#entries.has(digest) && this.#entries.size >= this.capacity) {
       const oldest = this.#entries.keys().next();

@@ -1,6 +1,7 @@
 import SqliteDatabase from 'better-sqlite3';
 import {
   Kysely,
+  type KyselyPlugin,
   type SqliteDatabase as KyselySqliteDatabase,
   PostgresDialect,
   SqliteDialect,
@@ -73,6 +74,8 @@ export interface ConnectOptions {
   /** PostgreSQL only: a schema to use (and create) instead of public; tests get a fresh one per run. */
   schema?: string;
   poolSize?: number;
+  /** More Kysely plugins, after the store's own (tests count statements with one). */
+  plugins?: KyselyPlugin[];
 }
 
 /** The database file of a sqlite: URL; undefined for PostgreSQL. */
@@ -92,7 +95,7 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     const writes = new WriteFeed();
     const db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: withStatementCache(database) }),
-      plugins: [writes],
+      plugins: [writes, ...(options.plugins ?? [])],
     });
     return {
       db,
@@ -112,7 +115,7 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     connectionTimeoutMillis: 5000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: options.plugins ?? [] });
   return {
     db,
     dialect: 'postgres',

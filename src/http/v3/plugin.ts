@@ -274,7 +274,7 @@ async function subjectToken(
   if (!id) return undefined;
   if (id === caller.tokenId) return { id, token: caller.token, user: caller.user };
   const found = await resolveToken(deps, id);
-  return found && { id, token: found.token, user: userView(found.user) };
+  return found && { id, token: found.token, user: found.view };
 }
 
 function hasQueryFlag(request: FastifyRequest, flag: string): boolean {

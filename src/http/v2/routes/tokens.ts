@@ -255,7 +255,7 @@ export function registerTokenRoutes(app: HttpServer, deps: Deps, metrics: Metric
     const found = self ? undefined : await resolveToken(deps, tokenId);
     const target = self
       ? { id: caller.tokenId, token: caller.token, user: caller.user }
-      : found && { id: tokenId, token: found.token, user: userView(found.user) };
+      : found && { id: tokenId, token: found.token, user: found.view };
     if (!target || target.token.scope !== null) throw notFound(Messages.tokenNotFound);
     if (!self) authorize(caller, { kind: 'token.validate', owner: target.user });
     if (belongsTo !== undefined && belongsTo !== target.user.domain_id)
