@@ -133,6 +133,8 @@ for (const dialect of dialects()) {
       // one each, never more.
       const first = await costs.measure(() => validate(owner.token, admin.token));
       assert.ok(first.statements <= 2, `first validation: ${first.statements} statements`);
+      // PostgreSQL: the cache answers only while its feed of other instances' writes is current.
+      await env.deps.store.writeListener?.ready();
       const cached = await costs.measure(() => validate(owner.token, admin.token));
       assert.deepEqual(cached, { statements: 0, keyedHashes: 0, passwordVerifications: 0 });
       const validateV3 = async () => {
@@ -189,6 +191,6 @@ for (const dialect of dialects()) {
 }
 
 /** Statements of one password login without MFA, by store. */
-const LOGIN_STATEMENTS: Record<string, number> = { sqlite: 0, postgres: 0 };
+const LOGIN_STATEMENTS: Record<string, number> = { sqlite: 11, postgres: 11 };
 /** Statements of both steps of an OTP login, by store. */
-const OTP_LOGIN_STATEMENTS: Record<string, number> = { sqlite: 0, postgres: 0 };
+const OTP_LOGIN_STATEMENTS: Record<string, number> = { sqlite: 25, postgres: 25 };

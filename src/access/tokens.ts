@@ -62,6 +62,8 @@ const VALIDATION_CACHE_SIZE = 10_000;
 
 interface ValidationState {
   lookup: LiveTokenLookup;
+  /** Whether the cache may be used now (PostgreSQL: while its feed is proven current). */
+  current: () => boolean;
   /** Only for a store that announces every write made to it (the embedded one). */
   cache: ValidationCache<Omit<ResolvedToken, 'id'>> | undefined;
   /** Validations that read the store: what the tests and the benchmark watch. */
@@ -80,7 +82,12 @@ function validationState(deps: Pick<Deps, 'store' | 'db' | 'clock'>): Validation
       store.writes.subscribe((write) => created.apply(write));
       cache = created;
     }
-    state = { lookup: new LiveTokenLookup(deps.db, deps.clock), cache, storeReads: 0 };
+    state = {
+      lookup: new LiveTokenLookup(deps.db, deps.clock),
+      current: store.writesCurrent ?? (() => true),
+      cache,
+      storeReads: 0,
+    };
     validationStates.set(store, state);
   }
   return state;
@@ -93,16 +100,18 @@ export function tokenValidationStats(store: Store): { storeReads: number; rememb
 }
 
 /**
- * A live token and its user. On PostgreSQL this reads the store on every call, so a revocation
- * is seen by every instance on the very next request. The embedded store belongs to one process,
- * which sees all its writes: there a validated token is remembered until a write that may change
- * its token row, its user's row or its account's row, or until it expires (ValidationCache).
+ * A live token and its user, remembered once validated until a write that may change its token
+ * row, its user's row or its account's row, or until it expires (ValidationCache). The embedded
+ * store belongs to one process, which sees all its writes as it makes them. On PostgreSQL the
+ * other instances' writes arrive by the database's notifications, and the cache is used only
+ * while that feed is proven current (store/postgres-write-listener.ts): a revocation on another
+ * instance is refused here within FEED_WINDOW_MS at most, one made here at once.
  */
 export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
   if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
   const now = deps.clock.now();
   const state = validationState(deps);
-  const { cache } = state;
+  const cache = state.cache !== undefined && state.current() ? state.cache : undefined;
   // A plain SHA-256 names the entry: a token id has 128 random bits, so its digest reveals
   // nothing, and it costs a fraction of the keyed hash, which only a store lookup needs.
   const digest = cache ? hash('sha256', tokenId, 'base64') : '';

@@ -28,6 +28,8 @@ export class ValidationCache<Entry extends RememberedValidation = RememberedVali
   readonly #byTokenHash = new Map<string, string>();
   /** Moves on every write that may change an entry, remembered or not. */
   #generation = 0;
+  /** Transactions of this process open now (PostgreSQL): nothing read meanwhile is remembered. */
+  #openTransactions = 0;
 
   constructor(private readonly capacity: number) {}
 
@@ -46,7 +48,7 @@ export class ValidationCache<Entry extends RememberedValidation = RememberedVali
 
   /** False, and nothing kept, when a write that may change any entry was announced since `ticket`. */
   remember(ticket: number, digest: string, entry: Entry): boolean {
-    if (ticket !== this.#generation) return false;
+    if (ticket !== this.#generation || this.#openTransactions > 0) return false;
     if (!this.#entries.has(digest) && this.#entries.size >= this.capacity) {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.forget(oldest.value);
@@ -77,6 +79,11 @@ export class ValidationCache<Entry extends RememberedValidation = RememberedVali
 
   apply(write: Write): void {
     if (write.kind === 'insert') return;
+    if (write.kind === 'transaction') {
+      this.#generation++;
+      this.#openTransactions = Math.max(0, this.#openTransactions + (write.open ? 1 : -1));
+      return;
+    }
     if (write.kind === 'unknown') {
       this.#generation++;
       this.clear();

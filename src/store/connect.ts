@@ -12,6 +12,7 @@ import pg from 'pg';
 import { prepareSqliteFiles } from './data-dir-lock.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
+import { announcingTransactions, PostgresWriteListener } from './postgres-write-listener.js';
 import { WriteFeed } from './write-feed.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -20,12 +21,20 @@ export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
   /**
-   * Embedded SQLite only: every write this process makes to the database, as its statements
-   * describe it. The embedded store belongs to one server process (beside it, the CLI only adds
-   * users), so these are all the writes there are. Absent for PostgreSQL, where other instances
-   * write too.
+   * Every write that may change a row the process remembers. Embedded SQLite: the writes this
+   * process makes, as its statements describe them (the store belongs to one server process;
+   * beside it, the CLI only adds users), so these are all the writes there are. PostgreSQL: this
+   * process's writes the same way, and every instance's committed writes to tokens, users and
+   * accounts from the database's notifications (postgres-write-listener.ts).
    */
   writes?: WriteFeed;
+  /**
+   * PostgreSQL only: whether the feed is known complete right now (its listener connected and
+   * proven recently). While it is not, nothing remembered may be used. Absent: always complete.
+   */
+  writesCurrent?: () => boolean;
+  /** PostgreSQL only: the listening connection (tests wait for it and end it). */
+  writeListener?: PostgresWriteListener;
   /** PostgreSQL only: the connection pool's counts, for the metrics. */
   poolStats?: () => PoolStats;
   /** Answers true when the database responds (health check). */
@@ -109,22 +118,38 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     };
   }
   const max = options.poolSize ?? 10;
-  const pool = new pg.Pool({
+  const clientConfig: pg.ClientConfig = {
     connectionString: url,
-    max,
     connectionTimeoutMillis: 5000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  };
+  const pool = new pg.Pool({ ...clientConfig, max });
+  const writes = new WriteFeed();
+  class AnnouncingDialect extends PostgresDialect {
+    override createDriver() {
+      return announcingTransactions(super.createDriver(), writes);
+    }
+  }
+  const db = new Kysely<Database>({
+    dialect: new AnnouncingDialect({ pool }),
+    plugins: [writes, ...(options.plugins ?? [])],
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: options.plugins ?? [] });
+  const listener = new PostgresWriteListener(clientConfig, writes);
   return {
     db,
     dialect: 'postgres',
+    writes,
+    writesCurrent: () => listener.current(),
+    writeListener: listener,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
     ping: async () => {
       await sql`select 1`.execute(db);
       return true;
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await listener.close();
+      await db.destroy();
+    },
   };
 }
 
