@@ -201,7 +201,7 @@ const validationDoc = (summary: string, ok: TSchema) =>
   });
 
 const revokeDoc = (summary: string, pathToken: boolean) => {
-  const responses: Record<number, TSchema> = { 204: noContent('Revoked, on every instance at once.') };
+  const responses: Record<number, TSchema> = { 204: noContent('Revoked: at once on this instance, within a second on every other.') };
   if (pathToken) responses[404] = notFoundFault(Messages.tokenNotFound);
   return operation({ summary, tag: Tags.tokens, responses });
 };
