@@ -25,7 +25,8 @@ import { enableOtp, sendPasscode, startMfaLogin, totpAt } from './support/mfa.js
 class StatementCounter implements KyselyPlugin {
   count = 0;
   transformQuery({ node }: PluginTransformQueryArgs) {
-    if (process.env.SHOW_SQL && (globalThis as Record<string, unknown>).measuring) console.log('SQL', JSON.stringify(node).slice(0, 200), new Error().stack);
+    if (process.env.SHOW_SQL && (globalThis as Record<string, unknown>).measuring)
+      console.log('SQL', JSON.stringify(node).slice(0, 200), new Error().stack);
     return node;
   }
   async transformResult({ result }: PluginTransformResultArgs) {
@@ -41,7 +42,10 @@ interface Costs {
 }
 
 /** Counts the keyed hashes (HMAC) and argon2 verifications an environment makes. */
-function costCounter(env: TestEnv, statements: StatementCounter): { measure(run: () => Promise<void>): Promise<Costs> } {
+function costCounter(
+  env: TestEnv,
+  statements: StatementCounter,
+): { measure(run: () => Promise<void>): Promise<Costs> } {
   const counts = { keyedHashes: 0, passwordVerifications: 0 };
   const { keys, passwords } = env.deps;
   const hash = keys.hash.bind(keys);
@@ -76,7 +80,15 @@ function hooksOf(request: FastifyRequest): Record<string, number> {
   );
   assert.ok(contextKey, "Fastify keeps the route's context on the request");
   const context = (request as unknown as Record<symbol, Record<string, unknown>>)[contextKey];
-  const stages = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse'];
+  const stages = [
+    'onRequest',
+    'preParsing',
+    'preValidation',
+    'preHandler',
+    'preSerialization',
+    'onSend',
+    'onResponse',
+  ];
   return Object.fromEntries(
     stages.map((stage) => {
       const hooks = context?.[stage];

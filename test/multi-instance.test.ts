@@ -3,8 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
 import { performance } from 'node:perf_hooks';
+import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { Messages } from '../src/core/errors.js';
 import { FEED_WINDOW_MS } from '../src/store/postgres-write-listener.js';
@@ -160,7 +160,8 @@ describe('several instances on one PostgreSQL', {
     });
     assert.equal(put.status, 204, put.text);
     const refusedAfter = await refusedWithin(
-      async () => (await call(second, 'GET', `/v2.0/users/${memberId}`, { token: memberToken })).status === 401,
+      async () =>
+        (await call(second, 'GET', `/v2.0/users/${memberId}`, { token: memberToken })).status === 401,
     );
     assert.ok(refusedAfter <= FEED_WINDOW_MS, `refused after ${refusedAfter} ms`);
     const again = await login(second, `${owner.username}m`);

@@ -1,6 +1,6 @@
 import { forbidden, Messages, unauthorized, userDisabled } from '../core/errors.js';
 import type { Deps } from '../services/deps.js';
-import { type TokenRow, type UserView, userView } from '../store/schema.js';
+import type { TokenRow, UserView } from '../store/schema.js';
 import { atLeast, hasPrecedence, roleCreatedBy } from './roles.js';
 import { resolveToken, type TokenScope } from './tokens.js';
 

@@ -86,13 +86,27 @@ class RequestMetrics {
             let cumulative = 0;
             LATENCY_BUCKETS.forEach((bound, index) => {
               cumulative += series.buckets[index] ?? 0;
-              values.push({ metricName: `${name}_bucket`, labels: { le: bound, ...series.labels }, value: cumulative });
+              values.push({
+                metricName: `${name}_bucket`,
+                labels: { le: bound, ...series.labels },
+                value: cumulative,
+              });
             });
-            values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', ...series.labels }, value: series.count });
+            values.push({
+              metricName: `${name}_bucket`,
+              labels: { le: '+Inf', ...series.labels },
+              value: series.count,
+            });
             values.push({ metricName: `${name}_sum`, labels: series.labels, value: series.sum });
             values.push({ metricName: `${name}_count`, labels: series.labels, value: series.count });
           }
-          return { name, help: 'HTTP request latency by route, method and status.', type: 'histogram', aggregator: 'sum', values };
+          return {
+            name,
+            help: 'HTTP request latency by route, method and status.',
+            type: 'histogram',
+            aggregator: 'sum',
+            values,
+          };
         },
       },
     ];

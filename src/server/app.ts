@@ -195,7 +195,13 @@ export function buildApp(deps: AppDeps): HttpServer {
     const elapsed = reply.elapsedTime;
     metrics.request(route, request.method, reply.statusCode, elapsed / 1000);
     accessLog.info(
-      { reqId: request.id, method: request.method, route, status: reply.statusCode, ms: Math.round(elapsed * 10) / 10 },
+      {
+        reqId: request.id,
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(elapsed * 10) / 10,
+      },
       'request',
     );
     done();

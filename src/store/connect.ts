@@ -11,8 +11,8 @@ import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { prepareSqliteFiles } from './data-dir-lock.js';
 import { migrationProvider } from './migrations/index.js';
-import type { Database } from './schema.js';
 import { announcingTransactions, PostgresWriteListener } from './postgres-write-listener.js';
+import type { Database } from './schema.js';
 import { WriteFeed } from './write-feed.js';
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -6,7 +6,7 @@ import { authMethodsOf, resolveToken, revokeToken } from '../../access/tokens.js
 import { login } from '../../auth/login.js';
 import { ApiError, badRequest, Messages, notFound } from '../../core/errors.js';
 import type { Deps } from '../../services/deps.js';
-import { type TokenRow, type UserView, userView } from '../../store/schema.js';
+import type { TokenRow, UserView } from '../../store/schema.js';
 import { requireCaller } from '../auth.js';
 import { baseUrlOf, VersionSchema, versionDocument } from '../discovery.js';
 import { CONTROL_CHARACTERS_MESSAGE, hasForbiddenCharacters, toApiError } from '../faults.js';

@@ -32,7 +32,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
   for (const table of ['tokens', 'users', 'domains']) {
-    await sql`drop trigger if exists ${sql.raw(`${table}_announce_write`)} on ${sql.table(table)}`.execute(db);
+    await sql`drop trigger if exists ${sql.raw(`${table}_announce_write`)} on ${sql.table(table)}`.execute(
+      db,
+    );
   }
   await sql`drop function if exists latchkey_announce_write()`.execute(db);
 }

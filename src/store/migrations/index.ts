@@ -4,8 +4,8 @@ import * as multiFactor from './2026-11-22-multi-factor.js';
 import * as tokenRevokedReason from './2026-11-23-token-revoked-reason.js';
 import * as hardening from './2026-11-30-hardening.js';
 import * as serverKeys from './2026-12-01-server-keys.js';
-import * as writeNotifications from './2026-12-07-write-notifications.js';
 import * as passwordHistory from './2026-12-06-password-history.js';
+import * as writeNotifications from './2026-12-07-write-notifications.js';
 
 /**
  * Listed statically (no directory scan), so a bundled or compiled build finds every migration.

@@ -6,7 +6,7 @@ import { type Credentials, type LoginChallenge, type LoginRequest, login } from 
 import { type ApiError, badRequest, Messages, notFound, unauthorized } from '../../../core/errors.js';
 import { TOO_MANY_FAILURES } from '../../../lockout/source-failures.js';
 import type { Deps } from '../../../services/deps.js';
-import { type TokenRow, userView } from '../../../store/schema.js';
+import type { TokenRow } from '../../../store/schema.js';
 import { requireCaller, sourceOf } from '../../auth.js';
 import { renderCatalog } from '../../common-render.js';
 import { sendFault } from '../../faults.js';
@@ -201,7 +201,9 @@ const validationDoc = (summary: string, ok: TSchema) =>
   });
 
 const revokeDoc = (summary: string, pathToken: boolean) => {
-  const responses: Record<number, TSchema> = { 204: noContent('Revoked: at once on this instance, within a second on every other.') };
+  const responses: Record<number, TSchema> = {
+    204: noContent('Revoked: at once on this instance, within a second on every other.'),
+  };
   if (pathToken) responses[404] = notFoundFault(Messages.tokenNotFound);
   return operation({ summary, tag: Tags.tokens, responses });
 };
