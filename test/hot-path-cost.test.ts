@@ -61,9 +61,7 @@ function costCounter(
   return {
     async measure(run) {
       const before = { statements: statements.count, ...counts };
-      (globalThis as Record<string, unknown>).measuring = true;
       await run();
-      (globalThis as Record<string, unknown>).measuring = false;
       return {
         statements: statements.count - before.statements,
         keyedHashes: counts.keyedHashes - before.keyedHashes,
@@ -191,18 +189,23 @@ for (const dialect of dialects()) {
     test('the two-step OTP login runs fewer statements than it did (19)', async () => {
       const user = await createAccount(env, admin);
       const secret = await enableOtp(env, user);
-      const login = await costs.measure(async () => {
+      const otpLogin = async () => {
         const { sessionId } = await startMfaLogin(env, user);
         const response = await sendPasscode(env, sessionId, totpAt(secret, env.clock.now()));
         assert.equal(response.status, 200, response.text);
-      });
+        // A code is accepted once: the next login uses the next one.
+        env.clock.advance(30_000);
+      };
+      // The first MFA session of a minute also sweeps expired ones: measure a login after it.
+      await otpLogin();
+      const login = await costs.measure(otpLogin);
       assert.equal(login.passwordVerifications, 1);
       assert.equal(login.statements, OTP_LOGIN_STATEMENTS[dialect]);
     });
   });
 }
 
-/** Statements of one password login without MFA, by store. */
-const LOGIN_STATEMENTS: Record<string, number> = { sqlite: 11, postgres: 11 };
-/** Statements of both steps of an OTP login, by store. */
-const OTP_LOGIN_STATEMENTS: Record<string, number> = { sqlite: 25, postgres: 25 };
+/** Statements of one password login without MFA, by store (11 before the policy read joined the account). */
+const LOGIN_STATEMENTS: Record<string, number> = { sqlite: 8, postgres: 8 };
+/** Statements of both steps of an OTP login, by store (25 when this test was written, counted this way). */
+const OTP_LOGIN_STATEMENTS: Record<string, number> = { sqlite: 18, postgres: 18 };

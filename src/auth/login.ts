@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import {
   type AuthMethod,
   authMethodsOf,
@@ -43,6 +44,7 @@ import { type Db, type UserRow, type UserView, userView } from '../store/schema.
 import {
   consumeMfaSession,
   findMfaSession,
+  findMfaSessionWithUser,
   mfaSessionHash,
   newMfaSessionId,
   startMfaSession,
@@ -139,6 +141,11 @@ interface Authenticated {
   sessionHash?: string;
   /** The passcode step: the factor whose challenge it answers. */
   completes?: FactorType;
+  /**
+   * The user's account's MFA level, when authenticating read it with the user (the passcode
+   * step); otherwise policy reads it.
+   */
+  domainLevel?: string | null;
 }
 
 /**
@@ -170,7 +177,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
 
   const decision = decideLogin(
     authenticated.methods,
-    await policySubject(deps, deps.db, user, false),
+    await policySubject(deps, deps.db, user, false, authenticated.domainLevel),
     request.scope,
   );
   switch (decision.kind) {
@@ -214,40 +221,121 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
   }
 }
 
-async function policySubject(deps: Deps, db: Db, user: UserRow, lock: boolean): Promise<PolicySubject> {
-  const shareLock = lock && deps.store.dialect === 'postgres';
-  let userQuery = db
-    .selectFrom('users')
-    .select(['mfa_enabled', 'factor_type', 'mfa_enforcement', 'enabled'])
-    .where('id', '=', user.id);
-  if (shareLock) userQuery = userQuery.forShare();
-  const current = await userQuery.executeTakeFirst();
-  if (!current?.enabled) throw userDisabled(user.username);
-  let domainLevel: string | null = null;
-  if (user.domain_id) {
-    let domainQuery = db.selectFrom('domains').select('mfa_enforcement').where('id', '=', user.domain_id);
-    if (shareLock) domainQuery = domainQuery.forShare();
-    domainLevel = (await domainQuery.executeTakeFirst())?.mfa_enforcement ?? null;
+/**
+ * What policy decides a login from. `lock`: read afresh, under a share lock on the user's and
+ * the account's rows (PostgreSQL), in one statement: the decision a token is issued on. Without
+ * it, from the user row this request has just read (and the account's level, read here unless
+ * the caller read it with the user): the first, unlocked decision, which the locked one repeats
+ * before any token is issued.
+ */
+async function policySubject(
+  deps: Deps,
+  db: Db,
+  user: UserRow,
+  lock: boolean,
+  knownDomainLevel?: string | null,
+): Promise<PolicySubject> {
+  if (!lock) {
+    if (!user.enabled) throw userDisabled(user.username);
+    let domainLevel = knownDomainLevel ?? null;
+    if (knownDomainLevel === undefined && user.domain_id) {
+      const domain = await db
+        .selectFrom('domains')
+        .select('mfa_enforcement')
+        .where('id', '=', user.domain_id)
+        .executeTakeFirst();
+      domainLevel = domain?.mfa_enforcement ?? null;
+    }
+    return {
+      mfaEnabled: user.mfa_enabled === 1,
+      factorType: (user.factor_type as FactorType | null) ?? null,
+      userLevel: user.mfa_enforcement,
+      domainLevel,
+    };
   }
+  const shareLock = deps.store.dialect === 'postgres';
+  // The account's row joined (inner, so FOR SHARE may lock it too) only when there is one.
+  let current:
+    | {
+        mfa_enabled: number;
+        factor_type: string | null;
+        mfa_enforcement: string | null;
+        enabled: number;
+        domain_level: string | null;
+      }
+    | undefined;
+  if (user.domain_id) {
+    let query = db
+      .selectFrom('users')
+      .innerJoin('domains', 'domains.id', 'users.domain_id')
+      .select([
+        'users.mfa_enabled',
+        'users.factor_type',
+        'users.mfa_enforcement',
+        'users.enabled',
+        'domains.mfa_enforcement as domain_level',
+      ])
+      .where('users.id', '=', user.id);
+    if (shareLock) query = query.forShare();
+    current = await query.executeTakeFirst();
+  } else {
+    let query = db
+      .selectFrom('users')
+      .select([
+        'mfa_enabled',
+        'factor_type',
+        'mfa_enforcement',
+        'enabled',
+        sql<null>`null`.as('domain_level'),
+      ])
+      .where('id', '=', user.id);
+    if (shareLock) query = query.forShare();
+    current = await query.executeTakeFirst();
+  }
+  if (!current?.enabled) throw userDisabled(user.username);
   return {
     mfaEnabled: current.mfa_enabled === 1,
     factorType: (current.factor_type as FactorType | null) ?? null,
     userLevel: current.mfa_enforcement,
-    domainLevel,
+    domainLevel: current.domain_level,
   };
+}
+
+/** A user by name with the account's MFA level, which the login's policy needs, in one statement. */
+async function findUserWithDomainLevel(
+  db: Db,
+  username: string,
+): Promise<{ user: UserRow | undefined; domainLevel: string | null | undefined }> {
+  const row = await db
+    .selectFrom('users')
+    .leftJoin('domains', 'domains.id', 'users.domain_id')
+    .selectAll('users')
+    .select('domains.mfa_enforcement as domain_mfa_enforcement')
+    .where('users.username_key', '=', usernameKey(username))
+    .executeTakeFirst();
+  if (!row) return { user: undefined, domainLevel: undefined };
+  const { domain_mfa_enforcement, ...user } = row;
+  return { user, domainLevel: domain_mfa_enforcement ?? null };
 }
 
 async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenticated> {
   const { credentials } = request;
   switch (credentials.type) {
     case 'password': {
-      const user =
+      const found =
         'username' in credentials
-          ? await findUserByUsername(deps.db, credentials.username)
-          : await findUserByReference(deps.db, credentials.user);
+          ? await findUserWithDomainLevel(deps.db, credentials.username)
+          : { user: await findUserByReference(deps.db, credentials.user), domainLevel: undefined };
       return {
-        user: await judgePassword(deps, request.source, user, nameOf(credentials), credentials.password),
+        user: await judgePassword(
+          deps,
+          request.source,
+          found.user,
+          nameOf(credentials),
+          credentials.password,
+        ),
         methods: ['PASSWORD'],
+        domainLevel: found.domainLevel,
       };
     }
     case 'apiKey': {
@@ -376,15 +464,11 @@ async function authenticatePasscode(
   const [sessionId] = credentials.sessionIds;
   if (credentials.sessionIds.length !== 1 || sessionId === undefined)
     throw badRequest(Messages.invalidSessionId);
-  const session = await findMfaSession(deps, sessionId);
+  // The session, its user and the account's MFA level in one statement.
+  const session = await findMfaSessionWithUser(deps, sessionId);
   if (session.state === 'unknown') throw unauthorized(Messages.sessionRejected);
   if (session.state === 'expired') throw unauthorized(Messages.sessionExpired);
-  const user = await deps.db
-    .selectFrom('users')
-    .selectAll()
-    .where('id', '=', session.userId)
-    .executeTakeFirst();
-  if (!user) throw unauthorized(Messages.sessionRejected);
+  const { user } = session;
   if (!user.enabled) throw userDisabled(user.username);
   if (!user.mfa_enabled || !user.factor_type) throw badRequest(Messages.passcodeWithoutMfa);
   if (request.scope) throw forbidden(Messages.scopeNotSupported);
@@ -418,6 +502,7 @@ async function authenticatePasscode(
     methods: [passcodeMethod(session.factor), ...session.done],
     sessionHash: session.hash,
     completes: session.factor,
+    domainLevel: session.domainLevel,
   };
 }
 
