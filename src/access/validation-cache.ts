@@ -8,8 +8,9 @@ export interface RememberedValidation {
 
 /**
  * Live tokens recently validated, with their user, by digest of the token id, for a store that
- * announces every write (the embedded one). An entry goes when a write may have changed what it
- * holds or what validation decides from it:
+ * announces every write (store/write-feed.ts: the embedded store's own; on PostgreSQL this
+ * process's and, by notification, every instance's committed ones). An entry goes when a write
+ * may have changed what it holds or what validation decides from it:
  * - a `tokens` row: by its hash, or every token of a user when the write names the user;
  * - a `users` row (disable, delete, role, password, API key, MFA, user-level policy): that
  *   user's tokens;
@@ -17,9 +18,14 @@ export interface RememberedValidation {
  * - anything the write does not name precisely, or an `unknown` write: everything.
  * Inserts change no existing row, so they leave every entry alone, and writes to any other
  * table (events, MFA sessions, one-time codes, devices, SMS records) cannot change the token
- * row or the user row an entry holds. In this schema no trigger exists and the one cascade into
- * these tables (deleting a user deletes its tokens) starts from a `users` write, which already
- * drops that user's tokens (test/validation-after-writes.test.ts checks both).
+ * row or the user row an entry holds. In this schema no trigger changes rows (PostgreSQL's only
+ * announce changes) and the one cascade into these tables (deleting a user deletes its tokens)
+ * starts from a `users` write, which already drops that user's tokens
+ * (test/validation-after-writes.test.ts checks both).
+ *
+ * While a transaction of this process is open (PostgreSQL, where other connections read
+ * meanwhile) nothing read is remembered: its writes are announced as they run, but readers see
+ * them only at commit.
  */
 export class ValidationCache<Entry extends RememberedValidation = RememberedValidation> {
   readonly #entries = new Map<string, Entry>();
