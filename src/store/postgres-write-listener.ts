@@ -16,6 +16,8 @@ export const FEED_WINDOW_MS = 1000;
 /** How often the listener proves itself; a few proofs fit in the window. */
 const PROOF_INTERVAL_MS = 200;
 const RECONNECT_DELAY_MS = 500;
+/** A proof unanswered this long means the connection no longer delivers. */
+const STALLED_MS = 5 * FEED_WINDOW_MS;
 
 /**
  * Another instance's (and this one's) committed writes to tokens, users and accounts, as the
@@ -120,7 +122,12 @@ export class PostgresWriteListener {
 
   #prove(): void {
     const client = this.#client;
-    if (!this.#connected || !client || this.#pending) return;
+    if (!this.#connected || !client) return;
+    if (this.#pending) {
+      // A proof that never comes back: a connection that no longer delivers. Start afresh.
+      if (performance.now() - this.#pending.sentAt > STALLED_MS) this.#lost(client);
+      return;
+    }
     const payload = `${this.#schema} proof ${++this.#sequence}`;
     this.#pending = { payload, sentAt: performance.now() };
     client.query('select pg_notify($1, $2)', [WRITES_CHANNEL, payload]).catch(() => this.#lost(client));
