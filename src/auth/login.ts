@@ -29,7 +29,8 @@ import {
   type UserReference,
   usernameKey,
 } from '../identity/users.js';
-import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { locksOf } from '../lockout/locks.js';
 import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { takeSourceFailureSlot } from '../lockout/source-failures.js';
 import {
@@ -177,7 +178,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
 
   const decision = decideLogin(
     authenticated.methods,
-    await policySubject(deps, deps.db, user, false, authenticated.domainLevel),
+    await policySubject(deps.db, user, false, authenticated.domainLevel),
     request.scope,
   );
   switch (decision.kind) {
@@ -194,11 +195,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
         // Decide again under a share lock on the user and domain rows: a policy change that
         // revokes tokens either commits first (and we see it here) or waits for this token to
         // exist (and revokes it). No token slips between the two.
-        const fresh = decideLogin(
-          authenticated.methods,
-          await policySubject(deps, trx, user, true),
-          request.scope,
-        );
+        const fresh = decideLogin(authenticated.methods, await policySubject(trx, user, true), request.scope);
         if (fresh.kind !== 'issue')
           throw forbidden(fresh.kind === 'must-set-up-mfa' ? Messages.mustSetupMfa : Messages.notAuthorized);
         if (authenticated.sessionHash && !(await consumeMfaSession(trx, authenticated.sessionHash, now))) {
@@ -229,7 +226,6 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
  * before any token is issued.
  */
 async function policySubject(
-  deps: Deps,
   db: Db,
   user: UserRow,
   lock: boolean,
@@ -253,7 +249,6 @@ async function policySubject(
       domainLevel,
     };
   }
-  const shareLock = deps.store.dialect === 'postgres';
   // The account's row joined (inner, so FOR SHARE may lock it too) only when there is one.
   let current:
     | {
@@ -276,7 +271,7 @@ async function policySubject(
         'domains.mfa_enforcement as domain_level',
       ])
       .where('users.id', '=', user.id);
-    if (shareLock) query = query.forShare();
+    query = query.forShare();
     current = await query.executeTakeFirst();
   } else {
     let query = db
@@ -289,7 +284,7 @@ async function policySubject(
         sql<null>`null`.as('domain_level'),
       ])
       .where('id', '=', user.id);
-    if (shareLock) query = query.forShare();
+    query = query.forShare();
     current = await query.executeTakeFirst();
   }
   if (!current?.enabled) throw userDisabled(user.username);
@@ -395,7 +390,11 @@ export async function judgePassword(
   const passwordLocked = attempt?.kind === 'locked';
   // A user whose MFA login is locked gets the lockout message for a right and a wrong password
   // alike, and the attempt stays counted either way: nothing tells the two apart.
-  const mfaLocked = user !== undefined && !passwordLocked && user.mfa_enabled === 1 && isLocked(deps, user);
+  const mfaLocked =
+    user !== undefined &&
+    !passwordLocked &&
+    user.mfa_enabled === 1 &&
+    locksOf(deps, user).passcode !== undefined;
   if (!user || !ok || passwordLocked || mfaLocked) {
     const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
     await auditFailure(deps, request, user, name, 'PASSWORD', reason);
@@ -437,7 +436,7 @@ async function authenticatePasswordAndPasscode(
   const factor = user.factor_type as FactorType | null;
   if (user.mfa_enabled !== 1 || factor === null) {
     // No factor could judge the passcode: refused, and a user who must set MFA up is told so.
-    const subject = await policySubject(deps, deps.db, user, false);
+    const subject = await policySubject(deps.db, user, false);
     if (mfaRequired(subject.userLevel, subject.domainLevel)) {
       await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
       throw forbidden(Messages.mustSetupMfa);
@@ -533,7 +532,7 @@ async function challenge(
   user: UserRow,
   factor: FactorType,
 ): Promise<LoginResult> {
-  if (isLocked(deps, user)) {
+  if (locksOf(deps, user).passcode) {
     await audit(deps, request, user, 'login.failed', { reason: 'locked' });
     throw unauthorized(Messages.locked);
   }
@@ -590,7 +589,7 @@ export async function resendChallengePasscode(
   if (!user.enabled) throw userDisabled(user.username);
   if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || user.factor_type !== 'SMS')
     throw badRequest(RESEND_NOT_SMS);
-  if (isLocked(deps, user)) throw unauthorized(Messages.locked);
+  if (locksOf(deps, user).passcode) throw unauthorized(Messages.locked);
   const sentTo = await resendLoginPasscode(deps, user.id, session.hash);
   await audit(deps, { source }, user, 'login.challenged', { factor: 'SMS', resent: true });
   return { sentTo };
