@@ -30,5 +30,5 @@ export async function changeOwnPassword(
     throw error;
   }
   await slot.giveBack();
-  await updateUser(deps, caller.user, caller.source, caller.user.id, { password: newPassword });
+  await updateUser(deps, caller, caller.user.id, { password: newPassword });
 }

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { type Acting, acting, authorize, listsUser, may, seesEveryDomain } from '../access/caller.js';
+import { type Acting, authorize, listsUser, may, seesEveryDomain } from '../access/caller.js';
 import { isRoleName, type RoleName, roleCreatedBy, roleOf } from '../access/roles.js';
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
@@ -198,13 +198,9 @@ export async function insertUser(
 }
 
 /** POST /v2.0/users: what the caller's level creates (reference §3.3). */
-export async function createUser(
-  deps: Deps,
-  caller: UserView,
-  source: string | null,
-  input: NewUserInput,
-): Promise<CreatedUser> {
-  authorize(acting(caller), { kind: 'user.create' });
+export async function createUser(deps: Deps, acting: Acting, input: NewUserInput): Promise<CreatedUser> {
+  const { user: caller, source } = acting;
+  authorize(acting, { kind: 'user.create' });
   const role = roleCreatedBy(caller.role);
   if (!role) throw forbidden();
   const username = validateUsername(input.username);
@@ -260,21 +256,21 @@ export async function createUser(
   return generatedPassword === undefined ? { user } : { user, generatedPassword };
 }
 
-export async function getUserFor(deps: Deps, caller: UserView, id: string): Promise<UserView> {
+export async function getUserFor(deps: Deps, acting: Acting, id: string): Promise<UserView> {
   const target = await requireUser(deps.db, id);
-  authorize(acting(caller), { kind: 'user.view', target });
+  authorize(acting, { kind: 'user.view', target });
   return target;
 }
 
-export async function getUserByNameFor(deps: Deps, caller: UserView, name: string): Promise<UserView> {
+export async function getUserByNameFor(deps: Deps, acting: Acting, name: string): Promise<UserView> {
   const target = await findUserByUsername(deps.db, name);
   // An invisible user answers like a missing one, so the lookup does not reveal usernames.
-  if (!target || !may(acting(caller), { kind: 'user.view', target }))
-    throw notFound(`User '${name}' not found.`);
+  if (!target || !may(acting, { kind: 'user.view', target })) throw notFound(`User '${name}' not found.`);
   return target;
 }
 
-export async function listUsersFor(deps: Deps, caller: UserView, email?: string): Promise<UserView[]> {
+export async function listUsersFor(deps: Deps, acting: Acting, email?: string): Promise<UserView[]> {
+  const caller = acting.user;
   let query = deps.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id');
   if (email !== undefined) query = query.where('email', '=', email);
   // Narrow in SQL to the caller's account where that is all it may see; listsUser decides.
@@ -315,9 +311,9 @@ export async function listAccountUsersFor(
 }
 
 /** Self always; anyone else only with precedence (reference §3.2). Unknown target → 404. */
-export async function requirePrecedence(deps: Deps, caller: UserView, targetId: string): Promise<UserView> {
+export async function requirePrecedence(deps: Deps, acting: Acting, targetId: string): Promise<UserView> {
   const target = await requireUser(deps.db, targetId);
-  authorize(acting(caller), { kind: 'user.manage', target });
+  authorize(acting, { kind: 'user.manage', target });
   return target;
 }
 
@@ -335,16 +331,16 @@ export interface UserPatch {
  */
 export async function updateUser(
   deps: Deps,
-  caller: UserView,
-  source: string | null,
+  acting: Acting,
   id: string,
   patch: UserPatch,
 ): Promise<UserView> {
-  const target = await requirePrecedence(deps, caller, id);
+  const { user: caller, source } = acting;
+  const target = await requirePrecedence(deps, acting, id);
   const changes: UserUpdate = {};
   const events: EventType[] = [];
   if (patch.username !== undefined && patch.username !== target.username) {
-    authorize(acting(caller), { kind: 'user.rename', target });
+    authorize(acting, { kind: 'user.rename', target });
     changes.username = validateUsername(patch.username);
     changes.username_key = usernameKey(patch.username);
     await ensureUsernameFree(deps.db, patch.username, target.id);
@@ -355,7 +351,7 @@ export async function updateUser(
     changes.default_region = patch.defaultRegion;
   }
   if (patch.enabled !== undefined && (patch.enabled ? 1 : 0) !== target.enabled) {
-    authorize(acting(caller), { kind: 'user.set-enabled', target });
+    authorize(acting, { kind: 'user.set-enabled', target });
     changes.enabled = patch.enabled ? 1 : 0;
   }
   if (patch.password !== undefined) {
@@ -405,14 +401,10 @@ export async function updateUser(
 }
 
 /** DELETE /v2.0/users/{id} (reference §6.6): tokens and MFA data go with the user. */
-export async function deleteUser(
-  deps: Deps,
-  caller: UserView,
-  source: string | null,
-  id: string,
-): Promise<void> {
+export async function deleteUser(deps: Deps, acting: Acting, id: string): Promise<void> {
+  const { user: caller, source } = acting;
   const target = await requireUser(deps.db, id);
-  authorize(acting(caller), { kind: 'user.delete', target });
+  authorize(acting, { kind: 'user.delete', target });
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
     await recordEvent(trx, now, {

@@ -47,7 +47,7 @@ export function withAccount(
   return withSession(deps, 'full', async (request, reply, session) => {
     const domainId = idParam(request, 'domainId');
     authorize(session, { kind: 'account.administer', domainId });
-    const account = await getDomainFor(deps, session.user, domainId);
+    const account = await getDomainFor(deps, session, domainId);
     return handler(request, reply, { session, account });
   });
 }

@@ -12,14 +12,14 @@ import {
 import { maskPhoneNumber } from '../../factors/sms/phones.js';
 import { sendTemporaryCode } from '../../factors/temporary-code.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
-import { getUserFor, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
+import { getUserFor, listAccountUsersFor, updateUser } from '../../identity/users.js';
 import { locksOf, type UserLocks } from '../../lockout/locks.js';
 import { lastSignInsFor } from '../../reports/aggregates.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Actions, Button, ButtonLink, Card, PostForm, TextField } from '../components.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, type PanelSession, setFlash } from '../session.js';
+import { type PanelSession, setFlash } from '../session.js';
 import {
   AccountLayout,
   accountPath,
@@ -396,7 +396,7 @@ async function targetOf(
   session: PanelSession,
   account: DomainRow,
 ): Promise<UserView> {
-  const target = await getUserFor(deps, session.user, idParam(request, 'userId'));
+  const target = await getUserFor(deps, session, idParam(request, 'userId'));
   if (target.domain_id !== account.id) throw notFound('There is no such user in this account.');
   return target;
 }
@@ -481,7 +481,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
 
   userAction('unlock', async (session, target) => {
     authorizeMultiFactorChange(session, target, UNLOCK);
-    await applyMultiFactorChange(deps, actorOf(session), target.id, UNLOCK);
+    await applyMultiFactorChange(deps, session, target.id, UNLOCK);
     return `The user account ${target.username} was successfully unlocked.`;
   });
 
@@ -491,7 +491,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   });
 
   userAction('enable', async (session, target) => {
-    await updateUser(deps, session.user, session.source, target.id, { enabled: true });
+    await updateUser(deps, session, target.id, { enabled: true });
     return `${target.username} is enabled and can log in again.`;
   });
 
@@ -519,7 +519,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   );
 
   userAction('disable', async (session, target) => {
-    await updateUser(deps, session.user, session.source, target.id, { enabled: false });
+    await updateUser(deps, session, target.id, { enabled: false });
     return `${target.username} is disabled and has been logged out.`;
   });
 
@@ -551,9 +551,8 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   );
 
   userAction('reset-multi-factor', async (session, target) => {
-    // The API's DELETE .../multi-factor: self or precedence (reference §7.0, §7.13).
-    await requirePrecedence(deps, session.user, target.id);
-    await removeMultiFactor(deps, actorOf(session), target.id);
+    // The API's DELETE .../multi-factor, with its rule: self or precedence (reference §7.0, §7.13).
+    await removeMultiFactor(deps, session, target.id);
     return `Multi-factor authentication of ${target.username} was reset: its devices are removed and it is off.`;
   });
 }

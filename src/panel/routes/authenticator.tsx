@@ -1,12 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../../core/errors.js';
+import { ApiError, type Reason } from '../../core/errors.js';
 import {
   addOtpDevice,
   deleteOtpDevice,
   getOtpDevice,
   type OtpDeviceView,
   type OtpEnrolment,
-  OtpMessages,
   otpEnrolment,
   verifyOtpDevice,
 } from '../../factors/totp/devices.js';
@@ -24,7 +23,7 @@ import {
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, type PanelSession, setFlash, withSession } from '../session.js';
+import { type PanelSession, setFlash, withSession } from '../session.js';
 import { type Area, afterDeviceVerified, PROFILE_AREA, SETUP_AREA } from './areas.js';
 import { VerifiedDevicePage } from './verified-device-page.js';
 
@@ -33,10 +32,10 @@ export function inGroupsOfFour(secret: string): string {
   return secret.match(/.{1,4}/g)?.join(' ') ?? secret;
 }
 
-const NAME_ERRORS: Record<string, string> = {
-  [OtpMessages.nameMissing]: 'Enter a nickname for the device.',
-  [OtpMessages.nameTooLong]: 'The nickname is too long: use at most 255 characters.',
-  [OtpMessages.nameInvalid]: 'The nickname may not contain control characters.',
+const NAME_ERRORS: Partial<Record<Reason, string>> = {
+  'device-name-missing': 'Enter a nickname for the device.',
+  'device-name-too-long': 'The nickname is too long: use at most 255 characters.',
+  'device-name-invalid': 'The nickname may not contain control characters.',
 };
 
 function NewDevicePage({
@@ -183,11 +182,11 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
     withSession(deps, area.access, async (request, reply, session) => {
       const name = PostedForm.of(request).text('name', 1024).trim();
       try {
-        const device = await addOtpDevice(deps, actorOf(session), session.user, name);
+        const device = await addOtpDevice(deps, session, session.user, name);
         return reply.redirect(`${base}/${device.id}`, 303);
       } catch (error) {
         if (!(error instanceof ApiError) || error.status !== 400) throw error;
-        const text = NAME_ERRORS[error.message] ?? error.message;
+        const text = (error.reason && NAME_ERRORS[error.reason]) ?? error.message;
         return sendPage(
           reply,
           <NewDevicePage ctx={pageContext(request, reply, session)} area={area} name={name} error={text} />,
@@ -231,9 +230,9 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
       if (code === '')
         return showPairing(request, reply, session, deviceId, 'Enter the passcode the app shows.');
       try {
-        await verifyOtpDevice(deps, actorOf(session), session.user, deviceId, code);
+        await verifyOtpDevice(deps, session, session.user, deviceId, code);
       } catch (error) {
-        if (!(error instanceof ApiError) || error.message !== OtpMessages.badCode) throw error;
+        if (!(error instanceof ApiError) || error.reason !== 'wrong-device-code') throw error;
         return showPairing(
           request,
           reply,
@@ -267,9 +266,9 @@ export function registerAuthenticatorRoutes(app: FastifyInstance, deps: Deps): v
       const deviceId = deviceParams(request);
       const device = await getOtpDevice(deps.db, session.user.id, deviceId);
       try {
-        await deleteOtpDevice(deps, actorOf(session), session.user, deviceId);
+        await deleteOtpDevice(deps, session, session.user, deviceId);
       } catch (error) {
-        if (!(error instanceof ApiError) || error.message !== OtpMessages.lastVerified) throw error;
+        if (!(error instanceof ApiError) || error.reason !== 'last-verified-device') throw error;
         setFlash(
           request,
           reply,

@@ -1,12 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../core/errors.js';
-import { COUNTRY_NOT_ALLOWED } from '../../factors/sms/delivery.js';
 import {
   addPhone,
   formatPhoneNumber,
   getPhone,
   internationalNumber,
-  PhoneMessages,
   type PhoneView,
   phoneCountries,
   removePhone,
@@ -29,7 +27,7 @@ import {
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, type PanelSession, setFlash, withSession } from '../session.js';
+import { type PanelSession, setFlash, withSession } from '../session.js';
 import { type Area, afterDeviceVerified, PROFILE_AREA, SETUP_AREA } from './areas.js';
 import { VerifiedDevicePage } from './verified-device-page.js';
 
@@ -55,10 +53,9 @@ function countries(): Option[] {
 
 /** What a refused send or add says on the page. */
 function smsErrorText(error: ApiError): string {
-  if (error.message === PhoneMessages.invalidNumber || error.message === PhoneMessages.missingNumber)
-    return INVALID_NUMBER_TEXT;
-  if (error.message === COUNTRY_NOT_ALLOWED) return 'Text messages cannot be sent to this country.';
-  if (error.message === PhoneMessages.cannotReplace)
+  if (error.reason === 'phone-invalid') return INVALID_NUMBER_TEXT;
+  if (error.reason === 'country-not-allowed') return 'Text messages cannot be sent to this country.';
+  if (error.reason === 'phone-is-factor')
     return 'Your phone is your default authentication method, so it cannot be replaced. Change the default method, or turn multi-factor authentication off, first.';
   return error.message;
 }
@@ -192,12 +189,7 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
       const country = form.text('country', 8);
       const number = form.text('number', 64);
       try {
-        const { phone } = await addPhone(
-          deps,
-          actorOf(session),
-          session.user,
-          internationalNumber(country, number),
-        );
+        const { phone } = await addPhone(deps, session, session.user, internationalNumber(country, number));
         if (phone.verified) {
           setFlash(request, reply, 'info', 'This phone is already registered and verified.');
           return reply.redirect(area.base === '/setup' ? '/setup/method' : '/profile', 303);
@@ -260,9 +252,9 @@ function registerArea(app: FastifyInstance, deps: Deps, area: Area): void {
       if (pin === '')
         return showVerify(request, reply, session, phone, 'Enter the PIN from the text message.');
       try {
-        await verifyPhone(deps, actorOf(session), session.user, phone.id, pin);
+        await verifyPhone(deps, session, session.user, phone.id, pin);
       } catch (error) {
-        if (!(error instanceof ApiError) || error.message !== PhoneMessages.badPin) throw error;
+        if (!(error instanceof ApiError) || error.reason !== 'wrong-pin') throw error;
         return showVerify(request, reply, session, phone, INVALID_PIN_TEXT);
       }
       return afterDeviceVerified(
@@ -308,9 +300,9 @@ export function registerSmsRoutes(app: FastifyInstance, deps: Deps): void {
     withSession(deps, 'full', async (request, reply, session) => {
       const phone = await getPhone(deps.db, session.user.id, phoneParam(request));
       try {
-        await removePhone(deps, actorOf(session), session.user, phone.id);
+        await removePhone(deps, session, session.user, phone.id);
       } catch (error) {
-        if (!(error instanceof ApiError) || error.message !== PhoneMessages.cannotDelete) throw error;
+        if (!(error instanceof ApiError) || error.reason !== 'phone-is-factor') throw error;
         setFlash(
           request,
           reply,
