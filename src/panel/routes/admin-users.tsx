@@ -17,7 +17,7 @@ import { type Lock, locksOf } from '../../lockout/locks.js';
 import { lastSignInsFor } from '../../reports/aggregates.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
-import { Actions, Button, ButtonLink, Card, PostForm, TextField } from '../components.js';
+import { Button, Card, ConfirmCard, PostForm, TextField } from '../components.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, type PanelSession, setFlash } from '../session.js';
 import {
@@ -379,15 +379,14 @@ function ConfirmUserActionPage({
 }) {
   return (
     <AccountLayout ctx={ctx} account={account} tab="users" title={title}>
-      <Card>
+      <ConfirmCard
+        ctx={ctx}
+        action={userPath(account.id, target.id, action)}
+        confirm={confirm}
+        cancel={userPath(account.id, target.id)}
+      >
         {children}
-        <PostForm ctx={ctx} action={userPath(account.id, target.id, action)}>
-          <Actions>
-            <Button kind="danger">{confirm}</Button>
-            <ButtonLink href={userPath(account.id, target.id)}>Cancel</ButtonLink>
-          </Actions>
-        </PostForm>
-      </Card>
+      </ConfirmCard>
     </AccountLayout>
   );
 }
@@ -434,6 +433,33 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
       withAccount(deps, async (request, reply, { session, account }) => {
         const target = await targetOf(deps, request, session, account);
         return recordAction(request, reply, account, target, () => run(session, target));
+      }),
+    );
+
+  /** The "Are you sure?" page (GET) of a POST on a user record. */
+  const confirmPage = (
+    name: string,
+    title: (target: UserView) => string,
+    confirm: string,
+    body: (target: UserView) => ComponentChildren,
+  ) =>
+    app.get(
+      `/admin/accounts/:domainId/users/:userId/${name}`,
+      withAccount(deps, async (request, reply, { session, account }) => {
+        const target = await targetOf(deps, request, session, account);
+        return sendPage(
+          reply,
+          <ConfirmUserActionPage
+            ctx={pageContext(request, reply, session)}
+            account={account}
+            target={target}
+            title={title(target)}
+            action={`/${name}`}
+            confirm={confirm}
+          >
+            {body(target)}
+          </ConfirmUserActionPage>,
+        );
       }),
     );
 
@@ -498,27 +524,16 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
     return `${target.username} is enabled and can log in again.`;
   });
 
-  app.get(
-    '/admin/accounts/:domainId/users/:userId/disable',
-    withAccount(deps, async (request, reply, { session, account }) => {
-      const target = await targetOf(deps, request, session, account);
-      return sendPage(
-        reply,
-        <ConfirmUserActionPage
-          ctx={pageContext(request, reply, session)}
-          account={account}
-          target={target}
-          title={`Disable ${target.username}?`}
-          action="/disable"
-          confirm="Disable User"
-        >
-          <p>
-            The user is logged out everywhere at once and cannot log in, with a password or an API key, until
-            enabled again.
-          </p>
-        </ConfirmUserActionPage>,
-      );
-    }),
+  confirmPage(
+    'disable',
+    (target) => `Disable ${target.username}?`,
+    'Disable User',
+    () => (
+      <p>
+        The user is logged out everywhere at once and cannot log in, with a password or an API key, until
+        enabled again.
+      </p>
+    ),
   );
 
   userAction('disable', async (session, target) => {
@@ -526,31 +541,22 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
     return `${target.username} is disabled and has been logged out.`;
   });
 
-  app.get(
-    '/admin/accounts/:domainId/users/:userId/reset-multi-factor',
-    withAccount(deps, async (request, reply, { session, account }) => {
-      const target = await targetOf(deps, request, session, account);
-      return sendPage(
-        reply,
-        <ConfirmUserActionPage
-          ctx={pageContext(request, reply, session)}
-          account={account}
-          target={target}
-          title={`Reset multi-factor authentication of ${target.username}?`}
-          action="/reset-multi-factor"
-          confirm="Reset Multi-Factor"
-        >
-          <p>
-            Every authenticator app and phone of this user is removed, its bypass codes stop working, and
-            multi-factor authentication is turned off. Use this when the user has lost the device.
-          </p>
-          <p>
-            Where the account or the user requires multi-factor authentication, the user is guided through
-            setting it up again at the next log in.
-          </p>
-        </ConfirmUserActionPage>,
-      );
-    }),
+  confirmPage(
+    'reset-multi-factor',
+    (target) => `Reset multi-factor authentication of ${target.username}?`,
+    'Reset Multi-Factor',
+    () => (
+      <>
+        <p>
+          Every authenticator app and phone of this user is removed, its bypass codes stop working, and
+          multi-factor authentication is turned off. Use this when the user has lost the device.
+        </p>
+        <p>
+          Where the account or the user requires multi-factor authentication, the user is guided through
+          setting it up again at the next log in.
+        </p>
+      </>
+    ),
   );
 
   userAction('reset-multi-factor', async (session, target) => {
