@@ -416,6 +416,11 @@ const PANEL_FIELDS = [
   'confirmed',
   'count',
   'makeDefault',
+  'current',
+  'confirm',
+  'email',
+  'role',
+  'enabled',
 ];
 
 function panelRequestArbitrary(route: Route, fix: Fixture) {
@@ -431,6 +436,9 @@ function panelRequestArbitrary(route: Route, fix: Fixture) {
     '2015550123',
     '5',
     '123456',
+    'identity:default',
+    'identity:user-manage',
+    'identity:admin',
     ...fix.ids.user,
     ...fix.ids.domain,
   );

@@ -1,6 +1,14 @@
 import { randomInt } from 'node:crypto';
-import { type Acting, acting, authorize, listsUser, may, seesEveryDomain } from '../access/caller.js';
-import { isRoleName, type RoleName, roleCreatedBy, roleOf } from '../access/roles.js';
+import {
+  type Acting,
+  AuthorizationMessages,
+  acting,
+  authorize,
+  listsUser,
+  may,
+  seesEveryDomain,
+} from '../access/caller.js';
+import { isRoleName, type RoleName, roleCreatedBy, roleOf, rolesGrantableBy } from '../access/roles.js';
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
 import { randomHex } from '../crypto/random.js';
@@ -101,6 +109,8 @@ function isUniqueViolation(error: unknown): boolean {
 
 export interface NewUserInput {
   username?: string;
+  /** One of the roles the caller grants (rolesGrantableBy); by default the one it creates. */
+  role?: string;
   email?: string;
   enabled?: boolean;
   password?: string;
@@ -210,7 +220,7 @@ export async function createUser(
   input: NewUserInput,
 ): Promise<CreatedUser> {
   authorize(acting(caller), { kind: 'user.create' });
-  const role = roleCreatedBy(caller.role);
+  const role = input.role === undefined ? roleCreatedBy(caller.role) : grantableRole(caller, input.role);
   if (!role) throw forbidden();
   const username = validateUsername(input.username);
   const email = validateEmail(input.email);
@@ -236,7 +246,7 @@ export async function createUser(
       domainId = await newDomainId(deps.db);
     }
     createDomain = true;
-  } else if (role === 'identity:default') {
+  } else if (role === 'identity:default' || role === 'identity:user-manage') {
     domainId = caller.domain_id;
     if (domainId === null) throw forbidden();
     const { count } = await deps.db
@@ -265,9 +275,24 @@ export async function createUser(
   return generatedPassword === undefined ? { user } : { user, generatedPassword };
 }
 
+/** The role asked for, when the caller grants it; 403 otherwise. */
+function grantableRole(caller: UserView, role: string): RoleName {
+  const granted = rolesGrantableBy(caller.role).find((grantable) => grantable === role);
+  if (granted === undefined) throw forbidden(AuthorizationMessages.roleNotGrantable);
+  return granted;
+}
+
 export async function getUserFor(deps: Deps, caller: UserView, id: string): Promise<UserView> {
   const target = await requireUser(deps.db, id);
   authorize(acting(caller), { kind: 'user.view', target });
+  return target;
+}
+
+/** A user the caller may view; any other, like a missing one, answers 404 (nothing tells it exists). */
+export async function getVisibleUserFor(deps: Deps, caller: UserView, id: string): Promise<UserView> {
+  const row = await findUserById(deps.db, id);
+  const target = row ? userView(row) : undefined;
+  if (!target || !may(acting(caller), { kind: 'user.view', target })) throw notFound(`User ${id} not found`);
   return target;
 }
 
@@ -328,6 +353,8 @@ export async function requirePrecedence(deps: Deps, caller: UserView, targetId: 
 
 export interface UserPatch {
   username?: string;
+  /** Another role the caller grants, for a user whose role it grants (user.set-role). */
+  role?: string;
   email?: string;
   enabled?: boolean;
   password?: string;
@@ -355,6 +382,10 @@ export async function updateUser(
     await ensureUsernameFree(deps.db, patch.username, target.id);
   }
   if (patch.email !== undefined) changes.email = validateEmail(patch.email) ?? null;
+  if (patch.role !== undefined && patch.role !== target.role) {
+    authorize(acting(caller), { kind: 'user.set-role', target, role: patch.role });
+    changes.role = grantableRole(caller, patch.role);
+  }
   if (patch.defaultRegion !== undefined) {
     if (patch.defaultRegion.length > 64) throw badRequest('Default region is too long.');
     changes.default_region = patch.defaultRegion;

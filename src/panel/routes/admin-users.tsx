@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ComponentChildren } from 'preact';
 import { type Acting, may } from '../../access/caller.js';
 import { roleOf } from '../../access/roles.js';
-import { ApiError, notFound } from '../../core/errors.js';
+import { ApiError } from '../../core/errors.js';
 import {
   applyMultiFactorChange,
   authorizeMultiFactorChange,
@@ -12,24 +12,24 @@ import {
 import { maskPhoneNumber } from '../../factors/sms/phones.js';
 import { sendTemporaryCode } from '../../factors/temporary-code.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
-import { getUserFor, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
+import { deleteUser, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
 import { type Lock, locksOf } from '../../lockout/locks.js';
 import { lastSignInsFor } from '../../reports/aggregates.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
-import { Button, Card, ConfirmCard, PostForm, TextField } from '../components.js';
+import { Actions, Button, ButtonLink, Card, ConfirmCard, PostForm, TextField } from '../components.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { actorOf, type PanelSession, setFlash } from '../session.js';
 import {
   AccountLayout,
   accountPath,
   factorLabel,
-  idParam,
   LockNote,
   levelLabel,
   MfaBadge,
   mfaStateOf,
   Time,
+  targetOf,
   userPath,
   withAccount,
 } from './admin-shared.js';
@@ -68,6 +68,13 @@ function UserListPage({
 }) {
   return (
     <AccountLayout ctx={ctx} account={account} tab="users" title="User List">
+      {ctx.acting && may(ctx.acting, { kind: 'user.create' }) ? (
+        <Actions>
+          <ButtonLink href={accountPath(account.id, '/users/new')} kind="primary">
+            Create User
+          </ButtonLink>
+        </Actions>
+      ) : null}
       <Card>
         <form method="get" action={accountPath(account.id, '/users')} class="search-form">
           <TextField
@@ -143,6 +150,8 @@ interface UserActions {
   disable: boolean;
   enable: boolean;
   resetMultiFactor: boolean;
+  edit: boolean;
+  delete: boolean;
 }
 
 function actionsFor(acting: Acting, target: UserView, locks: Lock[]): UserActions {
@@ -156,6 +165,8 @@ function actionsFor(acting: Acting, target: UserView, locks: Lock[]): UserAction
     disable: target.enabled === 1 && setEnabled,
     enable: target.enabled !== 1 && setEnabled,
     resetMultiFactor: may(acting, { kind: 'user.manage', target }),
+    edit: may(acting, { kind: 'user.manage', target }),
+    delete: may(acting, { kind: 'user.delete', target }),
   };
 }
 
@@ -172,6 +183,12 @@ function ActionsMenu({
 }) {
   const path = (rest: string) => userPath(account.id, target.id, rest);
   const items: ComponentChildren[] = [];
+  if (actions.edit)
+    items.push(
+      <a class="actions-link" href={path('/edit')}>
+        Edit User
+      </a>,
+    );
   if (actions.unlock)
     items.push(
       <PostForm ctx={ctx} action={path('/unlock')}>
@@ -206,6 +223,12 @@ function ActionsMenu({
     items.push(
       <a class="actions-link" href={path('/reset-multi-factor')}>
         Reset Multi-Factor
+      </a>,
+    );
+  if (actions.delete)
+    items.push(
+      <a class="actions-link" href={path('/delete')}>
+        Delete User
       </a>,
     );
   if (items.length === 0) return <p class="hint">There is no action you may take on this user.</p>;
@@ -391,18 +414,6 @@ function ConfirmUserActionPage({
   );
 }
 
-/** The user a record page is about: one the signed-in user may view, of this account. */
-async function targetOf(
-  deps: Deps,
-  request: FastifyRequest,
-  session: PanelSession,
-  account: DomainRow,
-): Promise<UserView> {
-  const target = await getUserFor(deps, session.user, idParam(request, 'userId'));
-  if (target.domain_id !== account.id) throw notFound('There is no such user in this account.');
-  return target;
-}
-
 /**
  * Runs an action on the user record and returns to it with a banner: green with `done`'s
  * sentence, or the refusal (a 400 or 403 of the domain) in red.
@@ -557,6 +568,33 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
         </p>
       </>
     ),
+  );
+
+  confirmPage(
+    'delete',
+    (target) => `Delete ${target.username}?`,
+    'Delete User',
+    (target) => (
+      <p>
+        The user <strong>{target.username}</strong>
+        {target.email ? ` (${target.email})` : ''} is deleted at once, with its API key, tokens and
+        multi-factor devices. This cannot be undone.
+      </p>
+    ),
+  );
+
+  app.post(
+    '/admin/accounts/:domainId/users/:userId/delete',
+    withAccount(deps, async (request, reply, { session, account }) => {
+      const target = await targetOf(deps, request, session, account);
+      try {
+        await deleteUser(deps, session.user, session.source, target.id);
+      } catch (error) {
+        return recordAction(request, reply, account, target, () => Promise.reject(error));
+      }
+      setFlash(request, reply, 'success', `The user ${target.username} was deleted.`);
+      return reply.redirect(accountPath(account.id, '/users'), 303);
+    }),
   );
 
   userAction('reset-multi-factor', async (session, target) => {

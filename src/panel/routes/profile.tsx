@@ -139,6 +139,17 @@ function ProfilePage({ ctx, user, devices }: { ctx: PageContext; user: UserView;
         </dl>
       </Card>
 
+      <Card title="Password & API key" id="credentials">
+        <p>Your API key logs in to the API in place of your password; you enter your password to see it.</p>
+        <Actions>
+          <ButtonLink href="/profile/password">Change Password</ButtonLink>
+          <ButtonLink href="/profile/api-key">Show API Key</ButtonLink>
+          <ButtonLink href="/profile/api-key/reset" kind="link">
+            Reset API Key
+          </ButtonLink>
+        </Actions>
+      </Card>
+
       <Card title="Security Settings" id="security">
         <dl class="settings">
           <div class="setting">
