@@ -341,3 +341,36 @@ export function ConfirmCard({
     </Card>
   );
 }
+
+/**
+ * A secret shown once (a key, a generated password) and its Copy button, which the panel's
+ * script reveals where the clipboard works. `shown` is how it reads (grouped, say); Copy copies
+ * the secret itself.
+ */
+export function SecretToCopy({
+  id,
+  secret,
+  shown = secret,
+  copyLabel,
+}: {
+  id: string;
+  secret: string;
+  shown?: string;
+  copyLabel: string;
+}) {
+  return (
+    <>
+      <p>
+        <code class="secret-key" id={id} data-copy-text={secret}>
+          {shown}
+        </code>
+      </p>
+      <p>
+        <button type="button" class="button button-secondary button-small" data-copy={id} hidden>
+          {copyLabel}
+        </button>
+        <span id={`${id}-copied`} class="hint" role="status" />
+      </p>
+    </>
+  );
+}

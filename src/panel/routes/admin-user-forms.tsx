@@ -14,6 +14,7 @@ import {
   Card,
   Checkbox,
   PostForm,
+  SecretToCopy,
   SelectField,
   TextField,
 } from '../components.js';
@@ -64,6 +65,47 @@ interface NewUserDraft {
   enabled: boolean;
 }
 
+/** Email and role, as Create User and Edit User ask them; `roles` undefined: the role is not the user's to change. */
+function EmailAndRole({
+  email,
+  roles,
+  role,
+  errors,
+}: {
+  email: string | undefined;
+  roles: { value: string; label: string }[] | undefined;
+  role: string | undefined;
+  errors: FormErrors;
+}) {
+  return (
+    <>
+      <TextField
+        name="email"
+        label="Email"
+        type="email"
+        autoComplete="off"
+        value={email}
+        error={errors.email}
+        maxLength={255}
+      />
+      {roles ? (
+        <SelectField
+          name="role"
+          label="Role"
+          options={roles}
+          value={role}
+          hint={errors.role ?? 'The roles you may give.'}
+        />
+      ) : (
+        <p>
+          Role: {ROLE_LABELS[role ?? ''] ?? role}
+          {errors.role ? <span class="hint"> {errors.role}</span> : null}
+        </p>
+      )}
+    </>
+  );
+}
+
 function CreateUserPage({
   ctx,
   account,
@@ -100,22 +142,7 @@ function CreateUserPage({
             required
             maxLength={100}
           />
-          <TextField
-            name="email"
-            label="Email"
-            type="email"
-            autoComplete="off"
-            value={draft?.email}
-            error={errors.email}
-            maxLength={255}
-          />
-          <SelectField
-            name="role"
-            label="Role"
-            options={roles}
-            value={draft?.role}
-            hint={errors.role ?? 'The roles you may give.'}
-          />
+          <EmailAndRole email={draft?.email} roles={roles} role={draft?.role} errors={errors} />
           <Checkbox
             name="enabled"
             label="Enabled"
@@ -159,17 +186,7 @@ function CreatedUserPage({
           The user <strong>{user.username}</strong> is created. Its password was generated: give it to the
           user now. It is shown only this once.
         </p>
-        <p>
-          <code class="secret-key" id="new-password" data-copy-text={password}>
-            {password}
-          </code>
-        </p>
-        <p>
-          <button type="button" class="button button-secondary button-small" data-copy="new-password" hidden>
-            Copy password
-          </button>
-          <span id="new-password-copied" class="hint" role="status" />
-        </p>
+        <SecretToCopy id="new-password" secret={password} copyLabel="Copy password" />
         <Actions>
           <ButtonLink href={userPath(user.domain_id ?? account.id, user.id)} kind="primary">
             Go to the user
@@ -216,29 +233,12 @@ function EditUserPage({
       <Card>
         {errors.form ? <Banner tone="error">{errors.form}</Banner> : null}
         <PostForm ctx={ctx} action={userPath(account.id, target.id, '/edit')}>
-          <TextField
-            name="email"
-            label="Email"
-            type="email"
-            autoComplete="off"
-            value={email ?? target.email ?? ''}
-            error={errors.email}
-            maxLength={255}
+          <EmailAndRole
+            email={email ?? target.email ?? ''}
+            roles={editable.roles}
+            role={target.role}
+            errors={errors}
           />
-          {editable.roles ? (
-            <SelectField
-              name="role"
-              label="Role"
-              options={editable.roles}
-              value={target.role}
-              hint={errors.role ?? 'The roles you may give.'}
-            />
-          ) : (
-            <p>
-              Role: {ROLE_LABELS[target.role] ?? target.role}
-              {errors.role ? <span class="hint"> {errors.role}</span> : null}
-            </p>
-          )}
           {editable.enabled ? (
             <Checkbox
               name="enabled"
@@ -329,20 +329,30 @@ export function registerAdminUserFormRoutes(app: FastifyInstance, deps: Deps): v
     }),
   );
 
+  const showEdit = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    { session, account }: { session: PanelSession; account: DomainRow },
+    target: UserView,
+    refused?: { refusal: ApiError; email: string },
+  ) =>
+    sendPage(
+      reply,
+      <EditUserPage
+        ctx={pageContext(request, reply, session)}
+        account={account}
+        target={target}
+        editable={editableOf(session, target)}
+        {...(refused ? { errors: errorsOf(refused.refusal), email: refused.email } : {})}
+      />,
+      refused?.refusal.status ?? 200,
+    );
+
   app.get(
     '/admin/accounts/:domainId/users/:userId/edit',
-    withAccount(deps, async (request, reply, { session, account }) => {
-      const target = await targetOf(deps, request, session, account);
-      return sendPage(
-        reply,
-        <EditUserPage
-          ctx={pageContext(request, reply, session)}
-          account={account}
-          target={target}
-          editable={editableOf(session, target)}
-        />,
-      );
-    }),
+    withAccount(deps, async (request, reply, page) =>
+      showEdit(request, reply, page, await targetOf(deps, request, page.session, page.account)),
+    ),
   );
 
   app.post(
@@ -363,19 +373,7 @@ export function registerAdminUserFormRoutes(app: FastifyInstance, deps: Deps): v
       try {
         await updateUser(deps, session.user, session.source, target.id, patch);
       } catch (error) {
-        const refusal = refusalOf(error);
-        return sendPage(
-          reply,
-          <EditUserPage
-            ctx={pageContext(request, reply, session)}
-            account={account}
-            target={target}
-            editable={editable}
-            errors={errorsOf(refusal)}
-            email={email}
-          />,
-          refusal.status,
-        );
+        return showEdit(request, reply, { session, account }, target, { refusal: refusalOf(error), email });
       }
       setFlash(request, reply, 'success', `The user ${target.username} is saved.`);
       return reply.redirect(userPath(account.id, target.id), 303);

@@ -183,12 +183,6 @@ function ActionsMenu({
 }) {
   const path = (rest: string) => userPath(account.id, target.id, rest);
   const items: ComponentChildren[] = [];
-  if (actions.edit)
-    items.push(
-      <a class="actions-link" href={path('/edit')}>
-        Edit User
-      </a>,
-    );
   if (actions.unlock)
     items.push(
       <PostForm ctx={ctx} action={path('/unlock')}>
@@ -223,6 +217,12 @@ function ActionsMenu({
     items.push(
       <a class="actions-link" href={path('/reset-multi-factor')}>
         Reset Multi-Factor
+      </a>,
+    );
+  if (actions.edit)
+    items.push(
+      <a class="actions-link" href={path('/edit')}>
+        Edit User
       </a>,
     );
   if (actions.delete)

@@ -9,7 +9,7 @@ import {
   verifyOtpDevice,
 } from '../../factors/totp/devices.js';
 import type { Deps } from '../../services/deps.js';
-import { TextField } from '../components.js';
+import { SecretToCopy, TextField } from '../components.js';
 import { actorOf } from '../session.js';
 import { type DeviceKind, registerDeviceFlow } from './device-flow.js';
 
@@ -46,17 +46,12 @@ async function pairingIntro(deps: Deps, userId: string, device: OtpDeviceView) {
             Device: <strong class="device-name">{enrolment.name}</strong>
           </p>
           <p>Cannot scan? Type this secret key into the app instead:</p>
-          <p>
-            <code class="secret-key" id="secret-key" data-copy-text={enrolment.secret}>
-              {inGroupsOfFour(enrolment.secret)}
-            </code>
-          </p>
-          <p>
-            <button type="button" class="button button-secondary button-small" data-copy="secret-key" hidden>
-              Copy secret key
-            </button>
-            <span id="secret-key-copied" class="hint" role="status" />
-          </p>
+          <SecretToCopy
+            id="secret-key"
+            secret={enrolment.secret}
+            shown={inGroupsOfFour(enrolment.secret)}
+            copyLabel="Copy secret key"
+          />
         </div>
       </div>
     </>

@@ -1,10 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { VNode } from 'preact';
 import { changeOwnPassword, confirmOwnPassword } from '../../auth/password-change.js';
 import { ApiError } from '../../core/errors.js';
 import { readApiKey, resetApiKey } from '../../identity/api-keys.js';
 import { PASSWORD_POLICY_MESSAGE } from '../../identity/passwords.js';
 import type { Deps } from '../../services/deps.js';
-import { Actions, Button, ButtonLink, ConfirmForm, PostForm, TextField } from '../components.js';
+import {
+  Actions,
+  Button,
+  ButtonLink,
+  ConfirmForm,
+  PostForm,
+  SecretToCopy,
+  TextField,
+} from '../components.js';
 import { CardPage } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
@@ -86,6 +95,21 @@ function ChangePasswordPage({
   );
 }
 
+/** The signed-in user's own password, asked again before its API key is shown or reset. */
+function OwnPasswordField({ error }: { error: string | undefined }) {
+  return (
+    <TextField
+      name="password"
+      label="Password"
+      type="password"
+      autoComplete="current-password"
+      error={error}
+      required
+      maxLength={256}
+    />
+  );
+}
+
 /** The password prompt before the API key is shown or reset. */
 function ApiKeyPasswordPage({ ctx, error }: { ctx: PageContext; error?: string | undefined }) {
   return (
@@ -95,15 +119,7 @@ function ApiKeyPasswordPage({ ctx, error }: { ctx: PageContext; error?: string |
         has the key can act as you.
       </p>
       <PostForm ctx={ctx} action="/profile/api-key">
-        <TextField
-          name="password"
-          label="Password"
-          type="password"
-          autoComplete="current-password"
-          error={error}
-          required
-          maxLength={256}
-        />
+        <OwnPasswordField error={error} />
         <Actions>
           <Button>Show API Key</Button>
           <ButtonLink href="/profile">Cancel</ButtonLink>
@@ -121,17 +137,7 @@ function ApiKeyPage({ ctx, apiKey, isNew }: { ctx: PageContext; apiKey: string; 
           ? 'This is your new API key. The old one no longer logs in; tokens it already gave stay valid until they expire.'
           : 'This is your API key. Keep it as you keep your password.'}
       </p>
-      <p>
-        <code class="secret-key" id="api-key" data-copy-text={apiKey}>
-          {apiKey}
-        </code>
-      </p>
-      <p>
-        <button type="button" class="button button-secondary button-small" data-copy="api-key" hidden>
-          Copy API key
-        </button>
-        <span id="api-key-copied" class="hint" role="status" />
-      </p>
+      <SecretToCopy id="api-key" secret={apiKey} copyLabel="Copy API key" />
       <Actions>
         <ButtonLink href="/profile/api-key/reset">Reset API Key</ButtonLink>
         <ButtonLink href="/profile">Back to My Profile & Settings</ButtonLink>
@@ -148,15 +154,7 @@ function ResetApiKeyPage({ ctx, error }: { ctx: PageContext; error?: string | un
         until you give it the new one. Tokens already given stay valid until they expire.
       </p>
       <ConfirmForm ctx={ctx} action="/profile/api-key/reset" confirm="Reset API Key" cancel="/profile">
-        <TextField
-          name="password"
-          label="Password"
-          type="password"
-          autoComplete="current-password"
-          error={error}
-          required
-          maxLength={256}
-        />
+        <OwnPasswordField error={error} />
       </ConfirmForm>
     </CardPage>
   );
@@ -239,40 +237,39 @@ export function registerCredentialRoutes(app: FastifyInstance, deps: Deps): void
     }),
   );
 
-  app.get(
-    '/profile/api-key',
-    withSession(deps, 'full', async (request, reply, session) =>
-      sendPage(reply, <ApiKeyPasswordPage ctx={pageContext(request, reply, session)} />),
-    ),
-  );
+  /**
+   * A page whose form asks for the password (GET), and what it does once the password is right
+   * (POST): the page again with the refusal, or the API key `reveal` gives.
+   */
+  const behindPassword = (
+    path: string,
+    Form: (props: { ctx: PageContext; error?: string | undefined }) => VNode,
+    reveal: (session: PanelSession) => Promise<{ apiKey: string; isNew: boolean }>,
+  ) => {
+    app.get(
+      path,
+      withSession(deps, 'full', async (request, reply, session) =>
+        sendPage(reply, <Form ctx={pageContext(request, reply, session)} />),
+      ),
+    );
+    app.post(
+      path,
+      withSession(deps, 'full', async (request, reply, session) => {
+        const refused = await passwordRefusal(deps, session, PostedForm.of(request).text('password', 1024));
+        const ctx = pageContext(request, reply, session);
+        if (refused) return sendPage(reply, <Form ctx={ctx} error={refused.text} />, refused.status);
+        const { apiKey, isNew } = await reveal(session);
+        return sendPage(reply, <ApiKeyPage ctx={ctx} apiKey={apiKey} isNew={isNew} />);
+      }),
+    );
+  };
 
-  app.post(
-    '/profile/api-key',
-    withSession(deps, 'full', async (request, reply, session) => {
-      const refused = await passwordRefusal(deps, session, PostedForm.of(request).text('password', 1024));
-      const ctx = pageContext(request, reply, session);
-      if (refused)
-        return sendPage(reply, <ApiKeyPasswordPage ctx={ctx} error={refused.text} />, refused.status);
-      const apiKey = await readApiKey(deps, session.user.id);
-      return sendPage(reply, <ApiKeyPage ctx={ctx} apiKey={apiKey} isNew={false} />);
-    }),
-  );
-
-  app.get(
-    '/profile/api-key/reset',
-    withSession(deps, 'full', async (request, reply, session) =>
-      sendPage(reply, <ResetApiKeyPage ctx={pageContext(request, reply, session)} />),
-    ),
-  );
-
-  app.post(
-    '/profile/api-key/reset',
-    withSession(deps, 'full', async (request, reply, session) => {
-      const refused = await passwordRefusal(deps, session, PostedForm.of(request).text('password', 1024));
-      const ctx = pageContext(request, reply, session);
-      if (refused) return sendPage(reply, <ResetApiKeyPage ctx={ctx} error={refused.text} />, refused.status);
-      const apiKey = await resetApiKey(deps, session.user.id, session.source, session.user);
-      return sendPage(reply, <ApiKeyPage ctx={ctx} apiKey={apiKey} isNew />);
-    }),
-  );
+  behindPassword('/profile/api-key', ApiKeyPasswordPage, async (session) => ({
+    apiKey: await readApiKey(deps, session.user.id),
+    isNew: false,
+  }));
+  behindPassword('/profile/api-key/reset', ResetApiKeyPage, async (session) => ({
+    apiKey: await resetApiKey(deps, session.user.id, session.source, session.user),
+    isNew: true,
+  }));
 }
