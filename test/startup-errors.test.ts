@@ -26,8 +26,10 @@ function serve(env: Record<string, string>): Promise<{ status: number | null; st
     });
     const stderr: Buffer[] = [];
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    // A start that wrongly succeeds is stopped, and then fails the assertions below.
-    const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    // A start that wrongly succeeds is stopped, and then fails the assertions below. The guard is
+    // far above a start's time even on a loaded machine (a start that fails takes 1-20 s there),
+    // and below the suite's per-test timeout, so the child never outlives its test.
+    const guard = setTimeout(() => child.kill('SIGKILL'), 240_000);
     child.on('exit', (status) => {
       clearTimeout(guard);
       resolve({ status, stderr: Buffer.concat(stderr).toString() });
