@@ -13,7 +13,10 @@ import {
 } from './support/harness.js';
 
 const refusedWith = (message: RegExp) => (error: unknown) =>
-  error instanceof ApiError && error.status === 403 && message.test(error.message);
+  error instanceof ApiError &&
+  error.status === 403 &&
+  error.reason === 'role-not-grantable' &&
+  message.test(error.message);
 
 describe('roles given on Create User and Edit User', () => {
   let env: TestEnv;
@@ -36,34 +39,38 @@ describe('roles given on Create User and Edit User', () => {
   });
 
   test('an owner creates a user manager in its own account, and makes it a user again', async () => {
-    const caller = await requireUser(env.deps.db, owner.id);
-    const { user } = await createUser(env.deps, caller, null, {
+    const caller = { user: await requireUser(env.deps.db, owner.id), scope: null, source: null };
+    const { user } = await createUser(env.deps, caller, {
       username: `manager-${Date.now().toString(36)}`,
       role: 'identity:user-manage',
     });
     assert.equal(user.role, 'identity:user-manage');
     assert.equal(user.domain_id, owner.domainId);
-    const demoted = await updateUser(env.deps, caller, null, user.id, { role: 'identity:default' });
+    const demoted = await updateUser(env.deps, caller, user.id, { role: 'identity:default' });
     assert.equal(demoted.role, 'identity:default');
   });
 
   test("a role the caller does not give, its own role, or an owner's role are refused", async () => {
-    const caller = await requireUser(env.deps.db, owner.id);
+    const caller = { user: await requireUser(env.deps.db, owner.id), scope: null, source: null };
     await assert.rejects(
-      createUser(env.deps, caller, null, { username: 'never-admin', role: 'identity:admin' }),
+      createUser(env.deps, caller, { username: 'never-admin', role: 'identity:admin' }),
       refusedWith(/You may not give this role/),
     );
     await assert.rejects(
-      updateUser(env.deps, caller, null, member.id, { role: 'identity:user-admin' }),
+      updateUser(env.deps, caller, member.id, { role: 'identity:user-admin' }),
       refusedWith(/You may not give this role/),
     );
     await assert.rejects(
-      updateUser(env.deps, caller, null, owner.id, { role: 'identity:default' }),
+      updateUser(env.deps, caller, owner.id, { role: 'identity:default' }),
       refusedWith(/cannot change its own role/),
     );
-    const admin = await requireUser(env.deps.db, (await createAdmin(env)).id);
+    const admin = {
+      user: await requireUser(env.deps.db, (await createAdmin(env)).id),
+      scope: null,
+      source: null,
+    };
     await assert.rejects(
-      updateUser(env.deps, admin, null, owner.id, { role: 'identity:default' }),
+      updateUser(env.deps, admin, owner.id, { role: 'identity:default' }),
       refusedWith(/You may not give this role/),
     );
     assert.equal((await requireUser(env.deps.db, member.id)).role, 'identity:default');

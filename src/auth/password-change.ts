@@ -44,5 +44,5 @@ export async function changeOwnPassword(
 ): Promise<void> {
   authorize(caller, { kind: 'user.change-own-password', userId });
   await confirmOwnPassword(deps, caller, originalPassword);
-  await updateUser(deps, caller.user, caller.source, caller.user.id, { password: newPassword });
+  await updateUser(deps, caller, caller.user.id, { password: newPassword });
 }

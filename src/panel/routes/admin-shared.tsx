@@ -48,7 +48,7 @@ export function withAccount(
   return withSession(deps, 'full', async (request, reply, session) => {
     const domainId = idParam(request, 'domainId');
     authorize(session, { kind: 'account.administer', domainId });
-    const account = await getDomainFor(deps, session.user, domainId);
+    const account = await getDomainFor(deps, session, domainId);
     return handler(request, reply, { session, account });
   });
 }
@@ -214,7 +214,7 @@ export async function targetOf(
   session: PanelSession,
   account: DomainRow,
 ): Promise<UserView> {
-  const target = await getVisibleUserFor(deps, session.user, idParam(request, 'userId'));
+  const target = await getVisibleUserFor(deps, session, idParam(request, 'userId'));
   if (target.domain_id !== account.id) throw notFound('There is no such user in this account.');
   return target;
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AuthorizationMessages, may } from '../../access/caller.js';
+import { may } from '../../access/caller.js';
 import { rolesGrantableBy } from '../../access/roles.js';
-import { ApiError } from '../../core/errors.js';
+import { ApiError, type Reason } from '../../core/errors.js';
 import { PASSWORD_POLICY_MESSAGE } from '../../identity/passwords.js';
 import { createUser, type UserPatch, updateUser } from '../../identity/users.js';
 import type { Deps } from '../../services/deps.js';
@@ -33,20 +33,18 @@ interface FormErrors {
   form?: string;
 }
 
-/** Which field a refusal of createUser or updateUser is about, by the domain's message. */
+/** The field each reason of createUser and updateUser is about; any other refusal stands above the form. */
+const FIELD_OF: Partial<Record<Reason, keyof FormErrors>> = {
+  'username-invalid': 'username',
+  'username-taken': 'username',
+  'email-invalid': 'email',
+  'password-weak': 'password',
+  'role-not-grantable': 'role',
+};
+
 function errorsOf(error: ApiError): FormErrors {
-  const { message } = error;
-  if (
-    message === 'Expecting username' ||
-    message.startsWith('Username') ||
-    message.startsWith('User with username')
-  )
-    return { username: message };
-  if (message === 'Expecting valid email address') return { email: message };
-  if (message === PASSWORD_POLICY_MESSAGE) return { password: message };
-  if (message === AuthorizationMessages.roleNotGrantable || message === AuthorizationMessages.ownRole)
-    return { role: message };
-  return { form: message };
+  const field = (error.reason && FIELD_OF[error.reason]) ?? 'form';
+  return { [field]: error.message };
 }
 
 /** The form's own refusals are the domain's 4xx; anything else is the error page's. */
@@ -302,7 +300,7 @@ export function registerAdminUserFormRoutes(app: FastifyInstance, deps: Deps): v
       const password = form.text('password', 1024);
       let created: Awaited<ReturnType<typeof createUser>>;
       try {
-        created = await createUser(deps, session.user, session.source, {
+        created = await createUser(deps, session, {
           username: draft.username,
           role: draft.role,
           enabled: draft.enabled,
@@ -371,7 +369,7 @@ export function registerAdminUserFormRoutes(app: FastifyInstance, deps: Deps): v
         ...(editable.enabled ? { enabled: form.checked('enabled') } : {}),
       };
       try {
-        await updateUser(deps, session.user, session.source, target.id, patch);
+        await updateUser(deps, session, target.id, patch);
       } catch (error) {
         return showEdit(request, reply, { session, account }, target, { refusal: refusalOf(error), email });
       }

@@ -12,14 +12,14 @@ import {
 import { maskPhoneNumber } from '../../factors/sms/phones.js';
 import { sendTemporaryCode } from '../../factors/temporary-code.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
-import { deleteUser, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
+import { deleteUser, listAccountUsersFor, updateUser } from '../../identity/users.js';
 import { locksOf, type UserLocks } from '../../lockout/locks.js';
 import { lastSignInsFor } from '../../reports/aggregates.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { Actions, Button, ButtonLink, Card, ConfirmCard, PostForm, TextField } from '../components.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, type PanelSession, setFlash } from '../session.js';
+import { type PanelSession, setFlash } from '../session.js';
 import {
   AccountLayout,
   accountPath,
@@ -518,7 +518,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
 
   userAction('unlock', async (session, target) => {
     authorizeMultiFactorChange(session, target, UNLOCK);
-    await applyMultiFactorChange(deps, actorOf(session), target.id, UNLOCK);
+    await applyMultiFactorChange(deps, session, target.id, UNLOCK);
     return `The user account ${target.username} was successfully unlocked.`;
   });
 
@@ -528,7 +528,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   });
 
   userAction('enable', async (session, target) => {
-    await updateUser(deps, session.user, session.source, target.id, { enabled: true });
+    await updateUser(deps, session, target.id, { enabled: true });
     return `${target.username} is enabled and can log in again.`;
   });
 
@@ -545,7 +545,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   );
 
   userAction('disable', async (session, target) => {
-    await updateUser(deps, session.user, session.source, target.id, { enabled: false });
+    await updateUser(deps, session, target.id, { enabled: false });
     return `${target.username} is disabled and has been logged out.`;
   });
 
@@ -585,7 +585,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
     withAccount(deps, async (request, reply, { session, account }) => {
       const target = await targetOf(deps, request, session, account);
       try {
-        await deleteUser(deps, session.user, session.source, target.id);
+        await deleteUser(deps, session, target.id);
       } catch (error) {
         return recordAction(request, reply, account, target, () => Promise.reject(error));
       }
@@ -595,9 +595,8 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   );
 
   userAction('reset-multi-factor', async (session, target) => {
-    // The API's DELETE .../multi-factor: self or precedence (reference §7.0, §7.13).
-    await requirePrecedence(deps, session.user, target.id);
-    await removeMultiFactor(deps, actorOf(session), target.id);
+    // The API's DELETE .../multi-factor, with its rule: self or precedence (reference §7.0, §7.13).
+    await removeMultiFactor(deps, session, target.id);
     return `Multi-factor authentication of ${target.username} was reset: its devices are removed and it is off.`;
   });
 }

@@ -1,16 +1,15 @@
 import type { FastifyInstance } from 'fastify';
+import type { Reason } from '../../core/errors.js';
 import {
   addOtpDevice,
   deleteOtpDevice,
   getOtpDevice,
   type OtpDeviceView,
-  OtpMessages,
   otpEnrolment,
   verifyOtpDevice,
 } from '../../factors/totp/devices.js';
 import type { Deps } from '../../services/deps.js';
 import { SecretToCopy, TextField } from '../components.js';
-import { actorOf } from '../session.js';
 import { type DeviceKind, registerDeviceFlow } from './device-flow.js';
 
 /** The base32 secret as people copy it: groups of four. */
@@ -18,10 +17,10 @@ export function inGroupsOfFour(secret: string): string {
   return secret.match(/.{1,4}/g)?.join(' ') ?? secret;
 }
 
-const NAME_ERRORS: Record<string, string> = {
-  [OtpMessages.nameMissing]: 'Enter a nickname for the device.',
-  [OtpMessages.nameTooLong]: 'The nickname is too long: use at most 255 characters.',
-  [OtpMessages.nameInvalid]: 'The nickname may not contain control characters.',
+const NAME_ERRORS: Partial<Record<Reason, string>> = {
+  'device-name-missing': 'Enter a nickname for the device.',
+  'device-name-too-long': 'The nickname is too long: use at most 255 characters.',
+  'device-name-invalid': 'The nickname may not contain control characters.',
 };
 
 /** The QR code and secret key of an unverified authenticator, with the steps to pair it. */
@@ -85,11 +84,13 @@ export const AUTHENTICATOR: DeviceKind<OtpDeviceView, string> = {
       />
     ),
     run: async (deps, session, name) => {
-      const device = await addOtpDevice(deps, actorOf(session), session.user, name);
+      const device = await addOtpDevice(deps, session, session.user, name);
       return { next: 'verify', deviceId: device.id };
     },
     refusal: (error) =>
-      error.status === 400 ? { text: NAME_ERRORS[error.message] ?? error.message, status: 400 } : undefined,
+      error.status === 400
+        ? { text: (error.reason && NAME_ERRORS[error.reason]) ?? error.message, status: 400 }
+        : undefined,
   },
   verify: {
     title: 'Scan the QR code',
@@ -99,18 +100,17 @@ export const AUTHENTICATOR: DeviceKind<OtpDeviceView, string> = {
     submit: (area) => (area.access === 'setup' ? 'Verify Code' : 'Verify Mobile Passcode'),
     defaultHint: 'You will be logged out, to log in again with a passcode from this device.',
     emptyText: 'Enter the passcode the app shows.',
-    run: (deps, session, device, code) =>
-      verifyOtpDevice(deps, actorOf(session), session.user, device.id, code),
+    run: (deps, session, device, code) => verifyOtpDevice(deps, session, session.user, device.id, code),
   },
   manage: {
     title: (device) => `Authenticator ${device.name}`,
     heading: 'Authenticator app',
     label: (device) => ({ term: 'Device nickname', value: device.name, class: 'device-name' }),
   },
-  remove: (deps, session, device) => deleteOtpDevice(deps, actorOf(session), session.user, device.id),
+  remove: (deps, session, device) => deleteOtpDevice(deps, session, session.user, device.id),
   refusalTexts: {
-    [OtpMessages.badCode]: 'The passcode is incorrect or has expired. Enter the passcode the app shows now.',
-    [OtpMessages.lastVerified]:
+    'wrong-device-code': 'The passcode is incorrect or has expired. Enter the passcode the app shows now.',
+    'last-verified-device':
       'This is your only verified authenticator and your default method. Add another device or change the default method first.',
   },
   describe: (device) => `authenticator “${device.name}”`,

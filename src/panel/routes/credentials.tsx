@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { VNode } from 'preact';
 import { changeOwnPassword, confirmOwnPassword } from '../../auth/password-change.js';
-import { ApiError, Messages } from '../../core/errors.js';
+import { ApiError } from '../../core/errors.js';
 import { readApiKey, resetApiKey } from '../../identity/api-keys.js';
 import { PASSWORD_POLICY_MESSAGE } from '../../identity/passwords.js';
 import type { Deps } from '../../services/deps.js';
@@ -23,7 +23,9 @@ const PROFILE = 'My Profile & Settings';
 
 /** How a refused current password reads: a wrong one, or the login's lock and limits as they say. */
 function currentPasswordText(error: ApiError): string | undefined {
-  if (error.message === Messages.badPassword) return 'The password is incorrect.';
+  // A locked password reads as a wrong one, as it does at Log In.
+  if (error.reason === 'bad-credentials' || error.reason === 'password-locked')
+    return 'The password is incorrect.';
   return error.status === 401 || error.status === 403 || error.status === 429 ? error.message : undefined;
 }
 

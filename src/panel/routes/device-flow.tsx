@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ComponentChildren, VNode } from 'preact';
-import { ApiError } from '../../core/errors.js';
+import { ApiError, type Reason } from '../../core/errors.js';
 import type { FactorType } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
 import { Actions, Button, ButtonLink, Checkbox, CodeField, PostForm } from '../components.js';
@@ -83,10 +83,10 @@ export interface DeviceKind<Device extends RegisteredDevice, Draft> {
   remove(deps: Deps, session: PanelSession, device: Device): Promise<void>;
   /**
    * The panel's words for the domain's refusals of a code or a delete (a wrong or expired code,
-   * the last device of the default method), by the domain's message. Any other error is not the
+   * the last device of the default method), by the domain's reason. Any other error is not the
    * user's to fix: the error page shows it.
    */
-  refusalTexts: Readonly<Record<string, string>>;
+  refusalTexts: Readonly<Partial<Record<Reason, string>>>;
   /** The device in a sentence: "authenticator “Work phone”", "phone +1 201-555-0123". */
   describe(device: Device): string;
 }
@@ -166,7 +166,7 @@ function registerArea<Device extends RegisteredDevice, Draft>(
 ): void {
   const base = `${area.base}/${kind.path}`;
   const { start, verify } = kind;
-  const refusalText = (error: ApiError) => kind.refusalTexts[error.message];
+  const refusalText = (error: ApiError) => (error.reason ? kind.refusalTexts[error.reason] : undefined);
 
   const showNew = (
     request: FastifyRequest,
@@ -346,7 +346,7 @@ export function registerDeviceFlow<Device extends RegisteredDevice, Draft>(
           request,
           reply,
           'error',
-          refusalOr(error, (refused) => kind.refusalTexts[refused.message]),
+          refusalOr(error, (refused) => (refused.reason ? kind.refusalTexts[refused.reason] : undefined)),
         );
         return reply.redirect('/profile', 303);
       }

@@ -22,7 +22,7 @@ import {
 import { CardPage, Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, endSession, type PanelSession, setFlash, withSession } from '../session.js';
+import { endSession, type PanelSession, setFlash, withSession } from '../session.js';
 import { MethodChooser, PROFILE_AREA } from './areas.js';
 import { changeMultiFactor } from './multi-factor.js';
 
@@ -414,7 +414,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
   app.post(
     '/profile/devices/remove-all',
     withSession(deps, 'full', async (request, reply, session) => {
-      await removeMultiFactor(deps, actorOf(session), session.user.id);
+      await removeMultiFactor(deps, session, session.user.id);
       setFlash(request, reply, 'success', 'All devices were removed and multi-factor authentication is off.');
       return reply.redirect('/profile', 303);
     }),

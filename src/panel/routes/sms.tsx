@@ -1,12 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiError } from '../../core/errors.js';
-import { COUNTRY_NOT_ALLOWED } from '../../factors/sms/delivery.js';
 import {
   addPhone,
   formatPhoneNumber,
   getPhone,
   internationalNumber,
-  PhoneMessages,
   type PhoneView,
   phoneCountries,
   removePhone,
@@ -15,7 +13,6 @@ import {
 } from '../../factors/sms/phones.js';
 import type { Deps } from '../../services/deps.js';
 import { type Option, SelectField, TextField } from '../components.js';
-import { actorOf } from '../session.js';
 import { type DeviceKind, type Refusal, registerDeviceFlow } from './device-flow.js';
 
 /** Seed 000/001 "Invalid phone number". */
@@ -40,10 +37,9 @@ function countries(): Option[] {
 
 /** What a refused send or add says on the page. */
 export function smsErrorText(error: ApiError): string {
-  if (error.message === PhoneMessages.invalidNumber || error.message === PhoneMessages.missingNumber)
-    return INVALID_NUMBER_TEXT;
-  if (error.message === COUNTRY_NOT_ALLOWED) return 'Text messages cannot be sent to this country.';
-  if (error.message === PhoneMessages.cannotReplace)
+  if (error.reason === 'phone-invalid') return INVALID_NUMBER_TEXT;
+  if (error.reason === 'country-not-allowed') return 'Text messages cannot be sent to this country.';
+  if (error.reason === 'phone-is-factor')
     return 'Your phone is your default authentication method, so it cannot be replaced. Change the default method, or turn multi-factor authentication off, first.';
   return error.message;
 }
@@ -87,12 +83,7 @@ export const SMS_DEVICE: DeviceKind<PhoneView, { country: string; number: string
       </div>
     ),
     run: async (deps, session, { country, number }) => {
-      const { phone } = await addPhone(
-        deps,
-        actorOf(session),
-        session.user,
-        internationalNumber(country, number),
-      );
+      const { phone } = await addPhone(deps, session, session.user, internationalNumber(country, number));
       if (phone.verified) return { next: 'home', flash: 'This phone is already registered and verified.' };
       await sendVerificationPin(deps, session.user, phone.id);
       return {
@@ -116,7 +107,7 @@ export const SMS_DEVICE: DeviceKind<PhoneView, { country: string; number: string
     submit: () => 'Verify SMS Device',
     defaultHint: 'You will be logged out, to log in again with a passcode sent to this phone.',
     emptyText: 'Enter the PIN from the text message.',
-    run: (deps, session, phone, pin) => verifyPhone(deps, actorOf(session), session.user, phone.id, pin),
+    run: (deps, session, phone, pin) => verifyPhone(deps, session, session.user, phone.id, pin),
     resend: {
       run: (deps, session, phone) => sendVerificationPin(deps, session.user, phone.id),
       refusal: smsRefusal,
@@ -129,10 +120,10 @@ export const SMS_DEVICE: DeviceKind<PhoneView, { country: string; number: string
     label: (phone) => ({ term: 'Phone number', value: formatPhoneNumber(phone.number) }),
     note: <p class="hint">To change the number, delete this device and register the new number.</p>,
   },
-  remove: (deps, session, phone) => removePhone(deps, actorOf(session), session.user, phone.id),
+  remove: (deps, session, phone) => removePhone(deps, session, session.user, phone.id),
   refusalTexts: {
-    [PhoneMessages.badPin]: INVALID_PIN_TEXT,
-    [PhoneMessages.cannotDelete]:
+    'wrong-pin': INVALID_PIN_TEXT,
+    'phone-is-factor':
       'Your phone is your default authentication method, so it cannot be deleted. Change the default method, or turn multi-factor authentication off, first.',
   },
   describe: (phone) => `phone ${formatPhoneNumber(phone.number)}`,
