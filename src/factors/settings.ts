@@ -120,14 +120,16 @@ export function authorizeMultiFactorChange(
 }
 
 /**
- * The user's row inside a transaction, locked for update on PostgreSQL: MFA state changes, a
- * login's policy re-check (which share-locks the row) and device count limits are serialised on
- * it. SQLite serialises write transactions anyway.
+ * The user's row inside a transaction, locked for update: MFA state changes, a login's policy
+ * re-check (which share-locks the row) and device count limits are serialised on it.
  */
-export async function lockUserRow(deps: Deps, trx: Db, userId: string): Promise<UserView> {
-  let query = trx.selectFrom('users').selectAll().where('id', '=', userId);
-  if (deps.store.dialect === 'postgres') query = query.forUpdate();
-  const user = await query.executeTakeFirst();
+export async function lockUserRow(trx: Db, userId: string): Promise<UserView> {
+  const user = await trx
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', userId)
+    .forUpdate()
+    .executeTakeFirst();
   if (!user) throw notFound(`User ${userId} not found`);
   return user;
 }
@@ -208,7 +210,7 @@ export async function applyMultiFactorChange(
   const actor = auditActor(acting);
   if (change.kind === 'nothing') return;
   await deps.db.transaction().execute(async (trx) => {
-    const user = await lockUserRow(deps, trx, targetId);
+    const user = await lockUserRow(trx, targetId);
     const now = deps.clock.now();
     const event: EventWriter = (type, detail) =>
       recordEvent(trx, now, {
@@ -233,7 +235,7 @@ export async function applyMultiFactorChange(
       case 'unlock': {
         // The panel's "Unlock User" (Rackspace's too): both locks, with or without MFA, so an
         // owner never has to tell which one keeps a user out.
-        const lifted = locksOf(deps, user).map((lock) => lock.kind);
+        const lifted = locksOf(deps, user).inForce.map((lock) => lock.kind);
         await resetPasscodeAttempts(trx, user.id);
         await resetPasswordAttempts(trx, user.id);
         await event('mfa.unlocked', {
@@ -246,7 +248,7 @@ export async function applyMultiFactorChange(
         return;
       }
       case 'userLevel':
-        return setUserLevel(deps, trx, actor, user, change.level, now, event);
+        return setUserLevel(trx, actor, user, change.level, now, event);
     }
   });
 }
@@ -300,7 +302,6 @@ async function enable(
 }
 
 async function setUserLevel(
-  deps: Deps,
   trx: Db,
   actor: Actor,
   user: UserView,
@@ -311,9 +312,13 @@ async function setUserLevel(
   if (user.mfa_enforcement === level) return;
   let domainLevel: string | null = null;
   if (user.domain_id !== null) {
-    let query = trx.selectFrom('domains').select('mfa_enforcement').where('id', '=', user.domain_id);
-    if (deps.store.dialect === 'postgres') query = query.forShare();
-    domainLevel = (await query.executeTakeFirst())?.mfa_enforcement ?? null;
+    const domain = await trx
+      .selectFrom('domains')
+      .select('mfa_enforcement')
+      .where('id', '=', user.domain_id)
+      .forShare()
+      .executeTakeFirst();
+    domainLevel = domain?.mfa_enforcement ?? null;
   }
   const wasRequired = mfaRequired(user.mfa_enforcement, domainLevel);
   const nowRequired = mfaRequired(level, domainLevel);
@@ -362,7 +367,7 @@ export async function removeMultiFactor(deps: Deps, acting: Acting, targetId: st
   await requirePrecedence(deps, acting, targetId);
   const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
-    const user = await lockUserRow(deps, trx, targetId);
+    const user = await lockUserRow(trx, targetId);
     const now = deps.clock.now();
     await turnMultiFactorOff(trx, user.id, now);
     const phones = await trx.deleteFrom('mobile_phones').where('user_id', '=', user.id).executeTakeFirst();
