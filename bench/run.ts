@@ -13,7 +13,8 @@
  *
  * Environment: BENCH_SECONDS (per phase, default 8), BENCH_PG_URL (a PostgreSQL server to
  * create a scratch database on; default postgres://postgres@127.0.0.1:5432/postgres, skipped
- * when unreachable), BENCH_STORES (default sqlite,postgres), BENCH_LOGINS=0 (skip the login
+ * when unreachable), BENCH_STORES (default sqlite,postgres), BENCH_CONNECTIONS (validation
+ * connections, default 10,32), BENCH_LOGINS=0 (skip the login
  * phases), BENCH_VALIDATION=0 (skip the validation phases), BENCH_PROFILE=DIR (write CPU profiles of the servers there), BENCH_SKIP_BUILD=1.
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
@@ -35,8 +36,15 @@ const SLICE_SECONDS = Math.max(1, Math.round(SECONDS / ROUNDS));
 const WARM_UP_SECONDS = 2;
 const PASSWORD = 'Benchpass1';
 const SECRET_KEYS = `1:${Buffer.alloc(32, 9).toString('base64')}`;
-/** Validation load: one wrk thread (it needs a fraction of a core), ten connections. */
-const VALIDATION_CONNECTIONS = 10;
+/**
+ * Validation load: one wrk thread (it needs a fraction of a core), at each of these numbers of
+ * connections (BENCH_CONNECTIONS, default 10 and 32): few clients each waiting for its answer,
+ * and many, which is where per-request costs show.
+ */
+const VALIDATION_CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,32')
+  .split(',')
+  .map((value) => Number(value.trim()))
+  .filter((value) => Number.isInteger(value) && value > 0);
 /**
  * Logins in flight: twice libuv's thread pool (4 threads, where argon2 runs), so the pool stays
  * full while some logins are between their argon2 work and their other steps. The raw argon2
@@ -540,19 +548,17 @@ function writeFile(name: string, lines: string[]): string {
 }
 
 /** The bare route's server, started once and warmed up; each call is one slice of load on it. */
-async function startBareRoute(): Promise<{ slice(seconds: number): Promise<Slice>; stop(): Promise<void> }> {
+type CeilingSlice = (seconds: number, connections: number) => Promise<Slice>;
+
+async function startBareRoute(): Promise<{ slice: CeilingSlice; stop(): Promise<void> }> {
   const port = await freePort();
   const bare = start('bench/bare-server.ts', [], { PORT: String(port) }, ['--import', 'tsx']);
   await waitHealthy(`http://127.0.0.1:${port}/`);
-  const load = {
-    url: `http://127.0.0.1:${port}/`,
-    script: 'report.lua',
-    threads: 1,
-    connections: VALIDATION_CONNECTIONS,
-  };
-  await wrk({ ...load, seconds: WARM_UP_SECONDS });
+  const load = { url: `http://127.0.0.1:${port}/`, script: 'report.lua', threads: 1 };
+  await wrk({ ...load, connections: Math.max(...VALIDATION_CONNECTIONS), seconds: WARM_UP_SECONDS });
   return {
-    slice: (seconds) => withCpu(bare.pid, async () => wrkSlice(await wrk({ ...load, seconds }))),
+    slice: (seconds, connections) =>
+      withCpu(bare.pid, async () => wrkSlice(await wrk({ ...load, connections, seconds }))),
     stop: () => stop(bare),
   };
 }
@@ -590,7 +596,7 @@ async function validationPhases(
   server: ChildProcess,
   store: 'sqlite' | 'postgres',
   adminToken: string,
-  bare: (seconds: number) => Promise<Slice>,
+  bare: CeilingSlice,
 ): Promise<Phase[]> {
   const users = await createUsers(
     base,
@@ -613,17 +619,27 @@ async function validationPhases(
     withWriter: boolean,
     target: number | null,
   ): Promise<void> => {
+    for (const connections of VALIDATION_CONNECTIONS)
+      await runWith(connections, name, file, withWriter, target);
+  };
+  const runWith = async (
+    connections: number,
+    name: string,
+    file: string,
+    withWriter: boolean,
+    target: number | null,
+  ): Promise<void> => {
     const load = {
       url: base,
       script: 'validate.lua',
       threads: 1,
-      connections: VALIDATION_CONNECTIONS,
+      connections,
       env: { BENCH_TOKENS_FILE: file },
     };
     await wrk({ ...load, seconds: WARM_UP_SECONDS });
     let written = { ok: 0, failed: 0, seconds: 0 };
     const result = await interleaved(
-      bare,
+      (seconds) => bare(seconds, connections),
       async (seconds) => {
         const stopWriter = withWriter ? startWriter(base, writers) : undefined;
         const slice = wrkSlice(await wrk({ ...load, seconds }));
@@ -641,7 +657,7 @@ async function validationPhases(
     const note = withWriter
       ? `${(written.ok / written.seconds).toFixed(1)} API-key logins/s written meanwhile`
       : undefined;
-    phases.push(summarise(name, store, 'bare route', result, target, note));
+    phases.push(summarise(`${name}, ${connections} connections`, store, 'bare route', result, target, note));
   };
   const postgres = store === 'postgres';
   await run('validation, one token', oneToken, false, postgres ? TARGETS.postgres : TARGETS.oneTokenSqlite);
@@ -724,7 +740,7 @@ function serverEnv(port: number, dataDir: string, databaseUrl?: string): Record<
   return {
     LATCHKEY_PORT: String(port),
     LATCHKEY_DATA_DIR: dataDir,
-    LATCHKEY_LOG_LEVEL: 'warn',
+    // The default level (info), as `npm start` runs: each request's access line is part of its cost.
     LATCHKEY_SECRET_KEYS: SECRET_KEYS,
     LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: 'bench-admin',
     LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
@@ -765,6 +781,8 @@ async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> 
   };
 }
 
+let benchStarted = performance.now();
+
 async function main(): Promise<void> {
   const stores = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',');
   const withLogins = process.env.BENCH_LOGINS !== '0';
@@ -774,6 +792,7 @@ async function main(): Promise<void> {
     if (build.status !== 0) throw new Error('build failed');
   }
   const loadBefore = os.loadavg();
+  benchStarted = performance.now();
   const bare = await startBareRoute();
   const phases: Phase[] = [];
   let startToHealthyMs: number | null = null;
@@ -885,6 +904,10 @@ async function main(): Promise<void> {
       `| ${phase.name} | ${phase.store} | ${phase.perSecond.toFixed(digits)} | ${cell(phase.p50Ms, 2)} | ${cell(phase.p99Ms, 2)} (${cell(phase.ceilingP99Ms, 2)}) | ${cell(phase.rssMb, 1)} | ${cell(phase.ceilingPerSecond, digits)} (${phase.ceiling}) | ${cell(phase.ratio, 3)} | ${cell(phase.cpuMicrosPerOperation, 0)} (${cell(phase.ceilingCpuMicrosPerOperation, 0)}) | ${cell(phase.cpuRatio, 3)} | ${phase.target === null ? '' : `≥ ${phase.target}: `}${verdict(phase)} |`,
     );
   }
+  const loads = (values: (number | null)[]) => values.map((value) => value?.toFixed(2)).join(' ');
+  console.log(
+    `load average (1, 5, 15 min): ${loads(results.machine.loadAverageBefore)} before, ${loads(results.machine.loadAverageAfter)} after; ${results.machine.cpus} CPUs; ${Math.round((performance.now() - benchStarted) / 1000)} s in all`,
+  );
   if (results.startToHealthyMs !== null) {
     const missed = results.startToHealthyMs > TARGETS.startMs ? ' MISSED' : '';
     console.log(

@@ -10,6 +10,7 @@ import {
   type TestEnv,
   type TestUser,
 } from './support/harness.js';
+import { enableOtp } from './support/mfa.js';
 import { PanelClient } from './support/panel-client.js';
 
 /** Comparisons of message text: an outcome decided by them breaks when a message is reworded. */
@@ -108,5 +109,40 @@ describe('a user who must set up MFA', () => {
     assert.equal(login.status, 403);
     assert.equal(login.body.forbidden?.message, Messages.mustSetupMfa);
     assert.equal(await failedLogins(), before + 1);
+  });
+});
+
+describe('the panel passcode step tells a wrong passcode from a spent sign-in by reason', () => {
+  let env: TestEnv;
+  let owner: TestUser;
+  before(async () => {
+    env = await createTestEnv();
+    owner = await createAccount(env);
+    await enableOtp(env, owner);
+  });
+  after(() => env.close());
+
+  test('a wrong passcode asks again; the same sign-in, spent elsewhere, starts over', async () => {
+    const client = new PanelClient(env);
+    await client.get('/sign-in');
+    const signedIn = await client.post('/sign-in', { username: owner.username, password: owner.password });
+    assert.equal(signedIn.headers.location, '/sign-in/passcode');
+    await client.get('/sign-in/passcode');
+
+    // Eight digits: no authenticator code, and no bypass or temporary code of this user.
+    const wrong = await client.post('/sign-in/passcode', { passcode: '99999999' });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.body, /The passcode is incorrect or has expired/);
+
+    // Both answer 401 with the same message over the API; the reason sends this one back.
+    await env.deps.db
+      .updateTable('mfa_sessions')
+      .set({ consumed_at: env.clock.now() })
+      .where('user_id', '=', owner.id)
+      .execute();
+    const spent = await client.post('/sign-in/passcode', { passcode: '99999999' });
+    assert.equal(spent.status, 303);
+    assert.equal(spent.headers.location, '/sign-in');
+    assert.match((await client.get('/sign-in')).body, /Your passcode has expired/);
   });
 });

@@ -1,8 +1,8 @@
 import { forbidden, Messages, unauthorized, userDisabled } from '../core/errors.js';
 import type { Deps } from '../services/deps.js';
-import { type TokenRow, type UserView, userView } from '../store/schema.js';
+import type { TokenRow, UserView } from '../store/schema.js';
 import type { Acting } from './acting.js';
-import { atLeast, hasPrecedence, roleCreatedBy } from './roles.js';
+import { atLeast, hasPrecedence, type RoleName, roleCreatedBy, rolesGrantableBy } from './roles.js';
 import { resolveToken, type TokenScope } from './tokens.js';
 
 /**
@@ -52,7 +52,7 @@ export async function authenticateCaller(
   const caller: Caller = {
     tokenId,
     token: resolved.token,
-    user: userView(resolved.user),
+    user: resolved.view,
     scope: resolved.token.scope as TokenScope | null,
     source,
   };
@@ -84,6 +84,8 @@ export type Action =
   /** A new username (usernames are unique across every account, so a refusal tells). */
   | { kind: 'user.rename'; target: UserView }
   | { kind: 'user.delete'; target: UserView }
+  /** Give a user another role: from one the caller grants to another it grants (rolesGrantableBy). */
+  | { kind: 'user.set-role'; target: UserView; role: string }
   /**
    * Change a password by proving the current one (Identity v3's self-service change): only the
    * user itself, on an unscoped token; others' passwords are set with user.manage (v2.0).
@@ -124,6 +126,8 @@ export const AuthorizationMessages = {
   ownEnabled: 'A user cannot enable or disable itself.',
   ownUsername: 'A user cannot change its own username. Ask an administrator of your account.',
   ownerDelete: 'An account owner cannot delete itself.',
+  roleNotGrantable: 'You may not give this role.',
+  ownRole: 'A user cannot change its own role.',
   ownUnlock: 'Can not make this multifactor change on own account',
   ownTemporaryCode: 'Can not send a temporary code to your own account.',
   mustHaveMfaToEnforce:
@@ -168,6 +172,14 @@ export function refusal(acting: RuleSubject, action: Action): string | null {
       return user.id === action.target.id && action.target.role === 'identity:user-admin'
         ? AuthorizationMessages.ownerDelete
         : null;
+    case 'user.set-role': {
+      if (!hasPrecedence(user, action.target)) return no;
+      if (user.id === action.target.id) return AuthorizationMessages.ownRole;
+      const grantable = rolesGrantableBy(user.role);
+      return grantable.includes(action.target.role as RoleName) && grantable.includes(action.role as RoleName)
+        ? null
+        : AuthorizationMessages.roleNotGrantable;
+    }
     case 'user.change-own-password':
       if (acting.scope !== null) return Messages.scopeForbids;
       return user.id === action.userId ? null : no;

@@ -3,7 +3,7 @@ import { randomHex } from '../crypto/random.js';
 import { recordEvent } from '../events/events.js';
 import type { Actor, Deps } from '../services/deps.js';
 import type { Store } from '../store/connect.js';
-import type { Db, TokenRow, UserRow } from '../store/schema.js';
+import { type Db, type TokenRow, type UserRow, type UserView, userView } from '../store/schema.js';
 import { type Acting, auditActor, type TokenScope } from './acting.js';
 import { LiveTokenLookup } from './token-lookup.js';
 import { ValidationCache } from './validation-cache.js';
@@ -52,6 +52,11 @@ export interface ResolvedToken {
   id: string;
   token: TokenRow;
   user: UserRow;
+  /**
+   * userView(user), the same object for as long as the answer is remembered: what is rendered
+   * from it may be remembered beside it (keyed weakly by it).
+   */
+  view: UserView;
 }
 
 /** Bounded, so a flood of distinct valid tokens cannot grow memory without limit. */
@@ -59,8 +64,10 @@ const VALIDATION_CACHE_SIZE = 10_000;
 
 interface ValidationState {
   lookup: LiveTokenLookup;
+  /** Whether the cache may be used now (PostgreSQL: while its feed is proven current). */
+  current: () => boolean;
   /** Only for a store that announces every write made to it (the embedded one). */
-  cache: ValidationCache | undefined;
+  cache: ValidationCache<Omit<ResolvedToken, 'id'>> | undefined;
   /** Validations that read the store: what the tests and the benchmark watch. */
   storeReads: number;
 }
@@ -71,13 +78,18 @@ function validationState(deps: Pick<Deps, 'store' | 'db' | 'clock'>): Validation
   const { store } = deps;
   let state = validationStates.get(store);
   if (!state) {
-    let cache: ValidationCache | undefined;
+    let cache: ValidationState['cache'];
     if (store.writes) {
-      const created = new ValidationCache(VALIDATION_CACHE_SIZE);
+      const created = new ValidationCache<Omit<ResolvedToken, 'id'>>(VALIDATION_CACHE_SIZE);
       store.writes.subscribe((write) => created.apply(write));
       cache = created;
     }
-    state = { lookup: new LiveTokenLookup(deps.db, deps.clock), cache, storeReads: 0 };
+    state = {
+      lookup: new LiveTokenLookup(deps.db, deps.clock),
+      current: store.writesCurrent ?? (() => true),
+      cache,
+      storeReads: 0,
+    };
     validationStates.set(store, state);
   }
   return state;
@@ -90,16 +102,18 @@ export function tokenValidationStats(store: Store): { storeReads: number; rememb
 }
 
 /**
- * A live token and its user. On PostgreSQL this reads the store on every call, so a revocation
- * is seen by every instance on the very next request. The embedded store belongs to one process,
- * which sees all its writes: there a validated token is remembered until a write that may change
- * its token row, its user's row or its account's row, or until it expires (ValidationCache).
+ * A live token and its user, remembered once validated until a write that may change its token
+ * row, its user's row or its account's row, or until it expires (ValidationCache). The embedded
+ * store belongs to one process, which sees all its writes as it makes them. On PostgreSQL the
+ * other instances' writes arrive by the database's notifications, and the cache is used only
+ * while that feed is proven current (store/postgres-write-listener.ts): a revocation on another
+ * instance is refused here within FEED_WINDOW_MS at most, one made here at once.
  */
 export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
   if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
   const now = deps.clock.now();
   const state = validationState(deps);
-  const { cache } = state;
+  const cache = state.cache !== undefined && state.current() ? state.cache : undefined;
   // A plain SHA-256 names the entry: a token id has 128 random bits, so its digest reveals
   // nothing, and it costs a fraction of the keyed hash, which only a store lookup needs.
   const digest = cache ? hash('sha256', tokenId, 'base64') : '';
@@ -125,7 +139,8 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
     revoked_at: null,
     revoked_reason: null,
   });
-  const resolved = { token, user: Object.freeze(user) };
+  const frozenUser = Object.freeze(user);
+  const resolved = { token, user: frozenUser, view: Object.freeze(userView(frozenUser)) };
   // Only a read that no write overlapped may be remembered: the ticket says whether one did.
   if (cache && ticket !== undefined) cache.remember(ticket, digest, resolved);
   return { id: tokenId, ...resolved };

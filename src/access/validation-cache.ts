@@ -8,8 +8,9 @@ export interface RememberedValidation {
 
 /**
  * Live tokens recently validated, with their user, by digest of the token id, for a store that
- * announces every write (the embedded one). An entry goes when a write may have changed what it
- * holds or what validation decides from it:
+ * announces every write (store/write-feed.ts: the embedded store's own; on PostgreSQL this
+ * process's and, by notification, every instance's committed ones). An entry goes when a write
+ * may have changed what it holds or what validation decides from it:
  * - a `tokens` row: by its hash, or every token of a user when the write names the user;
  * - a `users` row (disable, delete, role, password, API key, MFA, user-level policy): that
  *   user's tokens;
@@ -17,17 +18,24 @@ export interface RememberedValidation {
  * - anything the write does not name precisely, or an `unknown` write: everything.
  * Inserts change no existing row, so they leave every entry alone, and writes to any other
  * table (events, MFA sessions, one-time codes, devices, SMS records) cannot change the token
- * row or the user row an entry holds. In this schema no trigger exists and the one cascade into
- * these tables (deleting a user deletes its tokens) starts from a `users` write, which already
- * drops that user's tokens (test/validation-after-writes.test.ts checks both).
+ * row or the user row an entry holds. In this schema no trigger changes rows (PostgreSQL's only
+ * announce changes) and the one cascade into these tables (deleting a user deletes its tokens)
+ * starts from a `users` write, which already drops that user's tokens
+ * (test/validation-after-writes.test.ts checks both).
+ *
+ * While a transaction of this process is open (PostgreSQL, where other connections read
+ * meanwhile) nothing read is remembered: its writes are announced as they run, but readers see
+ * them only at commit.
  */
-export class ValidationCache {
-  readonly #entries = new Map<string, RememberedValidation>();
+export class ValidationCache<Entry extends RememberedValidation = RememberedValidation> {
+  readonly #entries = new Map<string, Entry>();
   readonly #byUser = new Map<string, Set<string>>();
   readonly #byDomain = new Map<string, Set<string>>();
   readonly #byTokenHash = new Map<string, string>();
   /** Moves on every write that may change an entry, remembered or not. */
   #generation = 0;
+  /** Transactions of this process open now (PostgreSQL): nothing read meanwhile is remembered. */
+  #openTransactions = 0;
 
   constructor(private readonly capacity: number) {}
 
@@ -35,7 +43,7 @@ export class ValidationCache {
     return this.#entries.size;
   }
 
-  get(digest: string): RememberedValidation | undefined {
+  get(digest: string): Entry | undefined {
     return this.#entries.get(digest);
   }
 
@@ -45,8 +53,8 @@ export class ValidationCache {
   }
 
   /** False, and nothing kept, when a write that may change any entry was announced since `ticket`. */
-  remember(ticket: number, digest: string, entry: RememberedValidation): boolean {
-    if (ticket !== this.#generation) return false;
+  remember(ticket: number, digest: string, entry: Entry): boolean {
+    if (ticket !== this.#generation || this.#openTransactions > 0) return false;
     if (!this.#entries.has(digest) && this.#entries.size >= this.capacity) {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.forget(oldest.value);
@@ -77,6 +85,11 @@ export class ValidationCache {
 
   apply(write: Write): void {
     if (write.kind === 'insert') return;
+    if (write.kind === 'transaction') {
+      this.#generation++;
+      this.#openTransactions = Math.max(0, this.#openTransactions + (write.open ? 1 : -1));
+      return;
+    }
     if (write.kind === 'unknown') {
       this.#generation++;
       this.clear();

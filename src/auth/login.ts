@@ -1,4 +1,5 @@
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
+import { sql } from 'kysely';
 import {
   type AuthMethod,
   authMethodsOf,
@@ -47,6 +48,7 @@ import { type Db, type UserRow, type UserView, userView } from '../store/schema.
 import {
   consumeMfaSession,
   findMfaSession,
+  findMfaSessionWithUser,
   mfaSessionHash,
   newMfaSessionId,
   startMfaSession,
@@ -177,6 +179,11 @@ interface Authenticated {
   sessionHash?: string;
   /** The passcode step: the factor whose challenge it answers. */
   completes?: FactorType;
+  /**
+   * The user's account's MFA level, when authenticating read it with the user (the passcode
+   * step); otherwise policy reads it.
+   */
+  domainLevel?: string | null;
 }
 
 /**
@@ -218,7 +225,7 @@ async function decide(
   const { user } = authenticated;
   const decision = decideLogin(
     authenticated.methods,
-    await policySubject(deps.db, user, false),
+    await policySubject(deps.db, user, false, authenticated.domainLevel),
     request.scope,
   );
   switch (decision.kind) {
@@ -269,39 +276,119 @@ const mustSetUpMfa = (): ApiError => forbidden(Messages.mustSetupMfa).because('m
 const sessionRejected = (): ApiError => unauthorized(Messages.sessionRejected).because('session-rejected');
 const sessionExpired = (): ApiError => unauthorized(Messages.sessionExpired).because('session-expired');
 
-async function policySubject(db: Db, user: UserRow, lock: boolean): Promise<PolicySubject> {
-  let userQuery = db
-    .selectFrom('users')
-    .select(['mfa_enabled', 'factor_type', 'mfa_enforcement', 'enabled'])
-    .where('id', '=', user.id);
-  if (lock) userQuery = userQuery.forShare();
-  const current = await userQuery.executeTakeFirst();
-  if (!current?.enabled) throw userDisabled(user.username);
-  let domainLevel: string | null = null;
-  if (user.domain_id) {
-    let domainQuery = db.selectFrom('domains').select('mfa_enforcement').where('id', '=', user.domain_id);
-    if (lock) domainQuery = domainQuery.forShare();
-    domainLevel = (await domainQuery.executeTakeFirst())?.mfa_enforcement ?? null;
+/**
+ * What policy decides a login from. `lock`: read afresh, under a share lock on the user's and
+ * the account's rows (PostgreSQL), in one statement: the decision a token is issued on. Without
+ * it, from the user row this request has just read (and the account's level, read here unless
+ * the caller read it with the user): the first, unlocked decision, which the locked one repeats
+ * before any token is issued.
+ */
+async function policySubject(
+  db: Db,
+  user: UserRow,
+  lock: boolean,
+  knownDomainLevel?: string | null,
+): Promise<PolicySubject> {
+  if (!lock) {
+    if (!user.enabled) throw userDisabled(user.username);
+    let domainLevel = knownDomainLevel ?? null;
+    if (knownDomainLevel === undefined && user.domain_id) {
+      const domain = await db
+        .selectFrom('domains')
+        .select('mfa_enforcement')
+        .where('id', '=', user.domain_id)
+        .executeTakeFirst();
+      domainLevel = domain?.mfa_enforcement ?? null;
+    }
+    return {
+      mfaEnabled: user.mfa_enabled === 1,
+      factorType: (user.factor_type as FactorType | null) ?? null,
+      userLevel: user.mfa_enforcement,
+      domainLevel,
+    };
   }
+  // The account's row joined (inner, so FOR SHARE may lock it too) only when there is one.
+  let current:
+    | {
+        mfa_enabled: number;
+        factor_type: string | null;
+        mfa_enforcement: string | null;
+        enabled: number;
+        domain_level: string | null;
+      }
+    | undefined;
+  if (user.domain_id) {
+    let query = db
+      .selectFrom('users')
+      .innerJoin('domains', 'domains.id', 'users.domain_id')
+      .select([
+        'users.mfa_enabled',
+        'users.factor_type',
+        'users.mfa_enforcement',
+        'users.enabled',
+        'domains.mfa_enforcement as domain_level',
+      ])
+      .where('users.id', '=', user.id);
+    query = query.forShare();
+    current = await query.executeTakeFirst();
+  } else {
+    let query = db
+      .selectFrom('users')
+      .select([
+        'mfa_enabled',
+        'factor_type',
+        'mfa_enforcement',
+        'enabled',
+        sql<null>`null`.as('domain_level'),
+      ])
+      .where('id', '=', user.id);
+    query = query.forShare();
+    current = await query.executeTakeFirst();
+  }
+  if (!current?.enabled) throw userDisabled(user.username);
   return {
     mfaEnabled: current.mfa_enabled === 1,
     factorType: (current.factor_type as MultiFactorMethod | null) ?? null,
     userLevel: current.mfa_enforcement,
-    domainLevel,
+    domainLevel: current.domain_level,
   };
+}
+
+/** A user by name with the account's MFA level, which the login's policy needs, in one statement. */
+async function findUserWithDomainLevel(
+  db: Db,
+  username: string,
+): Promise<{ user: UserRow | undefined; domainLevel: string | null | undefined }> {
+  const row = await db
+    .selectFrom('users')
+    .leftJoin('domains', 'domains.id', 'users.domain_id')
+    .selectAll('users')
+    .select('domains.mfa_enforcement as domain_mfa_enforcement')
+    .where('users.username_key', '=', usernameKey(username))
+    .executeTakeFirst();
+  if (!row) return { user: undefined, domainLevel: undefined };
+  const { domain_mfa_enforcement, ...user } = row;
+  return { user, domainLevel: domain_mfa_enforcement ?? null };
 }
 
 async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenticated> {
   const { credentials } = request;
   switch (credentials.type) {
     case 'password': {
-      const user =
+      const found =
         'username' in credentials
-          ? await findUserByUsername(deps.db, credentials.username)
-          : await findUserByReference(deps.db, credentials.user);
+          ? await findUserWithDomainLevel(deps.db, credentials.username)
+          : { user: await findUserByReference(deps.db, credentials.user), domainLevel: undefined };
       return {
-        user: await judgePassword(deps, request.source, user, nameOf(credentials), credentials.password),
+        user: await judgePassword(
+          deps,
+          request.source,
+          found.user,
+          nameOf(credentials),
+          credentials.password,
+        ),
         methods: ['PASSWORD'],
+        domainLevel: found.domainLevel,
       };
     }
     case 'apiKey': {
@@ -442,15 +529,11 @@ async function authenticatePasscode(
   const [sessionId] = credentials.sessionIds;
   if (credentials.sessionIds.length !== 1 || sessionId === undefined)
     throw badRequest(Messages.invalidSessionId);
-  const session = await findMfaSession(deps, sessionId);
+  // The session, its user and the account's MFA level in one statement.
+  const session = await findMfaSessionWithUser(deps, sessionId);
   if (session.state === 'unknown') throw sessionRejected();
   if (session.state === 'expired') throw sessionExpired();
-  const user = await deps.db
-    .selectFrom('users')
-    .selectAll()
-    .where('id', '=', session.userId)
-    .executeTakeFirst();
-  if (!user) throw sessionRejected();
+  const { user } = session;
   if (!user.enabled) throw userDisabled(user.username);
   if (!user.mfa_enabled || !user.factor_type) throw badRequest(Messages.passcodeWithoutMfa);
   if (request.scope) throw forbidden(Messages.scopeNotSupported);
@@ -484,6 +567,7 @@ async function authenticatePasscode(
     methods: [passcodeMethod(session.factor), ...session.done],
     sessionHash: session.hash,
     completes: session.factor,
+    domainLevel: session.domainLevel,
   };
 }
 

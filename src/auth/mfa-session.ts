@@ -2,7 +2,7 @@ import type { AuthMethod } from '../access/tokens.js';
 import { randomUrlSafe } from '../crypto/random.js';
 import type { FactorType } from '../policy/enforcement.js';
 import type { Deps } from '../services/deps.js';
-import type { Db } from '../store/schema.js';
+import type { Db, UserRow } from '../store/schema.js';
 
 /**
  * The OS-MF session: what step 1 already proved, for 5 minutes, used at most once. It is not a
@@ -36,17 +36,78 @@ export async function startMfaSession(
       expires_at: now + deps.config.mfaSessionTtlSeconds * 1000,
     })
     .execute();
-  // Expired sessions are useless; sweep them opportunistically so the table stays small.
-  await deps.db
-    .deleteFrom('mfa_sessions')
-    .where('expires_at', '<', now - 3_600_000)
-    .execute();
+  // Expired sessions are useless; sweep them opportunistically so the table stays small, at
+  // most once a minute per process rather than on every login (housekeeping sweeps too).
+  const lastSweep = lastSweeps.get(deps.db);
+  if (lastSweep === undefined || now - lastSweep >= SWEEP_INTERVAL_MS || now < lastSweep) {
+    lastSweeps.set(deps.db, now);
+    await deps.db
+      .deleteFrom('mfa_sessions')
+      .where('expires_at', '<', now - 3_600_000)
+      .execute();
+  }
 }
+
+const SWEEP_INTERVAL_MS = 60_000;
+/** When each database's expired sessions were last swept by this process. */
+const lastSweeps = new WeakMap<object, number>();
 
 export type SessionLookup =
   | { state: 'live'; hash: string; userId: string; factor: FactorType; done: AuthMethod[] }
   | { state: 'expired' }
   | { state: 'unknown' };
+
+/**
+ * The session with its user and the user's account's MFA level, in one statement (the passcode
+ * step of a login needs all three).
+ */
+export async function findMfaSessionWithUser(
+  deps: Deps,
+  sessionId: string,
+): Promise<
+  | { state: 'expired' }
+  | { state: 'unknown' }
+  | (Extract<SessionLookup, { state: 'live' }> & { user: UserRow; domainLevel: string | null })
+> {
+  if (sessionId.length === 0 || sessionId.length > 512) return { state: 'unknown' };
+  const row = await deps.db
+    .selectFrom('mfa_sessions')
+    .innerJoin('users', 'users.id', 'mfa_sessions.user_id')
+    .leftJoin('domains', 'domains.id', 'users.domain_id')
+    .selectAll('users')
+    .select([
+      'mfa_sessions.hash as session_hash',
+      'mfa_sessions.user_id as session_user_id',
+      'mfa_sessions.factor as session_factor',
+      'mfa_sessions.authenticated_by as session_authenticated_by',
+      'mfa_sessions.expires_at as session_expires_at',
+      'mfa_sessions.consumed_at as session_consumed_at',
+      'domains.mfa_enforcement as domain_mfa_enforcement',
+    ])
+    .where('mfa_sessions.hash', 'in', deps.keys.hashCandidates(sessionId))
+    .executeTakeFirst();
+  if (!row || row.session_consumed_at !== null) return { state: 'unknown' };
+  if (row.session_expires_at <= deps.clock.now()) return { state: 'expired' };
+  const {
+    session_hash,
+    session_user_id,
+    session_factor,
+    session_authenticated_by,
+    session_expires_at: _expiresAt,
+    session_consumed_at: _consumedAt,
+    domain_mfa_enforcement,
+    ...user
+  } = row;
+  return {
+    state: 'live',
+    hash: session_hash,
+    userId: session_user_id,
+    factor: session_factor as FactorType,
+    done: session_authenticated_by.split(',') as AuthMethod[],
+    user,
+    domainLevel: domain_mfa_enforcement ?? null,
+  };
+}
 
 export async function findMfaSession(deps: Deps, sessionId: string): Promise<SessionLookup> {
   if (sessionId.length === 0 || sessionId.length > 512) return { state: 'unknown' };

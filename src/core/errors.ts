@@ -55,7 +55,18 @@ export type Reason =
   | 'no-passkey'
   | 'device-name-missing'
   | 'device-name-too-long'
-  | 'device-name-invalid';
+  | 'device-name-invalid'
+  /** A username missing, too long or with characters it may not have. */
+  | 'username-invalid'
+  /** The username is another user's (ignoring case). */
+  | 'username-taken'
+  | 'email-invalid'
+  /** A new password below the password policy. */
+  | 'password-weak'
+  /** A new password among the user's recent ones (LATCHKEY_PASSWORD_HISTORY). */
+  | 'password-reused'
+  /** A role the caller does not give, or a change of the caller's own role. */
+  | 'role-not-grantable';
 
 export class ApiError extends Error {
   readonly headers: Record<string, string>;

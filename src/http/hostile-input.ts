@@ -36,6 +36,10 @@ function findHostile(value: unknown, maxLength: number): Finding {
     if (FORBIDDEN_CHARACTERS.test(value)) return 'control';
     return value.length > maxLength ? 'long' : undefined;
   }
+  if (typeof value === 'object' && !Array.isArray(value)) {
+    const flat = findHostileInFlat(value as Record<string, unknown>, maxLength);
+    if (flat !== NESTED) return flat;
+  }
   // Iterative: a 64 KiB body can nest arrays thousands deep.
   const pending: unknown[] = [value];
   let long = false;
@@ -58,6 +62,24 @@ function findHostile(value: unknown, maxLength: number): Finding {
         else if (inner.length > maxLength) long = true;
       }
     }
+  }
+  return long ? 'long' : undefined;
+}
+
+const NESTED = Symbol('nested');
+
+/**
+ * The same judgement for an object of strings only (path parameters, most queries, every
+ * request's), without the work queue; NESTED when a value is not a string, for the full walk.
+ */
+function findHostileInFlat(item: Record<string, unknown>, maxLength: number): Finding | typeof NESTED {
+  let long = false;
+  for (const key in item) {
+    if (!Object.hasOwn(item, key)) continue;
+    const inner = item[key];
+    if (typeof inner !== 'string') return NESTED;
+    if (FORBIDDEN_CHARACTERS.test(key) || FORBIDDEN_CHARACTERS.test(inner)) return 'control';
+    if (key.length > maxLength || inner.length > maxLength) long = true;
   }
   return long ? 'long' : undefined;
 }

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { FactorType } from '../policy/enforcement.js';
 import type { MetricsSink } from '../services/metrics-sink.js';
 import type { PoolStats } from '../store/connect.js';
@@ -21,22 +21,102 @@ export interface MetricsOptions {
   pool?: () => PoolStats;
 }
 
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+interface RequestSeries {
+  labels: { route: string; method: string; status: string };
+  count: number;
+  sum: number;
+  /** Observations per bucket (not cumulative); the last one is +Inf. */
+  buckets: number[];
+}
+
+type MetricValue = { metricName?: string; labels: Record<string, string | number>; value: number };
+
+/**
+ * The request counter and latency histogram, kept as plain numbers per route, method and status:
+ * every request pays one map lookup and a few additions, and the Prometheus shape (cumulative
+ * buckets, _sum, _count) is built only when /metrics is scraped. prom-client's own Counter and
+ * Histogram hash their label object on every observation, which the hottest route paid twice.
+ */
+class RequestMetrics {
+  readonly #series = new Map<string, RequestSeries>();
+
+  record(route: string, method: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      series = {
+        labels: { route, method, status: String(status) },
+        count: 0,
+        sum: 0,
+        buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0),
+      };
+      this.#series.set(key, series);
+    }
+    series.count++;
+    series.sum += seconds;
+    let bucket = 0;
+    while (bucket < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[bucket] as number)) bucket++;
+    series.buckets[bucket] = (series.buckets[bucket] ?? 0) + 1;
+  }
+
+  /** The two metrics in the form a prom-client registry exposes. */
+  metrics(): { name: string; type: string; get(): Promise<unknown> }[] {
+    const all = () => [...this.#series.values()];
+    return [
+      {
+        name: 'latchkey_http_requests_total',
+        type: 'counter',
+        get: async () => ({
+          name: 'latchkey_http_requests_total',
+          help: 'HTTP requests by route, method and status.',
+          type: 'counter',
+          aggregator: 'sum',
+          values: all().map((series): MetricValue => ({ labels: series.labels, value: series.count })),
+        }),
+      },
+      {
+        name: 'latchkey_http_request_duration_seconds',
+        type: 'histogram',
+        get: async () => {
+          const name = 'latchkey_http_request_duration_seconds';
+          const values: MetricValue[] = [];
+          for (const series of all()) {
+            let cumulative = 0;
+            LATENCY_BUCKETS.forEach((bound, index) => {
+              cumulative += series.buckets[index] ?? 0;
+              values.push({
+                metricName: `${name}_bucket`,
+                labels: { le: bound, ...series.labels },
+                value: cumulative,
+              });
+            });
+            values.push({
+              metricName: `${name}_bucket`,
+              labels: { le: '+Inf', ...series.labels },
+              value: series.count,
+            });
+            values.push({ metricName: `${name}_sum`, labels: series.labels, value: series.sum });
+            values.push({ metricName: `${name}_count`, labels: series.labels, value: series.count });
+          }
+          return {
+            name,
+            help: 'HTTP request latency by route, method and status.',
+            type: 'histogram',
+            aggregator: 'sum',
+            values,
+          };
+        },
+      },
+    ];
+  }
+}
+
 /** One registry per app instance, so tests that build several apps do not share counters. */
 export class Metrics implements MetricsSink {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'latchkey_http_requests_total',
-    help: 'HTTP requests by route, method and status.',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [this.registry],
-  });
-  readonly latency = new Histogram({
-    name: 'latchkey_http_request_duration_seconds',
-    help: 'HTTP request latency by route, method and status.',
-    labelNames: ['route', 'method', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [this.registry],
-  });
+  readonly #requests = new RequestMetrics();
   readonly logins = new Counter({
     name: 'latchkey_logins_total',
     help: 'POST /v2.0/tokens and /v3/auth/tokens outcomes by credential method.',
@@ -74,6 +154,8 @@ export class Metrics implements MetricsSink {
     registers: [this.registry],
   });
   constructor(options: MetricsOptions = {}) {
+    for (const metric of this.#requests.metrics())
+      this.registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
     const { pool } = options;
     if (pool) {
       const registers = [this.registry];
@@ -105,6 +187,11 @@ export class Metrics implements MetricsSink {
         },
       });
     }
+  }
+
+  /** One answered request: its route as written, method, status and latency in seconds. */
+  request(route: string, method: string, status: number, seconds: number): void {
+    this.#requests.record(route, method, status, seconds);
   }
 
   smsDelivery(provider: string, outcome: 'sent' | 'failed'): void {

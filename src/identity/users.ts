@@ -1,6 +1,14 @@
 import { randomInt } from 'node:crypto';
-import { type Acting, authorize, listsUser, may, seesEveryDomain } from '../access/caller.js';
-import { isRoleName, type RoleName, roleCreatedBy, roleOf } from '../access/roles.js';
+import {
+  type Acting,
+  AuthorizationMessages,
+  authorize,
+  listsUser,
+  may,
+  refusal,
+  seesEveryDomain,
+} from '../access/caller.js';
+import { isRoleName, type RoleName, roleCreatedBy, roleOf, rolesGrantableBy } from '../access/roles.js';
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
 import { randomHex } from '../crypto/random.js';
@@ -70,24 +78,28 @@ export async function requireUser(db: Db, id: string): Promise<UserView> {
 }
 
 function validateUsername(username: string | undefined): string {
-  if (username === undefined || username.trim() === '') throw badRequest('Expecting username');
+  if (username === undefined || username.trim() === '')
+    throw badRequest('Expecting username').because('username-invalid');
   if (username.length > 100 || !USERNAME_PATTERN.test(username))
-    throw badRequest('Username has invalid characters.');
+    throw badRequest('Username has invalid characters.').because('username-invalid');
   return username;
 }
 
 function validateEmail(email: string | undefined): string | undefined {
   if (email === undefined) return undefined;
-  if (email.length > 255 || !EMAIL_PATTERN.test(email)) throw badRequest('Expecting valid email address');
+  if (email.length > 255 || !EMAIL_PATTERN.test(email))
+    throw badRequest('Expecting valid email address').because('email-invalid');
   return email;
 }
 
 export function validatePassword(password: string): string {
-  if (!meetsPasswordPolicy(password) || password.length > 256) throw badRequest(PASSWORD_POLICY_MESSAGE);
+  if (!meetsPasswordPolicy(password) || password.length > 256)
+    throw badRequest(PASSWORD_POLICY_MESSAGE).because('password-weak');
   return password;
 }
 
-const usernameTaken = (username: string) => conflict(`User with username: '${username}' already exists.`);
+const usernameTaken = (username: string) =>
+  conflict(`User with username: '${username}' already exists.`).because('username-taken');
 
 async function ensureUsernameFree(db: Db, username: string, exceptId?: string): Promise<void> {
   const existing = await findUserByUsername(db, username);
@@ -96,6 +108,8 @@ async function ensureUsernameFree(db: Db, username: string, exceptId?: string): 
 
 export interface NewUserInput {
   username?: string;
+  /** One of the roles the caller grants (rolesGrantableBy); by default the one it creates. */
+  role?: string;
   email?: string;
   enabled?: boolean;
   password?: string;
@@ -202,7 +216,7 @@ export async function insertUser(
 export async function createUser(deps: Deps, acting: Acting, input: NewUserInput): Promise<CreatedUser> {
   const { user: caller, source } = acting;
   authorize(acting, { kind: 'user.create' });
-  const role = roleCreatedBy(caller.role);
+  const role = input.role === undefined ? roleCreatedBy(caller.role) : grantableRole(caller, input.role);
   if (!role) throw forbidden();
   const username = validateUsername(input.username);
   const email = validateEmail(input.email);
@@ -228,7 +242,7 @@ export async function createUser(deps: Deps, acting: Acting, input: NewUserInput
       domainId = await newDomainId(deps.db);
     }
     createDomain = true;
-  } else if (role === 'identity:default') {
+  } else if (role === 'identity:default' || role === 'identity:user-manage') {
     domainId = caller.domain_id;
     if (domainId === null) throw forbidden();
     const { count } = await deps.db
@@ -257,9 +271,25 @@ export async function createUser(deps: Deps, acting: Acting, input: NewUserInput
   return generatedPassword === undefined ? { user } : { user, generatedPassword };
 }
 
+/** The role asked for, when the caller grants it; 403 otherwise. */
+function grantableRole(caller: UserView, role: string): RoleName {
+  const granted = rolesGrantableBy(caller.role).find((grantable) => grantable === role);
+  if (granted === undefined)
+    throw forbidden(AuthorizationMessages.roleNotGrantable).because('role-not-grantable');
+  return granted;
+}
+
 export async function getUserFor(deps: Deps, acting: Acting, id: string): Promise<UserView> {
   const target = await requireUser(deps.db, id);
   authorize(acting, { kind: 'user.view', target });
+  return target;
+}
+
+/** A user the caller may view; any other, like a missing one, answers 404 (nothing tells it exists). */
+export async function getVisibleUserFor(deps: Deps, acting: Acting, id: string): Promise<UserView> {
+  const row = await findUserById(deps.db, id);
+  const target = row ? userView(row) : undefined;
+  if (!target || !may(acting, { kind: 'user.view', target })) throw notFound(`User ${id} not found`);
   return target;
 }
 
@@ -320,6 +350,8 @@ export async function requirePrecedence(deps: Deps, acting: Acting, targetId: st
 
 export interface UserPatch {
   username?: string;
+  /** Another role the caller grants, for a user whose role it grants (user.set-role). */
+  role?: string;
   email?: string;
   enabled?: boolean;
   password?: string;
@@ -347,6 +379,12 @@ export async function updateUser(
     await ensureUsernameFree(deps.db, patch.username, target.id);
   }
   if (patch.email !== undefined) changes.email = validateEmail(patch.email) ?? null;
+  if (patch.role !== undefined && patch.role !== target.role) {
+    // Precedence is checked above (requirePrecedence): what is left to refuse is the role itself.
+    const refused = refusal(acting, { kind: 'user.set-role', target, role: patch.role });
+    if (refused !== null) throw forbidden(refused).because('role-not-grantable');
+    changes.role = grantableRole(caller, patch.role);
+  }
   if (patch.defaultRegion !== undefined) {
     if (patch.defaultRegion.length > 64) throw badRequest('Default region is too long.');
     changes.default_region = patch.defaultRegion;

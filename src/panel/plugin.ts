@@ -14,9 +14,11 @@ import { BARE_CONTEXT, csrfTokenFor, type PageContext } from './render.js';
 import { registerAdminAccountRoutes } from './routes/admin-accounts.js';
 import { registerAdminEventRoutes } from './routes/admin-events.js';
 import { registerAdminPolicyRoutes } from './routes/admin-policy.js';
+import { registerAdminUserFormRoutes } from './routes/admin-user-forms.js';
 import { registerAdminUserRoutes } from './routes/admin-users.js';
 import { registerAuthenticatorRoutes } from './routes/authenticator.js';
 import { registerBypassCodeRoutes } from './routes/bypass-codes.js';
+import { registerCredentialRoutes } from './routes/credentials.js';
 import { registerPasskeyRoutes } from './routes/passkeys.js';
 import { registerProfileRoutes } from './routes/profile.js';
 import { registerSetupRoutes } from './routes/setup.js';
@@ -109,8 +111,10 @@ export async function panelPlugin(app: FastifyInstance, options: PanelOptions): 
   registerSmsRoutes(app, deps);
   registerBypassCodeRoutes(app, deps);
   registerPasskeyRoutes(app, deps);
+  registerCredentialRoutes(app, deps);
   registerAdminAccountRoutes(app, deps);
   registerAdminUserRoutes(app, deps);
+  registerAdminUserFormRoutes(app, deps);
   registerAdminPolicyRoutes(app, deps);
   registerAdminEventRoutes(app, deps);
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { KyselyPlugin } from 'kysely';
 import pino, { type Logger } from 'pino';
 import { type Config, ConfigError } from '../config/config.js';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -67,12 +68,15 @@ export interface DepsOverrides {
   schema?: string;
   /** Redis keys start with this (tests keep their runs apart with it). */
   redisKeyPrefix?: string;
+  /** Kysely plugins for the store (tests count statements with one). */
+  plugins?: KyselyPlugin[];
 }
 
-async function openStore(config: Config, schema: string | undefined): Promise<Store> {
+async function openStore(config: Config, overrides: DepsOverrides): Promise<Store> {
   let store: Store | undefined;
+  const { schema, plugins } = overrides;
   try {
-    store = connect(config.databaseUrl, schema ? { schema } : {});
+    store = connect(config.databaseUrl, { ...(schema ? { schema } : {}), ...(plugins ? { plugins } : {}) });
     await migrateToLatest(store);
     return store;
   } catch (error) {
@@ -87,7 +91,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const clock = overrides.clock ?? systemClock;
   const catalog = loadCatalog(config.catalogFile);
   const ring = overrides.keys ?? loadKeyRing(config, log);
-  const store = await openStore(config, overrides.schema);
+  const store = await openStore(config, overrides);
   let keys: KeyRing;
   try {
     keys = await openHashKey(store.db, ring, clock.now());

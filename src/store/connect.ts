@@ -1,6 +1,7 @@
 import SqliteDatabase from 'better-sqlite3';
 import {
   Kysely,
+  type KyselyPlugin,
   type SqliteDatabase as KyselySqliteDatabase,
   PostgresDialect,
   SqliteDialect,
@@ -11,6 +12,7 @@ import pg from 'pg';
 import { prepareSqliteFiles } from './data-dir-lock.js';
 import { DropRowLocks } from './dialect-differences.js';
 import { migrationProvider } from './migrations/index.js';
+import { announcingTransactions, PostgresWriteListener } from './postgres-write-listener.js';
 import type { Database } from './schema.js';
 import { WriteFeed } from './write-feed.js';
 
@@ -20,12 +22,20 @@ export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
   /**
-   * Embedded SQLite only: every write this process makes to the database, as its statements
-   * describe it. The embedded store belongs to one server process (beside it, the CLI only adds
-   * users), so these are all the writes there are. Absent for PostgreSQL, where other instances
-   * write too.
+   * Every write that may change a row the process remembers. Embedded SQLite: the writes this
+   * process makes, as its statements describe them (the store belongs to one server process;
+   * beside it, the CLI only adds users), so these are all the writes there are. PostgreSQL: this
+   * process's writes the same way, and every instance's committed writes to tokens, users and
+   * accounts from the database's notifications (postgres-write-listener.ts).
    */
   writes?: WriteFeed;
+  /**
+   * PostgreSQL only: whether the feed is known complete right now (its listener connected and
+   * proven recently). While it is not, nothing remembered may be used. Absent: always complete.
+   */
+  writesCurrent?: () => boolean;
+  /** PostgreSQL only: the listening connection (tests wait for it and end it). */
+  writeListener?: PostgresWriteListener;
   /** PostgreSQL only: the connection pool's counts, for the metrics. */
   poolStats?: () => PoolStats;
   /** Answers true when the database responds (health check). */
@@ -74,6 +84,8 @@ export interface ConnectOptions {
   /** PostgreSQL only: a schema to use (and create) instead of public; tests get a fresh one per run. */
   schema?: string;
   poolSize?: number;
+  /** More Kysely plugins, after the store's own (tests count statements with one). */
+  plugins?: KyselyPlugin[];
 }
 
 /** The database file of a sqlite: URL; undefined for PostgreSQL. */
@@ -93,7 +105,7 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     const writes = new WriteFeed();
     const db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: withStatementCache(database) }),
-      plugins: [writes, new DropRowLocks()],
+      plugins: [writes, new DropRowLocks(), ...(options.plugins ?? [])],
     });
     return {
       db,
@@ -107,22 +119,38 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     };
   }
   const max = options.poolSize ?? 10;
-  const pool = new pg.Pool({
+  const clientConfig: pg.ClientConfig = {
     connectionString: url,
-    max,
     connectionTimeoutMillis: 5000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  };
+  const pool = new pg.Pool({ ...clientConfig, max });
+  const writes = new WriteFeed();
+  class AnnouncingDialect extends PostgresDialect {
+    override createDriver() {
+      return announcingTransactions(super.createDriver(), writes);
+    }
+  }
+  const db = new Kysely<Database>({
+    dialect: new AnnouncingDialect({ pool }),
+    plugins: [writes, ...(options.plugins ?? [])],
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const listener = new PostgresWriteListener(clientConfig, writes);
   return {
     db,
     dialect: 'postgres',
+    writes,
+    writesCurrent: () => listener.current(),
+    writeListener: listener,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
     ping: async () => {
       await sql`select 1`.execute(db);
       return true;
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await listener.close();
+      await db.destroy();
+    },
   };
 }
 

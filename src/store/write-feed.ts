@@ -39,7 +39,14 @@ import {
 export type Write =
   | { kind: 'insert'; table: string }
   | { kind: 'rows'; table: string; keys: ReadonlyMap<string, readonly unknown[]> | null }
-  | { kind: 'unknown' };
+  | { kind: 'unknown' }
+  /**
+   * PostgreSQL only, where other connections read while a transaction of this process is open:
+   * a transaction began (`open`) or ended. Its writes are announced statement by statement as
+   * they run, but others see them only at commit, so what a reader reads while one is open may
+   * be about to change.
+   */
+  | { kind: 'transaction'; open: boolean };
 
 export type WriteListener = (write: Write) => void;
 
@@ -78,6 +85,11 @@ export class WriteFeed implements KyselyPlugin {
   async transformResult({ result, queryId }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
     this.#announce(this.#described.get(queryId) ?? UNKNOWN);
     return result;
+  }
+
+  /** Writes this feed could not see in a statement (the transaction marks, another instance's). */
+  announce(writes: readonly Write[]): void {
+    this.#announce(writes);
   }
 
   #announce(writes: readonly Write[]): void {

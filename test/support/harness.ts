@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import type { KyselyPlugin } from 'kysely';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -86,6 +87,8 @@ export async function createTestEnv(
     databaseUrl?: string;
     /** PostgreSQL only, with databaseUrl: the caller's schema in that database. */
     schema?: string;
+    /** Kysely plugins for the store (statement counts). */
+    plugins?: KyselyPlugin[];
   } = {},
 ): Promise<TestEnv> {
   const dialect = options.databaseUrl?.startsWith('postgres') ? 'postgres' : (options.dialect ?? 'sqlite');
@@ -127,6 +130,7 @@ export async function createTestEnv(
       keys: new KeyRing([{ id: '1', key: Buffer.alloc(32, 7) }]),
       redisKeyPrefix: options.redisKeyPrefix ?? `latchkey-test:${randomBytes(6).toString('hex')}:`,
       ...(schema ? { schema } : {}),
+      ...(options.plugins ? { plugins: options.plugins } : {}),
     });
   } catch (error) {
     await dropSchema?.();

@@ -6,7 +6,7 @@ import { authMethodsOf, resolveToken, revokeToken } from '../../access/tokens.js
 import { login } from '../../auth/login.js';
 import { ApiError, badRequest, Messages, notFound } from '../../core/errors.js';
 import type { Deps } from '../../services/deps.js';
-import { type TokenRow, type UserView, userView } from '../../store/schema.js';
+import type { TokenRow, UserView } from '../../store/schema.js';
 import { requireCaller } from '../auth.js';
 import { baseUrlOf, VersionSchema, versionDocument } from '../discovery.js';
 import { CONTROL_CHARACTERS_MESSAGE, hasForbiddenCharacters, toApiError } from '../faults.js';
@@ -275,7 +275,7 @@ async function subjectToken(
   if (!id) return undefined;
   if (id === caller.tokenId) return { id, token: caller.token, user: caller.user };
   const found = await resolveToken(deps, id);
-  return found && { id, token: found.token, user: userView(found.user) };
+  return found && { id, token: found.token, user: found.view };
 }
 
 function hasQueryFlag(request: FastifyRequest, flag: string): boolean {

@@ -116,11 +116,22 @@ export function v3Catalog(deps: Deps, tenantId: string | null, base: string): Js
   ];
 }
 
+/**
+ * The domain of a user view, kept while that view is (weakly): a validated token's view is the
+ * same object for as long as the validation cache keeps its answer, and a write to the domain
+ * drops that answer (access/validation-cache.ts), so validation does not read it again.
+ */
+const domainsOfViews = new WeakMap<UserView, { id: string; name: string }>();
+
 async function userBody(
   deps: Deps,
   user: UserView,
 ): Promise<{ body: JsonObject; domain: { id: string; name: string } }> {
-  const domain = await domainOfUser(deps.db, user);
+  let domain = domainsOfViews.get(user);
+  if (domain === undefined) {
+    domain = await domainOfUser(deps.db, user);
+    if (Object.isFrozen(user)) domainsOfViews.set(user, domain);
+  }
   return {
     body: { id: user.id, name: user.username, domain, password_expires_at: null },
     domain,

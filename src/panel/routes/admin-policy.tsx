@@ -9,7 +9,7 @@ import {
 import type { DomainEnforcementLevel } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow } from '../../store/schema.js';
-import { Actions, Banner, Button, ButtonLink, Card, PostForm, RadioGroup } from '../components.js';
+import { Banner, Button, Card, ConfirmForm, PostForm, RadioGroup } from '../components.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import { setFlash } from '../session.js';
@@ -116,14 +116,15 @@ function ConfirmRequiredPage({
             <UserNames users={impact.usersRequiredToSetUp} />
           </>
         )}
-        <PostForm ctx={ctx} action={policyPath(account)}>
+        <ConfirmForm
+          ctx={ctx}
+          action={policyPath(account)}
+          confirm="Require Multi-Factor"
+          cancel={policyPath(account)}
+        >
           <input type="hidden" name="level" value="REQUIRED" />
           <input type="hidden" name="confirmed" value="yes" />
-          <Actions>
-            <Button kind="danger">Require Multi-Factor</Button>
-            <ButtonLink href={policyPath(account)}>Cancel</ButtonLink>
-          </Actions>
-        </PostForm>
+        </ConfirmForm>
       </Card>
     </AccountLayout>
   );

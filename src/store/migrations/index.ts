@@ -5,7 +5,8 @@ import * as tokenRevokedReason from './2026-11-23-token-revoked-reason.js';
 import * as hardening from './2026-11-30-hardening.js';
 import * as serverKeys from './2026-12-01-server-keys.js';
 import * as passwordHistory from './2026-12-06-password-history.js';
-import * as passkeys from './2026-12-07-passkeys.js';
+import * as writeNotifications from './2026-12-07-write-notifications.js';
+import * as passkeys from './2026-12-08-passkeys.js';
 
 /**
  * Listed statically (no directory scan), so a bundled or compiled build finds every migration.
@@ -19,7 +20,8 @@ export const migrations: Record<string, Migration> = {
   '2026-11-30-hardening': hardening,
   '2026-12-01-server-keys': serverKeys,
   '2026-12-06-password-history': passwordHistory,
-  '2026-12-07-passkeys': passkeys,
+  '2026-12-07-write-notifications': writeNotifications,
+  '2026-12-08-passkeys': passkeys,
 };
 
 export const migrationProvider: MigrationProvider = {

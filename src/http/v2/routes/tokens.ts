@@ -7,7 +7,7 @@ import { type ApiError, badRequest, Messages, notFound, unauthorized } from '../
 import { isJsonObject, type JsonObject } from '../../../core/json.js';
 import { TOO_MANY_FAILURES } from '../../../lockout/source-failures.js';
 import type { Deps } from '../../../services/deps.js';
-import { type TokenRow, userView } from '../../../store/schema.js';
+import type { TokenRow } from '../../../store/schema.js';
 import { requireCaller, sourceOf } from '../../auth.js';
 import { renderCatalog } from '../../common-render.js';
 import { sendFault } from '../../faults.js';
@@ -198,7 +198,9 @@ const validationDoc = (summary: string, ok: TSchema) =>
   });
 
 const revokeDoc = (summary: string, pathToken: boolean) => {
-  const responses: Record<number, TSchema> = { 204: noContent('Revoked, on every instance at once.') };
+  const responses: Record<number, TSchema> = {
+    204: noContent('Revoked: at once on this instance, within a second on every other.'),
+  };
   if (pathToken) responses[404] = notFoundFault(Messages.tokenNotFound);
   return operation({ summary, tag: Tags.tokens, responses });
 };
@@ -253,7 +255,7 @@ export function registerTokenRoutes(app: HttpServer, deps: Deps, metrics: Metric
     const found = self ? undefined : await resolveToken(deps, tokenId);
     const target = self
       ? { id: caller.tokenId, token: caller.token, user: caller.user }
-      : found && { id: tokenId, token: found.token, user: userView(found.user) };
+      : found && { id: tokenId, token: found.token, user: found.view };
     if (!target || target.token.scope !== null) throw notFound(Messages.tokenNotFound);
     if (!self) authorize(caller, { kind: 'token.validate', owner: target.user });
     if (belongsTo !== undefined && belongsTo !== target.user.domain_id)
