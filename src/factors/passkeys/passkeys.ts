@@ -512,15 +512,19 @@ export async function checkPasskeyAssertion(
   const counter = authData.counter;
   if ((counter > 0 || row.sign_count > 0) && counter <= row.sign_count) return refused('counter', owner);
   const now = deps.clock.now();
-  await deps.db
+  let update = deps.db
     .updateTable('passkeys')
     .set({
       sign_count: counter,
       last_used_at: now,
       backed_up: verification.authenticationInfo.credentialBackedUp ? 1 : 0,
     })
-    .where('id', '=', row.id)
-    .execute();
+    .where('id', '=', row.id);
+  // The counter moves forward only: of two answers with the same count at once (a copy used in
+  // parallel), the second finds the row already there and is refused.
+  if (counter > 0) update = update.where('sign_count', '<', counter);
+  const { numUpdatedRows } = await update.executeTakeFirst();
+  if (numUpdatedRows === 0n) return refused('counter', owner);
   await recordEvent(deps.db, now, {
     type: 'passkey.used',
     actorId: owner.id,
