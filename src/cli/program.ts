@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { packageVersion } from '../core/package-version.js';
 import { registerAccountCommands } from './commands/account.js';
 import { example } from './commands/common.js';
+import { registerCredentialCommands } from './commands/credentials.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerMfaCommands } from './commands/mfa.js';
 import { registerServerCommands } from './commands/server.js';
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
     .addHelpText('after', EPILOGUE);
 
   registerSessionCommands(program);
+  registerCredentialCommands(program);
   registerMfaCommands(program);
   registerUserCommands(program);
   registerAccountCommands(program);
