@@ -52,8 +52,13 @@ function importsOf(file: string): string[] {
   for (const { fileName } of info.importedFiles) {
     if (!fileName.startsWith('.')) continue;
     const base = path.resolve(path.dirname(file), fileName).replace(/\.js$/, '');
-    const found = [`${base}.ts`, `${base}.tsx`, path.join(base, 'index.ts')].find((candidate) => existsSync(candidate));
-    assert.ok(found, `${path.relative(SRC, file)} imports ${fileName}, which does not resolve to a source file`);
+    const found = [`${base}.ts`, `${base}.tsx`, path.join(base, 'index.ts')].find((candidate) =>
+      existsSync(candidate),
+    );
+    assert.ok(
+      found,
+      `${path.relative(SRC, file)} imports ${fileName}, which does not resolve to a source file`,
+    );
     targets.push(found);
   }
   return targets;
@@ -65,7 +70,9 @@ function folderOf(file: string): string {
   return parts[0] ?? '';
 }
 
-const layerOf = new Map(LAYERS.flatMap((folders, index) => folders.map((folder) => [folder, index] as const)));
+const layerOf = new Map(
+  LAYERS.flatMap((folders, index) => folders.map((folder) => [folder, index] as const)),
+);
 const files = sourceFiles(SRC);
 const graph = new Map(files.map((file) => [file, importsOf(file)]));
 const rel = (file: string): string => path.relative(SRC, file);
@@ -124,7 +131,8 @@ describe('import direction in src/', () => {
         const fromLayer = layerOf.get(from) ?? -1;
         const toLayer = layerOf.get(to) ?? Number.POSITIVE_INFINITY;
         const arrow = `${rel(file)} -> ${rel(target)}`;
-        if (toLayer >= fromLayer && !ALLOWED_UPWARD.has(arrow)) upward.push(`${arrow} (${from} imports ${to})`);
+        if (toLayer >= fromLayer && !ALLOWED_UPWARD.has(arrow))
+          upward.push(`${arrow} (${from} imports ${to})`);
       }
     }
     assert.deepEqual(upward, []);
@@ -132,8 +140,11 @@ describe('import direction in src/', () => {
   });
 
   it('the kept exceptions still exist (a fixed one leaves the list)', () => {
-    const arrows = new Set([...graph].flatMap(([file, targets]) => targets.map((target) => `${rel(file)} -> ${rel(target)}`)));
-    for (const arrow of ALLOWED_UPWARD.keys()) assert.ok(arrows.has(arrow), `${arrow} is gone: remove it from the list`);
+    const arrows = new Set(
+      [...graph].flatMap(([file, targets]) => targets.map((target) => `${rel(file)} -> ${rel(target)}`)),
+    );
+    for (const arrow of ALLOWED_UPWARD.keys())
+      assert.ok(arrows.has(arrow), `${arrow} is gone: remove it from the list`);
   });
 
   it('no import circle, type-only imports included', () => {

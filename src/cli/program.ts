@@ -6,17 +6,20 @@ import { example } from './commands/common.js';
 import { registerCredentialCommands } from './commands/credentials.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerMfaCommands } from './commands/mfa.js';
+import { registerProfileCommands } from './commands/profiles.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerSessionCommands } from './commands/session.js';
 import { registerUserCommands } from './commands/users.js';
 import { bashCompletion, zshCompletion } from './completion.js';
 import { ExitCode, oneLine } from './failure.js';
 import { colourOn, errorLine, setJsonMode } from './output.js';
+import { chooseProfile } from './session.js';
 
 const EPILOGUE = `
 Client commands talk to a latchkey server over its HTTP API; the server is --url, else
-LATCHKEY_URL, else OS_AUTH_URL, else the one you last logged in to. Colour only on a
-terminal, never with NO_COLOR.
+LATCHKEY_URL, else OS_AUTH_URL, else the one you last logged in to. Each profile
+(--profile NAME or LATCHKEY_PROFILE, else default) keeps its own session, so several
+servers or users are a flag apart. Colour only on a terminal, never with NO_COLOR.
 
 Exit codes: 0 done, 1 refused by the server, 2 usage, 3 bad credentials or not logged in,
 4 locked (an administrator must unlock), 5 server unreachable, 130 cancelled.
@@ -34,6 +37,12 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--url <url>', 'server URL (default: LATCHKEY_URL, OS_AUTH_URL, or the last login)'),
     )
+    .addOption(
+      new Option(
+        '--profile <name>',
+        'saved session to use, one per server or user (default: LATCHKEY_PROFILE, or default)',
+      ),
+    )
     .option('--json', 'print machine-readable JSON')
     .showSuggestionAfterError(true)
     .configureHelp({
@@ -46,9 +55,11 @@ export function buildProgram(): Command {
       outputError: (text, write) => write(errorLine(oneLine(text.replace(/^error: /, '')))),
     })
     .exitOverride()
-    .hook('preAction', (_program, action) =>
-      setJsonMode(action.optsWithGlobals<{ json?: boolean }>().json === true),
-    )
+    .hook('preAction', (_program, action) => {
+      const options = action.optsWithGlobals<{ json?: boolean; profile?: string }>();
+      setJsonMode(options.json === true);
+      chooseProfile(options.profile);
+    })
     .addHelpText('after', EPILOGUE);
 
   registerSessionCommands(program);
@@ -57,6 +68,7 @@ export function buildProgram(): Command {
   registerUserCommands(program);
   registerAccountCommands(program);
   registerEventCommands(program);
+  registerProfileCommands(program);
   registerServerCommands(program);
 
   example(

@@ -4,7 +4,7 @@ import { authorized, call, faultMessage, refusal } from '../client.js';
 import { CliError, ExitCode, usageError } from '../failure.js';
 import { out } from '../output.js';
 import { askSecret, confirmOrYes, readStdinLines } from '../prompts.js';
-import { removeSession, requireSession, type Session } from '../session.js';
+import { loginCommand, removeSession, requireSession, type Session } from '../session.js';
 import { example, type GlobalOptions, globals, resolveUser } from './common.js';
 
 type CredentialOptions = GlobalOptions & { passwordStdin?: boolean; user?: string; yes?: boolean };
@@ -60,7 +60,7 @@ async function changePassword(options: CredentialOptions): Promise<void> {
   removeSession();
   if (options.json) return out.json({ changed: true, username: session.username, tokensRevoked: true });
   out.success(`Changed the password of ${session.username}.`);
-  out.line("Every token of yours is revoked, this one too: log in again with 'latchkey login'.");
+  out.line(`Every token of yours is revoked, this one too: log in again with '${loginCommand()}'.`);
 }
 
 async function showApiKey(options: CredentialOptions): Promise<void> {
