@@ -11,8 +11,8 @@ import { registerServerCommands } from './commands/server.js';
 import { registerSessionCommands } from './commands/session.js';
 import { registerUserCommands } from './commands/users.js';
 import { bashCompletion, zshCompletion } from './completion.js';
-import { ExitCode, oneLine } from './failure.js';
-import { colourOn, errorLine, setJsonMode } from './output.js';
+import { ExitCode, oneLine, usageError } from './failure.js';
+import { colourOn, errorLine, OUTPUT_FORMATS, type OutputFormat, setOutputFormat } from './output.js';
 import { chooseProfile } from './session.js';
 
 const EPILOGUE = `
@@ -43,7 +43,10 @@ export function buildProgram(): Command {
         'saved session to use, one per server or user (default: LATCHKEY_PROFILE, or default)',
       ),
     )
-    .option('--json', 'print machine-readable JSON')
+    .addOption(
+      new Option('-o, --output <format>', 'table (the default), json or yaml').choices(OUTPUT_FORMATS),
+    )
+    .option('--json', 'the same as --output json')
     .showSuggestionAfterError(true)
     .configureHelp({
       sortSubcommands: false,
@@ -56,8 +59,11 @@ export function buildProgram(): Command {
     })
     .exitOverride()
     .hook('preAction', (_program, action) => {
-      const options = action.optsWithGlobals<{ json?: boolean; profile?: string }>();
-      setJsonMode(options.json === true);
+      const options = action.optsWithGlobals<{ json?: boolean; output?: OutputFormat; profile?: string }>();
+      if (options.json && options.output !== undefined && options.output !== 'json') {
+        throw usageError(`--json is --output json: it cannot go with --output ${options.output}`);
+      }
+      setOutputFormat(options.output ?? (options.json ? 'json' : 'table'));
       chooseProfile(options.profile);
     })
     .addHelpText('after', EPILOGUE);

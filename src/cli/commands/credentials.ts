@@ -70,9 +70,9 @@ async function showApiKey(options: CredentialOptions): Promise<void> {
   const key = (await authorized<ApiKeyResponse>(session, 'GET', apiKeyPath(user.id), what)).body[
     'RAX-KSKEY:apiKeyCredentials'
   ];
+  out.note(`Anyone with this key logs in as ${key.username} without MFA: keep it as you keep a password.`);
   if (options.json) return out.json(key);
   out.result(key.apiKey);
-  out.note(`Anyone with this key logs in as ${key.username} without MFA: keep it as you keep a password.`);
 }
 
 async function resetApiKey(options: CredentialOptions): Promise<void> {
