@@ -6,6 +6,7 @@ import { example } from './commands/common.js';
 import { registerCredentialCommands } from './commands/credentials.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerMfaCommands } from './commands/mfa.js';
+import { registerOpenStackCommands } from './commands/openstack.js';
 import { registerProfileCommands } from './commands/profiles.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerSessionCommands } from './commands/session.js';
@@ -75,6 +76,7 @@ export function buildProgram(): Command {
   registerAccountCommands(program);
   registerEventCommands(program);
   registerProfileCommands(program);
+  registerOpenStackCommands(program);
   registerServerCommands(program);
 
   example(
