@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config/config.js';
+import { ConfigError, configDocs, loadConfig, settingSources } from '../src/config/config.js';
 import { childEnv } from './support/process.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -55,6 +55,37 @@ describe('configuration', () => {
       /LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD/,
     );
     assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /LATCHKEY_SECRET_KEYS/);
+  });
+
+  test('a headers timeout longer than the request timeout is taken as the request timeout, as Node requires', () => {
+    const longer = loadConfig({
+      LATCHKEY_HEADERS_TIMEOUT_MS: '600000',
+      LATCHKEY_REQUEST_TIMEOUT_MS: '30000',
+    });
+    assert.equal(longer.http.headersTimeoutMs, 30000);
+    const both = loadConfig({ LATCHKEY_HEADERS_TIMEOUT_MS: '600000', LATCHKEY_REQUEST_TIMEOUT_MS: '600000' });
+    assert.equal(both.http.headersTimeoutMs, 600000);
+    assert.equal(both.http.requestTimeoutMs, 600000);
+  });
+
+  test('latchkey config lists the settings the server reads, with the value and where it came from', () => {
+    const listed = settingSources({ LATCHKEY_PORT: '18600', LATCHKEY_SMS_ALLOWED_COUNTRIES: 'us' });
+    assert.deepEqual(
+      listed.map((setting) => setting.name),
+      configDocs.map((setting) => setting.name),
+    );
+    assert.equal(new Set(listed.map((setting) => setting.name)).size, listed.length, 'each variable once');
+    const byName = new Map(listed.map((setting) => [setting.name, setting]));
+    assert.deepEqual(
+      { ...byName.get('LATCHKEY_PORT'), doc: undefined },
+      { name: 'LATCHKEY_PORT', value: '18600', source: 'environment', doc: undefined },
+    );
+    assert.equal(byName.get('LATCHKEY_HEADERS_TIMEOUT_MS')?.value, 10000);
+    assert.equal(byName.get('LATCHKEY_HEADERS_TIMEOUT_MS')?.source, 'default');
+    assert.equal(byName.get('LATCHKEY_PUBLIC_URL')?.value, null);
+    const config = loadConfig({ LATCHKEY_PORT: '18600', LATCHKEY_SMS_ALLOWED_COUNTRIES: 'us' });
+    assert.equal(config.port, 18600);
+    assert.deepEqual(config.sms.allowedCountries, ['US']);
   });
 
   test('the CLI exits non-zero and names the bad variable', () => {

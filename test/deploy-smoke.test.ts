@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Authenticator } from './support/cli.js';
 import { buildRoot } from './support/process.js';
+import { assertDocumentedAnswer } from './support/remote.js';
 import { requireTool } from './support/tools.js';
 
 /**
@@ -64,7 +65,17 @@ function call(
           } catch {
             body = { text: { value: text } };
           }
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body });
+          const status = response.statusCode ?? 0;
+          try {
+            // Through nginx too, every answer of latchkey's is held to the contract. An HTML page
+            // on an API path is nginx's own (it refuses /metrics from outside), not latchkey's.
+            const fromProxy = String(response.headers['content-type'] ?? '').startsWith('text/html');
+            if (!fromProxy) assertDocumentedAnswer(method, url, { status, headers: response.headers, text });
+          } catch (error) {
+            reject(error);
+            return;
+          }
+          resolve({ status, headers: response.headers, body });
         });
       },
     );

@@ -11,6 +11,7 @@ import {
   type TestUser,
 } from './support/harness.js';
 import { enableOtp, sendPasscode, startMfaLogin, totpAt } from './support/mfa.js';
+import { PanelClient } from './support/panel-client.js';
 
 const WRONG = '000000';
 
@@ -18,6 +19,30 @@ async function otpUser(env: TestEnv, admin: TestUser): Promise<{ user: TestUser;
   const user = await createAccount(env, admin);
   const secret = await enableOtp(env, user);
   return { user, secret };
+}
+
+/**
+ * What the API's user object and the panel's user page say of the user's locks: the
+ * multi-factor state (the API's RAX-AUTH:multiFactorState, the panel's badge) and whether the
+ * password is locked (the API's RAX-AUTH:passwordLockedUntil, the panel's lock note).
+ */
+async function shownLocks(env: TestEnv, panel: PanelClient, reader: TestUser, user: TestUser) {
+  const api = await env.request('GET', `/v2.0/users/${user.id}`, { token: reader.token });
+  assert.equal(api.status, 200, api.text);
+  const wire = api.body.user as Record<string, unknown>;
+  const page = await panel.get(`/admin/accounts/${user.domainId}/users/${user.id}`);
+  assert.equal(page.status, 200, page.body.slice(0, 300));
+  const badge = /<span class="badge badge-(?:bad|on|off)">(LOCKED|On|Off)<\/span>/.exec(page.body)?.[1];
+  return {
+    api: {
+      multiFactorState: wire['RAX-AUTH:multiFactorState'],
+      passwordLocked: Object.hasOwn(wire, 'RAX-AUTH:passwordLockedUntil'),
+    },
+    panel: {
+      multiFactorState: badge === 'LOCKED' ? 'LOCKED' : badge === 'On' ? 'ACTIVE' : badge,
+      passwordLocked: page.body.includes('Too many wrong passwords'),
+    },
+  };
 }
 
 /** A wrong code that is surely not the current one (nor a neighbour). */
@@ -146,6 +171,34 @@ for (const dialect of dialects()) {
       env.clock.advance(2_000);
       const { sessionId: fresh } = await startMfaLogin(env, user);
       assert.equal((await sendPasscode(env, fresh, totpAt(secret, env.clock.now()))).status, 200);
+    });
+
+    test('the API and the panel agree on a lock: before it, while it holds, and from the moment it lifts', async () => {
+      const { user, secret } = await otpUser(env, admin);
+      const panel = await PanelClient.signedIn(env, admin);
+      const expect = (multiFactorState: string, passwordLocked: boolean) => {
+        const side = { multiFactorState, passwordLocked };
+        return { api: side, panel: side };
+      };
+      assert.deepEqual(await shownLocks(env, panel, admin, user), expect('ACTIVE', false));
+
+      const { sessionId } = await startMfaLogin(env, user);
+      for (let attempt = 1; attempt <= 7; attempt++)
+        await sendPasscode(env, sessionId, wrongCode(secret, env.clock.now()));
+      assert.deepEqual(await shownLocks(env, panel, admin, user), expect('LOCKED', false));
+      env.clock.advance(599_999);
+      assert.deepEqual(await shownLocks(env, panel, admin, user), expect('LOCKED', false));
+      env.clock.advance(1);
+      assert.deepEqual(await shownLocks(env, panel, admin, user), expect('ACTIVE', false));
+
+      const wrongPasswords = env.deps.config.passwordLockout.attempts;
+      for (let attempt = 1; attempt <= wrongPasswords; attempt++)
+        assert.equal((await passwordLogin(env, user.username, 'Wrongpass1')).status, 401);
+      assert.deepEqual(await shownLocks(env, panel, admin, user), expect('ACTIVE', true));
+      env.clock.advance(env.deps.config.passwordLockout.seconds * 1000 - 1);
+      assert.deepEqual(await shownLocks(env, panel, admin, user), expect('ACTIVE', true));
+      env.clock.advance(1);
+      assert.deepEqual(await shownLocks(env, panel, admin, user), expect('ACTIVE', false));
     });
   });
 }

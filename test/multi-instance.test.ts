@@ -8,6 +8,7 @@ import { Messages } from '../src/core/errors.js';
 import { freshPostgresSchema, PASSWORD, TEST_KEYS } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
 import { serveFromSources } from './support/process.js';
+import { callServer } from './support/remote.js';
 
 /**
  * Two real server processes on one PostgreSQL schema: what one instance changes, the other sees
@@ -43,18 +44,7 @@ async function call(
   url: string,
   options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
 ) {
-  const response = await fetch(`${instance.url}${url}`, {
-    method,
-    headers: {
-      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(options.token ? { 'x-auth-token': options.token } : {}),
-      ...options.headers,
-    },
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-  });
-  const text = await response.text();
-  const body = text ? (JSON.parse(text) as Record<string, Record<string, unknown>>) : {};
-  return { status: response.status, headers: response.headers, body, text };
+  return callServer<Record<string, Record<string, unknown>>>(instance.url, method, url, options);
 }
 
 async function login(instance: Instance, username: string) {

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildRoot, childEnv, collectOutput, freePort, untilHealthy } from './support/process.js';
+import { callServer } from './support/remote.js';
 import { until } from './support/wait.js';
 
 /**
@@ -90,19 +91,10 @@ async function stop(
 }
 
 async function call(url: string, method: string, body?: unknown, token?: string) {
-  const response = await fetch(url, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(token ? { 'x-auth-token': token } : {}),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  return callServer<Record<string, Record<string, unknown>>>(url, method, '', {
+    ...(body === undefined ? {} : { body }),
+    ...(token ? { token } : {}),
   });
-  const text = await response.text();
-  return {
-    status: response.status,
-    body: (text ? JSON.parse(text) : {}) as Record<string, Record<string, unknown>>,
-  };
 }
 
 const tokenId = (response: { body: Record<string, Record<string, unknown>> }) =>

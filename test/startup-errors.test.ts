@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
 import { bootstrap, createDeps } from '../src/server/main.js';
+import { startServer as startServerProcess } from './support/cli.js';
 import { freshPostgresSchema, TEST_KEYS } from './support/harness.js';
 import { childEnv } from './support/process.js';
 
@@ -26,8 +27,10 @@ function serve(env: Record<string, string>): Promise<{ status: number | null; st
     });
     const stderr: Buffer[] = [];
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    // A start that wrongly succeeds is stopped, and then fails the assertions below.
-    const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    // A start that wrongly succeeds is stopped, and then fails the assertions below. The guard is
+    // far above a start's time even on a loaded machine (a start that fails takes 1-20 s there),
+    // and below the suite's per-test timeout, so the child never outlives its test.
+    const guard = setTimeout(() => child.kill('SIGKILL'), 240_000);
     child.on('exit', (status) => {
       clearTimeout(guard);
       resolve({ status, stderr: Buffer.concat(stderr).toString() });
@@ -104,6 +107,21 @@ describe('start-up failures', () => {
       /^latchkey: PostgreSQL database "latchkey_no_such_database" does not exist at .*: create it \(createdb latchkey_no_such_database\)/,
     );
   });
+});
+
+test('regression: headers and request timeouts of 600000 ms (their maximum) stopped the start with ERR_OUT_OF_RANGE; now it starts', async () => {
+  // The real `serve`, as an operator runs it: Node checked the timeouts when Fastify made the server.
+  const server = await startServerProcess({
+    LATCHKEY_HEADERS_TIMEOUT_MS: '600000',
+    LATCHKEY_REQUEST_TIMEOUT_MS: '600000',
+    LATCHKEY_KEEP_ALIVE_TIMEOUT_MS: '600000',
+  });
+  try {
+    assert.equal((await fetch(`${server.url}/health`)).status, 200);
+    assert.ok(!server.log.join('').includes('ERR_OUT_OF_RANGE'));
+  } finally {
+    await server.stop();
+  }
 });
 
 // Several instances means PostgreSQL: the embedded SQLite database belongs to one process.

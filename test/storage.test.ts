@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
+import ts from 'typescript';
 import { issueToken } from '../src/access/tokens.js';
 import { recordEvent } from '../src/events/events.js';
 import { bypassHash, consumeBypassCode } from '../src/factors/bypass-codes/bypass-codes.js';
@@ -8,6 +12,7 @@ import { insertUser } from '../src/identity/users.js';
 import { reservePasscodeAttempt } from '../src/lockout/attempts.js';
 import { pruneExpired } from '../src/server/housekeeping.js';
 import { migrateToLatest } from '../src/store/connect.js';
+import { isUniqueViolation } from '../src/store/dialect-differences.js';
 import { createTestEnv, dialects, PASSWORD, type TestEnv, uniqueName } from './support/harness.js';
 
 /** Written once, run on every dialect: what the domain code relies on from the store. */
@@ -32,17 +37,16 @@ for (const dialect of dialects()) {
         },
       );
 
+    const storedUser = (id: string) =>
+      env.deps.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
     test('migrations are applied once; running them again changes nothing', async () => {
       assert.deepEqual(await migrateToLatest(env.deps.store), []);
     });
 
     test('times come back as epoch-millisecond numbers and flags as 0/1 numbers', async () => {
       const user = await newUser();
-      const row = await env.deps.db
-        .selectFrom('users')
-        .selectAll()
-        .where('id', '=', user.id)
-        .executeTakeFirstOrThrow();
+      const row = await storedUser(user.id);
       assert.equal(typeof row.created_at, 'number');
       assert.equal(row.created_at, env.clock.now());
       assert.equal(row.enabled, 1);
@@ -55,6 +59,47 @@ for (const dialect of dialects()) {
         .executeTakeFirstOrThrow();
       assert.equal(stored.expires_at, token.expiresAt);
       assert.equal(typeof stored.expires_at, 'number');
+    });
+
+    test('a row lock is written once: it locks on PostgreSQL and is left out on SQLite', async () => {
+      const user = await newUser();
+      const locked = await env.deps.db.transaction().execute(async (trx) => {
+        const forUpdate = trx.selectFrom('users').select('username').where('id', '=', user.id).forUpdate();
+        const forShare = trx.selectFrom('domains').select('id').forShare();
+        assert.equal(/ for update$/.test(forUpdate.compile().sql), env.dialect === 'postgres');
+        assert.equal(/ for share$/.test(forShare.compile().sql), env.dialect === 'postgres');
+        await forShare.execute();
+        return forUpdate.executeTakeFirst();
+      });
+      assert.equal(locked?.username, user.username);
+    });
+
+    test('a unique violation is told from other refusals of the database', async () => {
+      const user = await newUser();
+      const row = await storedUser(user.id);
+      const refusal = async (insert: Promise<unknown>): Promise<unknown> => {
+        try {
+          await insert;
+        } catch (error) {
+          return error;
+        }
+        assert.fail('the database accepted the insert');
+      };
+      const samePrimaryKey = await refusal(env.deps.db.insertInto('users').values(row).execute());
+      assert.equal(isUniqueViolation(samePrimaryKey), true);
+      const sameUsername = await refusal(
+        env.deps.db
+          .insertInto('users')
+          .values({ ...row, id: uniqueName('u').slice(0, 32) })
+          .execute(),
+      );
+      assert.equal(isUniqueViolation(sameUsername), true);
+      const missingColumns = await refusal(
+        sql`insert into users (id) values (${uniqueName('v').slice(0, 32)})`.execute(env.deps.db),
+      );
+      assert.equal(isUniqueViolation(missingColumns), false);
+      assert.equal(isUniqueViolation(new Error('connection reset')), false);
+      assert.equal(isUniqueViolation(undefined), false);
     });
 
     test('usernames are unique whatever their case', async () => {
@@ -176,3 +221,39 @@ for (const dialect of dialects()) {
     });
   });
 }
+
+/**
+ * The store is the one place that knows which database it runs on (src/store/dialect-differences.ts
+ * holds what differs); the server's wiring opens it and explains its connection failures. Any
+ * other file that reads the dialect, names a driver or compares with a dialect's name is asking
+ * a question the store should answer. Comments and prose in longer strings (metric help texts,
+ * examples) are not code that asks, so only identifiers and whole string literals count.
+ */
+test('no code outside the store and the server wiring asks which dialect it runs on', () => {
+  const SRC = path.resolve('src');
+  const allowed = ['store', 'server'].map((folder) => path.join(SRC, folder) + path.sep);
+  const dialectWord = /dialect|postgres|sqlite/i;
+  const dialectName = new Set(['postgres', 'postgresql', 'sqlite', 'sqlite3', 'pg', 'better-sqlite3']);
+  const files = (readdirSync(SRC, { recursive: true, encoding: 'utf8' }) as string[])
+    .filter((file) => /\.tsx?$/.test(file))
+    .map((file) => path.join(SRC, file))
+    .filter((file) => !allowed.some((folder) => file.startsWith(folder)));
+  assert.ok(files.length > 50, 'the walk found the source files');
+  const found: string[] = [];
+  for (const file of files) {
+    const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    const visit = (node: ts.Node): void => {
+      const named =
+        (ts.isIdentifier(node) && dialectWord.test(node.text)) ||
+        ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) &&
+          dialectName.has(node.text.toLowerCase()));
+      if (named) {
+        const { line } = source.getLineAndCharacterOfPosition(node.getStart(source));
+        found.push(`${path.relative(SRC, file)}:${line + 1}: ${node.getText(source)}`);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  assert.deepEqual(found, [], 'ask the store (src/store/dialect-differences.ts) instead');
+});

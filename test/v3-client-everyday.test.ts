@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +14,7 @@ import {
   type TestUser,
 } from './support/harness.js';
 import { enableOtp, totpAt } from './support/mfa.js';
+import { type RunResult, runClean } from './support/process.js';
 import { requireTool } from './support/tools.js';
 
 /**
@@ -27,32 +27,7 @@ const OPENSTACK = '/usr/bin/openstack';
 
 const clientMissing = requireTool('openstack');
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], cwd: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    // A clean environment: no OS_* variable of the machine leaks into the client.
-    const child = spawn(OPENSTACK, args, {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: cwd, LANG: 'C.UTF-8' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[], cwd: string): Promise<RunResult> => runClean(OPENSTACK, args, cwd);
 
 function jsonOf<T>(result: RunResult): T {
   assert.equal(result.code, 0, `openstack failed: ${result.stderr}`);

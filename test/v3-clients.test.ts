@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { Authenticator } from './support/cli.js';
 import { type DialectName, dialects, freshPostgresSchema, TEST_KEYS, uniqueName } from './support/harness.js';
 import { secretOf, totpAt } from './support/mfa.js';
-import { serveFromSources } from './support/process.js';
+import { type RunResult, runClean, serveFromSources } from './support/process.js';
+import { callServer } from './support/remote.js';
 import { requireTool } from './support/tools.js';
 
 /**
@@ -57,33 +58,6 @@ interface Reply {
   body: Record<string, unknown>;
 }
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], cwd: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    // A clean environment: no OS_* variable of the machine leaks into the clients.
-    const child = spawn(command, args, {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: cwd, LANG: 'C.UTF-8' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** keystoneauth's receipt flow, one phase per process, so the test can read the SMS in between. */
 const KEYSTONEAUTH_SCRIPT = `
 import json, sys
@@ -119,20 +93,11 @@ for (const dialect of dialects()) {
     let adminToken: string;
 
     async function call(method: string, url: string, body?: unknown, token?: string): Promise<Reply> {
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      if (token) headers['x-auth-token'] = token;
-      const response = await fetch(`${server.url}${url}`, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      return callServer(server.url, method, url, {
+        headers: { accept: 'application/json' },
+        ...(body === undefined ? {} : { body }),
+        ...(token ? { token } : {}),
       });
-      const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-      };
     }
 
     async function v2Token(username: string, password: string): Promise<string> {
@@ -266,7 +231,7 @@ for (const dialect of dialects()) {
 
     /** The command of the issue: username and password, no domain given (the client sends default). */
     function openstackWithPassword(user: User, ...command: string[]): Promise<RunResult> {
-      return run(
+      return runClean(
         OPENSTACK,
         [
           '--os-auth-url',
@@ -311,7 +276,7 @@ for (const dialect of dialects()) {
     }
 
     function keystoneauth(...args: string[]): Promise<RunResult> {
-      return run(PYTHON, ['-c', KEYSTONEAUTH_SCRIPT, ...args], dataDir);
+      return runClean(PYTHON, ['-c', KEYSTONEAUTH_SCRIPT, ...args], dataDir);
     }
 
     function jsonOf(result: RunResult): Record<string, unknown> {
@@ -375,7 +340,7 @@ for (const dialect of dialects()) {
 
       const cloud = cloudFor(user);
       const passcode = await app.code();
-      const result = await run(
+      const result = await runClean(
         OPENSTACK,
         ['--os-cloud', 'latchkey', '--os-passcode', passcode, 'token', 'issue', '-f', 'json'],
         cloud,
@@ -389,7 +354,7 @@ for (const dialect of dialects()) {
       const user = await createUser(account, 'guesser');
       const app = await enableOtp(user);
       const cloud = cloudFor(user);
-      const wrong = await run(
+      const wrong = await runClean(
         OPENSTACK,
         ['--os-cloud', 'latchkey', '--os-passcode', wrongCode(app.secret), 'token', 'issue', '-f', 'json'],
         cloud,

@@ -28,7 +28,8 @@ import {
   type UserReference,
   usernameKey,
 } from '../identity/users.js';
-import { isLocked, reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import { locksOf } from '../lockout/locks.js';
 import { reservePasswordAttempt, resetPasswordAttempts } from '../lockout/password-attempts.js';
 import { takeSourceFailureSlot } from '../lockout/source-failures.js';
 import {
@@ -170,7 +171,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
 
   const decision = decideLogin(
     authenticated.methods,
-    await policySubject(deps, deps.db, user, false),
+    await policySubject(deps.db, user, false),
     request.scope,
   );
   switch (decision.kind) {
@@ -187,11 +188,7 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
         // Decide again under a share lock on the user and domain rows: a policy change that
         // revokes tokens either commits first (and we see it here) or waits for this token to
         // exist (and revokes it). No token slips between the two.
-        const fresh = decideLogin(
-          authenticated.methods,
-          await policySubject(deps, trx, user, true),
-          request.scope,
-        );
+        const fresh = decideLogin(authenticated.methods, await policySubject(trx, user, true), request.scope);
         if (fresh.kind !== 'issue')
           throw forbidden(fresh.kind === 'must-set-up-mfa' ? Messages.mustSetupMfa : Messages.notAuthorized);
         if (authenticated.sessionHash && !(await consumeMfaSession(trx, authenticated.sessionHash, now))) {
@@ -214,19 +211,18 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
   }
 }
 
-async function policySubject(deps: Deps, db: Db, user: UserRow, lock: boolean): Promise<PolicySubject> {
-  const shareLock = lock && deps.store.dialect === 'postgres';
+async function policySubject(db: Db, user: UserRow, lock: boolean): Promise<PolicySubject> {
   let userQuery = db
     .selectFrom('users')
     .select(['mfa_enabled', 'factor_type', 'mfa_enforcement', 'enabled'])
     .where('id', '=', user.id);
-  if (shareLock) userQuery = userQuery.forShare();
+  if (lock) userQuery = userQuery.forShare();
   const current = await userQuery.executeTakeFirst();
   if (!current?.enabled) throw userDisabled(user.username);
   let domainLevel: string | null = null;
   if (user.domain_id) {
     let domainQuery = db.selectFrom('domains').select('mfa_enforcement').where('id', '=', user.domain_id);
-    if (shareLock) domainQuery = domainQuery.forShare();
+    if (lock) domainQuery = domainQuery.forShare();
     domainLevel = (await domainQuery.executeTakeFirst())?.mfa_enforcement ?? null;
   }
   return {
@@ -307,7 +303,11 @@ export async function judgePassword(
   const passwordLocked = attempt?.kind === 'locked';
   // A user whose MFA login is locked gets the lockout message for a right and a wrong password
   // alike, and the attempt stays counted either way: nothing tells the two apart.
-  const mfaLocked = user !== undefined && !passwordLocked && user.mfa_enabled === 1 && isLocked(deps, user);
+  const mfaLocked =
+    user !== undefined &&
+    !passwordLocked &&
+    user.mfa_enabled === 1 &&
+    locksOf(deps, user).passcode !== undefined;
   if (!user || !ok || passwordLocked || mfaLocked) {
     const reason = passwordLocked ? 'password locked' : mfaLocked ? 'mfa locked' : undefined;
     await auditFailure(deps, request, user, name, 'PASSWORD', reason);
@@ -349,7 +349,7 @@ async function authenticatePasswordAndPasscode(
   const factor = user.factor_type as FactorType | null;
   if (user.mfa_enabled !== 1 || factor === null) {
     // No factor could judge the passcode: refused, and a user who must set MFA up is told so.
-    const subject = await policySubject(deps, deps.db, user, false);
+    const subject = await policySubject(deps.db, user, false);
     if (mfaRequired(subject.userLevel, subject.domainLevel)) {
       await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
       throw forbidden(Messages.mustSetupMfa);
@@ -448,7 +448,7 @@ async function challenge(
   user: UserRow,
   factor: FactorType,
 ): Promise<LoginResult> {
-  if (isLocked(deps, user)) {
+  if (locksOf(deps, user).passcode) {
     await audit(deps, request, user, 'login.failed', { reason: 'locked' });
     throw unauthorized(Messages.locked);
   }
@@ -505,7 +505,7 @@ export async function resendChallengePasscode(
   if (!user.enabled) throw userDisabled(user.username);
   if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || user.factor_type !== 'SMS')
     throw badRequest(RESEND_NOT_SMS);
-  if (isLocked(deps, user)) throw unauthorized(Messages.locked);
+  if (locksOf(deps, user).passcode) throw unauthorized(Messages.locked);
   const sentTo = await resendLoginPasscode(deps, user.id, session.hash);
   await audit(deps, { source }, user, 'login.challenged', { factor: 'SMS', resent: true });
   return { sentTo };

@@ -18,12 +18,6 @@ export class ConfigError extends Error {
 
 type Parser<T> = (raw: string, name: string) => T;
 
-interface Setting<T> {
-  doc: string;
-  default: T;
-  parse: Parser<T>;
-}
-
 const integer =
   (min: number, max: number): Parser<number> =>
   (raw, name) => {
@@ -151,377 +145,409 @@ export function isLoopbackHost(host: string): boolean {
   return isIP(address) === 4 && address.startsWith('127.');
 }
 
-const schema = {
-  LATCHKEY_HOST: { doc: 'Address to listen on.', default: '127.0.0.1', parse: text },
-  LATCHKEY_PORT: {
-    doc: 'TCP port to listen on (0 picks a free one).',
-    default: 8080,
-    parse: integer(0, 65535),
-  },
-  LATCHKEY_PUBLIC_URL: {
-    doc: "The address clients reach this service at (https://id.example.com): self links, the catalog, the / redirect and the panel's origin check use it. Unset: each request's Host (X-Forwarded-Host and -Proto only from a trusted proxy).",
-    default: undefined,
-    parse: publicUrl,
-  },
-  LATCHKEY_DATA_DIR: {
-    doc: 'Directory for the embedded database, the generated key ring and the SMS outbox.',
-    default: './data',
-    parse: text,
-  },
-  LATCHKEY_DATABASE_URL: {
-    doc: 'sqlite:/path/file.db or postgres://...; default: embedded SQLite at <data dir>/latchkey.db.',
-    default: undefined,
-    parse: databaseUrl,
-  },
-  LATCHKEY_REDIS_URL: {
-    doc: 'Optional Redis URL (redis://host:port): the per-source login failure counters live there instead of the database.',
-    default: undefined,
-    parse: optionalText,
-  },
-  LATCHKEY_SECRET_KEYS: {
-    doc: 'Key ring "id:base64key,..." (32-byte keys, first one encrypts). Required in production.',
-    default: undefined,
-    parse: optionalText,
-  },
-  LATCHKEY_PRODUCTION: {
-    doc: 'Refuse to start without LATCHKEY_SECRET_KEYS (also implied by NODE_ENV=production).',
-    default: false,
-    parse: boolean,
-  },
-  LATCHKEY_LOG_LEVEL: {
-    doc: 'pino log level.',
-    default: 'info',
-    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
-  },
-  LATCHKEY_TRUSTED_PROXIES: {
-    doc: 'Proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For gives the client address; empty = none.',
-    default: [] as string[],
-    parse: proxyList,
-  },
-  LATCHKEY_REQUEST_TIMEOUT_MS: {
-    doc: 'Longest time a client may take to send a whole request (headers and body).',
-    default: 30000,
-    parse: integer(1000, 600000),
-  },
-  LATCHKEY_HEADERS_TIMEOUT_MS: {
-    doc: 'Longest time a client may take to send the request headers; a new connection silent this long is closed.',
-    default: 10000,
-    parse: integer(1000, 600000),
-  },
-  LATCHKEY_KEEP_ALIVE_TIMEOUT_MS: {
-    doc: 'How long an idle keep-alive connection stays open.',
-    default: 5000,
-    parse: integer(100, 600000),
-  },
-  LATCHKEY_MAX_CONNECTIONS: {
-    doc: 'Open client connections at most; further ones are closed at once.',
-    default: 1000,
-    parse: integer(1, 1000000),
-  },
-  LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS: {
-    doc: 'Open connections one client address (an IPv6 /64) may hold; further ones are closed at once. Trusted proxies are exempt. 0 = no cap.',
-    default: 100,
-    parse: integer(0, 1000000),
-  },
-  LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS: {
-    doc: 'Of those, connections silent for a second or more without a request in progress (none sent yet, or idle keep-alive); past it, new ones are closed at once. Trusted proxies are exempt. 0 = no cap.',
-    default: 50,
-    parse: integer(0, 1000000),
-  },
-  LATCHKEY_PASSWORD_LOCKOUT_ATTEMPTS: {
-    doc: "Consecutive wrong passwords that lock a user's password login; 0 = never.",
-    default: 6,
-    parse: integer(0, 1000),
-  },
-  LATCHKEY_PASSWORD_LOCKOUT_SECONDS: {
-    doc: 'How long a password lock lasts; 0 = until an administrator unlocks.',
-    default: 1800,
-    parse: integer(0, 31536000),
-  },
-  LATCHKEY_PASSWORD_HISTORY: {
-    doc: "How many of a user's most recent passwords (the current one included) a new password must differ from, as Keystone's unique_last_password_count (PCI DSS: 4); 0 = off.",
-    default: 0,
-    parse: integer(0, 24),
-  },
-  LATCHKEY_LOGIN_FAILURES_PER_SOURCE: {
-    doc: 'Failed authentications (password, API key, passcode) per source address per 10 minutes, then 429; 0 = no limit.',
-    default: 100,
-    parse: integer(0, 10000000),
-  },
-  LATCHKEY_TOKEN_TTL_SECONDS: { doc: 'Token lifetime.', default: 86400, parse: integer(60, 31536000) },
-  LATCHKEY_SETUP_TOKEN_TTL_SECONDS: {
-    doc: 'SETUP-MFA token lifetime.',
-    default: 3600,
-    parse: integer(60, 86400),
-  },
-  LATCHKEY_MFA_SESSION_TTL_SECONDS: {
-    doc: 'Lifetime of an OS-MF session id.',
-    default: 300,
-    parse: integer(30, 3600),
-  },
-  LATCHKEY_MFA_LOCKOUT_THRESHOLD: {
-    doc: 'Consecutive wrong passcodes that lock MFA login (the 7th locks: "more than six").',
-    default: 7,
-    parse: integer(1, 100),
-  },
-  LATCHKEY_MFA_LOCKOUT_SECONDS: {
-    doc: 'How long a lock lasts; 0 = until an administrator unlocks.',
-    default: 0,
-    parse: integer(0, 31536000),
-  },
-  LATCHKEY_OTP_ISSUER: { doc: 'Issuer shown in authenticator apps.', default: 'Latchkey', parse: text },
-  LATCHKEY_SMS_PROVIDER: {
-    doc: 'outbox, twilio or webhook.',
-    default: 'outbox',
-    parse: oneOf('outbox', 'twilio', 'webhook'),
-  },
-  LATCHKEY_SMS_OUTBOX: {
-    doc: 'JSON-lines file the outbox provider appends to; default <data dir>/sms-outbox.jsonl.',
-    default: undefined,
-    parse: optionalText,
-  },
-  LATCHKEY_TWILIO_ACCOUNT_SID: { doc: 'Twilio account SID.', default: undefined, parse: optionalText },
-  LATCHKEY_TWILIO_AUTH_TOKEN: { doc: 'Twilio auth token.', default: undefined, parse: optionalText },
-  LATCHKEY_TWILIO_FROM: { doc: 'Twilio sender number (E.164).', default: undefined, parse: optionalText },
-  LATCHKEY_TWILIO_API_URL: { doc: 'Twilio API base URL.', default: 'https://api.twilio.com', parse: text },
-  LATCHKEY_SMS_WEBHOOK_URL: { doc: 'URL the webhook provider POSTs to.', default: undefined, parse: httpUrl },
-  LATCHKEY_SMS_WEBHOOK_SECRET: {
-    doc: 'HMAC-SHA-256 key for the X-Latchkey-Signature header.',
-    default: undefined,
-    parse: optionalText,
-  },
-  LATCHKEY_SMS_TIMEOUT_MS: {
-    doc: 'Timeout of one provider call.',
-    default: 5000,
-    parse: integer(100, 60000),
-  },
-  LATCHKEY_SMS_ALLOWED_COUNTRIES: {
-    doc: 'ISO country codes SMS may go to, comma-separated; empty = all.',
-    default: [] as string[],
-    parse: countryList,
-  },
-  LATCHKEY_SMS_MAX_PER_NUMBER_10MIN: {
-    doc: 'Messages per number per 10 min.',
-    default: 5,
-    parse: integer(1, 10000),
-  },
-  LATCHKEY_SMS_MAX_PER_NUMBER_DAY: {
-    doc: 'Messages per number per day.',
-    default: 20,
-    parse: integer(1, 100000),
-  },
-  LATCHKEY_SMS_MAX_PER_USER_HOUR: {
-    doc: 'Messages per user per hour.',
-    default: 10,
-    parse: integer(1, 10000),
-  },
-  LATCHKEY_SMS_MAX_TEMPORARY_CODES_PER_USER_HOUR: {
-    doc: 'Temporary codes sent by administrators per user per hour (their own budget, apart from the limits above).',
-    default: 5,
-    parse: integer(1, 10000),
-  },
-  LATCHKEY_CATALOG_FILE: {
-    doc: 'JSON service catalog with {tenantId} placeholders; default [].',
-    default: undefined,
-    parse: optionalText,
-  },
-  LATCHKEY_BOOTSTRAP_ADMIN_USERNAME: {
-    doc: 'Create this identity:admin on start.',
-    default: undefined,
-    parse: optionalText,
-  },
-  LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD: { doc: 'Its password.', default: undefined, parse: optionalText },
-  LATCHKEY_METRICS_TOKEN: {
-    doc: 'Bearer token /metrics requires; required when LATCHKEY_HOST is not a loopback address.',
-    default: undefined,
-    parse: optionalText,
-  },
-  LATCHKEY_EVENTS_RETENTION_DAYS: {
-    doc: 'Days security events are kept.',
-    default: 90,
-    parse: integer(1, 36500),
-  },
-  LATCHKEY_FAILURE_EVENTS_RETENTION_DAYS: {
-    doc: 'Days failed-login and rate-limit events are kept.',
-    default: 7,
-    parse: integer(1, 36500),
-  },
-  LATCHKEY_ARGON2_MEMORY_KIB: {
-    doc: 'argon2id memory cost (OWASP: 19456 KiB).',
-    default: 19456,
-    parse: integer(1024, 4194304),
-  },
-  LATCHKEY_ARGON2_ITERATIONS: { doc: 'argon2id time cost (OWASP: 2).', default: 2, parse: integer(1, 100) },
-} satisfies Record<string, Setting<unknown>>;
+/**
+ * One setting: the variable that sets it, how its text is read (bounds and error messages
+ * included), its value when the variable is unset, and what it is for (the README's table and
+ * `latchkey config` show this text).
+ */
+class Setting<T> {
+  constructor(
+    readonly variable: string,
+    readonly parse: Parser<T>,
+    readonly defaultValue: T,
+    readonly doc: string,
+  ) {}
 
-type Schema = typeof schema;
-export type ConfigValues = { [K in keyof Schema]: ReturnType<Schema[K]['parse']> | Schema[K]['default'] };
-
-export interface Config {
-  host: string;
-  port: number;
-  /** An origin (`https://id.example.com`, no trailing slash), or undefined: from each request. */
-  publicUrl: string | undefined;
-  dataDir: string;
-  databaseUrl: string;
-  redisUrl: string | undefined;
-  secretKeys: string | undefined;
-  production: boolean;
-  logLevel: string;
-  trustedProxies: string[];
-  http: {
-    requestTimeoutMs: number;
-    headersTimeoutMs: number;
-    keepAliveTimeoutMs: number;
-    maxConnections: number;
-    maxConnectionsPerAddress: number;
-    maxIdleConnectionsPerAddress: number;
-  };
-  passwordLockout: { attempts: number; seconds: number };
-  /** Recent passwords a new one must differ from (0 = off). */
-  passwordHistory: number;
-  loginFailuresPerSource: number;
-  tokenTtlSeconds: number;
-  setupTokenTtlSeconds: number;
-  mfaSessionTtlSeconds: number;
-  lockoutThreshold: number;
-  lockoutSeconds: number;
-  otpIssuer: string;
-  sms: {
-    provider: 'outbox' | 'twilio' | 'webhook';
-    outboxFile: string;
-    twilio: { accountSid: string; authToken: string; from: string; apiUrl: string } | undefined;
-    webhook: { url: string; secret: string } | undefined;
-    timeoutMs: number;
-    allowedCountries: string[];
-    maxPerNumber10Min: number;
-    maxPerNumberDay: number;
-    maxPerUserHour: number;
-    maxTemporaryCodesPerUserHour: number;
-  };
-  catalogFile: string | undefined;
-  bootstrapAdmin: { username: string; password: string } | undefined;
-  metricsToken: string | undefined;
-  eventsRetentionDays: number;
-  failureEventsRetentionDays: number;
-  argon2: { memoryKib: number; iterations: number };
+  read(env: NodeJS.ProcessEnv): T {
+    const raw = env[this.variable];
+    return raw === undefined ? this.defaultValue : this.parse(raw, this.variable);
+  }
 }
 
-export const configDocs = Object.entries(schema).map(([name, setting]) => ({
-  name,
-  doc: setting.doc,
-  default: setting.default,
+const setting = <T>(variable: string, parse: Parser<T>, defaultValue: NoInfer<T>, doc: string): Setting<T> =>
+  new Setting(variable, parse, defaultValue, doc);
+
+type SettingTree = { readonly [key: string]: Setting<unknown> | SettingTree };
+
+/** The values a tree of settings reads to, in the tree's shape. */
+type ValuesOf<Tree> =
+  Tree extends Setting<infer Value> ? Value : { [Key in keyof Tree]: ValuesOf<Tree[Key]> };
+
+/**
+ * Every setting, each written once, in the shape of `Config`: the type, the reader, the list
+ * `latchkey config` prints and the unknown-variable check all come from this table. What one
+ * setting's value does to another's (a default under the data directory, a provider's required
+ * settings) is in `loadConfig`.
+ */
+const SETTINGS = {
+  host: setting('LATCHKEY_HOST', text, '127.0.0.1', 'Address to listen on.'),
+  port: setting('LATCHKEY_PORT', integer(0, 65535), 8080, 'TCP port to listen on (0 picks a free one).'),
+  /** An origin (`https://id.example.com`, no trailing slash), or undefined: from each request. */
+  publicUrl: setting(
+    'LATCHKEY_PUBLIC_URL',
+    publicUrl,
+    undefined,
+    "The address clients reach this service at (https://id.example.com): self links, the catalog, the / redirect and the panel's origin check use it. Unset: each request's Host (X-Forwarded-Host and -Proto only from a trusted proxy).",
+  ),
+  dataDir: setting(
+    'LATCHKEY_DATA_DIR',
+    text,
+    './data',
+    'Directory for the embedded database, the generated key ring and the SMS outbox.',
+  ),
+  databaseUrl: setting(
+    'LATCHKEY_DATABASE_URL',
+    databaseUrl,
+    undefined,
+    'sqlite:/path/file.db or postgres://...; default: embedded SQLite at <data dir>/latchkey.db.',
+  ),
+  redisUrl: setting(
+    'LATCHKEY_REDIS_URL',
+    optionalText,
+    undefined,
+    'Optional Redis URL (redis://host:port): the per-source login failure counters live there instead of the database.',
+  ),
+  secretKeys: setting(
+    'LATCHKEY_SECRET_KEYS',
+    optionalText,
+    undefined,
+    'Key ring "id:base64key,..." (32-byte keys, first one encrypts). Required in production.',
+  ),
+  production: setting(
+    'LATCHKEY_PRODUCTION',
+    boolean,
+    false,
+    'Refuse to start without LATCHKEY_SECRET_KEYS (also implied by NODE_ENV=production).',
+  ),
+  logLevel: setting(
+    'LATCHKEY_LOG_LEVEL',
+    oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+    'info',
+    'pino log level.',
+  ),
+  trustedProxies: setting(
+    'LATCHKEY_TRUSTED_PROXIES',
+    proxyList,
+    [],
+    'Proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For gives the client address; empty = none.',
+  ),
+  http: {
+    requestTimeoutMs: setting(
+      'LATCHKEY_REQUEST_TIMEOUT_MS',
+      integer(1000, 600000),
+      30000,
+      'Longest time a client may take to send a whole request (headers and body).',
+    ),
+    headersTimeoutMs: setting(
+      'LATCHKEY_HEADERS_TIMEOUT_MS',
+      integer(1000, 600000),
+      10000,
+      'Longest time a client may take to send the request headers; a new connection silent this long is closed. At most LATCHKEY_REQUEST_TIMEOUT_MS (a longer one is taken as that, as Node requires).',
+    ),
+    keepAliveTimeoutMs: setting(
+      'LATCHKEY_KEEP_ALIVE_TIMEOUT_MS',
+      integer(100, 600000),
+      5000,
+      'How long an idle keep-alive connection stays open.',
+    ),
+    maxConnections: setting(
+      'LATCHKEY_MAX_CONNECTIONS',
+      integer(1, 1000000),
+      1000,
+      'Open client connections at most; further ones are closed at once.',
+    ),
+    maxConnectionsPerAddress: setting(
+      'LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS',
+      integer(0, 1000000),
+      100,
+      'Open connections one client address (an IPv6 /64) may hold; further ones are closed at once. Trusted proxies are exempt. 0 = no cap.',
+    ),
+    maxIdleConnectionsPerAddress: setting(
+      'LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS',
+      integer(0, 1000000),
+      50,
+      'Of those, connections silent for a second or more without a request in progress (none sent yet, or idle keep-alive); past it, new ones are closed at once. Trusted proxies are exempt. 0 = no cap.',
+    ),
+  },
+  passwordLockout: {
+    attempts: setting(
+      'LATCHKEY_PASSWORD_LOCKOUT_ATTEMPTS',
+      integer(0, 1000),
+      6,
+      "Consecutive wrong passwords that lock a user's password login; 0 = never.",
+    ),
+    seconds: setting(
+      'LATCHKEY_PASSWORD_LOCKOUT_SECONDS',
+      integer(0, 31536000),
+      1800,
+      'How long a password lock lasts; 0 = until an administrator unlocks.',
+    ),
+  },
+  /** Recent passwords a new one must differ from (0 = off). */
+  passwordHistory: setting(
+    'LATCHKEY_PASSWORD_HISTORY',
+    integer(0, 24),
+    0,
+    "How many of a user's most recent passwords (the current one included) a new password must differ from, as Keystone's unique_last_password_count (PCI DSS: 4); 0 = off.",
+  ),
+  loginFailuresPerSource: setting(
+    'LATCHKEY_LOGIN_FAILURES_PER_SOURCE',
+    integer(0, 10000000),
+    100,
+    'Failed authentications (password, API key, passcode) per source address per 10 minutes, then 429; 0 = no limit.',
+  ),
+  tokenTtlSeconds: setting('LATCHKEY_TOKEN_TTL_SECONDS', integer(60, 31536000), 86400, 'Token lifetime.'),
+  setupTokenTtlSeconds: setting(
+    'LATCHKEY_SETUP_TOKEN_TTL_SECONDS',
+    integer(60, 86400),
+    3600,
+    'SETUP-MFA token lifetime.',
+  ),
+  mfaSessionTtlSeconds: setting(
+    'LATCHKEY_MFA_SESSION_TTL_SECONDS',
+    integer(30, 3600),
+    300,
+    'Lifetime of an OS-MF session id.',
+  ),
+  lockoutThreshold: setting(
+    'LATCHKEY_MFA_LOCKOUT_THRESHOLD',
+    integer(1, 100),
+    7,
+    'Consecutive wrong passcodes that lock MFA login (the 7th locks: "more than six").',
+  ),
+  lockoutSeconds: setting(
+    'LATCHKEY_MFA_LOCKOUT_SECONDS',
+    integer(0, 31536000),
+    0,
+    'How long a lock lasts; 0 = until an administrator unlocks.',
+  ),
+  otpIssuer: setting('LATCHKEY_OTP_ISSUER', text, 'Latchkey', 'Issuer shown in authenticator apps.'),
+  sms: {
+    provider: setting(
+      'LATCHKEY_SMS_PROVIDER',
+      oneOf('outbox', 'twilio', 'webhook'),
+      'outbox',
+      'outbox, twilio or webhook.',
+    ),
+    outboxFile: setting(
+      'LATCHKEY_SMS_OUTBOX',
+      optionalText,
+      undefined,
+      'JSON-lines file the outbox provider appends to; default <data dir>/sms-outbox.jsonl.',
+    ),
+    twilio: {
+      accountSid: setting('LATCHKEY_TWILIO_ACCOUNT_SID', optionalText, undefined, 'Twilio account SID.'),
+      authToken: setting('LATCHKEY_TWILIO_AUTH_TOKEN', optionalText, undefined, 'Twilio auth token.'),
+      from: setting('LATCHKEY_TWILIO_FROM', optionalText, undefined, 'Twilio sender number (E.164).'),
+      apiUrl: setting('LATCHKEY_TWILIO_API_URL', text, 'https://api.twilio.com', 'Twilio API base URL.'),
+    },
+    webhook: {
+      url: setting('LATCHKEY_SMS_WEBHOOK_URL', httpUrl, undefined, 'URL the webhook provider POSTs to.'),
+      secret: setting(
+        'LATCHKEY_SMS_WEBHOOK_SECRET',
+        optionalText,
+        undefined,
+        'HMAC-SHA-256 key for the X-Latchkey-Signature header.',
+      ),
+    },
+    timeoutMs: setting('LATCHKEY_SMS_TIMEOUT_MS', integer(100, 60000), 5000, 'Timeout of one provider call.'),
+    allowedCountries: setting(
+      'LATCHKEY_SMS_ALLOWED_COUNTRIES',
+      countryList,
+      [],
+      'ISO country codes SMS may go to, comma-separated; empty = all.',
+    ),
+    maxPerNumber10Min: setting(
+      'LATCHKEY_SMS_MAX_PER_NUMBER_10MIN',
+      integer(1, 10000),
+      5,
+      'Messages per number per 10 min.',
+    ),
+    maxPerNumberDay: setting(
+      'LATCHKEY_SMS_MAX_PER_NUMBER_DAY',
+      integer(1, 100000),
+      20,
+      'Messages per number per day.',
+    ),
+    maxPerUserHour: setting(
+      'LATCHKEY_SMS_MAX_PER_USER_HOUR',
+      integer(1, 10000),
+      10,
+      'Messages per user per hour.',
+    ),
+    maxTemporaryCodesPerUserHour: setting(
+      'LATCHKEY_SMS_MAX_TEMPORARY_CODES_PER_USER_HOUR',
+      integer(1, 10000),
+      5,
+      'Temporary codes sent by administrators per user per hour (their own budget, apart from the limits above).',
+    ),
+  },
+  catalogFile: setting(
+    'LATCHKEY_CATALOG_FILE',
+    optionalText,
+    undefined,
+    'JSON service catalog with {tenantId} placeholders; default [].',
+  ),
+  bootstrapAdmin: {
+    username: setting(
+      'LATCHKEY_BOOTSTRAP_ADMIN_USERNAME',
+      optionalText,
+      undefined,
+      'Create this identity:admin on start.',
+    ),
+    password: setting('LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD', optionalText, undefined, 'Its password.'),
+  },
+  metricsToken: setting(
+    'LATCHKEY_METRICS_TOKEN',
+    optionalText,
+    undefined,
+    'Bearer token /metrics requires; required when LATCHKEY_HOST is not a loopback address.',
+  ),
+  eventsRetentionDays: setting(
+    'LATCHKEY_EVENTS_RETENTION_DAYS',
+    integer(1, 36500),
+    90,
+    'Days security events are kept.',
+  ),
+  failureEventsRetentionDays: setting(
+    'LATCHKEY_FAILURE_EVENTS_RETENTION_DAYS',
+    integer(1, 36500),
+    7,
+    'Days failed-login and rate-limit events are kept.',
+  ),
+  argon2: {
+    memoryKib: setting(
+      'LATCHKEY_ARGON2_MEMORY_KIB',
+      integer(1024, 4194304),
+      19456,
+      'argon2id memory cost (OWASP: 19456 KiB).',
+    ),
+    iterations: setting('LATCHKEY_ARGON2_ITERATIONS', integer(1, 100), 2, 'argon2id time cost (OWASP: 2).'),
+  },
+} satisfies SettingTree;
+
+type SettingValues = ValuesOf<typeof SETTINGS>;
+
+/** The settings of a tree, depth first: the table's order, which `latchkey config` keeps. */
+function settingsIn(tree: SettingTree): Setting<unknown>[] {
+  return Object.values(tree).flatMap((node) => (node instanceof Setting ? [node] : settingsIn(node)));
+}
+
+function readTree(tree: SettingTree, env: NodeJS.ProcessEnv): unknown {
+  return Object.fromEntries(
+    Object.entries(tree).map(([key, node]) => [
+      key,
+      node instanceof Setting ? node.read(env) : readTree(node, env),
+    ]),
+  );
+}
+
+const ALL_SETTINGS = settingsIn(SETTINGS);
+const VARIABLES = new Set(ALL_SETTINGS.map((each) => each.variable));
+
+export const configDocs = ALL_SETTINGS.map((each) => ({
+  name: each.variable,
+  doc: each.doc,
+  default: each.defaultValue,
 }));
 
-function readValues(env: NodeJS.ProcessEnv): ConfigValues {
-  const values: Record<string, unknown> = {};
-  for (const [name, setting] of Object.entries(schema) as [string, Setting<unknown>][]) {
-    const raw = env[name];
-    values[name] = raw === undefined ? setting.default : setting.parse(raw, name);
-  }
+/**
+ * Every setting as `latchkey config` lists it, in the table's order: the text the environment
+ * gives it, else its default (null when it has none), and which of the two that is.
+ */
+export function settingSources(env: NodeJS.ProcessEnv): {
+  name: string;
+  value: unknown;
+  source: 'environment' | 'default';
+  doc: string;
+}[] {
+  return ALL_SETTINGS.map((each) => {
+    const raw = env[each.variable];
+    return {
+      name: each.variable,
+      value: raw ?? each.defaultValue ?? null,
+      source: raw === undefined ? 'default' : 'environment',
+      doc: each.doc,
+    };
+  });
+}
+
+function readValues(env: NodeJS.ProcessEnv): SettingValues {
+  const values = readTree(SETTINGS, env) as SettingValues;
   for (const name of Object.keys(env)) {
     const replacement = REPLACED[name];
     if (replacement) throw new ConfigError(name, replacement);
-    if (name.startsWith('LATCHKEY_') && !(name in schema) && !name.startsWith('LATCHKEY_TEST_')) {
+    if (name.startsWith('LATCHKEY_') && !VARIABLES.has(name) && !name.startsWith('LATCHKEY_TEST_')) {
       throw new ConfigError(name, 'unknown setting (check the spelling)');
     }
   }
-  return values as ConfigValues;
+  return values;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+type AllSet<Group> = { [Key in keyof Group]: Exclude<Group[Key], undefined> };
+
+/** A group of settings that one choice needs in full: the first one unset is named. */
+function requireAll<Group extends Record<string, unknown>>(
+  values: Group,
+  settings: { [Key in keyof Group]: Setting<Group[Key]> },
+  why: string,
+): AllSet<Group> {
+  for (const key of Object.keys(settings) as (keyof Group)[]) {
+    if (values[key] === undefined) throw new ConfigError(settings[key].variable, why);
+  }
+  return values as AllSet<Group>;
+}
+
+/**
+ * The settings read from `env` and checked against each other. Each value is the table's; what
+ * is derived here: paths made absolute, the defaults under the data directory, the provider's
+ * settings present only for that provider, the bootstrap pair, production (also NODE_ENV), and a
+ * headers timeout no longer than the request timeout (Node refuses a longer one).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   const v = readValues(env);
-  const dataDir = path.resolve(v.LATCHKEY_DATA_DIR);
-  const provider = v.LATCHKEY_SMS_PROVIDER as Config['sms']['provider'];
-  let twilio: Config['sms']['twilio'];
-  if (provider === 'twilio') {
-    for (const name of [
-      'LATCHKEY_TWILIO_ACCOUNT_SID',
-      'LATCHKEY_TWILIO_AUTH_TOKEN',
-      'LATCHKEY_TWILIO_FROM',
-    ] as const) {
-      if (!v[name]) throw new ConfigError(name, 'required when LATCHKEY_SMS_PROVIDER=twilio');
-    }
-    twilio = {
-      accountSid: v.LATCHKEY_TWILIO_ACCOUNT_SID ?? '',
-      authToken: v.LATCHKEY_TWILIO_AUTH_TOKEN ?? '',
-      from: v.LATCHKEY_TWILIO_FROM ?? '',
-      apiUrl: v.LATCHKEY_TWILIO_API_URL,
-    };
-  }
-  let webhook: Config['sms']['webhook'];
-  if (provider === 'webhook') {
-    for (const name of ['LATCHKEY_SMS_WEBHOOK_URL', 'LATCHKEY_SMS_WEBHOOK_SECRET'] as const) {
-      if (!v[name]) throw new ConfigError(name, 'required when LATCHKEY_SMS_PROVIDER=webhook');
-    }
-    webhook = { url: v.LATCHKEY_SMS_WEBHOOK_URL ?? '', secret: v.LATCHKEY_SMS_WEBHOOK_SECRET ?? '' };
-  }
-  const username = v.LATCHKEY_BOOTSTRAP_ADMIN_USERNAME;
-  const password = v.LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD;
+  const dataDir = path.resolve(v.dataDir);
+  const { provider } = v.sms;
+  const twilio =
+    provider === 'twilio'
+      ? requireAll(v.sms.twilio, SETTINGS.sms.twilio, 'required when LATCHKEY_SMS_PROVIDER=twilio')
+      : undefined;
+  const webhook =
+    provider === 'webhook'
+      ? requireAll(v.sms.webhook, SETTINGS.sms.webhook, 'required when LATCHKEY_SMS_PROVIDER=webhook')
+      : undefined;
+  const { username, password } = v.bootstrapAdmin;
   if ((username === undefined) !== (password === undefined)) {
     throw new ConfigError(
-      username === undefined ? 'LATCHKEY_BOOTSTRAP_ADMIN_USERNAME' : 'LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD',
+      (username === undefined ? SETTINGS.bootstrapAdmin.username : SETTINGS.bootstrapAdmin.password).variable,
       'set both LATCHKEY_BOOTSTRAP_ADMIN_USERNAME and LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD, or neither',
     );
   }
-  if (!isLoopbackHost(v.LATCHKEY_HOST) && v.LATCHKEY_METRICS_TOKEN === undefined) {
+  if (!isLoopbackHost(v.host) && v.metricsToken === undefined) {
     throw new ConfigError(
-      'LATCHKEY_METRICS_TOKEN',
-      `required when LATCHKEY_HOST (${v.LATCHKEY_HOST}) is not a loopback address, or /metrics would be open to the network; set a long random token and give it to the scraper`,
+      SETTINGS.metricsToken.variable,
+      `required when LATCHKEY_HOST (${v.host}) is not a loopback address, or /metrics would be open to the network; set a long random token and give it to the scraper`,
     );
   }
-  const production = v.LATCHKEY_PRODUCTION || env.NODE_ENV === 'production';
-  if (production && !v.LATCHKEY_SECRET_KEYS) {
-    throw new ConfigError('LATCHKEY_SECRET_KEYS', 'required in production (no generated key ring)');
+  const production = v.production || env.NODE_ENV === 'production';
+  if (production && !v.secretKeys) {
+    throw new ConfigError(SETTINGS.secretKeys.variable, 'required in production (no generated key ring)');
   }
   return {
-    host: v.LATCHKEY_HOST,
-    port: v.LATCHKEY_PORT,
-    publicUrl: v.LATCHKEY_PUBLIC_URL,
+    ...v,
     dataDir,
-    databaseUrl: v.LATCHKEY_DATABASE_URL ?? `sqlite:${path.join(dataDir, 'latchkey.db')}`,
-    redisUrl: v.LATCHKEY_REDIS_URL,
-    secretKeys: v.LATCHKEY_SECRET_KEYS,
+    databaseUrl: v.databaseUrl ?? `sqlite:${path.join(dataDir, 'latchkey.db')}`,
     production,
-    logLevel: v.LATCHKEY_LOG_LEVEL,
-    trustedProxies: v.LATCHKEY_TRUSTED_PROXIES,
-    http: {
-      requestTimeoutMs: v.LATCHKEY_REQUEST_TIMEOUT_MS,
-      headersTimeoutMs: Math.min(v.LATCHKEY_HEADERS_TIMEOUT_MS, v.LATCHKEY_REQUEST_TIMEOUT_MS),
-      keepAliveTimeoutMs: v.LATCHKEY_KEEP_ALIVE_TIMEOUT_MS,
-      maxConnections: v.LATCHKEY_MAX_CONNECTIONS,
-      maxConnectionsPerAddress: v.LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS,
-      maxIdleConnectionsPerAddress: v.LATCHKEY_MAX_IDLE_CONNECTIONS_PER_ADDRESS,
-    },
-    passwordLockout: {
-      attempts: v.LATCHKEY_PASSWORD_LOCKOUT_ATTEMPTS,
-      seconds: v.LATCHKEY_PASSWORD_LOCKOUT_SECONDS,
-    },
-    passwordHistory: v.LATCHKEY_PASSWORD_HISTORY,
-    loginFailuresPerSource: v.LATCHKEY_LOGIN_FAILURES_PER_SOURCE,
-    tokenTtlSeconds: v.LATCHKEY_TOKEN_TTL_SECONDS,
-    setupTokenTtlSeconds: v.LATCHKEY_SETUP_TOKEN_TTL_SECONDS,
-    mfaSessionTtlSeconds: v.LATCHKEY_MFA_SESSION_TTL_SECONDS,
-    lockoutThreshold: v.LATCHKEY_MFA_LOCKOUT_THRESHOLD,
-    lockoutSeconds: v.LATCHKEY_MFA_LOCKOUT_SECONDS,
-    otpIssuer: v.LATCHKEY_OTP_ISSUER,
+    http: { ...v.http, headersTimeoutMs: Math.min(v.http.headersTimeoutMs, v.http.requestTimeoutMs) },
     sms: {
-      provider,
-      outboxFile: path.resolve(v.LATCHKEY_SMS_OUTBOX ?? path.join(dataDir, 'sms-outbox.jsonl')),
+      ...v.sms,
+      outboxFile: path.resolve(v.sms.outboxFile ?? path.join(dataDir, 'sms-outbox.jsonl')),
       twilio,
       webhook,
-      timeoutMs: v.LATCHKEY_SMS_TIMEOUT_MS,
-      allowedCountries: v.LATCHKEY_SMS_ALLOWED_COUNTRIES,
-      maxPerNumber10Min: v.LATCHKEY_SMS_MAX_PER_NUMBER_10MIN,
-      maxPerNumberDay: v.LATCHKEY_SMS_MAX_PER_NUMBER_DAY,
-      maxPerUserHour: v.LATCHKEY_SMS_MAX_PER_USER_HOUR,
-      maxTemporaryCodesPerUserHour: v.LATCHKEY_SMS_MAX_TEMPORARY_CODES_PER_USER_HOUR,
     },
-    catalogFile: v.LATCHKEY_CATALOG_FILE,
-    bootstrapAdmin: username && password ? { username, password } : undefined,
-    metricsToken: v.LATCHKEY_METRICS_TOKEN,
-    eventsRetentionDays: v.LATCHKEY_EVENTS_RETENTION_DAYS,
-    failureEventsRetentionDays: v.LATCHKEY_FAILURE_EVENTS_RETENTION_DAYS,
-    argon2: { memoryKib: v.LATCHKEY_ARGON2_MEMORY_KIB, iterations: v.LATCHKEY_ARGON2_ITERATIONS },
+    bootstrapAdmin: username !== undefined && password !== undefined ? { username, password } : undefined,
   };
 }
+
+/** The settings a server runs with: the table's values, after loadConfig's derivations. */
+export type Config = ReturnType<typeof loadConfig>;

@@ -118,14 +118,16 @@ export function authorizeMultiFactorChange(
 }
 
 /**
- * The user's row inside a transaction, locked for update on PostgreSQL: MFA state changes, a
- * login's policy re-check (which share-locks the row) and device count limits are serialised on
- * it. SQLite serialises write transactions anyway.
+ * The user's row inside a transaction, locked for update: MFA state changes, a login's policy
+ * re-check (which share-locks the row) and device count limits are serialised on it.
  */
-export async function lockUserRow(deps: Deps, trx: Db, userId: string): Promise<UserView> {
-  let query = trx.selectFrom('users').selectAll().where('id', '=', userId);
-  if (deps.store.dialect === 'postgres') query = query.forUpdate();
-  const user = await query.executeTakeFirst();
+export async function lockUserRow(trx: Db, userId: string): Promise<UserView> {
+  const user = await trx
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', userId)
+    .forUpdate()
+    .executeTakeFirst();
   if (!user) throw notFound(`User ${userId} not found`);
   return user;
 }
@@ -189,7 +191,7 @@ export async function applyMultiFactorChange(
 ): Promise<void> {
   if (change.kind === 'nothing') return;
   await deps.db.transaction().execute(async (trx) => {
-    const user = await lockUserRow(deps, trx, targetId);
+    const user = await lockUserRow(trx, targetId);
     const now = deps.clock.now();
     const event: EventWriter = (type, detail) =>
       recordEvent(trx, now, {
@@ -214,7 +216,7 @@ export async function applyMultiFactorChange(
       case 'unlock': {
         // The panel's "Unlock User" (Rackspace's too): both locks, with or without MFA, so an
         // owner never has to tell which one keeps a user out.
-        const lifted = locksOf(deps, user).map((lock) => lock.kind);
+        const lifted = locksOf(deps, user).inForce.map((lock) => lock.kind);
         await resetPasscodeAttempts(trx, user.id);
         await resetPasswordAttempts(trx, user.id);
         await event('mfa.unlocked', {
@@ -227,7 +229,7 @@ export async function applyMultiFactorChange(
         return;
       }
       case 'userLevel':
-        return setUserLevel(deps, trx, actor, user, change.level, now, event);
+        return setUserLevel(trx, actor, user, change.level, now, event);
     }
   });
 }
@@ -281,7 +283,6 @@ async function enable(
 }
 
 async function setUserLevel(
-  deps: Deps,
   trx: Db,
   actor: Actor,
   user: UserView,
@@ -292,9 +293,13 @@ async function setUserLevel(
   if (user.mfa_enforcement === level) return;
   let domainLevel: string | null = null;
   if (user.domain_id !== null) {
-    let query = trx.selectFrom('domains').select('mfa_enforcement').where('id', '=', user.domain_id);
-    if (deps.store.dialect === 'postgres') query = query.forShare();
-    domainLevel = (await query.executeTakeFirst())?.mfa_enforcement ?? null;
+    const domain = await trx
+      .selectFrom('domains')
+      .select('mfa_enforcement')
+      .where('id', '=', user.domain_id)
+      .forShare()
+      .executeTakeFirst();
+    domainLevel = domain?.mfa_enforcement ?? null;
   }
   const wasRequired = mfaRequired(user.mfa_enforcement, domainLevel);
   const nowRequired = mfaRequired(level, domainLevel);
@@ -341,7 +346,7 @@ async function turnMultiFactorOff(db: Db, userId: string, now: number): Promise<
  */
 export async function removeMultiFactor(deps: Deps, actor: Actor, targetId: string): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const user = await lockUserRow(deps, trx, targetId);
+    const user = await lockUserRow(trx, targetId);
     const now = deps.clock.now();
     await turnMultiFactorOff(trx, user.id, now);
     const phones = await trx.deleteFrom('mobile_phones').where('user_id', '=', user.id).executeTakeFirst();

@@ -3,7 +3,7 @@ import { badRequest, notFound } from '../core/errors.js';
 import { randomDigits } from '../crypto/random.js';
 import { recordEvent } from '../events/events.js';
 import { findUserById } from '../identity/users.js';
-import { isLocked } from '../lockout/attempts.js';
+import { locksOf } from '../lockout/locks.js';
 import type { Deps } from '../services/deps.js';
 import type { UserView } from '../store/schema.js';
 import { findVerifiedPhone, maskPhoneNumber } from './sms/phones.js';
@@ -46,7 +46,7 @@ export async function sendTemporaryCode(
   const user = await findUserById(deps.db, target.id);
   if (!user) throw notFound(`User ${target.id} not found`);
   // A temporary code must not become a way around the lock: an administrator unlocks first.
-  if (isLocked(deps, user)) throw badRequest(TemporaryCodeMessages.locked);
+  if (locksOf(deps, user).passcode) throw badRequest(TemporaryCodeMessages.locked);
   const phone = await findVerifiedPhone(deps.db, user.id);
   if (!phone) throw badRequest(TemporaryCodeMessages.noVerifiedPhone);
   const code = randomDigits(TEMPORARY_CODE_DIGITS);

@@ -6,6 +6,7 @@ import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
 import { randomHex } from '../crypto/random.js';
 import { type EventType, recordEvent } from '../events/events.js';
 import type { Actor, Deps } from '../services/deps.js';
+import { isUniqueViolation } from '../store/dialect-differences.js';
 import { type Db, type UserRow, type UserUpdate, type UserView, userView } from '../store/schema.js';
 import { apiKeyAad } from './api-keys.js';
 import { assertNotRecentPassword, rememberReplacedPassword } from './password-history.js';
@@ -91,12 +92,6 @@ const usernameTaken = (username: string) => conflict(`User with username: '${use
 async function ensureUsernameFree(db: Db, username: string, exceptId?: string): Promise<void> {
   const existing = await findUserByUsername(db, username);
   if (existing && existing.id !== exceptId) throw usernameTaken(username);
-}
-
-/** A unique-index violation, in either dialect (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_*). */
-function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
 export interface NewUserInput {

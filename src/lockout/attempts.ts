@@ -1,7 +1,6 @@
 import { sql } from 'kysely';
 import type { Deps } from '../services/deps.js';
-import type { Db, UserView } from '../store/schema.js';
-import { passcodeLock } from './locks.js';
+import type { Db } from '../store/schema.js';
 
 /**
  * Failed-passcode counting. An attempt is counted *before* its passcode is judged, in one
@@ -29,14 +28,6 @@ export async function reservePasscodeAttempt(deps: Deps, userId: string): Promis
     .returning('mfa_failed_count')
     .executeTakeFirst();
   return row?.mfa_failed_count;
-}
-
-/** The passcode lock is on (locks.ts holds the one definition). */
-export function isLocked(
-  deps: Deps,
-  user: Pick<UserView, 'mfa_failed_count' | 'mfa_last_failed_at'>,
-): boolean {
-  return passcodeLock(deps, user) !== undefined;
 }
 
 export async function resetPasscodeAttempts(db: Db, userId: string): Promise<void> {

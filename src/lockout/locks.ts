@@ -5,7 +5,8 @@ import type { UserView } from '../store/schema.js';
  * The two locks a user can be under, each kept by its own counter:
  * - `password`: consecutive wrong passwords (password-attempts.ts) lock the password login;
  * - `passcode`: consecutive wrong passcodes at step 2 (attempts.ts) lock the MFA login.
- * Every surface (API user object, login, panel, CLI through the API) asks here whether one is on.
+ * Every surface (API user object, login, panel, CLI through the API) asks `locksOf` whether one
+ * is on, so they cannot disagree about a user or about the moment a lock lifts.
  */
 export type LockKind = 'password' | 'passcode';
 
@@ -37,7 +38,7 @@ function lockFrom(
   return now < until ? { kind, until } : undefined;
 }
 
-export function passcodeLock(
+function passcodeLock(
   deps: Deps,
   user: Pick<LockCounters, 'mfa_failed_count' | 'mfa_last_failed_at'>,
 ): Lock | undefined {
@@ -45,7 +46,7 @@ export function passcodeLock(
   return lockFrom('passcode', rule, user.mfa_failed_count, user.mfa_last_failed_at, deps.clock.now());
 }
 
-export function passwordLock(
+function passwordLock(
   deps: Deps,
   user: Pick<LockCounters, 'password_failed_count' | 'password_last_failed_at'>,
 ): Lock | undefined {
@@ -59,9 +60,23 @@ export function passwordLock(
   );
 }
 
-/** Every lock in force on the user: the password lock first, as a login meets them. */
-export function locksOf(deps: Deps, user: LockCounters): Lock[] {
-  return [passwordLock(deps, user), passcodeLock(deps, user)].filter(
-    (lock): lock is Lock => lock !== undefined,
-  );
+/** The locks in force on a user now (the injected clock's now), by kind. */
+export interface UserLocks {
+  /** Wrong passwords: the password login is refused (RAX-AUTH:passwordLockedUntil). */
+  password: Lock | undefined;
+  /** Wrong passcodes: the MFA login is refused (RAX-AUTH:multiFactorState LOCKED). */
+  passcode: Lock | undefined;
+  /** Both of the above that are on, the password lock first, as a login meets them. */
+  inForce: Lock[];
+}
+
+/** The one answer to "is this user locked, and how": what every surface shows and login obeys. */
+export function locksOf(deps: Deps, user: LockCounters): UserLocks {
+  const password = passwordLock(deps, user);
+  const passcode = passcodeLock(deps, user);
+  return {
+    password,
+    passcode,
+    inForce: [password, passcode].filter((lock): lock is Lock => lock !== undefined),
+  };
 }

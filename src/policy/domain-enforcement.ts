@@ -1,6 +1,7 @@
 import { AuthorizationMessages, acting, authorize } from '../access/caller.js';
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, notFound } from '../core/errors.js';
+import { isJsonObject } from '../core/json.js';
 import { recordEvent } from '../events/events.js';
 import type { Actor, Deps } from '../services/deps.js';
 import type { Db, UserView } from '../store/schema.js';
@@ -75,14 +76,8 @@ async function impactOf(
 }
 
 export function parseDomainLevel(body: unknown): DomainEnforcementLevel {
-  const settings =
-    typeof body === 'object' && body !== null
-      ? (body as Record<string, unknown>)['RAX-AUTH:multiFactorDomain']
-      : undefined;
-  const level =
-    typeof settings === 'object' && settings !== null
-      ? (settings as Record<string, unknown>).domainMultiFactorEnforcementLevel
-      : undefined;
+  const settings = isJsonObject(body) ? body['RAX-AUTH:multiFactorDomain'] : undefined;
+  const level = isJsonObject(settings) ? settings.domainMultiFactorEnforcementLevel : undefined;
   if (level === undefined || level === null || level === '')
     throw badRequest('Must provide domain multifactor enforcement level');
   if (typeof level !== 'string' || !(DOMAIN_LEVELS as readonly string[]).includes(level)) {
@@ -106,11 +101,14 @@ export async function setDomainEnforcement(
 ): Promise<DomainImpact> {
   authorize(acting(caller), { kind: 'domain.set-enforcement', domainId });
   return deps.db.transaction().execute(async (trx) => {
-    let select = trx.selectFrom('domains').selectAll().where('id', '=', domainId);
-    // Row lock on PostgreSQL: a concurrent login that read OPTIONAL commits its token before we
-    // revoke, or reads REQUIRED after we commit (SQLite serialises transactions anyway).
-    if (deps.store.dialect === 'postgres') select = select.forUpdate();
-    const domain = await select.executeTakeFirst();
+    // The row locked: a concurrent login that read OPTIONAL commits its token before we revoke,
+    // or reads REQUIRED after we commit.
+    const domain = await trx
+      .selectFrom('domains')
+      .selectAll()
+      .where('id', '=', domainId)
+      .forUpdate()
+      .executeTakeFirst();
     if (!domain) throw notFound(`Domain ${domainId} not found.`);
     const now = deps.clock.now();
     const impact = await impactOf(trx, domainId, level, domain.mfa_enforcement, now);

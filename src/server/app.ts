@@ -110,6 +110,10 @@ export function buildApp(deps: AppDeps): HttpServer {
     requestTimeout: deps.config.http.requestTimeoutMs,
     keepAliveTimeout: deps.config.http.keepAliveTimeoutMs,
     http: {
+      // Node checks headersTimeout against requestTimeout when it creates the server, before
+      // Fastify sets the latter: without it here, a headers timeout above Node's default request
+      // timeout (300 s) refused to start.
+      requestTimeout: deps.config.http.requestTimeoutMs,
       headersTimeout: deps.config.http.headersTimeoutMs,
       // How often Node checks those two timeouts (30 s by default: a 30 s limit could hold 60 s).
       connectionsCheckingInterval: Math.max(100, Math.min(1000, deps.config.http.headersTimeoutMs / 4)),

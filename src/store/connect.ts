@@ -9,6 +9,7 @@ import {
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { prepareSqliteFiles } from './data-dir-lock.js';
+import { DropRowLocks } from './dialect-differences.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { WriteFeed } from './write-feed.js';
@@ -92,7 +93,7 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     const writes = new WriteFeed();
     const db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: withStatementCache(database) }),
-      plugins: [writes],
+      plugins: [writes, new DropRowLocks()],
     });
     return {
       db,

@@ -95,3 +95,6 @@ export async function createUserManager(env: TestEnv, owner: TestUser): Promise<
 }
 
 export const HEX32 = /^[0-9a-f]{32}$/;
+
+/** An ISO 8601 time with milliseconds in UTC, as the API writes every time. */
+export const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { secretOf, totpAt } from './mfa.js';
 import { buildRoot, builtBin, childEnv, collectOutput, freePort, ROOT, untilHealthy } from './process.js';
+import { callServer } from './remote.js';
 
 /**
  * The `latchkey` command as users run it: the compiled bin as a child process, against a real
@@ -182,17 +183,8 @@ export async function api(
   route: string,
   options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; headers: Headers; body: Json }> {
-  const response = await fetch(`${url}${route}`, {
-    method,
-    headers: {
-      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(options.token ? { 'x-auth-token': options.token } : {}),
-      ...options.headers,
-    },
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text ? (JSON.parse(text) as Json) : {} };
+  const { status, headers, body } = await callServer<Json>(url, method, route, options);
+  return { status, headers, body };
 }
 
 export async function passwordToken(url: string, username: string, password: string): Promise<string> {

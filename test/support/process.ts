@@ -159,3 +159,34 @@ export function buildRoot(): string {
 export function builtBin(): string {
   return path.join(buildRoot(), 'dist', 'src', 'cli', 'main.js');
 }
+
+/** What a command run to its end said and how it exited. */
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a client program (the `openstack` CLI, a Python script) in a clean environment: no OS_*
+ * variable of the machine leaks into it, and its HOME is `cwd`.
+ */
+export function runClean(command: string, args: string[], cwd: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: cwd, LANG: 'C.UTF-8' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

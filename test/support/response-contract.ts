@@ -97,58 +97,58 @@ function breach(route: string, detail: string): string {
   return JSON.stringify({ [CONTRACT_BREACH]: { code: 500, message } });
 }
 
+/** The parts of an answer the check reads, whoever produced it. */
+export interface Answer {
+  status: number;
+  header(name: string): unknown;
+  /** The body as text; undefined when it is of a kind the check cannot read. */
+  text: string | undefined;
+}
+
+/**
+ * What differs between an answer and the responses its route documents (keyed by status), or
+ * undefined when they agree.
+ */
+export function answerDifference(responses: Record<string, Schema>, answer: Answer): string | undefined {
+  const { status, text } = answer;
+  const schema = responses[String(status)];
+  if (!schema) return `answered ${status}, which its schema does not document`;
+  if (schema.type === 'null') {
+    return text === undefined || text === ''
+      ? undefined
+      : `answered ${status} with a body where none is documented`;
+  }
+  if (text === undefined) return `answered ${status} with a body of a kind the check cannot read`;
+  const contentType = String(answer.header('content-type') ?? '');
+  let body: unknown = text;
+  if (contentType.includes('json')) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return `answered ${status} with a body sent as JSON that is not: ${text.slice(0, 200)}`;
+    }
+  }
+  const headerProblem = headerDifference(schema, answer.header, typeof body === 'object' && body !== null);
+  if (headerProblem) return `answered ${status} and ${headerProblem}`;
+  const validate = validatorFor(schema);
+  if (validate(body)) return undefined;
+  return `answered ${status} unlike its schema: ${ajv.errorsText(validate.errors)} in ${text.slice(0, 400)}`;
+}
+
 /** Installs the check; call before app.ready(). */
 export function checkResponsesAgainstSchemas(app: HttpServer): void {
   app.addHook('onSend', async (request, reply, payload) => {
     const responses = request.routeOptions.schema?.response as Record<string, Schema> | undefined;
     // Routes without response schemas are not documented ones (control panel pages).
     if (!responses) return payload;
-    const route = `${request.method} ${request.routeOptions.url}`;
-    const status = reply.statusCode;
-    const schema = responses[String(status)];
-    if (!schema) {
-      reply.code(500);
-      return breach(route, `answered ${status}, which its schema does not document`);
-    }
-    if (schema.type === 'null') {
-      if (payload === undefined || payload === null || payload === '') return payload;
-      reply.code(500);
-      return breach(route, `answered ${status} with a body where none is documented`);
-    }
     const read = await textOf(payload);
-    if (read.text === undefined) {
-      reply.code(500);
-      return breach(route, `answered ${status} with a body of a kind the check cannot read`);
-    }
-    const text = read.text;
-    const contentType = String(reply.getHeader('content-type') ?? '');
-    let body: unknown = text;
-    if (contentType.includes('json')) {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        reply.code(500);
-        return breach(
-          route,
-          `answered ${status} with a body sent as JSON that is not: ${text.slice(0, 200)}`,
-        );
-      }
-    }
-    const headerProblem = headerDifference(
-      schema,
-      (name) => reply.getHeader(name),
-      typeof body === 'object' && body !== null,
-    );
-    if (headerProblem) {
-      reply.code(500);
-      return breach(route, `answered ${status} and ${headerProblem}`);
-    }
-    const validate = validatorFor(schema);
-    if (validate(body)) return read.payload;
+    const difference = answerDifference(responses, {
+      status: reply.statusCode,
+      header: (name) => reply.getHeader(name),
+      text: payload === undefined || payload === null ? '' : read.text,
+    });
+    if (difference === undefined) return read.payload;
     reply.code(500);
-    return breach(
-      route,
-      `answered ${status} unlike its schema: ${ajv.errorsText(validate.errors)} in ${text.slice(0, 400)}`,
-    );
+    return breach(`${request.method} ${request.routeOptions.url}`, difference);
   });
 }

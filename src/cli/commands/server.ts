@@ -60,15 +60,13 @@ function withoutPassword(value: string): string {
  * them all as `serve` does (a bad one is refused with its name, exit code 2).
  */
 async function listConfig(_options: GlobalOptions, command: Command): Promise<void> {
-  const { configDocs, loadConfig } = await import('../../config/config.js');
+  const { loadConfig, settingSources } = await import('../../config/config.js');
   loadConfig(process.env);
-  const settings = configDocs.map((setting) => {
-    const raw = process.env[setting.name];
-    const source = raw === undefined ? 'default' : 'environment';
-    let value: unknown = raw ?? setting.default ?? null;
-    if (raw !== undefined && SECRET_SETTING.test(setting.name)) value = '(set, hidden)';
-    else if (typeof value === 'string' && /_URL$/.test(setting.name)) value = withoutPassword(value);
-    return { name: setting.name, value, source, doc: setting.doc };
+  const settings = settingSources(process.env).map(({ name, value, source, doc }) => {
+    let shown = value;
+    if (source === 'environment' && SECRET_SETTING.test(name)) shown = '(set, hidden)';
+    else if (typeof value === 'string' && /_URL$/.test(name)) shown = withoutPassword(value);
+    return { name, value: shown, source, doc };
   });
   if (globals(command).json) return out.json(settings);
   for (const setting of settings) {

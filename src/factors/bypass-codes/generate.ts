@@ -117,7 +117,7 @@ export async function generateBypassCodes(
   const validityMs = validity(request.validityDuration, selfService);
   const codes = distinctCodes(count);
   await deps.db.transaction().execute(async (trx) => {
-    const user = await lockUserRow(deps, trx, target.id);
+    const user = await lockUserRow(trx, target.id);
     if (user.mfa_enabled !== 1) throw badRequest(BypassMessages.mfaNotEnabled);
     const now = deps.clock.now();
     await trx.deleteFrom('bypass_codes').where('user_id', '=', user.id).execute();

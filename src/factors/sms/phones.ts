@@ -10,6 +10,7 @@ import { constantEquals } from '../../crypto/constant-equals.js';
 import { randomDigits, randomHex } from '../../crypto/random.js';
 import { recordEvent } from '../../events/events.js';
 import type { Actor, Deps } from '../../services/deps.js';
+import { isUniqueViolation } from '../../store/dialect-differences.js';
 import type { Db, MobilePhoneRow, UserView } from '../../store/schema.js';
 import { assertCountryAllowed, deliverSms } from './delivery.js';
 
@@ -147,29 +148,22 @@ export function findVerifiedPhone(db: Db, userId: string): Promise<MobilePhoneRo
 }
 
 /**
- * The user's MFA state, read again inside the transaction that changes the phone. On PostgreSQL
- * the row is locked, so enabling SMS MFA and removing or replacing the phone serialise on it;
- * SQLite runs each transaction alone on its one connection.
+ * The user's MFA state, read again inside the transaction that changes the phone, the row
+ * locked, so enabling SMS MFA and removing or replacing the phone serialise on it.
  */
-async function lockMfaState(
-  deps: Deps,
-  trx: Db,
-  userId: string,
-): Promise<Pick<UserView, 'mfa_enabled' | 'factor_type'>> {
-  let query = trx.selectFrom('users').select(['mfa_enabled', 'factor_type']).where('id', '=', userId);
-  if (deps.store.dialect === 'postgres') query = query.forUpdate();
-  const row = await query.executeTakeFirst();
+async function lockMfaState(trx: Db, userId: string): Promise<Pick<UserView, 'mfa_enabled' | 'factor_type'>> {
+  const row = await trx
+    .selectFrom('users')
+    .select(['mfa_enabled', 'factor_type'])
+    .where('id', '=', userId)
+    .forUpdate()
+    .executeTakeFirst();
   if (!row) throw notFound(`User ${userId} not found`);
   return row;
 }
 
 const smsIsTheFactor = (user: Pick<UserView, 'mfa_enabled' | 'factor_type'>): boolean =>
   user.mfa_enabled === 1 && user.factor_type === 'SMS';
-
-function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
 
 /**
  * Reference §7.1: one phone per user. The same number again returns the phone as it is; another
@@ -188,7 +182,7 @@ export async function addPhone(
   for (let attempt = 1; ; attempt++) {
     try {
       return await deps.db.transaction().execute(async (trx) => {
-        const user = await lockMfaState(deps, trx, target.id);
+        const user = await lockMfaState(trx, target.id);
         const existing = await trx
           .selectFrom('mobile_phones')
           .selectAll()
@@ -243,7 +237,7 @@ export async function removePhone(
   phoneId: string,
 ): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    const user = await lockMfaState(deps, trx, target.id);
+    const user = await lockMfaState(trx, target.id);
     const phone = await findPhone(trx, target.id, phoneId);
     if (!phone) throw notFound(PhoneMessages.notFound);
     if (smsIsTheFactor(user)) throw badRequest(PhoneMessages.cannotDelete);

@@ -1,12 +1,7 @@
 import type { Deps } from '../../services/deps.js';
+import { isUniqueViolation } from '../../store/dialect-differences.js';
 import { type CodePurpose, consumeOneTimeCode, storeOneTimeCode } from '../one-time-codes.js';
 import { deliverSms, type SmsBudget } from './delivery.js';
-
-/** A unique-key violation in either dialect (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_*). */
-function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
-}
 
 /**
  * Replace the user's live code of this purpose. storeOneTimeCode deletes, then inserts: two

@@ -90,7 +90,7 @@ export async function addOtpDevice(
   const qrcode = await qrCodeDataUri(uri);
   await deps.db.transaction().execute(async (trx) => {
     // The row lock makes count-then-insert atomic: concurrent adds cannot pass the limit together.
-    await lockUserRow(deps, trx, user.id);
+    await lockUserRow(trx, user.id);
     const { count } = await trx
       .selectFrom('otp_devices')
       .select((eb) => eb.fn.countAll<number>().as('count'))
@@ -174,13 +174,13 @@ export async function verifyOtpDevice(
   code: string | null | undefined,
 ): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    let query = trx
+    const device = await trx
       .selectFrom('otp_devices')
       .selectAll()
       .where('user_id', '=', user.id)
-      .where('id', '=', deviceId);
-    if (deps.store.dialect === 'postgres') query = query.forUpdate();
-    const device = await query.executeTakeFirst();
+      .where('id', '=', deviceId)
+      .forUpdate()
+      .executeTakeFirst();
     if (!device) throw notFound(OtpMessages.notFound);
     if (device.verified === 1) throw badRequest(OtpMessages.alreadyVerified);
     if (code === undefined || code === null || code.trim() === '') throw badRequest(OtpMessages.codeMissing);
@@ -199,7 +199,7 @@ export async function deleteOtpDevice(
 ): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     // Locked so two concurrent deletes cannot each leave the other as "not the last one".
-    const current = await lockUserRow(deps, trx, user.id);
+    const current = await lockUserRow(trx, user.id);
     const devices = await trx
       .selectFrom('otp_devices')
       .select(['id', 'name', 'verified'])

@@ -1,6 +1,6 @@
 import { rolesHeld } from '../../access/roles.js';
 import type { LoginSuccess } from '../../auth/login.js';
-import { passcodeLock, passwordLock } from '../../lockout/locks.js';
+import { locksOf } from '../../lockout/locks.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
 import { iso, renderCatalog } from '../common-render.js';
@@ -22,15 +22,15 @@ export function renderUser(deps: Deps, user: UserView): Record<string, unknown> 
     ...(user.domain_id === null ? {} : { 'RAX-AUTH:domainId': user.domain_id }),
     'RAX-AUTH:multiFactorEnabled': user.mfa_enabled === 1,
   };
+  const locks = locksOf(deps, user);
   if (user.mfa_enabled === 1) {
-    body['RAX-AUTH:multiFactorState'] = passcodeLock(deps, user) ? 'LOCKED' : 'ACTIVE';
+    body['RAX-AUTH:multiFactorState'] = locks.passcode ? 'LOCKED' : 'ACTIVE';
     if (user.factor_type) body['RAX-AUTH:factorType'] = user.factor_type;
   }
   if (user.mfa_enforcement !== null) body['RAX-AUTH:userMultiFactorEnforcementLevel'] = user.mfa_enforcement;
   // latchkey extension: the password lock, which the reference's user object does not show.
-  const passwordLocked = passwordLock(deps, user);
-  if (passwordLocked)
-    body['RAX-AUTH:passwordLockedUntil'] = passwordLocked.until === null ? null : iso(passwordLocked.until);
+  if (locks.password)
+    body['RAX-AUTH:passwordLockedUntil'] = locks.password.until === null ? null : iso(locks.password.until);
   return body;
 }
 

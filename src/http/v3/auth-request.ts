@@ -1,13 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { Credentials, LoginRequest } from '../../auth/login.js';
 import { type ApiError, badRequest, unauthorized } from '../../core/errors.js';
+import { isJsonObject, type JsonObject } from '../../core/json.js';
 import type { DomainReference, UserReference } from '../../identity/users.js';
 import { sourceOf } from '../auth.js';
-
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The header that carries an auth receipt (Keystone's `AUTH_RECEIPT_HEADER`). */
 export const RECEIPT_HEADER = 'Openstack-Auth-Receipt';
@@ -37,13 +33,13 @@ function missing(attribute: string, target: string): ApiError {
 }
 
 /** The totp method's passcode; its absence is answered with the way to give it. */
-function passcodeAt(totp: Json): string {
+function passcodeAt(totp: JsonObject): string {
   const user = objectAt(totp, 'user', 'totp');
   if (user.passcode === undefined || user.passcode === null) throw badRequest(V3Messages.passcodeMissing);
   return stringAt(user, 'passcode', 'user', 64);
 }
 
-function stringAt(container: Json, key: string, target: string, max: number): string {
+function stringAt(container: JsonObject, key: string, target: string, max: number): string {
   const value = container[key];
   if (value === undefined || value === null) throw missing(key, target);
   if (typeof value !== 'string' || value === '' || value.length > max) {
@@ -54,20 +50,25 @@ function stringAt(container: Json, key: string, target: string, max: number): st
   return value;
 }
 
-function optionalStringAt(container: Json, key: string, target: string, max: number): string | undefined {
+function optionalStringAt(
+  container: JsonObject,
+  key: string,
+  target: string,
+  max: number,
+): string | undefined {
   const value = container[key];
   if (value === undefined || value === null) return undefined;
   return stringAt(container, key, target, max);
 }
 
-function objectAt(container: Json, key: string, target: string): Json {
+function objectAt(container: JsonObject, key: string, target: string): JsonObject {
   const value = container[key];
   if (value === undefined || value === null) throw missing(key, target);
-  if (!isObject(value)) throw badRequest(`Invalid request: '${key}' in ${target} must be an object.`);
+  if (!isJsonObject(value)) throw badRequest(`Invalid request: '${key}' in ${target} must be an object.`);
   return value;
 }
 
-function domainReference(container: Json, target: string): DomainReference {
+function domainReference(container: JsonObject, target: string): DomainReference {
   const domain = objectAt(container, 'domain', target);
   const id = optionalStringAt(domain, 'id', 'domain', 64);
   if (id !== undefined) return { id };
@@ -76,7 +77,7 @@ function domainReference(container: Json, target: string): DomainReference {
   throw missing('id or name', 'domain');
 }
 
-function userReference(method: Json, target: string): UserReference {
+function userReference(method: JsonObject, target: string): UserReference {
   const user = objectAt(method, 'user', target);
   const id = optionalStringAt(user, 'id', 'user', 64);
   if (id !== undefined) return { id };
@@ -102,11 +103,11 @@ function receiptOf(request: FastifyRequest): string | undefined {
 }
 
 /** The project the token is asked for: its id, or its name (an account's project is named by its id). */
-function scopeOf(auth: Json): Pick<LoginRequest, 'tenantId' | 'tenantName'> {
+function scopeOf(auth: JsonObject): Pick<LoginRequest, 'tenantId' | 'tenantName'> {
   const scope = auth.scope;
   // `"unscoped"` asks for no project; latchkey tokens carry the account's project either way.
   if (scope === undefined || scope === null || scope === 'unscoped') return {};
-  if (!isObject(scope)) throw badRequest('Invalid request: \'scope\' must be an object or "unscoped".');
+  if (!isJsonObject(scope)) throw badRequest('Invalid request: \'scope\' must be an object or "unscoped".');
   if ('domain' in scope) throw badRequest(V3Messages.domainScope);
   if ('system' in scope) throw badRequest(V3Messages.systemScope);
   if ('OS-TRUST:trust' in scope) throw badRequest(V3Messages.trustScope);
@@ -133,7 +134,7 @@ export interface V3AuthRequest {
  * with the auth receipt of an earlier password step; or an existing token.
  */
 export function parseV3AuthRequest(body: unknown, request: FastifyRequest): V3AuthRequest {
-  if (!isObject(body)) throw missing('auth', 'the request body');
+  if (!isJsonObject(body)) throw missing('auth', 'the request body');
   const auth = objectAt(body, 'auth', 'the request body');
   const identity = objectAt(auth, 'identity', 'auth');
   const rawMethods = identity.methods;

@@ -2,15 +2,11 @@ import { createHash } from 'node:crypto';
 import { rolesHeld } from '../../access/roles.js';
 import type { AuthMethod } from '../../access/tokens.js';
 import type { LoginChallenge, LoginSuccess } from '../../auth/login.js';
+import { isJsonObject, type JsonObject } from '../../core/json.js';
 import { domainOfUser } from '../../identity/domains.js';
 import type { Deps } from '../../services/deps.js';
 import type { UserView } from '../../store/schema.js';
 import { iso, renderCatalog } from '../common-render.js';
-
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Keystone's method names for how a token was obtained; an API key is latchkey's own `apikey`. */
 const METHOD_NAMES: Record<AuthMethod, string> = {
@@ -58,7 +54,7 @@ interface V3Endpoint {
 }
 
 /** One v2.0 endpoint (publicURL, internalURL, adminURL) as v3 endpoints, one per interface. */
-function v3Endpoints(service: string, endpoint: Json): V3Endpoint[] {
+function v3Endpoints(service: string, endpoint: JsonObject): V3Endpoint[] {
   const region = typeof endpoint.region === 'string' ? endpoint.region : null;
   if (typeof endpoint.url === 'string') {
     const face = typeof endpoint.interface === 'string' ? endpoint.interface : 'public';
@@ -77,16 +73,16 @@ function v3Endpoints(service: string, endpoint: Json): V3Endpoint[] {
  * `<base>/v3`: in every region the catalog names (clients filter endpoints by region), or without
  * a region when it names none.
  */
-export function v3Catalog(deps: Deps, tenantId: string | null, base: string): Json[] {
+export function v3Catalog(deps: Deps, tenantId: string | null, base: string): JsonObject[] {
   const regions = new Set<string | null>();
-  const services: Json[] = [];
+  const services: JsonObject[] = [];
   for (const service of renderCatalog(deps, tenantId)) {
-    if (!isObject(service)) continue;
+    if (!isJsonObject(service)) continue;
     const type = typeof service.type === 'string' ? service.type : '';
     const name = typeof service.name === 'string' ? service.name : type;
     const serviceKey = `${type}\0${name}`;
     const endpoints = (Array.isArray(service.endpoints) ? service.endpoints : [])
-      .filter(isObject)
+      .filter(isJsonObject)
       .flatMap((endpoint) => v3Endpoints(serviceKey, endpoint));
     for (const endpoint of endpoints) regions.add(endpoint.region);
     services.push({
@@ -121,7 +117,7 @@ export function v3Catalog(deps: Deps, tenantId: string | null, base: string): Js
 async function userBody(
   deps: Deps,
   user: UserView,
-): Promise<{ body: Json; domain: { id: string; name: string } }> {
+): Promise<{ body: JsonObject; domain: { id: string; name: string } }> {
   const domain = await domainOfUser(deps.db, user);
   return {
     body: { id: user.id, name: user.username, domain, password_expires_at: null },
@@ -141,10 +137,10 @@ export interface V3TokenView {
  * The `token` body of Keystone's token responses. The domain is the user's account (users
  * without one are in `default`), the project is the account's tenant, roles keep their names.
  */
-export async function renderV3Token(deps: Deps, view: V3TokenView): Promise<{ token: Json }> {
+export async function renderV3Token(deps: Deps, view: V3TokenView): Promise<{ token: JsonObject }> {
   const { token, user } = view;
   const { body: userJson, domain } = await userBody(deps, user);
-  const body: Json = {
+  const body: JsonObject = {
     methods: v3Methods(token.authenticatedBy, view.reauthenticated),
     user: userJson,
     audit_ids: [auditIdOf(token.id)],
@@ -166,7 +162,7 @@ export async function renderReceipt(
   deps: Deps,
   challenge: LoginChallenge,
   issuedAt: number,
-): Promise<{ receipt: Json; required_auth_methods: string[][] }> {
+): Promise<{ receipt: JsonObject; required_auth_methods: string[][] }> {
   const { body } = await userBody(deps, challenge.user);
   const { password_expires_at: _unused, ...user } = body;
   return {

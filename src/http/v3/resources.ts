@@ -4,6 +4,7 @@ import { type Caller, may, seesEveryDomain } from '../../access/caller.js';
 import { atLeast } from '../../access/roles.js';
 import { changeOwnPassword } from '../../auth/password-change.js';
 import { forbidden, notFound } from '../../core/errors.js';
+import type { JsonObject } from '../../core/json.js';
 import { DEFAULT_DOMAIN, findUserById } from '../../identity/users.js';
 import { TOO_MANY_FAILURES } from '../../lockout/source-failures.js';
 import type { Deps } from '../../services/deps.js';
@@ -14,8 +15,6 @@ import { described, noContent, Tags } from '../openapi.js';
 import type { HttpServer } from '../server-instance.js';
 import { keystoneFault, v3Operation } from './openapi.js';
 import { v3Catalog } from './render.js';
-
-type Json = Record<string, unknown>;
 
 /**
  * Keystone's everyday read-only resources and the self-service password change, over latchkey's
@@ -131,7 +130,7 @@ async function visibleUser(deps: Deps, caller: Caller, userId: string, action: s
   throw forbidden(Keystone.forbiddenAction(action));
 }
 
-interface ProjectBody extends Json {
+interface ProjectBody extends JsonObject {
   id: string;
   name: string;
   domain_id: string;
@@ -171,7 +170,11 @@ function projectBody(
 /** Keystone's `list_limit` for GET /v3/projects; more is `truncated`. */
 const MAX_LISTED_PROJECTS = 1000;
 
-async function domainBody(deps: Deps, request: FastifyRequest, domainId: string): Promise<Json | undefined> {
+async function domainBody(
+  deps: Deps,
+  request: FastifyRequest,
+  domainId: string,
+): Promise<JsonObject | undefined> {
   const self = { self: `${baseUrlOf(request)}/v3/domains/${domainId}` };
   if (domainId === DEFAULT_DOMAIN.id) {
     return {
@@ -202,7 +205,7 @@ async function domainBody(deps: Deps, request: FastifyRequest, domainId: string)
 }
 
 /** Keystone's collection: the members and the links of the page (never more than one here). */
-function collection(request: FastifyRequest, key: string, members: Json[]): Json {
+function collection(request: FastifyRequest, key: string, members: JsonObject[]): JsonObject {
   const path = request.url.split('?')[0] ?? '';
   return {
     [key]: members,

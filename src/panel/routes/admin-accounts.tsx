@@ -140,7 +140,7 @@ function OverviewPage({
   failed: HourlyCount[] | undefined;
 }) {
   const locked = users
-    .map((user) => ({ user, locks: locksOf(deps, user) }))
+    .map((user) => ({ user, locks: locksOf(deps, user).inForce }))
     .filter(({ locks }) => locks.length > 0);
   return (
     <AccountLayout ctx={ctx} account={account} tab="overview" title="Account security">

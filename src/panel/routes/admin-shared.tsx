@@ -3,7 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { authorize, may, seesEveryDomain } from '../../access/caller.js';
 import { notFound } from '../../core/errors.js';
 import { getDomainFor } from '../../identity/domains.js';
-import { type Lock, type LockKind, passcodeLock } from '../../lockout/locks.js';
+import { type Lock, type LockKind, locksOf } from '../../lockout/locks.js';
 import type { FactorType } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
@@ -158,7 +158,7 @@ export const levelLabel = (level: string): string => LEVEL_LABELS[level] ?? leve
 export type MfaState = 'off' | 'on' | 'LOCKED';
 
 export function mfaStateOf(deps: Deps, user: UserView): MfaState {
-  if (passcodeLock(deps, user)) return 'LOCKED';
+  if (locksOf(deps, user).passcode) return 'LOCKED';
   return user.mfa_enabled === 1 ? 'on' : 'off';
 }
 

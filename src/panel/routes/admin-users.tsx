@@ -13,7 +13,7 @@ import { maskPhoneNumber } from '../../factors/sms/phones.js';
 import { sendTemporaryCode } from '../../factors/temporary-code.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
 import { getUserFor, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
-import { type Lock, locksOf } from '../../lockout/locks.js';
+import { locksOf, type UserLocks } from '../../lockout/locks.js';
 import { lastSignInsFor } from '../../reports/aggregates.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
@@ -109,7 +109,7 @@ function UserListPage({
                     <td class="wrap">
                       <a href={userPath(account.id, user.id)}>{user.username}</a>
                       {user.email ? <div class="hint">{user.email}</div> : null}
-                      {locksOf(deps, user).map((lock) => (
+                      {locksOf(deps, user).inForce.map((lock) => (
                         <div key={lock.kind} class="lock-line">
                           <LockNote lock={lock} />
                         </div>
@@ -145,14 +145,13 @@ interface UserActions {
   resetMultiFactor: boolean;
 }
 
-function actionsFor(acting: Acting, target: UserView, locks: Lock[]): UserActions {
+function actionsFor(acting: Acting, target: UserView, locks: UserLocks): UserActions {
   const setEnabled = may(acting, { kind: 'user.set-enabled', target });
-  const passcodeLocked = locks.some((lock) => lock.kind === 'passcode');
   return {
     // The seeds: Unlock User for locked users only (either lock: one unlock lifts both), Send
     // Temporary Code only where no passcode lock would refuse it.
-    unlock: locks.length > 0 && may(acting, { kind: 'mfa.unlock', target }),
-    temporaryCode: !passcodeLocked && may(acting, { kind: 'mfa.send-temporary-code', target }),
+    unlock: locks.inForce.length > 0 && may(acting, { kind: 'mfa.unlock', target }),
+    temporaryCode: !locks.passcode && may(acting, { kind: 'mfa.send-temporary-code', target }),
     disable: target.enabled === 1 && setEnabled,
     enable: target.enabled !== 1 && setEnabled,
     resetMultiFactor: may(acting, { kind: 'user.manage', target }),
@@ -291,9 +290,7 @@ function UserRecordPage({
   actions: UserActions;
 }) {
   const state = mfaStateOf(deps, target);
-  const locks = locksOf(deps, target);
-  const passwordLocked = locks.find((lock) => lock.kind === 'password');
-  const passcodeLocked = locks.find((lock) => lock.kind === 'passcode');
+  const { password: passwordLocked, passcode: passcodeLocked } = locksOf(deps, target);
   return (
     <AccountLayout ctx={ctx} account={account} tab="users" title={`User ${target.username}`}>
       <p>

@@ -4,6 +4,7 @@ import { authorize, SCOPED_VALIDATION_MESSAGE } from '../../../access/caller.js'
 import { authMethodsOf, resolveToken, revokeToken, type TokenScope } from '../../../access/tokens.js';
 import { type Credentials, type LoginChallenge, type LoginRequest, login } from '../../../auth/login.js';
 import { type ApiError, badRequest, Messages, notFound, unauthorized } from '../../../core/errors.js';
+import { isJsonObject, type JsonObject } from '../../../core/json.js';
 import { TOO_MANY_FAILURES } from '../../../lockout/source-failures.js';
 import type { Deps } from '../../../services/deps.js';
 import { type TokenRow, userView } from '../../../store/schema.js';
@@ -18,12 +19,7 @@ import { renderAccess } from '../render.js';
 import { AccessSchema, AuthRequestSchema, EndpointsSchema } from '../schemas.js';
 import { challengeHeader, PASSCODE_SENT_TO_HEADER, SESSION_ID_HEADER } from '../wire.js';
 
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-function requiredString(container: Json, key: string, max: number): string {
+function requiredString(container: JsonObject, key: string, max: number): string {
   const value = container[key];
   if (typeof value !== 'string' || value === '' || value.length > max) {
     throw badRequest(`Invalid request: '${key}' must be a non-empty string of at most ${max} characters.`);
@@ -31,7 +27,7 @@ function requiredString(container: Json, key: string, max: number): string {
   return value;
 }
 
-function optionalString(container: Json, key: string): string | undefined {
+function optionalString(container: JsonObject, key: string): string | undefined {
   const value = container[key];
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value === '' || value.length > 64) {
@@ -50,7 +46,7 @@ const OTHER_AUTH_KEYS = new Set(['tenantId', 'tenantName', 'RAX-AUTH:scope', 'RA
 
 /** Read POST /v2.0/tokens by hand: the reference fixes the wording of each malformed case (§2.3). */
 export function parseAuthRequest(body: unknown, request: FastifyRequest): LoginRequest {
-  if (!isObject(body) || !isObject(body.auth)) throw badRequest(Messages.noCredentials);
+  if (!isJsonObject(body) || !isJsonObject(body.auth)) throw badRequest(Messages.noCredentials);
   const auth = body.auth;
   const present = CREDENTIAL_KEYS.filter((key) => key in auth);
   const unknown = Object.keys(auth).filter(
@@ -61,7 +57,7 @@ export function parseAuthRequest(body: unknown, request: FastifyRequest): LoginR
   if (present.length > 1) throw badRequest(Messages.unknownCredential);
   const [kind] = present;
   const inner = auth[kind ?? ''];
-  if (!isObject(inner)) throw badRequest(Messages.noCredentials);
+  if (!isJsonObject(inner)) throw badRequest(Messages.noCredentials);
 
   let tenantId = optionalString(auth, 'tenantId');
   let tenantName = optionalString(auth, 'tenantName');
@@ -316,10 +312,10 @@ export function registerTokenRoutes(app: HttpServer, deps: Deps, metrics: Metric
     },
     async (request) => {
       const target = await inspect(request, request.params.tokenId, request.query.belongsTo);
-      const catalog = renderCatalog(deps, target.user.domain_id) as Json[];
+      const catalog = renderCatalog(deps, target.user.domain_id) as JsonObject[];
       let id = 0;
       const endpoints = catalog.flatMap((service) =>
-        (Array.isArray(service.endpoints) ? (service.endpoints as Json[]) : []).map((endpoint) => ({
+        (Array.isArray(service.endpoints) ? (service.endpoints as JsonObject[]) : []).map((endpoint) => ({
           id: ++id,
           name: service.name,
           type: service.type,
