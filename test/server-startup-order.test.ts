@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { builtBin, ensureBuilt, freePort, plain, ROOT } from './support/cli.js';
+import { builtBin, ensureBuilt, freePort, plain, ROOT, terminal } from './support/cli.js';
 import { childEnv } from './support/process.js';
 
 /**
@@ -117,23 +117,15 @@ describe('start-up checks before side effects', () => {
     assert.equal(record.url, `http://127.0.0.1:${port}`);
     assert.match(pipedLines.join('\n'), /No users yet/, 'said once listening, with nobody to log in');
 
-    const command = [process.execPath, builtBin(), 'serve'].map((part) => `'${part}'`).join(' ');
-    const onTerminal = spawn('script', ['-qfec', command, '/dev/null'], {
-      cwd: ROOT,
-      env: childEnv({
-        TERM: 'xterm',
-        LATCHKEY_LOG_LEVEL: 'info',
-        ...env,
-        LATCHKEY_PORT: String(await freePort()),
-      }),
-      stdio: ['pipe', 'pipe', 'pipe'],
+    const session = terminal(['serve'], {
+      LATCHKEY_LOG_LEVEL: 'info',
+      ...env,
+      LATCHKEY_PORT: String(await freePort()),
     });
-    const screen = (await linesUntil(onTerminal.stdout, /latchkey listening\r?\n\s+url: .*\n/))
-      .map(plain)
-      .join('\n');
-    const ended = new Promise((resolve) => onTerminal.once('close', resolve));
-    onTerminal.stdin.end('\x03'); // Ctrl-C: the server stops as a person stops it
-    await ended;
+    await session.expect(/latchkey listening\n\s+url: .*\n/, 120_000);
+    session.type('\x03'); // Ctrl-C: the server stops as a person stops it
+    await session.exit;
+    const screen = plain(session.screen);
     assert.match(screen, /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: latchkey listening$/m);
     assert.match(screen, /^\s+url: "http:\/\/127\.0\.0\.1:\d+"$/m);
     assert.doesNotMatch(screen, /\{"level"/, 'no raw JSON on a terminal');
