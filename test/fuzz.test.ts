@@ -416,6 +416,11 @@ const PANEL_FIELDS = [
   'confirmed',
   'count',
   'makeDefault',
+  'current',
+  'confirm',
+  'email',
+  'role',
+  'enabled',
 ];
 
 function panelRequestArbitrary(route: Route, fix: Fixture) {
@@ -431,6 +436,9 @@ function panelRequestArbitrary(route: Route, fix: Fixture) {
     '2015550123',
     '5',
     '123456',
+    'identity:default',
+    'identity:user-manage',
+    'identity:admin',
     ...fix.ids.user,
     ...fix.ids.domain,
   );
@@ -439,8 +447,8 @@ function panelRequestArbitrary(route: Route, fix: Fixture) {
     const ids: Record<string, string[]> = {
       domainId: fix.ids.domain,
       userId: fix.ids.user,
-      deviceId: fix.ids.device,
-      phoneId: fix.ids.phone,
+      // One flow serves every kind of device: the id is a phone's on the SMS routes.
+      deviceId: route.url.includes('/sms/') ? fix.ids.phone : fix.ids.device,
     };
     return fc.oneof(
       { weight: 3, arbitrary: fc.constantFrom(...(ids[name] ?? ['0'])) },

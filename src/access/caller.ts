@@ -1,7 +1,8 @@
 import { forbidden, Messages, unauthorized, userDisabled } from '../core/errors.js';
 import type { Deps } from '../services/deps.js';
 import { type TokenRow, type UserView, userView } from '../store/schema.js';
-import { atLeast, hasPrecedence, roleCreatedBy } from './roles.js';
+import type { Acting } from './acting.js';
+import { atLeast, hasPrecedence, type RoleName, roleCreatedBy, rolesGrantableBy } from './roles.js';
 import { resolveToken, type TokenScope } from './tokens.js';
 
 /**
@@ -10,20 +11,16 @@ import { resolveToken, type TokenScope } from './tokens.js';
  * and domain functions call authorize() before they act.
  */
 
-/** Who is acting: the user behind a live token, the token's scope, and where the call came from. */
-export interface Caller {
+export type { Acting } from './acting.js';
+
+/** The one acting (acting.ts) as a surface resolved it: a live token, its user, scope and source. */
+export interface Caller extends Acting {
   tokenId: string;
   token: TokenRow;
-  user: UserView;
-  scope: TokenScope | null;
-  source: string | null;
 }
 
-/** What a rule needs to know of the one acting. */
-export interface Acting {
-  user: UserView;
-  scope: TokenScope | null;
-}
+/** What a rule needs to know of the one acting: who, and under which scope. */
+type RuleSubject = Pick<Acting, 'user' | 'scope'>;
 
 /** What the caller presents its token for; decides what a scoped (SETUP-MFA) token may do. */
 export type Access =
@@ -60,19 +57,20 @@ export async function authenticateCaller(
     source,
   };
   const refusal = scopeRefusal(caller, access);
-  if (refusal !== null) throw forbidden(refusal);
+  if (refusal === 'scoped-validation') throw forbidden(SCOPED_VALIDATION_MESSAGE);
+  if (refusal === 'scope-forbids') throw forbidden(Messages.scopeForbids).because('scope-forbids');
   if (!caller.user.enabled) throw userDisabled(caller.user.username);
   return caller;
 }
 
-function scopeRefusal(caller: Caller, access: Access): string | null {
+function scopeRefusal(caller: Caller, access: Access): 'scoped-validation' | 'scope-forbids' | null {
   if (caller.scope === null || access.kind === 'revocation') return null;
-  if (access.kind === 'token-validation') return SCOPED_VALIDATION_MESSAGE;
+  if (access.kind === 'token-validation') return 'scoped-validation';
   const own =
     access.kind === 'own-multi-factor' ||
     (access.kind === 'multi-factor' && access.userId === caller.user.id);
   const ownSetup = own && caller.scope === 'SETUP-MFA' && caller.user.mfa_enabled === 0;
-  return ownSetup ? null : Messages.scopeForbids;
+  return ownSetup ? null : 'scope-forbids';
 }
 
 export type Action =
@@ -86,6 +84,8 @@ export type Action =
   /** A new username (usernames are unique across every account, so a refusal tells). */
   | { kind: 'user.rename'; target: UserView }
   | { kind: 'user.delete'; target: UserView }
+  /** Give a user another role: from one the caller grants to another it grants (rolesGrantableBy). */
+  | { kind: 'user.set-role'; target: UserView; role: string }
   /**
    * Change a password by proving the current one (Identity v3's self-service change): only the
    * user itself, on an unscoped token; others' passwords are set with user.manage (v2.0).
@@ -126,6 +126,8 @@ export const AuthorizationMessages = {
   ownEnabled: 'A user cannot enable or disable itself.',
   ownUsername: 'A user cannot change its own username. Ask an administrator of your account.',
   ownerDelete: 'An account owner cannot delete itself.',
+  roleNotGrantable: 'You may not give this role.',
+  ownRole: 'A user cannot change its own role.',
   ownUnlock: 'Can not make this multifactor change on own account',
   ownTemporaryCode: 'Can not send a temporary code to your own account.',
   mustHaveMfaToEnforce:
@@ -139,7 +141,7 @@ const sameDomain = (a: UserView, b: { domain_id: string | null }): boolean =>
   a.domain_id !== null && a.domain_id === b.domain_id;
 
 /** Why the action is refused (a 403 message), or null when it is allowed. */
-export function refusal(acting: Acting, action: Action): string | null {
+export function refusal(acting: RuleSubject, action: Action): string | null {
   const { user } = acting;
   const no = Messages.notAuthorized;
   switch (action.kind) {
@@ -170,6 +172,14 @@ export function refusal(acting: Acting, action: Action): string | null {
       return user.id === action.target.id && action.target.role === 'identity:user-admin'
         ? AuthorizationMessages.ownerDelete
         : null;
+    case 'user.set-role': {
+      if (!hasPrecedence(user, action.target)) return no;
+      if (user.id === action.target.id) return AuthorizationMessages.ownRole;
+      const grantable = rolesGrantableBy(user.role);
+      return grantable.includes(action.target.role as RoleName) && grantable.includes(action.role as RoleName)
+        ? null
+        : AuthorizationMessages.roleNotGrantable;
+    }
     case 'user.change-own-password':
       if (acting.scope !== null) return Messages.scopeForbids;
       return user.id === action.userId ? null : no;
@@ -244,12 +254,12 @@ export function refusal(acting: Acting, action: Action): string | null {
   }
 }
 
-export function may(acting: Acting, action: Action): boolean {
+export function may(acting: RuleSubject, action: Action): boolean {
   return refusal(acting, action) === null;
 }
 
 /** Throws 403 with the rule's message when the action is refused. */
-export function authorize(acting: Acting, action: Action): void {
+export function authorize(acting: RuleSubject, action: Action): void {
   const message = refusal(acting, action);
   if (message !== null) throw forbidden(message);
 }
@@ -260,7 +270,7 @@ export function seesEveryDomain(user: UserView): boolean {
 }
 
 /** A user acting through a domain call that scoped tokens never reach (see authenticateCaller). */
-export const acting = (user: UserView): Acting => ({ user, scope: null });
+export const acting = (user: UserView): Acting => ({ user, scope: null, source: null });
 
 /**
  * Which users a caller sees in a list (reference §6.4): admins those they outrank, an account

@@ -97,3 +97,14 @@ export function roleCreatedBy(creatorRole: string): RoleName | undefined {
       return undefined;
   }
 }
+
+/**
+ * The roles a user of `creatorRole` gives, on creation or on a change of role: the one it creates
+ * (roleCreatedBy), and for an account owner also user manager, the role the account owner hands
+ * to users of its account who manage the others (reference §3.1).
+ */
+export function rolesGrantableBy(creatorRole: string): RoleName[] {
+  const created = roleCreatedBy(creatorRole);
+  if (created === undefined) return [];
+  return creatorRole === 'identity:user-admin' ? [created, 'identity:user-manage'] : [created];
+}

@@ -4,11 +4,12 @@ import { recordEvent } from '../events/events.js';
 import type { Actor, Deps } from '../services/deps.js';
 import type { Store } from '../store/connect.js';
 import type { Db, TokenRow, UserRow } from '../store/schema.js';
+import { type Acting, auditActor, type TokenScope } from './acting.js';
 import { LiveTokenLookup } from './token-lookup.js';
 import { ValidationCache } from './validation-cache.js';
 
 export type AuthMethod = 'PASSWORD' | 'APIKEY' | 'PASSCODE' | 'OTPPASSCODE';
-export type TokenScope = 'SETUP-MFA';
+export type { TokenScope } from './acting.js';
 
 export interface IssuedToken {
   id: string;
@@ -149,13 +150,15 @@ export const MFA_REQUIRED_REASONS: ReadonlySet<RevocationReason> = new Set([
   'domain requires multi-factor',
 ]);
 
+/** One token revoked by the one acting (its own user, or one with the right to). */
 export async function revokeToken(
   deps: Deps,
   token: TokenRow,
-  actor: Actor,
+  acting: Pick<Acting, 'user' | 'source'>,
   owner: Pick<UserRow, 'id' | 'domain_id'>,
   reason: RevocationReason = 'revoked by request',
 ): Promise<void> {
+  const actor = auditActor(acting);
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
     await trx

@@ -102,8 +102,23 @@ export interface LoginChallenge {
 export const NO_SECOND_FACTOR =
   'Can not authenticate with credentials provided: this user has no multi-factor authentication, so a passcode cannot be checked; log in with the password alone.';
 
+/**
+ * The password was right, but multi-factor authentication is required and the user has none.
+ * Each surface decides what follows: the panel goes on into the forced setup with `setUp` (a
+ * SETUP-MFA token, without judging the password again); the API surfaces answer 403 with the
+ * error `refuse` records and returns.
+ */
+export interface LoginMustSetUpMfa {
+  user: UserView;
+  setUp(): Promise<LoginResult>;
+  refuse(): Promise<ApiError>;
+}
+
 /** What a login ends in; failures (bad credentials, lockout, policy) are ApiErrors. */
-export type LoginResult = ({ kind: 'token' } & LoginSuccess) | ({ kind: 'challenge' } & LoginChallenge);
+export type LoginResult =
+  | ({ kind: 'token' } & LoginSuccess)
+  | ({ kind: 'challenge' } & LoginChallenge)
+  | ({ kind: 'must-set-up-mfa' } & LoginMustSetUpMfa);
 
 /**
  * Every credential type that can yield a token. A Record over the union, so adding a type to
@@ -168,7 +183,17 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
   if (tenantId !== null && tenantId !== user.domain_id) throw unauthorized(Messages.tenantNotAuthorized);
   if (authenticated.existingToken)
     return { kind: 'token', token: authenticated.existingToken, user, tenantId };
+  return decide(deps, request, authenticated, tenantId);
+}
 
+/** What policy makes of an authenticated login: challenge, token, must-set-up-mfa or refusal. */
+async function decide(
+  deps: Deps,
+  request: LoginRequest,
+  authenticated: Authenticated,
+  tenantId: string | null,
+): Promise<LoginResult> {
+  const { user } = authenticated;
   const decision = decideLogin(
     authenticated.methods,
     await policySubject(deps.db, user, false),
@@ -178,8 +203,15 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
     case 'scope-not-supported':
       throw forbidden(Messages.scopeNotSupported);
     case 'must-set-up-mfa':
-      await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
-      throw forbidden(Messages.mustSetupMfa);
+      return {
+        kind: 'must-set-up-mfa',
+        user: userView(user),
+        setUp: () => decide(deps, { ...request, scope: 'SETUP-MFA' }, authenticated, tenantId),
+        refuse: async () => {
+          await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
+          return mustSetUpMfa();
+        },
+      };
     case 'challenge':
       return challenge(deps, request, user, decision.factor);
     case 'issue': {
@@ -190,9 +222,9 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
         // exist (and revokes it). No token slips between the two.
         const fresh = decideLogin(authenticated.methods, await policySubject(trx, user, true), request.scope);
         if (fresh.kind !== 'issue')
-          throw forbidden(fresh.kind === 'must-set-up-mfa' ? Messages.mustSetupMfa : Messages.notAuthorized);
+          throw fresh.kind === 'must-set-up-mfa' ? mustSetUpMfa() : forbidden(Messages.notAuthorized);
         if (authenticated.sessionHash && !(await consumeMfaSession(trx, authenticated.sessionHash, now))) {
-          throw unauthorized(Messages.sessionRejected);
+          throw sessionRejected();
         }
         const issued = await issueToken(deps, trx, user, decision.authenticatedBy, decision.scope);
         await recordEvent(trx, now, {
@@ -210,6 +242,10 @@ export async function login(deps: Deps, request: LoginRequest): Promise<LoginRes
     }
   }
 }
+
+const mustSetUpMfa = (): ApiError => forbidden(Messages.mustSetupMfa).because('must-set-up-mfa');
+const sessionRejected = (): ApiError => unauthorized(Messages.sessionRejected).because('session-rejected');
+const sessionExpired = (): ApiError => unauthorized(Messages.sessionExpired).because('session-expired');
 
 async function policySubject(db: Db, user: UserRow, lock: boolean): Promise<PolicySubject> {
   let userQuery = db
@@ -261,7 +297,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
     case 'token': {
       const resolved = await resolveToken(deps, credentials.tokenId);
       if (!resolved) throw unauthorized(Messages.badToken);
-      if (resolved.token.scope !== null) throw forbidden(Messages.scopeForbids);
+      if (resolved.token.scope !== null) throw forbidden(Messages.scopeForbids).because('scope-forbids');
       const methods = authMethodsOf(resolved.token);
       return {
         user: resolved.user,
@@ -319,7 +355,8 @@ export async function judgePassword(
         lockSeconds: deps.config.passwordLockout.seconds,
       });
     }
-    throw unauthorized(mfaLocked ? Messages.locked : Messages.badPassword);
+    if (mfaLocked) throw unauthorized(Messages.locked).because('locked');
+    throw unauthorized(Messages.badPassword).because(passwordLocked ? 'password-locked' : 'bad-credentials');
   }
   if (attempt?.kind === 'counted') await resetPasswordAttempts(deps.db, user.id);
   await rehashPasswordIfNeeded(deps, user, password);
@@ -352,7 +389,7 @@ async function authenticatePasswordAndPasscode(
     const subject = await policySubject(deps.db, user, false);
     if (mfaRequired(subject.userLevel, subject.domainLevel)) {
       await audit(deps, request, user, 'login.failed', { reason: 'mfa setup required' });
-      throw forbidden(Messages.mustSetupMfa);
+      throw mustSetUpMfa();
     }
     throw unauthorized(NO_SECOND_FACTOR);
   }
@@ -377,14 +414,14 @@ async function authenticatePasscode(
   if (credentials.sessionIds.length !== 1 || sessionId === undefined)
     throw badRequest(Messages.invalidSessionId);
   const session = await findMfaSession(deps, sessionId);
-  if (session.state === 'unknown') throw unauthorized(Messages.sessionRejected);
-  if (session.state === 'expired') throw unauthorized(Messages.sessionExpired);
+  if (session.state === 'unknown') throw sessionRejected();
+  if (session.state === 'expired') throw sessionExpired();
   const user = await deps.db
     .selectFrom('users')
     .selectAll()
     .where('id', '=', session.userId)
     .executeTakeFirst();
-  if (!user) throw unauthorized(Messages.sessionRejected);
+  if (!user) throw sessionRejected();
   if (!user.enabled) throw userDisabled(user.username);
   if (!user.mfa_enabled || !user.factor_type) throw badRequest(Messages.passcodeWithoutMfa);
   if (request.scope) throw forbidden(Messages.scopeNotSupported);
@@ -392,7 +429,7 @@ async function authenticatePasscode(
   const attempt = await reservePasscodeAttempt(deps, user.id);
   if (attempt === undefined) {
     await audit(deps, request, user, 'login.passcode_failed', { reason: 'locked' });
-    throw new ApiError(403, 'forbidden', Messages.locked);
+    throw forbidden(Messages.locked).because('locked');
   }
   const passcode = credentials.passcode.trim();
   const via = await checkPasscode(deps, user.id, passcode, session);
@@ -404,10 +441,10 @@ async function authenticatePasscode(
         failedAttempts: attempt,
         lockSeconds: deps.config.lockoutSeconds,
       });
-      throw new ApiError(403, 'forbidden', Messages.locked);
+      throw forbidden(Messages.locked).because('locked');
     }
     await audit(deps, request, user, 'login.passcode_failed', { failedAttempts: attempt });
-    throw unauthorized(Messages.wrongPasscode);
+    throw unauthorized(Messages.wrongPasscode).because('wrong-passcode');
   }
   await resetPasscodeAttempts(deps.db, user.id);
   // Which code stood in for the passcode; the login itself is recorded once, where it is issued.
@@ -450,7 +487,7 @@ async function challenge(
 ): Promise<LoginResult> {
   if (locksOf(deps, user).passcode) {
     await audit(deps, request, user, 'login.failed', { reason: 'locked' });
-    throw unauthorized(Messages.locked);
+    throw unauthorized(Messages.locked).because('locked');
   }
   // The SMS passcode is bound to this session's id, so it opens this session and no other. It is
   // sent before the session is stored: if the provider fails, no session is left that nobody
@@ -498,14 +535,14 @@ export async function resendChallengePasscode(
   source: string | null,
 ): Promise<{ sentTo: string }> {
   const session = await findMfaSession(deps, sessionId);
-  if (session.state === 'unknown') throw unauthorized(Messages.sessionRejected);
-  if (session.state === 'expired') throw unauthorized(Messages.sessionExpired);
+  if (session.state === 'unknown') throw sessionRejected();
+  if (session.state === 'expired') throw sessionExpired();
   const user = await findUserById(deps.db, session.userId);
-  if (!user) throw unauthorized(Messages.sessionRejected);
+  if (!user) throw sessionRejected();
   if (!user.enabled) throw userDisabled(user.username);
   if (session.factor !== 'SMS' || user.mfa_enabled !== 1 || user.factor_type !== 'SMS')
     throw badRequest(RESEND_NOT_SMS);
-  if (locksOf(deps, user).passcode) throw unauthorized(Messages.locked);
+  if (locksOf(deps, user).passcode) throw unauthorized(Messages.locked).because('locked');
   const sentTo = await resendLoginPasscode(deps, user.id, session.hash);
   await audit(deps, { source }, user, 'login.challenged', { factor: 'SMS', resent: true });
   return { sentTo };

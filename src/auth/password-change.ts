@@ -7,10 +7,33 @@ import type { Deps } from '../services/deps.js';
 import { judgePassword } from './login.js';
 
 /**
+ * The signed-in user proves its password again (before its API key is shown), judged as a login
+ * judges it: the password lock, the per-source failure limit, the same failure events. A wrong
+ * password answers 401 and counts as a failed login.
+ */
+export async function confirmOwnPassword(
+  deps: Deps,
+  caller: Pick<Caller, 'user' | 'scope' | 'source'>,
+  password: string,
+): Promise<void> {
+  authorize(caller, { kind: 'user.change-own-password', userId: caller.user.id });
+  const slot = await takeSourceFailureSlot(deps, caller.source);
+  try {
+    const user = await findUserById(deps.db, caller.user.id);
+    await judgePassword(deps, caller.source, user, caller.user.username, password);
+  } catch (error) {
+    // A wrong password keeps its slot; anything else was no guess.
+    if (!(error instanceof ApiError && error.status === 401)) await slot.giveBack();
+    throw error;
+  }
+  await slot.giveBack();
+}
+
+/**
  * A user changes its own password, proving the current one (OpenStack Identity v3's
- * `original_password`). The current password is judged as a login judges it (the password lock,
- * the per-source failure limit, the same failure events); the change itself is the one every
- * surface makes (updateUser): policy, history, events, and every token of the user revoked.
+ * `original_password`). The current password is judged as confirmOwnPassword judges it; the
+ * change itself is the one every surface makes (updateUser): policy, history, events, and every
+ * token of the user revoked.
  */
 export async function changeOwnPassword(
   deps: Deps,
@@ -20,15 +43,6 @@ export async function changeOwnPassword(
   newPassword: string,
 ): Promise<void> {
   authorize(caller, { kind: 'user.change-own-password', userId });
-  const slot = await takeSourceFailureSlot(deps, caller.source);
-  try {
-    const user = await findUserById(deps.db, caller.user.id);
-    await judgePassword(deps, caller.source, user, caller.user.username, originalPassword);
-  } catch (error) {
-    // A wrong password keeps its slot; anything else was no guess.
-    if (!(error instanceof ApiError && error.status === 401)) await slot.giveBack();
-    throw error;
-  }
-  await slot.giveBack();
-  await updateUser(deps, caller.user, caller.source, caller.user.id, { password: newPassword });
+  await confirmOwnPassword(deps, caller, originalPassword);
+  await updateUser(deps, caller, caller.user.id, { password: newPassword });
 }

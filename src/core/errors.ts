@@ -15,8 +15,59 @@ export type FaultName =
   | 'identityFault'
   | 'serviceUnavailable';
 
+/**
+ * Why a request was refused, as a stable code that surfaces decide on. The message is for people
+ * and several reasons may share one (a wrong passcode and a spent session read alike on the
+ * wire), so no surface compares message text; `test/reasons.test.ts` keeps it that way.
+ */
+export type Reason =
+  /** Unknown user or wrong password. */
+  | 'bad-credentials'
+  /** The password lock is engaged; told apart from a wrong password nowhere a client sees. */
+  | 'password-locked'
+  /** The multi-factor login lock is engaged (or engages now). */
+  | 'locked'
+  /** The OS-MF session of a challenge expired. */
+  | 'session-expired'
+  /** The OS-MF session is unknown, spent, or its user is gone. */
+  | 'session-rejected'
+  /** The passcode of a second step was wrong; the session stays open. */
+  | 'wrong-passcode'
+  /** Multi-factor authentication is required and the user has none yet. */
+  | 'must-set-up-mfa'
+  /** A scoped (SETUP-MFA) token where it does not reach. */
+  | 'scope-forbids'
+  /** A phone number missing or not a number of the country chosen. */
+  | 'phone-invalid'
+  /** Texts to the phone's country are not allowed on this server. */
+  | 'country-not-allowed'
+  /** The phone is the user's factor: it may not be replaced or deleted. */
+  | 'phone-is-factor'
+  /** The phone's verification PIN is wrong, spent or expired. */
+  | 'wrong-pin'
+  /** The authenticator's verification code is wrong. */
+  | 'wrong-device-code'
+  /** The authenticator is the last verified one of the user's factor. */
+  | 'last-verified-device'
+  | 'device-name-missing'
+  | 'device-name-too-long'
+  | 'device-name-invalid'
+  /** A username missing, too long or with characters it may not have. */
+  | 'username-invalid'
+  /** The username is another user's (ignoring case). */
+  | 'username-taken'
+  | 'email-invalid'
+  /** A new password below the password policy. */
+  | 'password-weak'
+  /** A new password among the user's recent ones (LATCHKEY_PASSWORD_HISTORY). */
+  | 'password-reused'
+  /** A role the caller does not give, or a change of the caller's own role. */
+  | 'role-not-grantable';
+
 export class ApiError extends Error {
   readonly headers: Record<string, string>;
+  /** Why, for surfaces to decide on; undefined where no surface tells this refusal apart. */
+  reason: Reason | undefined = undefined;
   constructor(
     readonly status: number,
     readonly fault: FaultName,
@@ -26,6 +77,12 @@ export class ApiError extends Error {
     super(message);
     this.name = 'ApiError';
     this.headers = headers;
+  }
+
+  /** Names the reason at the throw: `throw unauthorized(Messages.locked).because('locked')`. */
+  because(reason: Reason): this {
+    this.reason = reason;
+    return this;
   }
 
   toBody(): Record<string, { code: number; message: string }> {

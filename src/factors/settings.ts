@@ -1,7 +1,9 @@
+import { auditActor } from '../access/acting.js';
 import { type Acting, AuthorizationMessages, authorize } from '../access/caller.js';
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, notFound } from '../core/errors.js';
 import { type EventType, recordEvent, type SecurityEvent } from '../events/events.js';
+import { requirePrecedence, requireUser } from '../identity/users.js';
 import { resetPasscodeAttempts } from '../lockout/attempts.js';
 import { locksOf } from '../lockout/locks.js';
 import { resetPasswordAttempts } from '../lockout/password-attempts.js';
@@ -182,13 +184,30 @@ async function deleteSecondFactorCodes(trx: Db, userId: string): Promise<void> {
 /** Records one event about the target user inside the change's transaction. */
 type EventWriter = (type: EventType, detail: NonNullable<SecurityEvent['detail']>) => Promise<void>;
 
+/**
+ * PUT /v2.0/users/{id}/RAX-AUTH/multi-factor as one call: the body read (a bad one is a 400
+ * before an unknown user is a 404), the change authorized for the one acting, then made.
+ */
+export async function changeMultiFactor(
+  deps: Deps,
+  acting: Acting,
+  targetId: string,
+  input: MultiFactorSettingsInput | null | undefined,
+): Promise<void> {
+  const change = parseMultiFactorChange(input);
+  const target = await requireUser(deps.db, targetId);
+  authorizeMultiFactorChange(acting, target, change);
+  await applyMultiFactorChange(deps, acting, target.id, change);
+}
+
 /** PUT /v2.0/users/{id}/RAX-AUTH/multi-factor, after authorizeMultiFactorChange. */
 export async function applyMultiFactorChange(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   targetId: string,
   change: MultiFactorChange,
 ): Promise<void> {
+  const actor = auditActor(acting);
   if (change.kind === 'nothing') return;
   await deps.db.transaction().execute(async (trx) => {
     const user = await lockUserRow(trx, targetId);
@@ -342,9 +361,11 @@ async function turnMultiFactorOff(db: Db, userId: string, now: number): Promise<
 
 /**
  * DELETE /v2.0/users/{id}/RAX-AUTH/multi-factor (reference §7.13): MFA off, and the phone, every
- * OTP device and every code go with it.
+ * OTP device and every code go with it. Self or precedence (reference §7.0); an unknown user 404.
  */
-export async function removeMultiFactor(deps: Deps, actor: Actor, targetId: string): Promise<void> {
+export async function removeMultiFactor(deps: Deps, acting: Acting, targetId: string): Promise<void> {
+  await requirePrecedence(deps, acting, targetId);
+  const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     const user = await lockUserRow(trx, targetId);
     const now = deps.clock.now();

@@ -1,12 +1,12 @@
 import { sql } from 'kysely';
-import { type Acting, acting, authorize, seesEveryDomain } from '../access/caller.js';
+import { type Acting, authorize, seesEveryDomain } from '../access/caller.js';
 import { notFound } from '../core/errors.js';
 import type { Deps } from '../services/deps.js';
 import type { Db, DomainRow, UserView } from '../store/schema.js';
 import { DEFAULT_DOMAIN } from './users.js';
 
-export async function getDomainFor(deps: Deps, caller: UserView, domainId: string): Promise<DomainRow> {
-  authorize(acting(caller), { kind: 'domain.view', domainId });
+export async function getDomainFor(deps: Deps, acting: Acting, domainId: string): Promise<DomainRow> {
+  authorize(acting, { kind: 'domain.view', domainId });
   const domain = await deps.db
     .selectFrom('domains')
     .selectAll()

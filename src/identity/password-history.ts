@@ -35,7 +35,8 @@ export async function assertNotRecentPassword(
     (hash): hash is string => typeof hash === 'string',
   );
   for (const hash of recent.slice(0, count)) {
-    if (await deps.passwords.verify(hash, password)) throw badRequest(passwordHistoryMessage(count));
+    if (await deps.passwords.verify(hash, password))
+      throw badRequest(passwordHistoryMessage(count)).because('password-reused');
   }
 }
 

@@ -1,6 +1,14 @@
 import { randomInt } from 'node:crypto';
-import { type Acting, acting, authorize, listsUser, may, seesEveryDomain } from '../access/caller.js';
-import { isRoleName, type RoleName, roleCreatedBy, roleOf } from '../access/roles.js';
+import {
+  type Acting,
+  AuthorizationMessages,
+  authorize,
+  listsUser,
+  may,
+  refusal,
+  seesEveryDomain,
+} from '../access/caller.js';
+import { isRoleName, type RoleName, roleCreatedBy, roleOf, rolesGrantableBy } from '../access/roles.js';
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
 import { randomHex } from '../crypto/random.js';
@@ -70,24 +78,28 @@ export async function requireUser(db: Db, id: string): Promise<UserView> {
 }
 
 function validateUsername(username: string | undefined): string {
-  if (username === undefined || username.trim() === '') throw badRequest('Expecting username');
+  if (username === undefined || username.trim() === '')
+    throw badRequest('Expecting username').because('username-invalid');
   if (username.length > 100 || !USERNAME_PATTERN.test(username))
-    throw badRequest('Username has invalid characters.');
+    throw badRequest('Username has invalid characters.').because('username-invalid');
   return username;
 }
 
 function validateEmail(email: string | undefined): string | undefined {
   if (email === undefined) return undefined;
-  if (email.length > 255 || !EMAIL_PATTERN.test(email)) throw badRequest('Expecting valid email address');
+  if (email.length > 255 || !EMAIL_PATTERN.test(email))
+    throw badRequest('Expecting valid email address').because('email-invalid');
   return email;
 }
 
 export function validatePassword(password: string): string {
-  if (!meetsPasswordPolicy(password) || password.length > 256) throw badRequest(PASSWORD_POLICY_MESSAGE);
+  if (!meetsPasswordPolicy(password) || password.length > 256)
+    throw badRequest(PASSWORD_POLICY_MESSAGE).because('password-weak');
   return password;
 }
 
-const usernameTaken = (username: string) => conflict(`User with username: '${username}' already exists.`);
+const usernameTaken = (username: string) =>
+  conflict(`User with username: '${username}' already exists.`).because('username-taken');
 
 async function ensureUsernameFree(db: Db, username: string, exceptId?: string): Promise<void> {
   const existing = await findUserByUsername(db, username);
@@ -96,6 +108,8 @@ async function ensureUsernameFree(db: Db, username: string, exceptId?: string): 
 
 export interface NewUserInput {
   username?: string;
+  /** One of the roles the caller grants (rolesGrantableBy); by default the one it creates. */
+  role?: string;
   email?: string;
   enabled?: boolean;
   password?: string;
@@ -198,14 +212,10 @@ export async function insertUser(
 }
 
 /** POST /v2.0/users: what the caller's level creates (reference §3.3). */
-export async function createUser(
-  deps: Deps,
-  caller: UserView,
-  source: string | null,
-  input: NewUserInput,
-): Promise<CreatedUser> {
-  authorize(acting(caller), { kind: 'user.create' });
-  const role = roleCreatedBy(caller.role);
+export async function createUser(deps: Deps, acting: Acting, input: NewUserInput): Promise<CreatedUser> {
+  const { user: caller, source } = acting;
+  authorize(acting, { kind: 'user.create' });
+  const role = input.role === undefined ? roleCreatedBy(caller.role) : grantableRole(caller, input.role);
   if (!role) throw forbidden();
   const username = validateUsername(input.username);
   const email = validateEmail(input.email);
@@ -231,7 +241,7 @@ export async function createUser(
       domainId = await newDomainId(deps.db);
     }
     createDomain = true;
-  } else if (role === 'identity:default') {
+  } else if (role === 'identity:default' || role === 'identity:user-manage') {
     domainId = caller.domain_id;
     if (domainId === null) throw forbidden();
     const { count } = await deps.db
@@ -260,21 +270,37 @@ export async function createUser(
   return generatedPassword === undefined ? { user } : { user, generatedPassword };
 }
 
-export async function getUserFor(deps: Deps, caller: UserView, id: string): Promise<UserView> {
+/** The role asked for, when the caller grants it; 403 otherwise. */
+function grantableRole(caller: UserView, role: string): RoleName {
+  const granted = rolesGrantableBy(caller.role).find((grantable) => grantable === role);
+  if (granted === undefined)
+    throw forbidden(AuthorizationMessages.roleNotGrantable).because('role-not-grantable');
+  return granted;
+}
+
+export async function getUserFor(deps: Deps, acting: Acting, id: string): Promise<UserView> {
   const target = await requireUser(deps.db, id);
-  authorize(acting(caller), { kind: 'user.view', target });
+  authorize(acting, { kind: 'user.view', target });
   return target;
 }
 
-export async function getUserByNameFor(deps: Deps, caller: UserView, name: string): Promise<UserView> {
+/** A user the caller may view; any other, like a missing one, answers 404 (nothing tells it exists). */
+export async function getVisibleUserFor(deps: Deps, acting: Acting, id: string): Promise<UserView> {
+  const row = await findUserById(deps.db, id);
+  const target = row ? userView(row) : undefined;
+  if (!target || !may(acting, { kind: 'user.view', target })) throw notFound(`User ${id} not found`);
+  return target;
+}
+
+export async function getUserByNameFor(deps: Deps, acting: Acting, name: string): Promise<UserView> {
   const target = await findUserByUsername(deps.db, name);
   // An invisible user answers like a missing one, so the lookup does not reveal usernames.
-  if (!target || !may(acting(caller), { kind: 'user.view', target }))
-    throw notFound(`User '${name}' not found.`);
+  if (!target || !may(acting, { kind: 'user.view', target })) throw notFound(`User '${name}' not found.`);
   return target;
 }
 
-export async function listUsersFor(deps: Deps, caller: UserView, email?: string): Promise<UserView[]> {
+export async function listUsersFor(deps: Deps, acting: Acting, email?: string): Promise<UserView[]> {
+  const caller = acting.user;
   let query = deps.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id');
   if (email !== undefined) query = query.where('email', '=', email);
   // Narrow in SQL to the caller's account where that is all it may see; listsUser decides.
@@ -315,14 +341,16 @@ export async function listAccountUsersFor(
 }
 
 /** Self always; anyone else only with precedence (reference §3.2). Unknown target → 404. */
-export async function requirePrecedence(deps: Deps, caller: UserView, targetId: string): Promise<UserView> {
+export async function requirePrecedence(deps: Deps, acting: Acting, targetId: string): Promise<UserView> {
   const target = await requireUser(deps.db, targetId);
-  authorize(acting(caller), { kind: 'user.manage', target });
+  authorize(acting, { kind: 'user.manage', target });
   return target;
 }
 
 export interface UserPatch {
   username?: string;
+  /** Another role the caller grants, for a user whose role it grants (user.set-role). */
+  role?: string;
   email?: string;
   enabled?: boolean;
   password?: string;
@@ -335,27 +363,33 @@ export interface UserPatch {
  */
 export async function updateUser(
   deps: Deps,
-  caller: UserView,
-  source: string | null,
+  acting: Acting,
   id: string,
   patch: UserPatch,
 ): Promise<UserView> {
-  const target = await requirePrecedence(deps, caller, id);
+  const { user: caller, source } = acting;
+  const target = await requirePrecedence(deps, acting, id);
   const changes: UserUpdate = {};
   const events: EventType[] = [];
   if (patch.username !== undefined && patch.username !== target.username) {
-    authorize(acting(caller), { kind: 'user.rename', target });
+    authorize(acting, { kind: 'user.rename', target });
     changes.username = validateUsername(patch.username);
     changes.username_key = usernameKey(patch.username);
     await ensureUsernameFree(deps.db, patch.username, target.id);
   }
   if (patch.email !== undefined) changes.email = validateEmail(patch.email) ?? null;
+  if (patch.role !== undefined && patch.role !== target.role) {
+    // Precedence is checked above (requirePrecedence): what is left to refuse is the role itself.
+    const refused = refusal(acting, { kind: 'user.set-role', target, role: patch.role });
+    if (refused !== null) throw forbidden(refused).because('role-not-grantable');
+    changes.role = grantableRole(caller, patch.role);
+  }
   if (patch.defaultRegion !== undefined) {
     if (patch.defaultRegion.length > 64) throw badRequest('Default region is too long.');
     changes.default_region = patch.defaultRegion;
   }
   if (patch.enabled !== undefined && (patch.enabled ? 1 : 0) !== target.enabled) {
-    authorize(acting(caller), { kind: 'user.set-enabled', target });
+    authorize(acting, { kind: 'user.set-enabled', target });
     changes.enabled = patch.enabled ? 1 : 0;
   }
   if (patch.password !== undefined) {
@@ -405,14 +439,10 @@ export async function updateUser(
 }
 
 /** DELETE /v2.0/users/{id} (reference §6.6): tokens and MFA data go with the user. */
-export async function deleteUser(
-  deps: Deps,
-  caller: UserView,
-  source: string | null,
-  id: string,
-): Promise<void> {
+export async function deleteUser(deps: Deps, acting: Acting, id: string): Promise<void> {
+  const { user: caller, source } = acting;
   const target = await requireUser(deps.db, id);
-  authorize(acting(caller), { kind: 'user.delete', target });
+  authorize(acting, { kind: 'user.delete', target });
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
     await recordEvent(trx, now, {

@@ -291,3 +291,86 @@ export function Card({
 export function Actions({ children }: { children: ComponentChildren }) {
   return <div class="actions">{children}</div>;
 }
+
+/**
+ * The form that carries out a confirmed action: the danger button that does it, and Cancel back
+ * to where the user came from. `children` are the form's hidden fields, if any.
+ */
+export function ConfirmForm({
+  ctx,
+  action,
+  confirm,
+  cancel,
+  children,
+}: {
+  ctx: PageContext;
+  action: string;
+  confirm: string;
+  cancel: string;
+  children?: ComponentChildren;
+}) {
+  return (
+    <PostForm ctx={ctx} action={action}>
+      {children}
+      <Actions>
+        <Button kind="danger">{confirm}</Button>
+        <ButtonLink href={cancel}>Cancel</ButtonLink>
+      </Actions>
+    </PostForm>
+  );
+}
+
+/** The body of an "Are you sure?" page: what the action does, then its ConfirmForm. */
+export function ConfirmCard({
+  ctx,
+  action,
+  confirm,
+  cancel,
+  children,
+}: {
+  ctx: PageContext;
+  action: string;
+  confirm: string;
+  cancel: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <Card>
+      {children}
+      <ConfirmForm ctx={ctx} action={action} confirm={confirm} cancel={cancel} />
+    </Card>
+  );
+}
+
+/**
+ * A secret shown once (a key, a generated password) and its Copy button, which the panel's
+ * script reveals where the clipboard works. `shown` is how it reads (grouped, say); Copy copies
+ * the secret itself.
+ */
+export function SecretToCopy({
+  id,
+  secret,
+  shown = secret,
+  copyLabel,
+}: {
+  id: string;
+  secret: string;
+  shown?: string;
+  copyLabel: string;
+}) {
+  return (
+    <>
+      <p>
+        <code class="secret-key" id={id} data-copy-text={secret}>
+          {shown}
+        </code>
+      </p>
+      <p>
+        <button type="button" class="button button-secondary button-small" data-copy={id} hidden>
+          {copyLabel}
+        </button>
+        <span id={`${id}-copied`} class="hint" role="status" />
+      </p>
+    </>
+  );
+}

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { may } from '../access/caller.js';
-import { Banner } from './components.js';
+import { Banner, Card } from './components.js';
 import type { PageContext } from './render.js';
 
 export interface MenuLink {
@@ -93,5 +93,37 @@ export function Layout({ ctx, title, width = 'wide', children }: LayoutProps) {
         <footer class="footer">Latchkey identity service</footer>
       </body>
     </html>
+  );
+}
+
+/**
+ * A narrow page of one card: the name of the flow it belongs to, its heading, and what it asks
+ * (the steps of a device's flow, a confirmation in My Profile & Settings). `after` stands below
+ * the card.
+ */
+export function CardPage({
+  ctx,
+  lead,
+  title,
+  heading = title,
+  children,
+  after,
+}: {
+  ctx: PageContext;
+  lead: string;
+  title: string;
+  heading?: string;
+  children: ComponentChildren;
+  after?: ComponentChildren;
+}) {
+  return (
+    <Layout ctx={ctx} title={title} width="narrow">
+      <Card>
+        <p class="lead">{lead}</p>
+        <h1>{heading}</h1>
+        {children}
+      </Card>
+      {after}
+    </Layout>
   );
 }

@@ -14,9 +14,11 @@ import { BARE_CONTEXT, csrfTokenFor, type PageContext } from './render.js';
 import { registerAdminAccountRoutes } from './routes/admin-accounts.js';
 import { registerAdminEventRoutes } from './routes/admin-events.js';
 import { registerAdminPolicyRoutes } from './routes/admin-policy.js';
+import { registerAdminUserFormRoutes } from './routes/admin-user-forms.js';
 import { registerAdminUserRoutes } from './routes/admin-users.js';
 import { registerAuthenticatorRoutes } from './routes/authenticator.js';
 import { registerBypassCodeRoutes } from './routes/bypass-codes.js';
+import { registerCredentialRoutes } from './routes/credentials.js';
 import { registerProfileRoutes } from './routes/profile.js';
 import { registerSetupRoutes } from './routes/setup.js';
 import { registerSignInRoutes } from './routes/sign-in.js';
@@ -107,8 +109,10 @@ export async function panelPlugin(app: FastifyInstance, options: PanelOptions): 
   registerAuthenticatorRoutes(app, deps);
   registerSmsRoutes(app, deps);
   registerBypassCodeRoutes(app, deps);
+  registerCredentialRoutes(app, deps);
   registerAdminAccountRoutes(app, deps);
   registerAdminUserRoutes(app, deps);
+  registerAdminUserFormRoutes(app, deps);
   registerAdminPolicyRoutes(app, deps);
   registerAdminEventRoutes(app, deps);
 }

@@ -33,7 +33,7 @@ export function pageContext(
     csrfToken: csrfTokenFor(request, reply),
     user: session ? { id: session.user.id, username: session.user.username, role: session.user.role } : null,
     setupOnly: session?.scope === 'SETUP-MFA',
-    ...(session ? { acting: { user: session.user, scope: session.scope } } : {}),
+    ...(session ? { acting: { user: session.user, scope: session.scope, source: session.source } } : {}),
     flash: takeFlash(request, reply),
   };
 }

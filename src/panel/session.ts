@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import { authenticateCaller, type Caller, type Access as CallerAccess } from '../access/caller.js';
 import { MFA_REQUIRED_REASONS, whyTokenEnded } from '../access/tokens.js';
-import { ApiError, Messages } from '../core/errors.js';
+import { ApiError } from '../core/errors.js';
 import type { FactorType } from '../policy/enforcement.js';
-import type { Actor, Deps } from '../services/deps.js';
+import type { Deps } from '../services/deps.js';
 import { servedOverTls } from './security.js';
 
 /** Cookie names. None is readable by page scripts (all httpOnly). */
@@ -23,10 +23,6 @@ export const COOKIES = {
  * afresh on every request exactly as the API resolves X-Auth-Token.
  */
 export type PanelSession = Caller;
-
-export function actorOf(session: PanelSession): Actor {
-  return { userId: session.user.id, source: session.source };
-}
 
 export function cookieOptions(request: FastifyRequest, path = '/') {
   return {
@@ -219,7 +215,7 @@ export async function lookupSession(
     if (error.fault === 'userDisabled')
       return { kind: 'ended', flash: { tone: 'error', text: 'This user has been disabled.' } };
     // A SETUP-MFA token on a page of the full panel (or the reverse): send it home.
-    if (error.message === Messages.scopeForbids)
+    if (error.reason === 'scope-forbids')
       return { kind: 'elsewhere', location: access === 'full' ? '/setup' : '/' };
     throw error;
   }

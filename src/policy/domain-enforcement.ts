@@ -1,10 +1,11 @@
-import { AuthorizationMessages, acting, authorize } from '../access/caller.js';
+import { type Acting, auditActor } from '../access/acting.js';
+import { AuthorizationMessages, authorize } from '../access/caller.js';
 import { revokeUserTokens } from '../access/tokens.js';
 import { badRequest, notFound } from '../core/errors.js';
 import { isJsonObject } from '../core/json.js';
 import { recordEvent } from '../events/events.js';
-import type { Actor, Deps } from '../services/deps.js';
-import type { Db, UserView } from '../store/schema.js';
+import type { Deps } from '../services/deps.js';
+import type { Db } from '../store/schema.js';
 import type { DomainEnforcementLevel } from './enforcement.js';
 
 export const DOMAIN_LEVELS: readonly DomainEnforcementLevel[] = ['OPTIONAL', 'REQUIRED'];
@@ -93,13 +94,13 @@ export function parseDomainLevel(body: unknown): DomainEnforcementLevel {
  */
 export async function setDomainEnforcement(
   deps: Deps,
-  caller: UserView,
-  actor: Actor,
+  acting: Acting,
   domainId: string,
   level: DomainEnforcementLevel,
   dryRun: boolean,
 ): Promise<DomainImpact> {
-  authorize(acting(caller), { kind: 'domain.set-enforcement', domainId });
+  authorize(acting, { kind: 'domain.set-enforcement', domainId });
+  const actor = auditActor(acting);
   return deps.db.transaction().execute(async (trx) => {
     // The row locked: a concurrent login that read OPTIONAL commits its token before we revoke,
     // or reads REQUIRED after we commit.

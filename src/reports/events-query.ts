@@ -1,8 +1,7 @@
-import { acting, authorize, seesEveryDomain } from '../access/caller.js';
+import { type Acting, authorize, seesEveryDomain } from '../access/caller.js';
 import { badRequest } from '../core/errors.js';
 import { eventSummary, eventTitle } from '../events/describe.js';
 import type { Deps } from '../services/deps.js';
-import type { UserView } from '../store/schema.js';
 
 export const MAX_EVENTS_PER_PAGE = 1000;
 
@@ -38,8 +37,9 @@ export interface EventView {
  * GET /v2.0/RAX-AUTH/events: administrators read everything; an account's user-admin reads only
  * its own domain's events, whatever filter it asks for.
  */
-export async function listEvents(deps: Deps, caller: UserView, filter: EventFilter): Promise<EventView[]> {
-  authorize(acting(caller), { kind: 'events.read', domainId: filter.domainId });
+export async function listEvents(deps: Deps, acting: Acting, filter: EventFilter): Promise<EventView[]> {
+  const caller = acting.user;
+  authorize(acting, { kind: 'events.read', domainId: filter.domainId });
   const admin = seesEveryDomain(caller);
   const limit = filter.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_PER_PAGE) {

@@ -1,7 +1,9 @@
+import { type Acting, auditActor } from '../../access/acting.js';
+import { authorize } from '../../access/caller.js';
 import { badRequest } from '../../core/errors.js';
 import { randomDigits } from '../../crypto/random.js';
 import { recordEvent } from '../../events/events.js';
-import type { Actor, Deps } from '../../services/deps.js';
+import type { Deps } from '../../services/deps.js';
 import type { UserView } from '../../store/schema.js';
 import { lockUserRow } from '../settings.js';
 import { BYPASS_CODE_DIGITS, bypassHash } from './bypass-codes.js';
@@ -106,11 +108,13 @@ function distinctCodes(count: number): string[] {
  */
 export async function generateBypassCodes(
   deps: Deps,
-  actor: Actor,
-  caller: UserView,
+  acting: Acting,
   target: UserView,
   request: BypassRequest,
 ): Promise<BypassBatch> {
+  authorize(acting, { kind: 'user.manage', target });
+  const actor = auditActor(acting);
+  const caller = acting.user;
   const selfService = caller.id === target.id;
   const count = codeCount(request.numberOfCodes);
   if (!selfService && count !== 1) throw badRequest(BypassMessages.oneForOthers);

@@ -36,7 +36,8 @@ export function assertCountryAllowed(deps: Deps, e164: string): void {
   const allowed = deps.config.sms.allowedCountries;
   if (allowed.length === 0) return;
   const country = parsePhoneNumberFromString(e164)?.country;
-  if (!country || !allowed.includes(country)) throw badRequest(COUNTRY_NOT_ALLOWED);
+  if (!country || !allowed.includes(country))
+    throw badRequest(COUNTRY_NOT_ALLOWED).because('country-not-allowed');
 }
 
 /**

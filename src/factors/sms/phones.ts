@@ -5,11 +5,13 @@ import {
   getCountryCallingCode,
   parsePhoneNumberFromString,
 } from 'libphonenumber-js/max';
+import { type Acting, auditActor } from '../../access/acting.js';
+import { authorize } from '../../access/caller.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import { constantEquals } from '../../crypto/constant-equals.js';
 import { randomDigits, randomHex } from '../../crypto/random.js';
 import { recordEvent } from '../../events/events.js';
-import type { Actor, Deps } from '../../services/deps.js';
+import type { Deps } from '../../services/deps.js';
 import { isUniqueViolation } from '../../store/dialect-differences.js';
 import type { Db, MobilePhoneRow, UserView } from '../../store/schema.js';
 import { assertCountryAllowed, deliverSms } from './delivery.js';
@@ -50,12 +52,13 @@ const REFUSED_TYPES: ReadonlySet<string> = new Set(['PREMIUM_RATE', 'SHARED_COST
  */
 export function normalisePhoneNumber(raw: unknown): string {
   if (raw === undefined || raw === null || (typeof raw === 'string' && raw.trim() === '')) {
-    throw badRequest(PhoneMessages.missingNumber);
+    throw badRequest(PhoneMessages.missingNumber).because('phone-invalid');
   }
-  if (typeof raw !== 'string' || raw.length > 64) throw badRequest(PhoneMessages.invalidNumber);
+  if (typeof raw !== 'string' || raw.length > 64)
+    throw badRequest(PhoneMessages.invalidNumber).because('phone-invalid');
   const parsed = parsePhoneNumberFromString(raw.trim());
   if (!parsed?.isValid() || parsed.ext !== undefined || REFUSED_TYPES.has(parsed.getType() ?? '')) {
-    throw badRequest(PhoneMessages.invalidNumber);
+    throw badRequest(PhoneMessages.invalidNumber).because('phone-invalid');
   }
   return parsed.number;
 }
@@ -78,9 +81,10 @@ export function phoneCountries(): PhoneCountry[] {
 export function internationalNumber(country: string, national: string): string {
   const typed = national.trim();
   if (typed === '' || typed.startsWith('+')) return typed;
-  if (!(getCountries() as string[]).includes(country)) throw badRequest(PhoneMessages.invalidNumber);
+  if (!(getCountries() as string[]).includes(country))
+    throw badRequest(PhoneMessages.invalidNumber).because('phone-invalid');
   const parsed = parsePhoneNumberFromString(typed, country as CountryCode);
-  if (!parsed) throw badRequest(PhoneMessages.invalidNumber);
+  if (!parsed) throw badRequest(PhoneMessages.invalidNumber).because('phone-invalid');
   return parsed.number;
 }
 
@@ -171,10 +175,12 @@ const smsIsTheFactor = (user: Pick<UserView, 'mfa_enabled' | 'factor_type'>): bo
  */
 export async function addPhone(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   target: UserView,
   rawNumber: unknown,
 ): Promise<{ phone: PhoneView; created: boolean }> {
+  authorize(acting, { kind: 'user.manage', target });
+  const actor = auditActor(acting);
   const number = normalisePhoneNumber(rawNumber);
   assertCountryAllowed(deps, number);
   // Two concurrent adds on PostgreSQL can both find no phone; the unique user_id decides and the
@@ -189,7 +195,8 @@ export async function addPhone(
           .where('user_id', '=', target.id)
           .executeTakeFirst();
         if (existing?.number === number) return { phone: phoneView(existing), created: false };
-        if (existing && smsIsTheFactor(user)) throw badRequest(PhoneMessages.cannotReplace);
+        if (existing && smsIsTheFactor(user))
+          throw badRequest(PhoneMessages.cannotReplace).because('phone-is-factor');
         const now = deps.clock.now();
         if (existing) {
           await trx.deleteFrom('mobile_phones').where('id', '=', existing.id).execute();
@@ -232,15 +239,17 @@ export async function addPhone(
 /** Reference §7.6: not while SMS is the active factor (the user would be left without it). */
 export async function removePhone(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   target: UserView,
   phoneId: string,
 ): Promise<void> {
+  authorize(acting, { kind: 'user.manage', target });
+  const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     const user = await lockMfaState(trx, target.id);
     const phone = await findPhone(trx, target.id, phoneId);
     if (!phone) throw notFound(PhoneMessages.notFound);
-    if (smsIsTheFactor(user)) throw badRequest(PhoneMessages.cannotDelete);
+    if (smsIsTheFactor(user)) throw badRequest(PhoneMessages.cannotDelete).because('phone-is-factor');
     await trx.deleteFrom('mobile_phones').where('id', '=', phone.id).execute();
     await recordEvent(trx, deps.clock.now(), {
       type: 'device.removed',
@@ -254,10 +263,10 @@ export async function removePhone(
 }
 
 /** The DELETE .../mobile-phones form without an id (reference §7.6, [DOC]): the one phone. */
-export async function removeOnlyPhone(deps: Deps, actor: Actor, target: UserView): Promise<void> {
+export async function removeOnlyPhone(deps: Deps, acting: Acting, target: UserView): Promise<void> {
   const [phone] = await listPhones(deps.db, target.id);
   if (!phone) throw notFound(PhoneMessages.notFound);
-  await removePhone(deps, actor, target, phone.id);
+  await removePhone(deps, acting, target, phone.id);
 }
 
 export function verificationPinText(pin: string): string {
@@ -318,11 +327,13 @@ export function verificationCodeOf(raw: unknown): string {
  */
 export async function verifyPhone(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   target: UserView,
   phoneId: string,
   code: string,
 ): Promise<void> {
+  authorize(acting, { kind: 'user.manage', target });
+  const actor = auditActor(acting);
   const phone = await findPhone(deps.db, target.id, phoneId);
   if (!phone) throw notFound(PhoneMessages.invalidDevice);
   if (phone.verified === 1) throw badRequest(PhoneMessages.alreadyVerified);
@@ -338,8 +349,9 @@ export async function verifyPhone(
     .returning('pin_hash')
     .executeTakeFirst();
   const storedHash = reserved?.pin_hash;
-  if (!storedHash || code.length > 16) throw badRequest(PhoneMessages.badPin);
-  if (!constantEquals(pinHash(deps, phone.id, code), storedHash)) throw badRequest(PhoneMessages.badPin);
+  if (!storedHash || code.length > 16) throw badRequest(PhoneMessages.badPin).because('wrong-pin');
+  if (!constantEquals(pinHash(deps, phone.id, code), storedHash))
+    throw badRequest(PhoneMessages.badPin).because('wrong-pin');
   await deps.db.transaction().execute(async (trx) => {
     const done = await trx
       .updateTable('mobile_phones')
@@ -347,7 +359,7 @@ export async function verifyPhone(
       .where('id', '=', phone.id)
       .where('pin_hash', '=', storedHash)
       .executeTakeFirst();
-    if (Number(done.numUpdatedRows) !== 1) throw badRequest(PhoneMessages.badPin);
+    if (Number(done.numUpdatedRows) !== 1) throw badRequest(PhoneMessages.badPin).because('wrong-pin');
     await recordEvent(trx, now, {
       type: 'device.verified',
       actorId: actor.userId,

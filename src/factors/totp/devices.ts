@@ -1,3 +1,5 @@
+import { type Acting, auditActor } from '../../access/acting.js';
+import { authorize } from '../../access/caller.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import { randomHex } from '../../crypto/random.js';
 import { recordEvent } from '../../events/events.js';
@@ -75,14 +77,17 @@ function deviceEvent(
 /** POST .../otp-devices (reference §7.7). */
 export async function addOtpDevice(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   user: UserView,
   name: string | null | undefined,
 ): Promise<NewOtpDevice> {
-  if (name === undefined || name === null || name.trim() === '') throw badRequest(OtpMessages.nameMissing);
-  if (INVALID_NAME.test(name)) throw badRequest(OtpMessages.nameInvalid);
+  authorize(acting, { kind: 'user.manage', target: user });
+  const actor = auditActor(acting);
+  if (name === undefined || name === null || name.trim() === '')
+    throw badRequest(OtpMessages.nameMissing).because('device-name-missing');
+  if (INVALID_NAME.test(name)) throw badRequest(OtpMessages.nameInvalid).because('device-name-invalid');
   if (name.length > MAX_OTP_DEVICE_NAME || encodeURIComponent(name).length > MAX_ENCODED_NAME)
-    throw badRequest(OtpMessages.nameTooLong);
+    throw badRequest(OtpMessages.nameTooLong).because('device-name-too-long');
   const id = randomHex();
   const secret = newTotpSecret();
   const uri = keyUri(deps.config.otpIssuer, name, secret);
@@ -168,11 +173,13 @@ export async function getOtpDevice(db: Db, userId: string, deviceId: string): Pr
  */
 export async function verifyOtpDevice(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   user: UserView,
   deviceId: string,
   code: string | null | undefined,
 ): Promise<void> {
+  authorize(acting, { kind: 'user.manage', target: user });
+  const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     const device = await trx
       .selectFrom('otp_devices')
@@ -184,7 +191,8 @@ export async function verifyOtpDevice(
     if (!device) throw notFound(OtpMessages.notFound);
     if (device.verified === 1) throw badRequest(OtpMessages.alreadyVerified);
     if (code === undefined || code === null || code.trim() === '') throw badRequest(OtpMessages.codeMissing);
-    if (!(await acceptTotp(deps, device, code.trim(), trx))) throw badRequest(OtpMessages.badCode);
+    if (!(await acceptTotp(deps, device, code.trim(), trx)))
+      throw badRequest(OtpMessages.badCode).because('wrong-device-code');
     await trx.updateTable('otp_devices').set({ verified: 1 }).where('id', '=', device.id).execute();
     await deviceEvent(trx, deps.clock.now(), actor, user, 'device.verified', device);
   });
@@ -193,10 +201,12 @@ export async function verifyOtpDevice(
 /** DELETE .../otp-devices/{id} (reference §7.9). */
 export async function deleteOtpDevice(
   deps: Deps,
-  actor: Actor,
+  acting: Acting,
   user: UserView,
   deviceId: string,
 ): Promise<void> {
+  authorize(acting, { kind: 'user.manage', target: user });
+  const actor = auditActor(acting);
   await deps.db.transaction().execute(async (trx) => {
     // Locked so two concurrent deletes cannot each leave the other as "not the last one".
     const current = await lockUserRow(trx, user.id);
@@ -209,7 +219,8 @@ export async function deleteOtpDevice(
     if (!device) throw notFound(OtpMessages.deleteNotFound);
     const otherVerified = devices.some((other) => other.id !== device.id && other.verified === 1);
     const otpInUse = current.mfa_enabled === 1 && current.factor_type === 'OTP';
-    if (otpInUse && device.verified === 1 && !otherVerified) throw badRequest(OtpMessages.lastVerified);
+    if (otpInUse && device.verified === 1 && !otherVerified)
+      throw badRequest(OtpMessages.lastVerified).because('last-verified-device');
     await trx.deleteFrom('otp_devices').where('id', '=', device.id).execute();
     await deviceEvent(trx, deps.clock.now(), actor, current, 'device.removed', device);
   });

@@ -14,6 +14,6 @@ export async function multiFactorTarget(
   userId: string,
 ): Promise<{ caller: Caller; target: UserView }> {
   const caller = await requireCaller(deps, request, { kind: 'multi-factor', userId });
-  const target = await requirePrecedence(deps, caller.user, userId);
+  const target = await requirePrecedence(deps, caller, userId);
   return { caller, target };
 }

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, Messages } from '../../core/errors.js';
+import { ApiError } from '../../core/errors.js';
 import { baseUrlOf } from '../discovery.js';
 
 /**
@@ -31,7 +31,7 @@ export function sendKeystoneError(
  * their terms.
  */
 function localize(error: ApiError): ApiError {
-  if (error.message === Messages.mustSetupMfa) {
+  if (error.reason === 'must-set-up-mfa') {
     return new ApiError(error.status, error.fault, MUST_SET_UP_MFA_V3, error.headers);
   }
   return error;

@@ -131,6 +131,7 @@ async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): 
             throw notFound(Messages.tokenNotFound);
           throw error;
         });
+        if (result.kind === 'must-set-up-mfa') throw await result.refuse();
         metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
         if (result.kind === 'challenge') {
           const body = await renderReceipt(deps, result, deps.clock.now());
@@ -198,7 +199,7 @@ async function v3Routes(instance: FastifyInstance, options: IdentityV3Options): 
         if (!may(caller, { kind: 'token.revoke-other' })) throw notFound(Messages.tokenNotFound);
         authorize(caller, { kind: 'token.revoke-subject', owner });
       }
-      await revokeToken(deps, subject.token, { userId: caller.user.id, source: caller.source }, owner);
+      await revokeToken(deps, subject.token, caller, owner);
       return reply.code(204).send();
     },
   );

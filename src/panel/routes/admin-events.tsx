@@ -151,7 +151,7 @@ export function registerAdminEventRoutes(app: FastifyInstance, deps: Deps): void
       if (chosen.type !== '') filter.type = chosen.type;
       if (chosen.period !== '')
         filter.since = new Date(deps.clock.now() - PERIODS[chosen.period].ms).toISOString();
-      const events = await listEvents(deps, session.user, filter);
+      const events = await listEvents(deps, session, filter);
       return sendPage(
         reply,
         <EventsPage

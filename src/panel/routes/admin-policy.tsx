@@ -9,10 +9,10 @@ import {
 import type { DomainEnforcementLevel } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow } from '../../store/schema.js';
-import { Actions, Banner, Button, ButtonLink, Card, PostForm, RadioGroup } from '../components.js';
+import { Banner, Button, Card, ConfirmForm, PostForm, RadioGroup } from '../components.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, setFlash } from '../session.js';
+import { setFlash } from '../session.js';
 import { AccountLayout, accountPath, levelLabel, TAB_PATHS, withAccount } from './admin-shared.js';
 
 const policyPath = (account: DomainRow): string => accountPath(account.id, TAB_PATHS.policy);
@@ -116,14 +116,15 @@ function ConfirmRequiredPage({
             <UserNames users={impact.usersRequiredToSetUp} />
           </>
         )}
-        <PostForm ctx={ctx} action={policyPath(account)}>
+        <ConfirmForm
+          ctx={ctx}
+          action={policyPath(account)}
+          confirm="Require Multi-Factor"
+          cancel={policyPath(account)}
+        >
           <input type="hidden" name="level" value="REQUIRED" />
           <input type="hidden" name="confirmed" value="yes" />
-          <Actions>
-            <Button kind="danger">Require Multi-Factor</Button>
-            <ButtonLink href={policyPath(account)}>Cancel</ButtonLink>
-          </Actions>
-        </PostForm>
+        </ConfirmForm>
       </Card>
     </AccountLayout>
   );
@@ -163,9 +164,8 @@ export function registerAdminPolicyRoutes(app: FastifyInstance, deps: Deps): voi
           'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: form.text('level', 16) },
         });
         const confirmed = form.text('confirmed', 8) === 'yes';
-        const actor = actorOf(session);
         if (level === 'REQUIRED' && account.mfa_enforcement !== 'REQUIRED' && !confirmed) {
-          const impact = await setDomainEnforcement(deps, session.user, actor, account.id, level, true);
+          const impact = await setDomainEnforcement(deps, session, account.id, level, true);
           return sendPage(
             reply,
             <ConfirmRequiredPage
@@ -175,7 +175,7 @@ export function registerAdminPolicyRoutes(app: FastifyInstance, deps: Deps): voi
             />,
           );
         }
-        const impact = await setDomainEnforcement(deps, session.user, actor, account.id, level, false);
+        const impact = await setDomainEnforcement(deps, session, account.id, level, false);
         setFlash(request, reply, 'success', savedText(level, impact));
         return reply.redirect(policyPath(account), 303);
       } catch (error) {

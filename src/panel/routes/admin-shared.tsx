@@ -3,6 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { authorize, may, seesEveryDomain } from '../../access/caller.js';
 import { notFound } from '../../core/errors.js';
 import { getDomainFor } from '../../identity/domains.js';
+import { getVisibleUserFor } from '../../identity/users.js';
 import { type Lock, type LockKind, locksOf } from '../../lockout/locks.js';
 import type { FactorType } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
@@ -47,7 +48,7 @@ export function withAccount(
   return withSession(deps, 'full', async (request, reply, session) => {
     const domainId = idParam(request, 'domainId');
     authorize(session, { kind: 'account.administer', domainId });
-    const account = await getDomainFor(deps, session.user, domainId);
+    const account = await getDomainFor(deps, session, domainId);
     return handler(request, reply, { session, account });
   });
 }
@@ -200,4 +201,20 @@ export function formatTime(epochMs: number): string {
 
 export function Time({ at }: { at: number }) {
   return <time dateTime={new Date(at).toISOString()}>{formatTime(at)}</time>;
+}
+
+/**
+ * The user a record page is about: one the signed-in user may view, of this account. Any other
+ * user, of another account included, is no such page (404), so the panel tells no one which
+ * users exist elsewhere.
+ */
+export async function targetOf(
+  deps: Deps,
+  request: FastifyRequest,
+  session: PanelSession,
+  account: DomainRow,
+): Promise<UserView> {
+  const target = await getVisibleUserFor(deps, session, idParam(request, 'userId'));
+  if (target.domain_id !== account.id) throw notFound('There is no such user in this account.');
+  return target;
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ComponentChildren } from 'preact';
 import { type Acting, may } from '../../access/caller.js';
 import { roleOf } from '../../access/roles.js';
-import { ApiError, notFound } from '../../core/errors.js';
+import { ApiError } from '../../core/errors.js';
 import {
   applyMultiFactorChange,
   authorizeMultiFactorChange,
@@ -12,24 +12,24 @@ import {
 import { maskPhoneNumber } from '../../factors/sms/phones.js';
 import { sendTemporaryCode } from '../../factors/temporary-code.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
-import { getUserFor, listAccountUsersFor, requirePrecedence, updateUser } from '../../identity/users.js';
+import { deleteUser, listAccountUsersFor, updateUser } from '../../identity/users.js';
 import { locksOf, type UserLocks } from '../../lockout/locks.js';
 import { lastSignInsFor } from '../../reports/aggregates.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
-import { Actions, Button, ButtonLink, Card, PostForm, TextField } from '../components.js';
+import { Actions, Button, ButtonLink, Card, ConfirmCard, PostForm, TextField } from '../components.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, type PanelSession, setFlash } from '../session.js';
+import { type PanelSession, setFlash } from '../session.js';
 import {
   AccountLayout,
   accountPath,
   factorLabel,
-  idParam,
   LockNote,
   levelLabel,
   MfaBadge,
   mfaStateOf,
   Time,
+  targetOf,
   userPath,
   withAccount,
 } from './admin-shared.js';
@@ -68,6 +68,13 @@ function UserListPage({
 }) {
   return (
     <AccountLayout ctx={ctx} account={account} tab="users" title="User List">
+      {ctx.acting && may(ctx.acting, { kind: 'user.create' }) ? (
+        <Actions>
+          <ButtonLink href={accountPath(account.id, '/users/new')} kind="primary">
+            Create User
+          </ButtonLink>
+        </Actions>
+      ) : null}
       <Card>
         <form method="get" action={accountPath(account.id, '/users')} class="search-form">
           <TextField
@@ -143,6 +150,8 @@ interface UserActions {
   disable: boolean;
   enable: boolean;
   resetMultiFactor: boolean;
+  edit: boolean;
+  delete: boolean;
 }
 
 function actionsFor(acting: Acting, target: UserView, locks: UserLocks): UserActions {
@@ -155,6 +164,8 @@ function actionsFor(acting: Acting, target: UserView, locks: UserLocks): UserAct
     disable: target.enabled === 1 && setEnabled,
     enable: target.enabled !== 1 && setEnabled,
     resetMultiFactor: may(acting, { kind: 'user.manage', target }),
+    edit: may(acting, { kind: 'user.manage', target }),
+    delete: may(acting, { kind: 'user.delete', target }),
   };
 }
 
@@ -205,6 +216,18 @@ function ActionsMenu({
     items.push(
       <a class="actions-link" href={path('/reset-multi-factor')}>
         Reset Multi-Factor
+      </a>,
+    );
+  if (actions.edit)
+    items.push(
+      <a class="actions-link" href={path('/edit')}>
+        Edit User
+      </a>,
+    );
+  if (actions.delete)
+    items.push(
+      <a class="actions-link" href={path('/delete')}>
+        Delete User
       </a>,
     );
   if (items.length === 0) return <p class="hint">There is no action you may take on this user.</p>;
@@ -376,29 +399,16 @@ function ConfirmUserActionPage({
 }) {
   return (
     <AccountLayout ctx={ctx} account={account} tab="users" title={title}>
-      <Card>
+      <ConfirmCard
+        ctx={ctx}
+        action={userPath(account.id, target.id, action)}
+        confirm={confirm}
+        cancel={userPath(account.id, target.id)}
+      >
         {children}
-        <PostForm ctx={ctx} action={userPath(account.id, target.id, action)}>
-          <Actions>
-            <Button kind="danger">{confirm}</Button>
-            <ButtonLink href={userPath(account.id, target.id)}>Cancel</ButtonLink>
-          </Actions>
-        </PostForm>
-      </Card>
+      </ConfirmCard>
     </AccountLayout>
   );
-}
-
-/** The user a record page is about: one the signed-in user may view, of this account. */
-async function targetOf(
-  deps: Deps,
-  request: FastifyRequest,
-  session: PanelSession,
-  account: DomainRow,
-): Promise<UserView> {
-  const target = await getUserFor(deps, session.user, idParam(request, 'userId'));
-  if (target.domain_id !== account.id) throw notFound('There is no such user in this account.');
-  return target;
 }
 
 /**
@@ -431,6 +441,33 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
       withAccount(deps, async (request, reply, { session, account }) => {
         const target = await targetOf(deps, request, session, account);
         return recordAction(request, reply, account, target, () => run(session, target));
+      }),
+    );
+
+  /** The "Are you sure?" page (GET) of a POST on a user record. */
+  const confirmPage = (
+    name: string,
+    title: (target: UserView) => string,
+    confirm: string,
+    body: (target: UserView) => ComponentChildren,
+  ) =>
+    app.get(
+      `/admin/accounts/:domainId/users/:userId/${name}`,
+      withAccount(deps, async (request, reply, { session, account }) => {
+        const target = await targetOf(deps, request, session, account);
+        return sendPage(
+          reply,
+          <ConfirmUserActionPage
+            ctx={pageContext(request, reply, session)}
+            account={account}
+            target={target}
+            title={title(target)}
+            action={`/${name}`}
+            confirm={confirm}
+          >
+            {body(target)}
+          </ConfirmUserActionPage>,
+        );
       }),
     );
 
@@ -481,7 +518,7 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
 
   userAction('unlock', async (session, target) => {
     authorizeMultiFactorChange(session, target, UNLOCK);
-    await applyMultiFactorChange(deps, actorOf(session), target.id, UNLOCK);
+    await applyMultiFactorChange(deps, session, target.id, UNLOCK);
     return `The user account ${target.username} was successfully unlocked.`;
   });
 
@@ -491,69 +528,75 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
   });
 
   userAction('enable', async (session, target) => {
-    await updateUser(deps, session.user, session.source, target.id, { enabled: true });
+    await updateUser(deps, session, target.id, { enabled: true });
     return `${target.username} is enabled and can log in again.`;
   });
 
-  app.get(
-    '/admin/accounts/:domainId/users/:userId/disable',
-    withAccount(deps, async (request, reply, { session, account }) => {
-      const target = await targetOf(deps, request, session, account);
-      return sendPage(
-        reply,
-        <ConfirmUserActionPage
-          ctx={pageContext(request, reply, session)}
-          account={account}
-          target={target}
-          title={`Disable ${target.username}?`}
-          action="/disable"
-          confirm="Disable User"
-        >
-          <p>
-            The user is logged out everywhere at once and cannot log in, with a password or an API key, until
-            enabled again.
-          </p>
-        </ConfirmUserActionPage>,
-      );
-    }),
+  confirmPage(
+    'disable',
+    (target) => `Disable ${target.username}?`,
+    'Disable User',
+    () => (
+      <p>
+        The user is logged out everywhere at once and cannot log in, with a password or an API key, until
+        enabled again.
+      </p>
+    ),
   );
 
   userAction('disable', async (session, target) => {
-    await updateUser(deps, session.user, session.source, target.id, { enabled: false });
+    await updateUser(deps, session, target.id, { enabled: false });
     return `${target.username} is disabled and has been logged out.`;
   });
 
-  app.get(
-    '/admin/accounts/:domainId/users/:userId/reset-multi-factor',
+  confirmPage(
+    'reset-multi-factor',
+    (target) => `Reset multi-factor authentication of ${target.username}?`,
+    'Reset Multi-Factor',
+    () => (
+      <>
+        <p>
+          Every authenticator app and phone of this user is removed, its bypass codes stop working, and
+          multi-factor authentication is turned off. Use this when the user has lost the device.
+        </p>
+        <p>
+          Where the account or the user requires multi-factor authentication, the user is guided through
+          setting it up again at the next log in.
+        </p>
+      </>
+    ),
+  );
+
+  confirmPage(
+    'delete',
+    (target) => `Delete ${target.username}?`,
+    'Delete User',
+    (target) => (
+      <p>
+        The user <strong>{target.username}</strong>
+        {target.email ? ` (${target.email})` : ''} is deleted at once, with its API key, tokens and
+        multi-factor devices. This cannot be undone.
+      </p>
+    ),
+  );
+
+  app.post(
+    '/admin/accounts/:domainId/users/:userId/delete',
     withAccount(deps, async (request, reply, { session, account }) => {
       const target = await targetOf(deps, request, session, account);
-      return sendPage(
-        reply,
-        <ConfirmUserActionPage
-          ctx={pageContext(request, reply, session)}
-          account={account}
-          target={target}
-          title={`Reset multi-factor authentication of ${target.username}?`}
-          action="/reset-multi-factor"
-          confirm="Reset Multi-Factor"
-        >
-          <p>
-            Every authenticator app and phone of this user is removed, its bypass codes stop working, and
-            multi-factor authentication is turned off. Use this when the user has lost the device.
-          </p>
-          <p>
-            Where the account or the user requires multi-factor authentication, the user is guided through
-            setting it up again at the next log in.
-          </p>
-        </ConfirmUserActionPage>,
-      );
+      try {
+        await deleteUser(deps, session, target.id);
+      } catch (error) {
+        return recordAction(request, reply, account, target, () => Promise.reject(error));
+      }
+      setFlash(request, reply, 'success', `The user ${target.username} was deleted.`);
+      return reply.redirect(accountPath(account.id, '/users'), 303);
     }),
   );
 
   userAction('reset-multi-factor', async (session, target) => {
-    // The API's DELETE .../multi-factor: self or precedence (reference §7.0, §7.13).
-    await requirePrecedence(deps, session.user, target.id);
-    await removeMultiFactor(deps, actorOf(session), target.id);
+    // The API's DELETE .../multi-factor, with its rule: self or precedence (reference §7.0, §7.13).
+    await removeMultiFactor(deps, session, target.id);
     return `Multi-factor authentication of ${target.username} was reset: its devices are removed and it is off.`;
   });
 }

@@ -15,14 +15,25 @@ export interface Area {
   access: Access;
   /** The page title of the whole flow, shown above each step. */
   flow: string;
+  /** Where Cancel and the way back lead, and what the way back says. */
+  home: '/setup/method' | '/profile';
+  backLabel: string;
 }
 
 export const SETUP_AREA: Area = {
   base: '/setup',
   access: 'setup',
   flow: 'Set Up Multi-Factor Authentication',
+  home: '/setup/method',
+  backLabel: 'Choose another method',
 };
-export const PROFILE_AREA: Area = { base: '/profile', access: 'full', flow: 'My Profile & Settings' };
+export const PROFILE_AREA: Area = {
+  base: '/profile',
+  access: 'full',
+  flow: 'My Profile & Settings',
+  home: '/profile',
+  backLabel: 'Back to My Profile & Settings',
+};
 
 /** The step after a device is verified. */
 export async function afterDeviceVerified(

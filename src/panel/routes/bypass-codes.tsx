@@ -6,7 +6,7 @@ import { Actions, Banner, Button, ButtonLink, Card, PostForm, SelectField } from
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, setFlash, withSession } from '../session.js';
+import { setFlash, withSession } from '../session.js';
 
 const REPLACES_WARNING =
   'Generating new bypass codes replaces your earlier ones: every code you generated before stops working.';
@@ -107,7 +107,7 @@ export function registerBypassCodeRoutes(app: FastifyInstance, deps: Deps): void
     withSession(deps, 'full', async (request, reply, session) => {
       const count = PostedForm.of(request).text('count', 4);
       try {
-        const batch = await generateBypassCodes(deps, actorOf(session), session.user, session.user, {
+        const batch = await generateBypassCodes(deps, session, session.user, {
           numberOfCodes: count,
         });
         return sendPage(

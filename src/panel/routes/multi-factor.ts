@@ -1,25 +1,21 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { revokeToken } from '../../access/tokens.js';
 import {
-  applyMultiFactorChange,
-  authorizeMultiFactorChange,
+  changeMultiFactor as changeUserMultiFactor,
   type MultiFactorSettingsInput,
-  parseMultiFactorChange,
 } from '../../factors/settings.js';
 import { findUserById } from '../../identity/users.js';
 import type { FactorType } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
-import { actorOf, endSession, type PanelSession, setFlash } from '../session.js';
+import { endSession, type PanelSession, setFlash } from '../session.js';
 
-/** The multi-factor settings change of the API's PUT .../multi-factor, with the same rules. */
-export async function changeMultiFactor(
+/** The multi-factor settings change of the API's PUT .../multi-factor, on one's own user. */
+export function changeMultiFactor(
   deps: Deps,
   session: PanelSession,
   input: MultiFactorSettingsInput,
 ): Promise<void> {
-  const change = parseMultiFactorChange(input);
-  authorizeMultiFactorChange(session, session.user, change);
-  await applyMultiFactorChange(deps, actorOf(session), session.user.id, change);
+  return changeUserMultiFactor(deps, session, session.user.id, input);
 }
 
 export const FACTOR_NAMES: Record<FactorType, string> = {
@@ -47,7 +43,7 @@ export async function makeDefaultAndLogOut(
     session,
     wasOn ? { factorType: factor } : { enabled: true, factorType: factor },
   );
-  if (wasOn) await revokeToken(deps, session.token, actorOf(session), session.user, 'signed out');
+  if (wasOn) await revokeToken(deps, session.token, session, session.user, 'signed out');
   endSession(request, reply);
   setFlash(
     request,

@@ -9,11 +9,20 @@ import { findUserById } from '../../identity/users.js';
 import type { FactorType } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
 import { type UserView, userView } from '../../store/schema.js';
-import { Actions, Button, ButtonLink, Card, PostForm, RadioGroup, SelectField } from '../components.js';
-import { Layout } from '../layout.js';
+import {
+  Actions,
+  Button,
+  ButtonLink,
+  Card,
+  ConfirmForm,
+  PostForm,
+  RadioGroup,
+  SelectField,
+} from '../components.js';
+import { CardPage, Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { actorOf, endSession, type PanelSession, setFlash, withSession } from '../session.js';
+import { endSession, type PanelSession, setFlash, withSession } from '../session.js';
 import { MethodChooser, PROFILE_AREA } from './areas.js';
 import { changeMultiFactor } from './multi-factor.js';
 
@@ -42,6 +51,26 @@ function verifiedFactors(devices: Devices): FactorType[] {
   if (devices.otpDevices.some((device) => device.verified)) factors.push('OTP');
   if (devices.mobilePhones.some((phone) => phone.verified)) factors.push('SMS');
   return factors;
+}
+
+/** Every device of the user, authenticators first, as the rows of the devices table show them. */
+function deviceRows(
+  devices: Devices,
+): { kind: 'authenticator' | 'sms'; id: string; name: string; verified: boolean }[] {
+  return [
+    ...devices.otpDevices.map(({ id, name, verified }) => ({
+      kind: 'authenticator' as const,
+      id,
+      name,
+      verified,
+    })),
+    ...devices.mobilePhones.map(({ id, number, verified }) => ({
+      kind: 'sms' as const,
+      id,
+      name: formatPhoneNumber(number),
+      verified,
+    })),
+  ];
 }
 
 /** One device row: its name, kind, state, and Verify / Manage / Delete (seeds 000, 001). */
@@ -110,6 +139,17 @@ function ProfilePage({ ctx, user, devices }: { ctx: PageContext; user: UserView;
         </dl>
       </Card>
 
+      <Card title="Password & API key" id="credentials">
+        <p>Your API key logs in to the API in place of your password; you enter your password to see it.</p>
+        <Actions>
+          <ButtonLink href="/profile/password">Change Password</ButtonLink>
+          <ButtonLink href="/profile/api-key">Show API Key</ButtonLink>
+          <ButtonLink href="/profile/api-key/reset" kind="link">
+            Reset API Key
+          </ButtonLink>
+        </Actions>
+      </Card>
+
       <Card title="Security Settings" id="security">
         <dl class="settings">
           <div class="setting">
@@ -163,25 +203,8 @@ function ProfilePage({ ctx, user, devices }: { ctx: PageContext; user: UserView;
                 </tr>
               </thead>
               <tbody>
-                {devices.otpDevices.map((device) => (
-                  <DeviceRow
-                    key={device.id}
-                    ctx={ctx}
-                    kind="authenticator"
-                    id={device.id}
-                    name={device.name}
-                    verified={device.verified}
-                  />
-                ))}
-                {devices.mobilePhones.map((phone) => (
-                  <DeviceRow
-                    key={phone.id}
-                    ctx={ctx}
-                    kind="sms"
-                    id={phone.id}
-                    name={formatPhoneNumber(phone.number)}
-                    verified={phone.verified}
-                  />
+                {deviceRows(devices).map((row) => (
+                  <DeviceRow key={row.id} ctx={ctx} {...row} />
                 ))}
               </tbody>
             </table>
@@ -252,7 +275,8 @@ function EnablePage({ ctx, factors }: { ctx: PageContext; factors: FactorType[] 
   );
 }
 
-function ConfirmPage({
+/** An "Are you sure?" page of My Profile & Settings; Cancel returns to the profile. */
+export function ConfirmPage({
   ctx,
   title,
   children,
@@ -266,19 +290,10 @@ function ConfirmPage({
   confirm: string;
 }) {
   return (
-    <Layout ctx={ctx} title={title} width="narrow">
-      <Card>
-        <p class="lead">My Profile & Settings</p>
-        <h1>{title}</h1>
-        {children}
-        <PostForm ctx={ctx} action={action}>
-          <Actions>
-            <Button kind="danger">{confirm}</Button>
-            <ButtonLink href="/profile">Cancel</ButtonLink>
-          </Actions>
-        </PostForm>
-      </Card>
-    </Layout>
+    <CardPage ctx={ctx} lead="My Profile & Settings" title={title}>
+      {children}
+      <ConfirmForm ctx={ctx} action={action} confirm={confirm} cancel="/profile" />
+    </CardPage>
   );
 }
 
@@ -293,6 +308,25 @@ function factorOf(value: string): FactorType | undefined {
 }
 
 export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
+  /** The "Are you sure?" page (GET) of a POST at the same address. */
+  const confirmPage = (path: string, title: string, confirm: string, body: ComponentChildren) =>
+    app.get(
+      path,
+      withSession(deps, 'full', async (request, reply, session) =>
+        sendPage(
+          reply,
+          <ConfirmPage
+            ctx={pageContext(request, reply, session)}
+            title={title}
+            action={path}
+            confirm={confirm}
+          >
+            {body}
+          </ConfirmPage>,
+        ),
+      ),
+    );
+
   app.get(
     '/profile',
     withSession(deps, 'full', async (request, reply, session) => {
@@ -330,24 +364,14 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
     }),
   );
 
-  app.get(
+  confirmPage(
     '/profile/mfa/disable',
-    withSession(deps, 'full', async (request, reply, session) =>
-      sendPage(
-        reply,
-        <ConfirmPage
-          ctx={pageContext(request, reply, session)}
-          title="Disable multi-factor authentication?"
-          action="/profile/mfa/disable"
-          confirm="Disable"
-        >
-          <p>
-            You will log in with your password alone. Your devices stay registered, so you can turn it on
-            again later; your bypass codes stop working.
-          </p>
-        </ConfirmPage>,
-      ),
-    ),
+    'Disable multi-factor authentication?',
+    'Disable',
+    <p>
+      You will log in with your password alone. Your devices stay registered, so you can turn it on again
+      later; your bypass codes stop working.
+    </p>,
   );
 
   app.post(
@@ -377,30 +401,20 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
     }),
   );
 
-  app.get(
+  confirmPage(
     '/profile/devices/remove-all',
-    withSession(deps, 'full', async (request, reply, session) =>
-      sendPage(
-        reply,
-        <ConfirmPage
-          ctx={pageContext(request, reply, session)}
-          title="Remove all devices?"
-          action="/profile/devices/remove-all"
-          confirm="Remove all devices"
-        >
-          <p>
-            Every authenticator app and phone is removed from your account, multi-factor authentication is
-            turned off, and your bypass codes stop working.
-          </p>
-        </ConfirmPage>,
-      ),
-    ),
+    'Remove all devices?',
+    'Remove all devices',
+    <p>
+      Every authenticator app and phone is removed from your account, multi-factor authentication is turned
+      off, and your bypass codes stop working.
+    </p>,
   );
 
   app.post(
     '/profile/devices/remove-all',
     withSession(deps, 'full', async (request, reply, session) => {
-      await removeMultiFactor(deps, actorOf(session), session.user.id);
+      await removeMultiFactor(deps, session, session.user.id);
       setFlash(request, reply, 'success', 'All devices were removed and multi-factor authentication is off.');
       return reply.redirect('/profile', 303);
     }),

@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { revokeToken } from '../../access/tokens.js';
 import { type LoginResult, login, resendChallengePasscode } from '../../auth/login.js';
-import { findMfaSession } from '../../auth/mfa-session.js';
-import { ApiError, Messages } from '../../core/errors.js';
+import { ApiError } from '../../core/errors.js';
 import { SourceLimitReached } from '../../lockout/source-failures.js';
 import type { Deps } from '../../services/deps.js';
 import { Banner, Button, Card, CodeField, PostForm, TextField } from '../components.js';
@@ -10,7 +9,6 @@ import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
 import {
-  actorOf,
   clearPendingSignIn,
   endSession,
   homeOf,
@@ -43,8 +41,10 @@ function sourceLimitText(error: SourceLimitReached): string {
 
 /** How a failed password step reads on the sign-in page. */
 function signInErrorText(deps: Deps, error: ApiError): string {
-  if (error.message === Messages.badPassword) return 'The username or password is incorrect.';
-  if (error.message === Messages.locked) return lockedMessage(deps);
+  // An engaged password lock reads as a wrong password, as it does over the API.
+  if (error.reason === 'bad-credentials' || error.reason === 'password-locked')
+    return 'The username or password is incorrect.';
+  if (error.reason === 'locked') return lockedMessage(deps);
   if (error.fault === 'userDisabled') return 'This user is disabled. Contact your account administrator.';
   if (error instanceof SourceLimitReached) return sourceLimitText(error);
   if (error.status === 429)
@@ -156,12 +156,15 @@ function sourceOf(request: FastifyRequest): string | null {
 }
 
 /** The end of a successful login: a token becomes the session; a challenge, the passcode page. */
-function afterLogin(
+async function afterLogin(
   deps: Deps,
   request: FastifyRequest,
   reply: FastifyReply,
   result: LoginResult,
-): FastifyReply {
+): Promise<FastifyReply> {
+  // Required to have MFA and has none (seed 000 "Configure multi-factor authentication during
+  // account log in"): a SETUP-MFA token, which only the forced setup pages accept.
+  if (result.kind === 'must-set-up-mfa') return afterLogin(deps, request, reply, await result.setUp());
   if (result.kind === 'challenge') {
     setPendingSignIn(deps, request, reply, {
       sessionId: result.sessionId,
@@ -225,25 +228,11 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     if (username === '' || password === '') return again('Enter your username and password.', 400);
     const credentials = { type: 'password' as const, username, password };
     try {
-      return afterLogin(
+      return await afterLogin(
         deps,
         request,
         reply,
         await login(deps, { credentials, scope: null, source: sourceOf(request) }),
-      );
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      if (error.message !== Messages.mustSetupMfa) return again(signInErrorText(deps, error), error.status);
-    }
-    // Required to have MFA and has none (seed 000 "Configure multi-factor authentication during
-    // account log in"): the same password, now asking for the SETUP-MFA scope, which only the
-    // forced setup pages accept.
-    try {
-      return afterLogin(
-        deps,
-        request,
-        reply,
-        await login(deps, { credentials, scope: 'SETUP-MFA', source: sourceOf(request) }),
       );
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
@@ -275,7 +264,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
         scope: null,
         source: sourceOf(request),
       });
-      return afterLogin(deps, request, reply, result);
+      return await afterLogin(deps, request, reply, result);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       const restart = (tone: 'info' | 'error', text: string) => {
@@ -283,13 +272,12 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
         setFlash(request, reply, tone, text);
         return reply.redirect('/sign-in', 303);
       };
-      if (error.message === Messages.locked) return restart('error', lockedMessage(deps));
+      if (error.reason === 'locked') return restart('error', lockedMessage(deps));
       if (error instanceof SourceLimitReached) return again(sourceLimitText(error), error.status);
       if (error.fault === 'userDisabled') return restart('error', signInErrorText(deps, error));
-      if (error.message === Messages.sessionExpired) return restart('info', EXPIRED_SIGN_IN);
-      // A wrong passcode and a spent session answer alike over the API; the session tells them apart.
-      const session = await findMfaSession(deps, pending.sessionId);
-      if (session.state !== 'live') return restart('info', EXPIRED_SIGN_IN);
+      // A wrong passcode and a spent session answer alike over the API; their reasons differ.
+      if (error.reason === 'session-expired' || error.reason === 'session-rejected')
+        return restart('info', EXPIRED_SIGN_IN);
       const resend = pending.factor === 'SMS' ? ', or choose Resend code to get a new one' : '';
       return again(
         `The passcode is incorrect or has expired. Check it and try again${resend}.`,
@@ -314,12 +302,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
       if (!(error instanceof ApiError)) throw error;
       if (error.status === 401 || error.fault === 'userDisabled') {
         clearPendingSignIn(request, reply);
-        setFlash(
-          request,
-          reply,
-          'error',
-          error.message === Messages.locked ? lockedMessage(deps) : EXPIRED_SIGN_IN,
-        );
+        setFlash(request, reply, 'error', error.reason === 'locked' ? lockedMessage(deps) : EXPIRED_SIGN_IN);
         return reply.redirect('/sign-in', 303);
       }
       return sendPage(
@@ -338,7 +321,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
     const found = await lookupSession(deps, request, 'any');
     if (found.kind === 'live') {
       const { session } = found;
-      await revokeToken(deps, session.token, actorOf(session), session.user, 'signed out');
+      await revokeToken(deps, session.token, session, session.user, 'signed out');
     }
     endSession(request, reply);
     setFlash(request, reply, 'info', 'You have logged out.');

@@ -65,7 +65,7 @@ export function registerCredentialRoutes(app: HttpServer, deps: Deps): void {
     },
     async (request) => {
       const caller = await requireCaller(deps, request);
-      const user = await requirePrecedence(deps, caller.user, request.params.userId);
+      const user = await requirePrecedence(deps, caller, request.params.userId);
       const apiKey = await findApiKey(deps, user.id);
       const credentials =
         apiKey === undefined ? [] : [{ 'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey } }];
@@ -87,7 +87,7 @@ export function registerCredentialRoutes(app: HttpServer, deps: Deps): void {
     },
     async (request) => {
       const caller = await requireCaller(deps, request);
-      const user = await requirePrecedence(deps, caller.user, request.params.userId);
+      const user = await requirePrecedence(deps, caller, request.params.userId);
       return {
         'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey: await readApiKey(deps, user.id) },
       };
@@ -106,7 +106,7 @@ export function registerCredentialRoutes(app: HttpServer, deps: Deps): void {
     },
     async (request) => {
       const caller = await requireCaller(deps, request);
-      const user = await requirePrecedence(deps, caller.user, request.params.userId);
+      const user = await requirePrecedence(deps, caller, request.params.userId);
       const apiKey = await resetApiKey(deps, caller.user.id, caller.source, user);
       return { 'RAX-KSKEY:apiKeyCredentials': { username: user.username, apiKey } };
     },
@@ -117,7 +117,7 @@ export function registerCredentialRoutes(app: HttpServer, deps: Deps): void {
     { schema: { params: userParams, ...keyDoc("Delete a user's API key", { 204: noContent('Deleted.') }) } },
     async (request, reply) => {
       const caller = await requireCaller(deps, request);
-      const user = await requirePrecedence(deps, caller.user, request.params.userId);
+      const user = await requirePrecedence(deps, caller, request.params.userId);
       await deleteApiKey(deps, caller.user.id, caller.source, user);
       return reply.code(204).send();
     },
@@ -130,12 +130,12 @@ export function registerCredentialRoutes(app: HttpServer, deps: Deps): void {
     },
     callerToken: Awaited<ReturnType<typeof requireCaller>>,
   ) => {
-    const user = await requirePrecedence(deps, callerToken.user, request.params.userId);
+    const user = await requirePrecedence(deps, callerToken, request.params.userId);
     const { username, password } = request.body.passwordCredentials;
     if (username !== undefined && username.toLowerCase() !== user.username.toLowerCase()) {
       throw badRequest('Username in the credentials does not match the user.');
     }
-    await updateUser(deps, callerToken.user, callerToken.source, user.id, { password });
+    await updateUser(deps, callerToken, user.id, { password });
     return { passwordCredentials: { username: user.username, password } };
   };
 

@@ -57,7 +57,7 @@ export function registerDomainRoutes(app: HttpServer, deps: Deps): void {
     { schema: { params: domainParams, ...getDoc } },
     async (request) => {
       const caller = await requireCaller(deps, request);
-      return renderDomain(await getDomainFor(deps, caller.user, request.params.domainId));
+      return renderDomain(await getDomainFor(deps, caller, request.params.domainId));
     },
   );
 
@@ -81,14 +81,7 @@ export function registerDomainRoutes(app: HttpServer, deps: Deps): void {
       const caller = await requireCaller(deps, request);
       const level = parseDomainLevel(request.body);
       const dryRun = request.query.dryRun === 'true';
-      const impact = await setDomainEnforcement(
-        deps,
-        caller.user,
-        { userId: caller.user.id, source: caller.source },
-        request.params.domainId,
-        level,
-        dryRun,
-      );
+      const impact = await setDomainEnforcement(deps, caller, request.params.domainId, level, dryRun);
       if (dryRun) return reply.code(200).send({ 'RAX-AUTH:multiFactorDomainImpact': impact });
       return reply.code(204).send();
     },

@@ -45,7 +45,7 @@ export function registerEventRoutes(app: HttpServer, deps: Deps): void {
   app.get('/v2.0/RAX-AUTH/events', { schema: { querystring: eventQuery, ...eventsDoc } }, async (request) => {
     const caller = await requireCaller(deps, request);
     const { userId, domainId, type, since, limit } = request.query;
-    const events = await listEvents(deps, caller.user, {
+    const events = await listEvents(deps, caller, {
       ...(userId === undefined ? {} : { userId }),
       ...(domainId === undefined ? {} : { domainId }),
       ...(type === undefined ? {} : { type }),

@@ -160,7 +160,7 @@ export function registerPhoneRoutes(app: HttpServer, deps: Deps): void {
       const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
       const { phone } = await addPhone(
         deps,
-        { userId: caller.user.id, source: caller.source },
+        caller,
         target,
         field(request.body, 'RAX-AUTH:mobilePhone', 'number'),
       );
@@ -197,12 +197,7 @@ export function registerPhoneRoutes(app: HttpServer, deps: Deps): void {
     { schema: { params: phoneParams, ...deleteDoc('Delete the mobile phone') } },
     async (request, reply) => {
       const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
-      await removePhone(
-        deps,
-        { userId: caller.user.id, source: caller.source },
-        target,
-        request.params.phoneId,
-      );
+      await removePhone(deps, caller, target, request.params.phoneId);
       return reply.code(204).send();
     },
   );
@@ -212,7 +207,7 @@ export function registerPhoneRoutes(app: HttpServer, deps: Deps): void {
     { schema: { params: userParams, ...deleteDoc("Delete the user's mobile phone, whatever its id") } },
     async (request, reply) => {
       const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
-      await removeOnlyPhone(deps, { userId: caller.user.id, source: caller.source }, target);
+      await removeOnlyPhone(deps, caller, target);
       return reply.code(204).send();
     },
   );
@@ -236,13 +231,7 @@ export function registerPhoneRoutes(app: HttpServer, deps: Deps): void {
     async (request, reply) => {
       const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
       const code = verificationCodeOf(field(request.body, 'RAX-AUTH:verificationCode', 'code'));
-      await verifyPhone(
-        deps,
-        { userId: caller.user.id, source: caller.source },
-        target,
-        request.params.phoneId,
-        code,
-      );
+      await verifyPhone(deps, caller, target, request.params.phoneId, code);
       return reply.code(204).send();
     },
   );

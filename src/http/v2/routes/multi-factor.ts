@@ -5,14 +5,7 @@ import {
   formatXsdDuration,
   generateBypassCodes,
 } from '../../../factors/bypass-codes/generate.js';
-import {
-  applyMultiFactorChange,
-  authorizeMultiFactorChange,
-  parseMultiFactorChange,
-  removeMultiFactor,
-  SettingsMessages,
-} from '../../../factors/settings.js';
-import { requireUser } from '../../../identity/users.js';
+import { changeMultiFactor, removeMultiFactor, SettingsMessages } from '../../../factors/settings.js';
 import type { Deps } from '../../../services/deps.js';
 import { requireCaller } from '../../auth.js';
 import { described, fault, noContent, notFoundFault, operation, Tags } from '../../openapi.js';
@@ -57,6 +50,9 @@ const bypassBody = Type.Object({
   ),
 });
 
+/** Every settings refusal is a 400 but the one about one's own account, a 403. */
+const { ownAccount: _403, ...SETTINGS_400_MESSAGES } = SettingsMessages;
+
 const userNotFound = notFoundFault('User 0123456789abcdef0123456789abcdef not found');
 
 const settingsDoc = operation({
@@ -72,7 +68,7 @@ A SETUP-MFA token may make its own user's changes here.`,
   responses: {
     204: noContent('Changed.'),
     400: fault(400, 'No change, several at once, or a change the user cannot take yet.', [
-      ...Object.values(SettingsMessages).filter((message) => message !== SettingsMessages.ownAccount),
+      ...Object.values(SETTINGS_400_MESSAGES),
     ]),
     403: fault(403, 'The caller may not make that change for that user.', [
       Messages.notAuthorized,
@@ -114,22 +110,15 @@ export function registerMultiFactorRoutes(app: HttpServer, deps: Deps): void {
       // The multi-factor access rule (as in multiFactorTarget), split around the body: which
       // callers may act depends on the change asked for (the enforcement level has its own).
       const caller = await requireCaller(deps, request, { kind: 'multi-factor', userId });
-      const change = parseMultiFactorChange(request.body['RAX-AUTH:multiFactor']);
-      const target = await requireUser(deps.db, userId);
-      authorizeMultiFactorChange(caller, target, change);
-      await applyMultiFactorChange(
-        deps,
-        { userId: caller.user.id, source: caller.source },
-        target.id,
-        change,
-      );
+      await changeMultiFactor(deps, caller, userId, request.body['RAX-AUTH:multiFactor']);
       return reply.code(204).send();
     },
   );
 
   app.delete(BASE, { schema: { params: userParams, ...removeDoc } }, async (request, reply) => {
-    const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
-    await removeMultiFactor(deps, { userId: caller.user.id, source: caller.source }, target.id);
+    const { userId } = request.params;
+    const caller = await requireCaller(deps, request, { kind: 'multi-factor', userId });
+    await removeMultiFactor(deps, caller, userId);
     return reply.code(204).send();
   });
 
@@ -144,8 +133,7 @@ export function registerMultiFactorRoutes(app: HttpServer, deps: Deps): void {
       const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
       const batch = await generateBypassCodes(
         deps,
-        { userId: caller.user.id, source: caller.source },
-        caller.user,
+        caller,
         target,
         request.body['RAX-AUTH:bypassCodes'] ?? {},
       );

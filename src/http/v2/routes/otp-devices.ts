@@ -126,12 +126,7 @@ export function registerOtpRoutes(app: HttpServer, deps: Deps): void {
     },
     async (request, reply) => {
       const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
-      const device = await addOtpDevice(
-        deps,
-        { userId: caller.user.id, source: caller.source },
-        target,
-        request.body['RAX-AUTH:otpDevice']?.name,
-      );
+      const device = await addOtpDevice(deps, caller, target, request.body['RAX-AUTH:otpDevice']?.name);
       return reply
         .code(201)
         .header('Location', `/v2.0/users/${target.id}/RAX-AUTH/multi-factor/otp-devices/${device.id}`)
@@ -181,12 +176,7 @@ export function registerOtpRoutes(app: HttpServer, deps: Deps): void {
     { schema: { params: deviceParams, ...deleteDoc } },
     async (request, reply) => {
       const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
-      await deleteOtpDevice(
-        deps,
-        { userId: caller.user.id, source: caller.source },
-        target,
-        request.params.deviceId,
-      );
+      await deleteOtpDevice(deps, caller, target, request.params.deviceId);
       return reply.code(204).send();
     },
   );
@@ -202,7 +192,7 @@ export function registerOtpRoutes(app: HttpServer, deps: Deps): void {
       const { caller, target } = await multiFactorTarget(deps, request, request.params.userId);
       await verifyOtpDevice(
         deps,
-        { userId: caller.user.id, source: caller.source },
+        caller,
         target,
         request.params.deviceId,
         request.body['RAX-AUTH:verificationCode']?.code,

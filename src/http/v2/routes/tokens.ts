@@ -232,6 +232,7 @@ export function registerTokenRoutes(app: HttpServer, deps: Deps, metrics: Metric
         const loginRequest = parseAuthRequest(request.body, request);
         method = loginRequest.credentials.type;
         const result = await login(deps, loginRequest);
+        if (result.kind === 'must-set-up-mfa') throw await result.refuse();
         metrics.logins.inc({ method, outcome: result.kind === 'token' ? 'success' : 'challenge' });
         if (result.kind === 'challenge') return sendFault(reply, challengeFault(result));
         return reply.code(200).send(renderAccess(deps, result, { catalog: true }));
@@ -331,7 +332,7 @@ export function registerTokenRoutes(app: HttpServer, deps: Deps, metrics: Metric
     { schema: revokeDoc("Revoke the caller's own token", false) },
     async (request, reply) => {
       const caller = await requireCaller(deps, request, { kind: 'revocation' });
-      await revokeToken(deps, caller.token, { userId: caller.user.id, source: caller.source }, caller.user);
+      await revokeToken(deps, caller.token, caller, caller.user);
       return reply.code(204).send();
     },
   );
@@ -349,7 +350,7 @@ export function registerTokenRoutes(app: HttpServer, deps: Deps, metrics: Metric
         authorize(caller, { kind: 'token.revoke-other', owner: target.user });
       }
       if (!target) throw notFound(Messages.tokenNotFound);
-      await revokeToken(deps, target.token, { userId: caller.user.id, source: caller.source }, target.user);
+      await revokeToken(deps, target.token, caller, target.user);
       return reply.code(204).send();
     },
   );

@@ -130,7 +130,7 @@ export function registerUserRoutes(app: HttpServer, deps: Deps): void {
   app.post('/v2.0/users', { schema: { body: userBody, ...createDoc } }, async (request, reply) => {
     const caller = await requireCaller(deps, request);
     const input = request.body.user;
-    const created = await createUser(deps, caller.user, caller.source, {
+    const created = await createUser(deps, caller, {
       ...userFieldsOf(input),
       ...(input['RAX-AUTH:domainId'] === undefined ? {} : { domainId: input['RAX-AUTH:domainId'] }),
     });
@@ -153,16 +153,16 @@ export function registerUserRoutes(app: HttpServer, deps: Deps): void {
     async (request) => {
       const caller = await requireCaller(deps, request);
       if (request.query.name !== undefined) {
-        return { user: renderUser(deps, await getUserByNameFor(deps, caller.user, request.query.name)) };
+        return { user: renderUser(deps, await getUserByNameFor(deps, caller, request.query.name)) };
       }
-      const users = await listUsersFor(deps, caller.user, request.query.email);
+      const users = await listUsersFor(deps, caller, request.query.email);
       return { users: users.map((user) => renderUser(deps, user)) };
     },
   );
 
   app.get('/v2.0/users/:userId', { schema: { params: userParams, ...getDoc } }, async (request) => {
     const caller = await requireCaller(deps, request);
-    return { user: renderUser(deps, await getUserFor(deps, caller.user, request.params.userId)) };
+    return { user: renderUser(deps, await getUserFor(deps, caller, request.params.userId)) };
   });
 
   app.post(
@@ -172,13 +172,7 @@ export function registerUserRoutes(app: HttpServer, deps: Deps): void {
       const caller = await requireCaller(deps, request);
       const input = request.body.user;
       // MFA attributes in the body are ignored (reference §6.5): they are not in the schema's fields.
-      const updated = await updateUser(
-        deps,
-        caller.user,
-        caller.source,
-        request.params.userId,
-        userFieldsOf(input),
-      );
+      const updated = await updateUser(deps, caller, request.params.userId, userFieldsOf(input));
       return { user: renderUser(deps, updated) };
     },
   );
@@ -188,7 +182,7 @@ export function registerUserRoutes(app: HttpServer, deps: Deps): void {
     { schema: { params: userParams, ...deleteDoc } },
     async (request, reply) => {
       const caller = await requireCaller(deps, request);
-      await deleteUser(deps, caller.user, caller.source, request.params.userId);
+      await deleteUser(deps, caller, request.params.userId);
       return reply.code(204).send();
     },
   );
