@@ -93,7 +93,7 @@ describe('control panel: My Profile & Settings', { skip }, () => {
     // Remove all devices, with a confirmation.
     await clickAndLoad(page, page.getByRole('link', { name: 'Remove all devices' }));
     await assertAccessible(page, 'the remove-all confirmation');
-    await submit(page, 'Remove all devices');
+    await submit(page, 'Remove All Devices');
     assert.match(await bannerText(page), /All devices were removed/);
     assert.match(await devices.innerText(), /No devices yet/);
     await context.close();

@@ -103,7 +103,7 @@ export const AUTHENTICATOR: DeviceKind<OtpDeviceView, string> = {
     run: (deps, session, device, code) => verifyOtpDevice(deps, session, session.user, device.id, code),
   },
   manage: {
-    title: (device) => `Authenticator ${device.name}`,
+    title: () => 'Authenticator app',
     heading: 'Authenticator app',
     label: (device) => ({ term: 'Device nickname', value: device.name, class: 'device-name' }),
   },

@@ -213,13 +213,13 @@ function ProfilePage({ ctx, user, devices }: { ctx: PageContext; user: UserView;
           <p class="empty">No devices yet.</p>
         )}
         <Actions>
-          <ButtonLink href="/profile/authenticator/new">Add authenticator app</ButtonLink>
+          <ButtonLink href="/profile/authenticator/new">Add Authenticator App</ButtonLink>
           {devices.mobilePhones.length === 0 ? (
-            <ButtonLink href="/profile/sms/new">Add SMS device</ButtonLink>
+            <ButtonLink href="/profile/sms/new">Add SMS Device</ButtonLink>
           ) : null}
           {hasDevices ? (
             <ButtonLink href="/profile/devices/remove-all" kind="link">
-              Remove all devices
+              Remove All Devices
             </ButtonLink>
           ) : null}
         </Actions>
@@ -404,7 +404,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
   confirmPage(
     '/profile/devices/remove-all',
     'Remove all devices?',
-    'Remove all devices',
+    'Remove All Devices',
     <p>
       Every authenticator app and phone is removed from your account, multi-factor authentication is turned
       off, and your bypass codes stop working.

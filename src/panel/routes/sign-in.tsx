@@ -66,7 +66,7 @@ function SignInPage({
   return (
     <Layout ctx={ctx} title="Log in" width="narrow">
       <Card>
-        <h1>Log in to Latchkey</h1>
+        <h1>Log in</h1>
         {error ? <Banner tone="error">{error}</Banner> : null}
         <PostForm ctx={ctx} action="/sign-in">
           <TextField
