@@ -174,10 +174,11 @@ function ProfilePage({ ctx, user, devices }: { ctx: PageContext; user: UserView;
                     <SelectField
                       name="factor"
                       label="Default authentication method"
+                      labelHidden
                       options={verified.map((value) => ({ value, label: FACTOR_LABELS[value] }))}
                       value={factor}
                     />
-                    <Button kind="secondary">Change default method</Button>
+                    <Button kind="secondary">Change Default Method</Button>
                   </PostForm>
                 ) : (
                   <span>{FACTOR_LABELS[factor]}</span>
