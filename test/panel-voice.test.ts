@@ -8,7 +8,7 @@ import {
   type TestEnv,
   type TestUser,
 } from './support/harness.js';
-import { enableOtp } from './support/mfa.js';
+import { enableOtp, totpAt } from './support/mfa.js';
 import { PanelClient } from './support/panel-client.js';
 
 /**
@@ -182,16 +182,76 @@ describe('control panel: one voice', () => {
     return pages;
   };
 
+  /** Pages only a form leads to: the passcode step, setup, a device's pairing, the bypass codes. */
+  const behindForms = async (): Promise<PageVoice[]> => {
+    const pages: PageVoice[] = [];
+    const record = (url: string, body: string) => pages.push(voiceOf(url, body));
+    const notFound = await new PanelClient(env).get('/no/such/page');
+    record('/no/such/page', notFound.body);
+
+    // The passcode step, then the bypass codes, of a user with MFA on.
+    const mfaUser = await createUserVia(env, owner, 'member');
+    const secret = await enableOtp(env, mfaUser);
+    const mfaPanel = new PanelClient(env);
+    await mfaPanel.get('/sign-in');
+    await mfaPanel.post('/sign-in', { username: mfaUser.username, password: mfaUser.password });
+    const passcodePage = await mfaPanel.get('/sign-in/passcode');
+    assert.equal(passcodePage.status, 200);
+    record('/sign-in/passcode', passcodePage.body);
+    env.clock.advance(30_000);
+    const verified = await mfaPanel.post('/sign-in/passcode', { passcode: totpAt(secret, env.clock.now()) });
+    assert.equal(verified.status, 303, verified.body.slice(0, 300));
+    await mfaPanel.get('/profile');
+    const codes = await mfaPanel.post('/profile/bypass-codes', { count: '2' });
+    assert.equal(codes.status, 200, codes.body.slice(0, 300));
+    record('/profile/bypass-codes (codes)', codes.body);
+    pages.push(...(await crawl(mfaPanel, ['/profile', '/profile/bypass-codes'])));
+
+    // A device being paired: the authenticator's QR code, the phone's PIN.
+    const pairing = await PanelClient.signedIn(env, member);
+    const authenticator = await pairing.post('/profile/authenticator', { name: 'Work phone' });
+    const phone = await pairing.post('/profile/sms', { country: 'US', number: '2015550123' });
+    const next = [authenticator, phone].map((response) => String(response.headers.location));
+    pages.push(...(await crawl(pairing, next)));
+
+    // Setup, for a user whose account requires multi-factor authentication.
+    const strictOwner = await createAccount(env, admin);
+    const strictMember = await createUserVia(env, strictOwner, 'member');
+    const required = await env.request('PUT', `/v2.0/RAX-AUTH/domains/${strictOwner.domainId}/multi-factor`, {
+      token: admin.token,
+      body: { 'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: 'REQUIRED' } },
+    });
+    assert.equal(required.status, 204, required.text);
+    const setup = new PanelClient(env);
+    await setup.get('/sign-in');
+    const entered = await setup.post('/sign-in', {
+      username: strictMember.username,
+      password: strictMember.password,
+    });
+    pages.push(...(await crawl(setup, [String(entered.headers.location)])));
+    return pages;
+  };
+
   test('every page: title equals its heading, "Log in" throughout, buttons in Title Case', async () => {
-    const pages = await everyone();
+    const pages = [...(await everyone()), ...(await behindForms())];
     if (process.env.LATCHKEY_PANEL_VOICE_DUMP)
       for (const page of pages) console.log(JSON.stringify({ ...page, text: undefined }));
-    const urls = new Set(pages.map((page) => page.url.replace(/[0-9a-f]{8,}/g, ':id')));
+    const urls = new Set(
+      pages.map((page) =>
+        page.url.replace(/\/admin\/accounts\/[^/?]+/, '/admin/accounts/:id').replace(/[0-9a-f]{32}/g, ':id'),
+      ),
+    );
     for (const expected of [
       '/profile',
       '/admin/accounts',
       '/admin/accounts/:id/users/:id',
       '/profile/authenticator/:id',
+      '/profile/sms/:id',
+      '/sign-in/passcode',
+      '/profile/bypass-codes (codes)',
+      '/no/such/page',
+      '/setup',
+      '/setup/method',
     ])
       assert.ok(urls.has(expected), `the crawl reached ${expected}: ${[...urls].join(', ')}`);
     assert.deepEqual(pages.flatMap(offences), []);
