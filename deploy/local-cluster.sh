@@ -12,7 +12,9 @@
 #                         allowed to CREATE DATABASE
 #                         (default postgres://postgres@127.0.0.1:5432/postgres)
 #   CLUSTER_REDIS_URL     optional: given to every instance as LATCHKEY_REDIS_URL
-#   CLUSTER_INSTANCES     how many instances (default 2)
+#   CLUSTER_INSTANCES     how many instances (default 2, or as many as CLUSTER_INSTANCE_PORTS)
+#   CLUSTER_PROXY_PORT    nginx's port (default: a free one)
+#   CLUSTER_INSTANCE_PORTS  the instances' ports, e.g. "8081 8082" (default: free ones)
 #   LATCHKEY_ARGON2_MEMORY_KIB, LATCHKEY_ARGON2_ITERATIONS  passed on (tests make them cheaper)
 #
 # The instances get only what RUN_DIR/latchkey.env holds (as under systemd), not this
@@ -36,6 +38,19 @@ fail() {
 
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# Exit status 0 when 127.0.0.1:$1 can be listened on now.
+port_is_free() {
+  node -e 'const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(Number(process.argv[1]),"127.0.0.1",()=>s.close())' "$1"
+}
+
+# A fixed port asked for: a number, free now. Checked before anything is created.
+check_port() {
+  local name="$1" port="$2"
+  [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] ||
+    fail "$name: a port is a number from 1 to 65535, not '$port'"
+  port_is_free "$port" || fail "$name: 127.0.0.1:$port is already in use"
 }
 
 # Poll an URL until it answers 200, for at most $2 seconds, while process $3 lives.
@@ -62,7 +77,17 @@ start() {
   chmod 755 "$RUN_DIR"
 
   local admin_url="${CLUSTER_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-  local instances="${CLUSTER_INSTANCES:-2}"
+  local -a instance_ports
+  read -r -a instance_ports <<<"${CLUSTER_INSTANCE_PORTS:-}"
+  local instances="${CLUSTER_INSTANCES:-${#instance_ports[@]}}"
+  [ "$instances" != 0 ] || instances=2
+  [[ "$instances" =~ ^[1-9][0-9]*$ ]] || fail "CLUSTER_INSTANCES must be a whole number, not '$instances'"
+  if [ "${#instance_ports[@]}" -gt 0 ] && [ "${#instance_ports[@]}" -ne "$instances" ]; then
+    fail "CLUSTER_INSTANCE_PORTS names ${#instance_ports[@]} port(s) for $instances instance(s)"
+  fi
+  [ -z "${CLUSTER_PROXY_PORT:-}" ] || check_port CLUSTER_PROXY_PORT "$CLUSTER_PROXY_PORT"
+  local fixed
+  for fixed in "${instance_ports[@]}"; do check_port CLUSTER_INSTANCE_PORTS "$fixed"; done
   local database="latchkey_$(node -e 'console.log(require("crypto").randomBytes(6).toString("hex"))')"
   psql "$admin_url" -v ON_ERROR_STOP=1 -qc "create database $database" >/dev/null ||
     fail "cannot create database $database on $admin_url"
@@ -75,8 +100,8 @@ start() {
 
   # What every instance shares, as a systemd EnvironmentFile would hold it (deploy/latchkey.service).
   # The proxy's port first: the instances are told it as their public URL.
-  local proxy_port
-  proxy_port="$(free_port)"
+  local proxy_port="${CLUSTER_PROXY_PORT:-}"
+  [ -n "$proxy_port" ] || proxy_port="$(free_port)"
   local admin_password secret_keys
   admin_password="Adm1n-$(node -e 'console.log(require("crypto").randomBytes(12).toString("base64url"))')"
   secret_keys="1:$(node -e 'console.log(require("crypto").randomBytes(32).toString("base64"))')"
@@ -100,7 +125,8 @@ ENV
 
   local upstreams="" n port pid
   for n in $(seq 1 "$instances"); do
-    port="$(free_port)"
+    port="${instance_ports[$((n - 1))]:-}"
+    [ -n "$port" ] || port="$(free_port)"
     mkdir -p "$RUN_DIR/instance-$n"
     # shellcheck disable=SC2046
     env -i PATH="$PATH" $(cat "$RUN_DIR/latchkey.env") \

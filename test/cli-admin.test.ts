@@ -172,7 +172,7 @@ describe('latchkey administration and MFA setup, against a server process', () =
     assert.equal(enable.status, 0, enable.stderr);
     assert.match(enable.stderr, /revoked.*latchkey login/);
     assert.ok(
-      !fs.existsSync(path.join(member.configDir, 'session.json')),
+      !fs.existsSync(path.join(member.configDir, 'profiles', 'default.json')),
       'the revoked setup token is dropped',
     );
 

@@ -226,7 +226,7 @@ describe('latchkey login and session commands, against a server process', () => 
       `${ADMIN.password}\n`,
     );
     assert.equal(run.status, 0, run.stderr);
-    const file = path.join(user.configDir, 'session.json');
+    const file = path.join(user.configDir, 'profiles', 'default.json');
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     assert.equal(fs.statSync(user.configDir).mode & 0o777, 0o700);
     const token = await runCli(['token'], user.env);
@@ -259,7 +259,7 @@ describe('latchkey login and session commands, against a server process', () => 
     );
     assert.equal(wrong.status, 3);
     assert.equal(wrong.stderr, 'latchkey: wrong passcode: Can not authenticate with credentials provided\n');
-    assert.ok(!fs.existsSync(path.join(user.configDir, 'session.json')));
+    assert.ok(!fs.existsSync(path.join(user.configDir, 'profiles', 'default.json')));
 
     const badPassword = await runCli(
       ['login', '--username', 'otto', '--password-stdin'],
@@ -284,7 +284,7 @@ describe('latchkey login and session commands, against a server process', () => 
     assert.equal(logout.status, 0, logout.stderr);
     assert.match(logout.stdout, /revoked/);
     assert.equal((await api(server.url, 'GET', `/v2.0/tokens/${token}`, { token: adminToken })).status, 404);
-    assert.ok(!fs.existsSync(path.join(user.configDir, 'session.json')));
+    assert.ok(!fs.existsSync(path.join(user.configDir, 'profiles', 'default.json')));
     assert.equal((await runCli(['whoami'], user.env)).status, 3);
   });
 

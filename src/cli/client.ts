@@ -1,7 +1,7 @@
 import { Messages } from '../core/errors.js';
 import { AUTH_TOKEN_HEADER, type FaultBody } from '../http/v2/wire.js';
 import { CliError, ExitCode, oneLine } from './failure.js';
-import type { Session } from './session.js';
+import { loginCommand, type Session } from './session.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -100,7 +100,7 @@ export function refusal(what: string, answer: Answer<unknown>): CliError {
   if (isLockedAnswer(answer)) return new CliError(`${what}: ${message}`, ExitCode.locked);
   if (answer.status === 401) {
     return new CliError(
-      `${what}: the server no longer accepts your token (expired or revoked): run 'latchkey login' again`,
+      `${what}: the server no longer accepts your token (expired or revoked): run '${loginCommand()}' again`,
       ExitCode.badCredentials,
     );
   }

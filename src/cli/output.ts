@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { WriteStream } from 'node:tty';
 import { styleText } from 'node:util';
 
@@ -15,16 +16,30 @@ function paint(stream: NodeJS.WriteStream, style: Style, text: string): string {
   return colourOn(stream) ? styleText(style, text) : text;
 }
 
-let jsonOutput = false;
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-/** With --json, stdout carries the JSON result alone; words for people go to stderr. */
-export function setJsonMode(on: boolean): void {
-  jsonOutput = on;
+let format: OutputFormat = 'table';
+
+/**
+ * `--output json|yaml` (`--json` is `--output json`): stdout carries the result alone, as a
+ * document; words for people go to stderr. Tables and sentences are the default.
+ */
+export function setOutputFormat(chosen: OutputFormat): void {
+  format = chosen;
 }
 
-export const jsonMode = (): boolean => jsonOutput;
+export const outputFormat = (): OutputFormat => format;
 
-const textStream = (): NodeJS.WriteStream => (jsonOutput ? process.stderr : process.stdout);
+/** True when the result is a document (JSON or YAML) rather than tables and sentences. */
+export const jsonMode = (): boolean => format !== 'table';
+
+/** Loaded when YAML is asked for only: other commands never pay for the library. */
+function yaml(): typeof import('yaml') {
+  return createRequire(import.meta.url)('yaml') as typeof import('yaml');
+}
+
+const textStream = (): NodeJS.WriteStream => (jsonMode() ? process.stderr : process.stdout);
 
 export const out = {
   line(text = ''): void {
@@ -39,12 +54,15 @@ export const out = {
   dim(text: string): string {
     return paint(process.stdout, 'dim', text);
   },
+  /** The result as a document in the format asked for (JSON unless --output yaml). */
   json(value: unknown): void {
-    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    if (format === 'yaml') process.stdout.write(yaml().stringify(value));
+    else process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   },
-  /** One JSON document per line, for streams (`events --json`). */
+  /** One document per record, for streams (`events --json`): a JSON line, or a YAML document. */
   jsonLine(value: unknown): void {
-    process.stdout.write(`${JSON.stringify(value)}\n`);
+    if (format === 'yaml') process.stdout.write(`---\n${yaml().stringify(value)}`);
+    else process.stdout.write(`${JSON.stringify(value)}\n`);
   },
   /** The command's result proper, on stdout whatever the mode (a token, shell commands). */
   result(text: string): void {

@@ -3,19 +3,24 @@ import { Command, Option } from 'commander';
 import { packageVersion } from '../core/package-version.js';
 import { registerAccountCommands } from './commands/account.js';
 import { example } from './commands/common.js';
+import { registerCredentialCommands } from './commands/credentials.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerMfaCommands } from './commands/mfa.js';
+import { registerOpenStackCommands } from './commands/openstack.js';
+import { registerProfileCommands } from './commands/profiles.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerSessionCommands } from './commands/session.js';
 import { registerUserCommands } from './commands/users.js';
 import { bashCompletion, zshCompletion } from './completion.js';
-import { ExitCode, oneLine } from './failure.js';
-import { colourOn, errorLine, setJsonMode } from './output.js';
+import { ExitCode, oneLine, usageError } from './failure.js';
+import { colourOn, errorLine, OUTPUT_FORMATS, type OutputFormat, setOutputFormat } from './output.js';
+import { chooseProfile } from './session.js';
 
 const EPILOGUE = `
 Client commands talk to a latchkey server over its HTTP API; the server is --url, else
-LATCHKEY_URL, else OS_AUTH_URL, else the one you last logged in to. Colour only on a
-terminal, never with NO_COLOR.
+LATCHKEY_URL, else OS_AUTH_URL, else the one you last logged in to. Each profile
+(--profile NAME or LATCHKEY_PROFILE, else default) keeps its own session, so several
+servers or users are a flag apart. Colour only on a terminal, never with NO_COLOR.
 
 Exit codes: 0 done, 1 refused by the server, 2 usage, 3 bad credentials or not logged in,
 4 locked (an administrator must unlock), 5 server unreachable, 130 cancelled.
@@ -33,7 +38,16 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--url <url>', 'server URL (default: LATCHKEY_URL, OS_AUTH_URL, or the last login)'),
     )
-    .option('--json', 'print machine-readable JSON')
+    .addOption(
+      new Option(
+        '--profile <name>',
+        'saved session to use, one per server or user (default: LATCHKEY_PROFILE, or default)',
+      ),
+    )
+    .addOption(
+      new Option('-o, --output <format>', 'table (the default), json or yaml').choices(OUTPUT_FORMATS),
+    )
+    .option('--json', 'the same as --output json')
     .showSuggestionAfterError(true)
     .configureHelp({
       sortSubcommands: false,
@@ -45,16 +59,24 @@ export function buildProgram(): Command {
       outputError: (text, write) => write(errorLine(oneLine(text.replace(/^error: /, '')))),
     })
     .exitOverride()
-    .hook('preAction', (_program, action) =>
-      setJsonMode(action.optsWithGlobals<{ json?: boolean }>().json === true),
-    )
+    .hook('preAction', (_program, action) => {
+      const options = action.optsWithGlobals<{ json?: boolean; output?: OutputFormat; profile?: string }>();
+      if (options.json && options.output !== undefined && options.output !== 'json') {
+        throw usageError(`--json is --output json: it cannot go with --output ${options.output}`);
+      }
+      setOutputFormat(options.output ?? (options.json ? 'json' : 'table'));
+      chooseProfile(options.profile);
+    })
     .addHelpText('after', EPILOGUE);
 
   registerSessionCommands(program);
+  registerCredentialCommands(program);
   registerMfaCommands(program);
   registerUserCommands(program);
   registerAccountCommands(program);
   registerEventCommands(program);
+  registerProfileCommands(program);
+  registerOpenStackCommands(program);
   registerServerCommands(program);
 
   example(

@@ -98,10 +98,29 @@ export async function confirmOrYes(message: string, yes: boolean | undefined): P
 
 /** The first line of standard input (`--password-stdin`, an API key piped in). */
 export async function readStdinLine(what: string): Promise<string> {
-  if (process.stdin.isTTY) throw usageError(`${what} is read from standard input, which is a terminal`);
+  const [line] = await readStdinLines([what]);
+  return line as string;
+}
+
+/** The first lines of standard input, one per thing named (`password change --password-stdin`). */
+export async function readStdinLines(what: string[]): Promise<string[]> {
+  const all = what.join(' and ');
+  if (process.stdin.isTTY)
+    throw usageError(
+      `${all} ${what.length === 1 ? 'is' : 'are'} read from standard input, which is a terminal`,
+    );
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const line = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0]?.trim() ?? '';
-  if (line === '') throw usageError(`${what} expected on standard input, got nothing`);
-  return line;
+  const lines = Buffer.concat(chunks).toString('utf8').split(/\r?\n/);
+  return what.map((name, index) => {
+    const line = lines[index]?.trim() ?? '';
+    if (line === '') {
+      throw usageError(
+        what.length === 1
+          ? `${name} expected on standard input, got nothing`
+          : `${name} expected on line ${index + 1} of standard input (${all}, one a line)`,
+      );
+    }
+    return line;
+  });
 }

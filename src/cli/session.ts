@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { AccessResponse, AuthMethod, TokenScope } from '../http/v2/wire.js';
 import { notLoggedIn, usageError } from './failure.js';
 
-/** What `latchkey login` keeps between commands: one server, one token. */
+/** What `latchkey login` keeps between commands, per profile: one server, one token. */
 export interface Session {
   url: string;
   token: string;
@@ -24,7 +24,54 @@ export function configDir(): string {
   return path.join(base, 'latchkey');
 }
 
-export const sessionFile = (): string => path.join(configDir(), 'session.json');
+export const DEFAULT_PROFILE = 'default';
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+let activeProfile = DEFAULT_PROFILE;
+
+/**
+ * The profile commands act in: `--profile`, else LATCHKEY_PROFILE, else `default`. Each profile
+ * is one saved session (a server and a user), so several servers or users are a flag apart.
+ */
+export function chooseProfile(flag: string | undefined): void {
+  const name = flag ?? (process.env.LATCHKEY_PROFILE || undefined) ?? DEFAULT_PROFILE;
+  if (!PROFILE_NAME.test(name)) {
+    throw usageError(
+      `'${name}' is not a profile name: letters, digits, '.', '_' and '-', starting with a letter or digit`,
+    );
+  }
+  activeProfile = name;
+}
+
+export const profileName = (): string => activeProfile;
+
+/** `latchkey login`, with the profile named when it is not the default one. */
+export const loginCommand = (): string =>
+  activeProfile === DEFAULT_PROFILE ? 'latchkey login' : `latchkey login --profile ${activeProfile}`;
+
+const profilesDir = (): string => path.join(configDir(), 'profiles');
+const profileFile = (name: string): string => path.join(profilesDir(), `${name}.json`);
+/** Where versions before profiles kept their one session: it becomes the default profile. */
+const legacySessionFile = (): string => path.join(configDir(), 'session.json');
+
+export const sessionFile = (): string => profileFile(activeProfile);
+
+function ensureDirectories(): void {
+  fs.mkdirSync(configDir(), { recursive: true, mode: 0o700 });
+  fs.mkdirSync(profilesDir(), { recursive: true, mode: 0o700 });
+}
+
+/** The single session.json of earlier versions moves, as it is, to the default profile. */
+function migrateLegacySession(): void {
+  if (!fs.existsSync(legacySessionFile()) || fs.existsSync(profileFile(DEFAULT_PROFILE))) return;
+  ensureDirectories();
+  try {
+    fs.renameSync(legacySessionFile(), profileFile(DEFAULT_PROFILE));
+  } catch (error) {
+    // Another latchkey moved it first.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
 
 /**
  * `https://host/v2.0/`, `https://host/v3` and `https://host` name the same server: OS_AUTH_URL
@@ -69,10 +116,12 @@ export function sessionFrom(url: string, answer: AccessResponse): Session {
   };
 }
 
-export function readSession(): Session | undefined {
+export function readSession(name = activeProfile): Session | undefined {
+  if (name === DEFAULT_PROFILE) migrateLegacySession();
+  const file = profileFile(name);
   let text: string;
   try {
-    text = fs.readFileSync(sessionFile(), 'utf8');
+    text = fs.readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
@@ -88,7 +137,7 @@ export function readSession(): Session | undefined {
   } catch {
     // fall through: a damaged cache is as good as none
   }
-  throw notLoggedIn(`the token cache ${sessionFile()} is damaged: run 'latchkey login' again`);
+  throw notLoggedIn(`the token cache ${file} is damaged: run '${loginCommand()}' again`);
 }
 
 /**
@@ -96,8 +145,8 @@ export function readSession(): Session | undefined {
  * before it holds anything, then renamed into place so a reader never sees half a file.
  */
 export function writeSession(session: Session): void {
-  const dir = configDir();
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (activeProfile === DEFAULT_PROFILE) migrateLegacySession();
+  ensureDirectories();
   const file = sessionFile();
   const temporary = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(temporary, 'w', 0o600);
@@ -111,6 +160,7 @@ export function writeSession(session: Session): void {
 }
 
 export function removeSession(): boolean {
+  if (activeProfile === DEFAULT_PROFILE) migrateLegacySession();
   try {
     fs.unlinkSync(sessionFile());
     return true;
@@ -129,14 +179,49 @@ export const isExpired = (session: Session, now = Date.now()): boolean => Date.p
  */
 export function requireSession(urlFlag: string | undefined): Session {
   const session = readSession();
-  if (!session) throw notLoggedIn("not logged in: run 'latchkey login' first");
+  if (!session) {
+    const which = activeProfile === DEFAULT_PROFILE ? '' : ` in profile ${activeProfile}`;
+    throw notLoggedIn(`not logged in${which}: run '${loginCommand()}' first`);
+  }
   const named = urlFlag ?? (process.env.LATCHKEY_URL || undefined);
   const wanted = named === undefined ? undefined : normaliseUrl(named);
   if (wanted !== undefined && wanted !== session.url) {
-    throw notLoggedIn(`logged in to ${session.url}, not ${wanted}: run 'latchkey login --url ${wanted}'`);
+    throw notLoggedIn(`logged in to ${session.url}, not ${wanted}: run '${loginCommand()} --url ${wanted}'`);
   }
   if (isExpired(session)) {
-    throw notLoggedIn(`your token expired at ${session.expires}: run 'latchkey login' again`);
+    throw notLoggedIn(`your token expired at ${session.expires}: run '${loginCommand()}' again`);
   }
   return session;
+}
+
+export interface SavedProfile {
+  name: string;
+  current: boolean;
+  session: Session | undefined;
+  damaged: boolean;
+}
+
+/** Every profile with a saved session, the default one first, then by name. */
+export function listProfiles(): SavedProfile[] {
+  migrateLegacySession();
+  let names: string[];
+  try {
+    names = fs
+      .readdirSync(profilesDir())
+      .filter((file) => file.endsWith('.json'))
+      .map((file) => file.slice(0, -'.json'.length))
+      .filter((name) => PROFILE_NAME.test(name));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    names = [];
+  }
+  if (!names.includes(activeProfile)) names.push(activeProfile);
+  names.sort((a, b) => (a === DEFAULT_PROFILE ? -1 : b === DEFAULT_PROFILE ? 1 : a.localeCompare(b)));
+  return names.map((name) => {
+    try {
+      return { name, current: name === activeProfile, session: readSession(name), damaged: false };
+    } catch {
+      return { name, current: name === activeProfile, session: undefined, damaged: true };
+    }
+  });
 }

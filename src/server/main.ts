@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
 import path from 'node:path';
 import type { KyselyPlugin } from 'kysely';
 import pino, { type Logger } from 'pino';
@@ -32,9 +34,25 @@ export const LOG_REDACTIONS = [
   '*.passcode',
 ];
 
+/**
+ * Log lines are JSON, one a line, for collectors; on a terminal they are made readable (time,
+ * level, message, then the fields) with pino-pretty, loaded only then. Colour as the CLI does it:
+ * never with NO_COLOR.
+ */
 export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
   const options = { level: config.logLevel, redact: { paths: LOG_REDACTIONS, censor: '[redacted]' } };
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) return pino(options, destination);
+  if (!process.stdout.isTTY) return pino(options);
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+  return pino(
+    options,
+    pretty({
+      colorize: (process.env.NO_COLOR ?? '') === '',
+      translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      sync: true,
+    }),
+  );
 }
 
 function loadCatalog(file: string | undefined): unknown[] {
@@ -50,8 +68,8 @@ function loadCatalog(file: string | undefined): unknown[] {
   return parsed;
 }
 
-function loadKeyRing(config: Config, log: Logger): KeyRing {
-  if (config.secretKeys) return parseKeyRing(config.secretKeys);
+/** The key ring file in the data directory, made on first start: written once the store has opened. */
+function keyRingFromDataDir(config: Config, log: Logger): KeyRing {
   const { ring, created, file } = loadOrCreateKeyRingFile(config.dataDir);
   log.warn(
     { file, created },
@@ -89,15 +107,22 @@ async function openStore(config: Config, overrides: DepsOverrides): Promise<Stor
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<AppDeps> {
   const log = overrides.log ?? createLogger(config);
   const clock = overrides.clock ?? systemClock;
+  // What can be checked without writing is checked first: a bad catalog or LATCHKEY_SECRET_KEYS,
+  // then a database that cannot be reached, each refuse the start before a key ring file is made.
   const catalog = loadCatalog(config.catalogFile);
-  const ring = overrides.keys ?? loadKeyRing(config, log);
+  const configuredRing = overrides.keys ?? (config.secretKeys ? parseKeyRing(config.secretKeys) : undefined);
   const store = await openStore(config, overrides);
   let keys: KeyRing;
   try {
-    keys = await openHashKey(store.db, ring, clock.now());
+    const ring = configuredRing ?? keyRingFromDataDir(config, log);
+    try {
+      keys = await openHashKey(store.db, ring, clock.now());
+    } catch (error) {
+      throw databaseStartupError(error, config.databaseUrl);
+    }
   } catch (error) {
     await store.close();
-    throw databaseStartupError(error, config.databaseUrl);
+    throw error;
   }
   return {
     config,
@@ -116,19 +141,28 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   };
 }
 
-/** LATCHKEY_BOOTSTRAP_ADMIN_*: create the first identity:admin when it does not exist yet. */
-export async function bootstrap(deps: Deps): Promise<void> {
+/** A weak LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD is refused before anything is written or opened. */
+export function checkBootstrapPassword(config: Pick<Config, 'bootstrapAdmin'>): void {
+  if (!config.bootstrapAdmin) return;
+  try {
+    validatePassword(config.bootstrapAdmin.password);
+  } catch {
+    throw new ConfigError(
+      'LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD',
+      'needs 8+ characters with upper, lower and digit',
+    );
+  }
+}
+
+/**
+ * LATCHKEY_BOOTSTRAP_ADMIN_*: create the first identity:admin when it does not exist yet. Without
+ * them, says whether there is nobody yet: the hint to create someone is logged once listening.
+ */
+export async function bootstrap(deps: Deps): Promise<{ noUsers: boolean }> {
   const admin = deps.config.bootstrapAdmin;
   if (admin) {
     if (!(await findUserByUsername(deps.db, admin.username))) {
-      try {
-        validatePassword(admin.password);
-      } catch {
-        throw new ConfigError(
-          'LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD',
-          'needs 8+ characters with upper, lower and digit',
-        );
-      }
+      checkBootstrapPassword(deps.config);
       try {
         await insertUser(
           deps,
@@ -143,18 +177,36 @@ export async function bootstrap(deps: Deps): Promise<void> {
         );
       } catch (error) {
         // Instances started together race to create it: the one that loses finds it made.
-        if (error instanceof ApiError && error.status === 409) return;
+        if (error instanceof ApiError && error.status === 409) return { noUsers: false };
         throw error;
       }
       deps.log.info({ username: admin.username }, 'bootstrap administrator created');
     }
-    return;
+    return { noUsers: false };
   }
   const anyone = await deps.db.selectFrom('users').select('id').limit(1).executeTakeFirst();
-  if (!anyone) {
-    deps.log.warn(
-      'No users yet. Create the first administrator with: npx latchkey server create-user --username admin --role identity:admin (it asks for the password; --password-stdin reads it from standard input)',
-    );
+  return { noUsers: !anyone };
+}
+
+export const NO_USERS_HINT =
+  'No users yet. Create the first administrator with: npx latchkey server create-user --username admin --role identity:admin (it asks for the password; --password-stdin reads it from standard input)';
+
+/**
+ * The address is tried before anything is written: a port in use refuses the start before a key
+ * ring, a database file or a lock exists. The real listen still reports a port taken meanwhile.
+ */
+async function checkPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({ host, port, exclusive: true }, resolve);
+    });
+  } catch (error) {
+    throw listenStartupError(error, host, port);
+  } finally {
+    await new Promise<void>((resolve) => (probe.listening ? probe.close(() => resolve()) : resolve()));
   }
 }
 
@@ -192,6 +244,9 @@ function reportFileModes(log: Logger, result: TightenResult): void {
 }
 
 export async function startServer(config: Config, overrides: DepsOverrides = {}): Promise<RunningServer> {
+  // Checks that write nothing come first: a refused start leaves the data directory as it was.
+  checkBootstrapPassword(config);
+  await checkPortFree(config.host, config.port);
   // One server process per embedded database, held before migrations run (data-dir-lock.ts).
   const sqliteFile = sqliteFileOf(config.databaseUrl);
   const modes = tightenFileModes(config, sqliteFile);
@@ -214,8 +269,9 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
   }
   reportFileModes(deps.log, modes);
   let app: HttpServer;
+  let noUsers: boolean;
   try {
-    await bootstrap(deps);
+    ({ noUsers } = await bootstrap(deps));
     app = buildApp(deps);
     try {
       await app.listen({ host: config.host, port: config.port });
@@ -230,6 +286,8 @@ export async function startServer(config: Config, overrides: DepsOverrides = {})
     lock?.release();
     throw error;
   }
+  // Said once the server is up, so that a failed start shows its error alone.
+  if (noUsers) deps.log.warn(NO_USERS_HINT);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;

@@ -2,16 +2,18 @@ import type { Command } from 'commander';
 import type { UserResponse, WireUser } from '../../http/v2/wire.js';
 import { authorized } from '../client.js';
 import { usageError } from '../failure.js';
+import { jsonMode } from '../output.js';
 import type { Session } from '../session.js';
 
 /** Options every command accepts (declared once, on the program). */
 export interface GlobalOptions {
   url?: string;
+  /** A document is asked for (--json, --output json or yaml) rather than tables and sentences. */
   json?: boolean;
 }
 
 export function globals<T extends GlobalOptions = GlobalOptions>(command: Command): T {
-  return command.optsWithGlobals<T>();
+  return { ...command.optsWithGlobals<T>(), json: jsonMode() };
 }
 
 /** Every command's help ends with at least one example. */

@@ -12,7 +12,7 @@ import { authorized } from '../client.js';
 import { CliError, ExitCode } from '../failure.js';
 import { colourOn, fields, jsonMode, out, table } from '../output.js';
 import { askText, canPrompt } from '../prompts.js';
-import { removeSession, requireSession, type Session } from '../session.js';
+import { loginCommand, removeSession, requireSession, type Session } from '../session.js';
 import { example, type GlobalOptions, globals, integerIn, multiFactorPath } from './common.js';
 
 const base = (session: Session) => multiFactorPath(session.userId);
@@ -206,7 +206,7 @@ async function enable(options: GlobalOptions): Promise<void> {
   if (options.json) out.json({ enabled: true, tokenRevoked: revoked });
   if (revoked) {
     removeSession();
-    out.note("Your password-only token was revoked with it: run 'latchkey login' again.");
+    out.note(`Your password-only token was revoked with it: run '${loginCommand()}' again.`);
   }
 }
 

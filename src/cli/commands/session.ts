@@ -14,9 +14,11 @@ import { CliError, ExitCode } from '../failure.js';
 import { fields, out } from '../output.js';
 import { askSecret, askText, readStdinLine } from '../prompts.js';
 import {
+  DEFAULT_PROFILE,
   DEFAULT_URL,
   explicitUrl,
   isExpired,
+  profileName,
   readSession,
   removeSession,
   requireSession,
@@ -115,6 +117,7 @@ async function login(options: LoginOptions): Promise<void> {
   if (options.json) {
     out.json({
       url,
+      profile: profileName(),
       username: session.username,
       userId: session.userId,
       token: session.token,
@@ -125,7 +128,8 @@ async function login(options: LoginOptions): Promise<void> {
     return;
   }
   out.success(`Logged in to ${url} as ${session.username} (${session.authenticatedBy.join(' + ')}).`);
-  out.line(`Token expires ${session.expires}; cached in ${sessionFile()}.`);
+  const profile = profileName() === DEFAULT_PROFILE ? '' : ` (profile ${profileName()})`;
+  out.line(`Token expires ${session.expires}; cached in ${sessionFile()}${profile}.`);
   if (session.scope === 'SETUP-MFA') {
     out.note(
       "This token can only set up MFA: add a device with 'latchkey mfa add-authenticator NAME' or 'latchkey mfa add-phone NUMBER', then 'latchkey mfa enable'.",
@@ -261,11 +265,13 @@ export function registerSessionCommands(program: Command): void {
         'after',
         `
 The server is --url, else LATCHKEY_URL, else OS_AUTH_URL, else the last one logged in to, else
-${DEFAULT_URL}. The token and its expiry are cached in $XDG_CONFIG_HOME/latchkey/session.json
-(mode 0600).`,
+${DEFAULT_URL}. The token and its expiry are cached in the profile's file,
+$XDG_CONFIG_HOME/latchkey/profiles/NAME.json (mode 0600); NAME is --profile, else
+LATCHKEY_PROFILE, else default.`,
       )
       .action(async (_options: LoginOptions, command: Command) => login(globals<LoginOptions>(command))),
     'latchkey login --url https://identity.example.com --username alice',
+    'latchkey login --profile staging --url https://identity.staging.example.com --username alice',
     'printf \'%s\\n\' "$PASSWORD" | latchkey login --username alice --password-stdin --passcode 12345678',
   );
 

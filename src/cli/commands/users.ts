@@ -174,6 +174,52 @@ export function registerUserCommands(program: Command): void {
 
   example(
     users
+      .command('update')
+      .description("change a user's email address or whether it may log in")
+      .argument('<user>', 'username or id')
+      .option('--email <email>', 'new email address')
+      .addOption(new Option('--enabled', 'let the user log in again').conflicts('disabled'))
+      .addOption(new Option('--disabled', 'refuse its logins and revoke every token of it'))
+      .action(
+        withRef(async (ref, options) => {
+          const { email, enabled, disabled } = options as UserOptions & {
+            enabled?: boolean;
+            disabled?: boolean;
+          };
+          if (email === undefined && enabled === undefined && disabled === undefined) {
+            throw usageError('nothing to update: give --email, --enabled or --disabled');
+          }
+          const session = requireSession(options.url);
+          const user = await resolveUser(session, ref, `could not update ${ref}`);
+          const body: UserRequest = {
+            user: {
+              ...(email === undefined ? {} : { email }),
+              ...(enabled ? { enabled: true } : disabled ? { enabled: false } : {}),
+            },
+          };
+          const updated = (
+            await authorized<UserResponse>(
+              session,
+              'POST',
+              `/v2.0/users/${user.id}`,
+              `could not update ${ref}`,
+              {
+                body,
+              },
+            )
+          ).body.user;
+          if (options.json) return out.json(updated);
+          out.success(`Updated ${updated.username}.`);
+          if (disabled) out.line('Every token of the user is revoked and its logins are refused.');
+          showUser(updated);
+        }),
+      ),
+    'latchkey users update bob --email bob@example.org',
+    'latchkey users update bob --disabled',
+  );
+
+  example(
+    users
       .command('disable')
       .description('disable a user: revokes every token and refuses logins')
       .argument('<user>', 'username or id')

@@ -163,3 +163,6 @@ export type DomainMultiFactorRequest = {
 export type DomainImpactResponse = { 'RAX-AUTH:multiFactorDomainImpact': DomainImpact };
 
 export type EventsResponse = { events: EventView[] };
+
+// API key: GET .../OS-KSADM/credentials/RAX-KSKEY:apiKeyCredentials and its RAX-AUTH/reset
+export type ApiKeyResponse = { 'RAX-KSKEY:apiKeyCredentials': { username: string; apiKey: string } };

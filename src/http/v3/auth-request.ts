@@ -16,6 +16,12 @@ export const V3Messages = {
     'With an auth receipt, send the totp method alone: the receipt stands for the password already given.',
   noReceipt: 'Could not find auth receipt.',
   differentUsers: 'The password and totp methods must name the same user.',
+  /**
+   * Keystone's 400 for a totp method without its passcode (what the stock client sends with
+   * v3multifactor and no --os-passcode), followed by what to do about it.
+   */
+  passcodeMissing:
+    'Invalid request: expecting to find passcode in user. Give the passcode from your authenticator app (or a bypass or temporary code): openstack --os-passcode CODE, or OS_PASSCODE; or send the password alone and the passcode with the auth receipt you get back.',
   domainScope:
     "Domain-scoped tokens are not available: tokens are scoped to the account's project (its id is the domain id). Leave the scope out or name that project.",
   systemScope: 'System-scoped tokens are not available.',
@@ -24,6 +30,13 @@ export const V3Messages = {
 
 function missing(attribute: string, target: string): ApiError {
   return badRequest(`Invalid request: expecting to find ${attribute} in ${target}.`);
+}
+
+/** The totp method's passcode; its absence is answered with the way to give it. */
+function passcodeAt(totp: JsonObject): string {
+  const user = objectAt(totp, 'user', 'totp');
+  if (user.passcode === undefined || user.passcode === null) throw badRequest(V3Messages.passcodeMissing);
+  return stringAt(user, 'passcode', 'user', 64);
 }
 
 function stringAt(container: JsonObject, key: string, target: string, max: number): string {
@@ -155,7 +168,7 @@ export function parseV3AuthRequest(body: unknown, request: FastifyRequest): V3Au
   if (receipt !== undefined) {
     if (methods.size !== 1 || !methods.has('totp')) throw badRequest(V3Messages.receiptWithTotpOnly);
     const totp = objectAt(identity, 'totp', 'identity');
-    const passcode = stringAt(objectAt(totp, 'user', 'totp'), 'passcode', 'user', 64);
+    const passcode = passcodeAt(totp);
     // The receipt names the user; the totp user (which clients send as well) is only checked
     // for shape.
     userReference(totp, 'totp');
@@ -184,7 +197,7 @@ export function parseV3AuthRequest(body: unknown, request: FastifyRequest): V3Au
   const totpMethod = objectAt(identity, 'totp', 'identity');
   const totpUser = userReference(totpMethod, 'totp');
   if (!sameReference(user, totpUser)) throw badRequest(V3Messages.differentUsers);
-  const passcode = stringAt(objectAt(totpMethod, 'user', 'totp'), 'passcode', 'user', 64);
+  const passcode = passcodeAt(totpMethod);
   return {
     login: loginOf({ type: 'passwordAndPasscode', user, password, passcode }),
     reauthenticated: false,

@@ -156,6 +156,7 @@ export const ReceiptSchema = Type.Object(
 export const loginFaults = {
   400: keystoneFault(400, 'A malformed request.', [
     'Invalid request: expecting to find auth in the request body.',
+    V3Messages.passcodeMissing,
     V3Messages.receiptWithTotpOnly,
     V3Messages.differentUsers,
     V3Messages.domainScope,
