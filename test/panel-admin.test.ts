@@ -232,7 +232,7 @@ describe('control panel: administration', { skip }, () => {
     await openMenuEntry(page, 'User List');
     assert.equal(await page.locator('h1').innerText(), 'Choose an account');
     await page.getByLabel('Account number or name').fill(owner.domainId ?? '');
-    await submit(page, 'Find account');
+    await submit(page, 'Find Account');
     assert.equal(await page.locator('tbody tr').count(), 1);
     await clickAndLoad(page, page.getByRole('link', { name: owner.domainId ?? '', exact: true }));
     assert.match(page.url(), new RegExp(`/admin/accounts/${owner.domainId}/users$`));
@@ -315,9 +315,9 @@ describe('control panel: administration', { skip }, () => {
     );
     assert.match(await page.locator('#adoption').innerText(), /Authenticator app\s+2 users\s+SMS\s+1 user/);
     const chart = page.locator('#failed-sign-ins');
-    assert.match(await chart.locator('figcaption').innerText(), /^3 failed sign-ins in the last 24 hours/);
+    assert.match(await chart.locator('figcaption').innerText(), /^3 failed logins in the last 24 hours/);
     assert.equal(await chart.locator('svg rect.chart-bar').count(), 1);
-    assert.ok(await chart.getByRole('img', { name: 'Failed sign-ins per hour, last 24 hours' }).isVisible());
+    assert.ok(await chart.getByRole('img', { name: 'Failed logins per hour, last 24 hours' }).isVisible());
 
     await clickAndLoad(page, page.getByRole('link', { name: 'Security Events' }));
     const times = await page

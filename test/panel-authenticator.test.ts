@@ -67,10 +67,10 @@ describe('control panel: authenticator app and bypass codes', { skip }, () => {
     const makeDefault = page.getByLabel('Make this my default authentication method');
     assert.equal(await makeDefault.isChecked(), true);
     await page.getByLabel('Passcode from the app').fill('000000');
-    await submit(page, 'Verify Mobile Passcode');
+    await submit(page, 'Verify Authenticator App');
     assert.match(await page.locator('.field-error').innerText(), /incorrect or has expired/);
     await page.getByLabel('Passcode from the app').fill(currentCode(env, secret));
-    await submit(page, 'Verify Mobile Passcode');
+    await submit(page, 'Verify Authenticator App');
 
     // Verified with the box ticked: MFA is on and the user is logged out (seed 000, step 6).
     assert.match(page.url(), /\/sign-in$/);
@@ -128,10 +128,10 @@ describe('control panel: authenticator app and bypass codes', { skip }, () => {
     for (const code of codes) assert.match(code, /^\d{8}$/);
     await assertAccessible(page, 'the bypass codes page');
     // The download is a text file made on the server; the copy button appears with the script.
-    const download = await page.getByRole('link', { name: 'Download as text file' }).getAttribute('href');
+    const download = await page.getByRole('link', { name: 'Download as Text File' }).getAttribute('href');
     const file = decodeURIComponent(download?.replace(/^data:text\/plain;charset=utf-8,/, '') ?? '');
     for (const code of codes) assert.ok(file.includes(code));
-    assert.equal(await page.getByRole('button', { name: 'Copy codes' }).isVisible(), true);
+    assert.equal(await page.getByRole('button', { name: 'Copy Codes' }).isVisible(), true);
 
     const [first = '', second = ''] = codes;
     await logOut(page);

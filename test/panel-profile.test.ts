@@ -65,7 +65,7 @@ describe('control panel: My Profile & Settings', { skip }, () => {
 
     // Change the default method (seed 000).
     await page.getByLabel('Default authentication method').selectOption('SMS');
-    await submit(page, 'Change default method');
+    await submit(page, 'Change Default Method');
     assert.match(await bannerText(page), /default authentication method is now: SMS/);
     await assertAccessible(page, 'the profile with both devices');
 
@@ -77,7 +77,7 @@ describe('control panel: My Profile & Settings', { skip }, () => {
     await assertAccessible(page, 'the SMS device page');
     await clickAndLoad(page, page.getByRole('link', { name: 'Back to My Profile & Settings' }));
     await page.getByLabel('Default authentication method').selectOption('OTP');
-    await submit(page, 'Change default method');
+    await submit(page, 'Change Default Method');
     await clickAndLoad(page, devices.getByRole('link', { name: 'Manage authenticator phone app' }));
     assert.equal(await page.locator('h1').innerText(), 'Authenticator app');
     await assertAccessible(page, 'the authenticator page');
@@ -93,7 +93,7 @@ describe('control panel: My Profile & Settings', { skip }, () => {
     // Remove all devices, with a confirmation.
     await clickAndLoad(page, page.getByRole('link', { name: 'Remove all devices' }));
     await assertAccessible(page, 'the remove-all confirmation');
-    await submit(page, 'Remove all devices');
+    await submit(page, 'Remove All Devices');
     assert.match(await bannerText(page), /All devices were removed/);
     assert.match(await devices.innerText(), /No devices yet/);
     await context.close();
@@ -113,7 +113,7 @@ describe('control panel: My Profile & Settings', { skip }, () => {
     const secret = (await page.locator('#secret-key').innerText()).replaceAll(' ', '');
     await page.getByLabel('Make this my default authentication method').uncheck();
     await page.getByLabel('Passcode from the app').fill(currentCode(env, secret));
-    await submit(page, 'Verify Mobile Passcode');
+    await submit(page, 'Verify Authenticator App');
     // Not made the default: still logged in, MFA still off.
     assert.match(page.url(), /\/profile$/);
     assert.match(await bannerText(page), /“Tablet” is verified/);

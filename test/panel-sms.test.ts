@@ -76,7 +76,7 @@ describe('control panel: SMS', { skip }, () => {
     await context.close();
   });
 
-  test('"Resend code" sends a new passcode for the same sign-in; the old one stops working', async () => {
+  test('"Resend Code" sends a new passcode for the same sign-in; the old one stops working', async () => {
     const user = await createAccount(env);
     await enableSms(env, user, '+12015550177');
     const context = await newPerson(browser, env);
@@ -86,20 +86,20 @@ describe('control panel: SMS', { skip }, () => {
     const first = lastSmsPasscode(env, '+12015550177');
     const sentBefore = env.sms.sent.length;
 
-    await submit(page, 'Resend code');
+    await submit(page, 'Resend Code');
     assert.match(await bannerText(page), /new passcode was sent to \+1\*{6}0177/);
     assert.equal(env.sms.sent.length, sentBefore + 1);
     const second = lastSmsPasscode(env, '+12015550177');
     assert.notEqual(second, first);
 
     await enterPasscode(page, first);
-    assert.match(await page.locator('.field-error').innerText(), /Resend code/);
+    assert.match(await page.locator('.field-error').innerText(), /Resend Code/);
     await enterPasscode(page, second);
     assert.match(page.url(), /\/profile$/);
     await context.close();
   });
 
-  test('"Resend code" stays within the SMS limits', async () => {
+  test('"Resend Code" stays within the SMS limits', async () => {
     const user = await createAccount(env);
     await enableSms(env, user, '+12015550166');
     const context = await newPerson(browser, env);
@@ -107,9 +107,9 @@ describe('control panel: SMS', { skip }, () => {
     await signIn(page, user.username, user.password);
     // The setup sent a PIN and the sign-in a passcode; five per number per ten minutes.
     for (let sent = 2; sent < env.deps.config.sms.maxPerNumber10Min; sent++)
-      await submit(page, 'Resend code');
+      await submit(page, 'Resend Code');
     const before = env.sms.sent.length;
-    await submit(page, 'Resend code');
+    await submit(page, 'Resend Code');
     assert.equal(env.sms.sent.length, before);
     assert.match(await page.locator('.field-error').innerText(), /Too many text messages/);
     // The passcode already sent still works.

@@ -69,7 +69,7 @@ describe('control panel: the user lifecycle', { skip }, () => {
     );
     await assertFitsWidth(page, 'User Created');
 
-    await clickAndLoad(page, page.getByRole('link', { name: 'Go to the user' }));
+    await clickAndLoad(page, page.getByRole('link', { name: 'Go to the User' }));
     assert.equal(await page.locator('h1').innerText(), `User ${username}`);
     assert.match(await page.locator('#user').innerText(), /User manager/);
     await chooseAction(page, 'Edit User');

@@ -33,6 +33,21 @@ export interface TemporaryCodeSent {
 }
 
 /**
+ * Why no temporary code can be sent to `user` now (its passcode lock, or no verified phone), or
+ * undefined when one can. The one rule for both sending and offering to send: the panel offers
+ * Send Temporary Code only where this finds nothing.
+ */
+export async function temporaryCodeRefusal(
+  deps: Deps,
+  user: UserView,
+): Promise<(typeof TemporaryCodeMessages)['locked' | 'noVerifiedPhone'] | undefined> {
+  // A temporary code must not become a way around the lock: an administrator unlocks first.
+  if (locksOf(deps, user).passcode) return TemporaryCodeMessages.locked;
+  if (!(await findVerifiedPhone(deps.db, user.id))) return TemporaryCodeMessages.noVerifiedPhone;
+  return undefined;
+}
+
+/**
  * Sent by someone with precedence over the user (the caller's rights on the target are checked
  * by the route), never by the user itself: a code one can send oneself is no second factor.
  */
@@ -45,8 +60,8 @@ export async function sendTemporaryCode(
   // Read again: the lock state may have changed since the route looked the user up.
   const user = await findUserById(deps.db, target.id);
   if (!user) throw notFound(`User ${target.id} not found`);
-  // A temporary code must not become a way around the lock: an administrator unlocks first.
-  if (locksOf(deps, user).passcode) throw badRequest(TemporaryCodeMessages.locked);
+  const refusal = await temporaryCodeRefusal(deps, user);
+  if (refusal) throw badRequest(refusal);
   const phone = await findVerifiedPhone(deps.db, user.id);
   if (!phone) throw badRequest(TemporaryCodeMessages.noVerifiedPhone);
   const code = randomDigits(TEMPORARY_CODE_DIGITS);

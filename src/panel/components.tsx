@@ -150,6 +150,7 @@ export function SelectField({
   value,
   hint,
   autoComplete,
+  labelHidden = false,
 }: {
   name: string;
   label: string;
@@ -157,11 +158,15 @@ export function SelectField({
   value?: string;
   hint?: string;
   autoComplete?: string;
+  /** For screen readers only, where the label already stands beside the field (a setting's term). */
+  labelHidden?: boolean;
 }) {
   const id = `field-${name}`;
   return (
     <div class="field">
-      <label for={id}>{label}</label>
+      <label for={id} class={labelHidden ? 'visually-hidden' : undefined}>
+        {label}
+      </label>
       {hint ? (
         <p class="hint" id={`${id}-hint`}>
           {hint}

@@ -23,7 +23,7 @@ export function ErrorPage({
         <h1>{title}</h1>
         <p>{message}</p>
         <ButtonLink href="/" kind="primary">
-          Go to the start page
+          Go to the Start Page
         </ButtonLink>
       </section>
     </Layout>

@@ -55,7 +55,7 @@ function ChooseAccountPage({
             maxLength={100}
             spellcheck={false}
           />
-          <Button kind="secondary">Find account</Button>
+          <Button kind="secondary">Find Account</Button>
         </form>
         {accounts.length === 0 ? (
           <p class="empty">No account matches.</p>
@@ -65,9 +65,6 @@ function ChooseAccountPage({
               <thead>
                 <tr>
                   <th scope="col">Account</th>
-                  <th scope="col" class="optional">
-                    Name
-                  </th>
                   <th scope="col">Multi-factor</th>
                   <th scope="col">Users</th>
                 </tr>
@@ -75,10 +72,11 @@ function ChooseAccountPage({
               <tbody>
                 {accounts.map((account) => (
                   <tr key={account.id}>
-                    <td>
-                      <a href={accountPath(account.id, TAB_PATHS[tab])}>{account.id}</a>
+                    {/* An account's name once, with its number only where the two differ. */}
+                    <td class="wrap">
+                      <a href={accountPath(account.id, TAB_PATHS[tab])}>{account.name}</a>
+                      {account.name !== account.id ? <span class="hint"> · {account.id}</span> : null}
                     </td>
-                    <td class="optional wrap">{account.name}</td>
                     <td>{levelLabel(account.mfaEnforcement)}</td>
                     <td>{account.users}</td>
                   </tr>
@@ -173,11 +171,11 @@ function OverviewPage({
           )}
         </Card>
       </div>
-      <Card title="Failed sign-ins, last 24 hours" id="failed-sign-ins">
+      <Card title="Failed logins, last 24 hours" id="failed-sign-ins">
         {failed ? (
           <FailedSignInChart hours={failed} id="failed-chart" />
         ) : (
-          <p class="hint">The account owner and administrators see failed sign-ins here.</p>
+          <p class="hint">The account owner and administrators see failed logins here.</p>
         )}
       </Card>
       <Card title="Multi-factor policy" id="policy">

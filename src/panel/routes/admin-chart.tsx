@@ -22,9 +22,9 @@ function plural(count: number, one: string, many: string): string {
 /** The chart's sentence for everyone (and the only part a screen reader needs). */
 export function failedSignInSummary(hours: readonly HourlyCount[]): string {
   const total = hours.reduce((sum, hour) => sum + hour.count, 0);
-  if (total === 0) return 'No failed sign-ins in the last 24 hours.';
+  if (total === 0) return 'No failed logins in the last 24 hours.';
   const peak = hours.reduce((best, hour) => (hour.count > best.count ? hour : best));
-  return `${plural(total, 'failed sign-in', 'failed sign-ins')} in the last 24 hours; the most in one hour: ${peak.count}, ${hourRange(peak.start)}.`;
+  return `${plural(total, 'failed login', 'failed logins')} in the last 24 hours; the most in one hour: ${peak.count}, ${hourRange(peak.start)}.`;
 }
 
 /**
@@ -46,7 +46,7 @@ export function FailedSignInChart({ hours, id }: { hours: readonly HourlyCount[]
         focusable="false"
         preserveAspectRatio="xMidYMid meet"
       >
-        <title id={`${id}-title`}>Failed sign-ins per hour, last 24 hours</title>
+        <title id={`${id}-title`}>Failed logins per hour, last 24 hours</title>
         <desc id={`${id}-desc`}>{failedSignInSummary(hours)}</desc>
         <line class="chart-axis" x1={LEFT} y1={bottom} x2={WIDTH - RIGHT} y2={bottom} />
         <line class="chart-grid" x1={LEFT} y1={TOP} x2={WIDTH - RIGHT} y2={TOP} />
@@ -63,7 +63,7 @@ export function FailedSignInChart({ hours, id }: { hours: readonly HourlyCount[]
             <g key={hour.start}>
               {hour.count > 0 ? (
                 <rect class="chart-bar" x={x} y={bottom - height} width={barWidth} height={height}>
-                  <title>{`${hourRange(hour.start)}: ${plural(hour.count, 'failed sign-in', 'failed sign-ins')}`}</title>
+                  <title>{`${hourRange(hour.start)}: ${plural(hour.count, 'failed login', 'failed logins')}`}</title>
                 </rect>
               ) : null}
               {index % 6 === 0 || index === hours.length - 1 ? (
@@ -80,11 +80,11 @@ export function FailedSignInChart({ hours, id }: { hours: readonly HourlyCount[]
         <summary class="chart-table-toggle">Show the figures as a table</summary>
         <div class="table-wrap">
           <table>
-            <caption class="visually-hidden">Failed sign-ins per hour, last 24 hours</caption>
+            <caption class="visually-hidden">Failed logins per hour, last 24 hours</caption>
             <thead>
               <tr>
                 <th scope="col">Hour</th>
-                <th scope="col">Failed sign-ins</th>
+                <th scope="col">Failed logins</th>
               </tr>
             </thead>
             <tbody>

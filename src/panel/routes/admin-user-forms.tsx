@@ -184,10 +184,10 @@ function CreatedUserPage({
           The user <strong>{user.username}</strong> is created. Its password was generated: give it to the
           user now. It is shown only this once.
         </p>
-        <SecretToCopy id="new-password" secret={password} copyLabel="Copy password" />
+        <SecretToCopy id="new-password" secret={password} copyLabel="Copy Password" />
         <Actions>
           <ButtonLink href={userPath(user.domain_id ?? account.id, user.id)} kind="primary">
-            Go to the user
+            Go to the User
           </ButtonLink>
         </Actions>
       </Card>

@@ -10,7 +10,7 @@ import {
   removeMultiFactor,
 } from '../../factors/settings.js';
 import { maskPhoneNumber } from '../../factors/sms/phones.js';
-import { sendTemporaryCode } from '../../factors/temporary-code.js';
+import { sendTemporaryCode, temporaryCodeRefusal } from '../../factors/temporary-code.js';
 import { listAllDevices } from '../../factors/totp/devices.js';
 import { deleteUser, listAccountUsersFor, updateUser } from '../../identity/users.js';
 import { locksOf, type UserLocks } from '../../lockout/locks.js';
@@ -103,7 +103,7 @@ function UserListPage({
                     Factor
                   </th>
                   <th scope="col" class="optional">
-                    Last sign-in
+                    Last login
                   </th>
                   <th scope="col" class="optional">
                     Status
@@ -154,13 +154,18 @@ interface UserActions {
   delete: boolean;
 }
 
-function actionsFor(acting: Acting, target: UserView, locks: UserLocks): UserActions {
+function actionsFor(
+  acting: Acting,
+  target: UserView,
+  locks: UserLocks,
+  temporaryCodeWorks: boolean,
+): UserActions {
   const setEnabled = may(acting, { kind: 'user.set-enabled', target });
   return {
     // The seeds: Unlock User for locked users only (either lock: one unlock lifts both), Send
-    // Temporary Code only where no passcode lock would refuse it.
+    // Temporary Code only where it can work (the domain's rule: no passcode lock, a verified phone).
     unlock: locks.inForce.length > 0 && may(acting, { kind: 'mfa.unlock', target }),
-    temporaryCode: !locks.passcode && may(acting, { kind: 'mfa.send-temporary-code', target }),
+    temporaryCode: temporaryCodeWorks && may(acting, { kind: 'mfa.send-temporary-code', target }),
     disable: target.enabled === 1 && setEnabled,
     enable: target.enabled !== 1 && setEnabled,
     resetMultiFactor: may(acting, { kind: 'user.manage', target }),
@@ -347,7 +352,7 @@ function UserRecordPage({
               'Not locked'
             )}
           </dd>
-          <dt>Last sign-in</dt>
+          <dt>Last login</dt>
           <dd>
             <LastSignIn at={lastSignIn} />
           </dd>
@@ -510,7 +515,12 @@ export function registerAdminUserRoutes(app: FastifyInstance, deps: Deps): void 
           target={target}
           lastSignIn={lastSignIn}
           devices={devices}
-          actions={actionsFor(session, target, locksOf(deps, target))}
+          actions={actionsFor(
+            session,
+            target,
+            locksOf(deps, target),
+            (await temporaryCodeRefusal(deps, target)) === undefined,
+          )}
         />,
       );
     }),

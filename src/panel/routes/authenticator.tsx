@@ -49,7 +49,7 @@ async function pairingIntro(deps: Deps, userId: string, device: OtpDeviceView) {
             id="secret-key"
             secret={enrolment.secret}
             shown={inGroupsOfFour(enrolment.secret)}
-            copyLabel="Copy secret key"
+            copyLabel="Copy Secret Key"
           />
         </div>
       </div>
@@ -93,17 +93,17 @@ export const AUTHENTICATOR: DeviceKind<OtpDeviceView, string> = {
         : undefined,
   },
   verify: {
-    title: 'Scan the QR code',
+    title: 'Pair your authenticator',
     heading: 'Pair your authenticator',
     intro: pairingIntro,
     field: { name: 'code', label: 'Passcode from the app', maxLength: 16, postedMax: 64 },
-    submit: (area) => (area.access === 'setup' ? 'Verify Code' : 'Verify Mobile Passcode'),
+    submit: (area) => (area.access === 'setup' ? 'Verify Code' : 'Verify Authenticator App'),
     defaultHint: 'You will be logged out, to log in again with a passcode from this device.',
     emptyText: 'Enter the passcode the app shows.',
     run: (deps, session, device, code) => verifyOtpDevice(deps, session, session.user, device.id, code),
   },
   manage: {
-    title: (device) => `Authenticator ${device.name}`,
+    title: () => 'Authenticator app',
     heading: 'Authenticator app',
     label: (device) => ({ term: 'Device nickname', value: device.name, class: 'device-name' }),
   },

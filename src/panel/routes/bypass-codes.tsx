@@ -71,14 +71,14 @@ function CodesPage({ ctx, username, codes }: { ctx: PageContext; username: strin
         </ul>
         <Actions>
           <button type="button" class="button button-secondary" data-copy="bypass-codes" hidden>
-            Copy codes
+            Copy Codes
           </button>
           <a
             class="button button-secondary"
             href={`data:text/plain;charset=utf-8,${encodeURIComponent(file)}`}
             download="latchkey-bypass-codes.txt"
           >
-            Download as text file
+            Download as Text File
           </a>
           <ButtonLink href="/profile" kind="primary">
             Done

@@ -138,7 +138,7 @@ function ApiKeyPage({ ctx, apiKey, isNew }: { ctx: PageContext; apiKey: string; 
           ? 'This is your new API key. The old one no longer logs in; tokens it already gave stay valid until they expire.'
           : 'This is your API key. Keep it as you keep your password.'}
       </p>
-      <SecretToCopy id="api-key" secret={apiKey} copyLabel="Copy API key" />
+      <SecretToCopy id="api-key" secret={apiKey} copyLabel="Copy API Key" />
       <Actions>
         <ButtonLink href="/profile/api-key/reset">Reset API Key</ButtonLink>
         <ButtonLink href="/profile">Back to My Profile & Settings</ButtonLink>

@@ -262,7 +262,7 @@ function registerArea<Device extends RegisteredDevice, Draft>(
           after={
             <Actions>
               <PostForm ctx={ctx} action={`/profile/${kind.path}/${device.id}/delete`}>
-                <Button kind="danger">Delete this device</Button>
+                <Button kind="danger">Delete Device</Button>
               </PostForm>
               <ButtonLink href="/profile">Back to My Profile & Settings</ButtonLink>
             </Actions>

@@ -200,10 +200,11 @@ function ProfilePage({
                     <SelectField
                       name="factor"
                       label="Default authentication method"
+                      labelHidden
                       options={verified.map((value) => ({ value, label: FACTOR_LABELS[value] }))}
                       value={factor}
                     />
-                    <Button kind="secondary">Change default method</Button>
+                    <Button kind="secondary">Change Default Method</Button>
                   </PostForm>
                 ) : (
                   <span>{FACTOR_LABELS[factor]}</span>
@@ -239,13 +240,13 @@ function ProfilePage({
           <p class="empty">No devices yet.</p>
         )}
         <Actions>
-          <ButtonLink href="/profile/authenticator/new">Add authenticator app</ButtonLink>
+          <ButtonLink href="/profile/authenticator/new">Add Authenticator App</ButtonLink>
           {devices.mobilePhones.length === 0 ? (
-            <ButtonLink href="/profile/sms/new">Add SMS device</ButtonLink>
+            <ButtonLink href="/profile/sms/new">Add SMS Device</ButtonLink>
           ) : null}
           {hasDevices ? (
             <ButtonLink href="/profile/devices/remove-all" kind="link">
-              Remove all devices
+              Remove All Devices
             </ButtonLink>
           ) : null}
         </Actions>
@@ -442,7 +443,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: Deps): void {
   confirmPage(
     '/profile/devices/remove-all',
     'Remove all devices?',
-    'Remove all devices',
+    'Remove All Devices',
     <p>
       Every authenticator app, phone, passkey and security key is removed from your account, multi-factor
       authentication is turned off, and your bypass codes stop working.

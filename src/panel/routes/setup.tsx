@@ -8,7 +8,7 @@ import { type Area, MethodChooser, methodTarget, PROFILE_AREA, SETUP_AREA } from
 
 function SetupIntroPage({ ctx }: { ctx: PageContext }) {
   return (
-    <Layout ctx={ctx} title="Set Up Multi-Factor Authentication" width="narrow">
+    <Layout ctx={ctx} title="Your account requires multi-factor authentication" width="narrow">
       <Card>
         <h1>Your account requires multi-factor authentication</h1>
         <p>

@@ -72,7 +72,7 @@ function SignInPage({
   return (
     <Layout ctx={ctx} title="Log in" width="narrow">
       <Card>
-        <h1>Log in to Latchkey</h1>
+        <h1>Log in</h1>
         {error ? <Banner tone="error">{error}</Banner> : null}
         <PostForm ctx={ctx} action="/sign-in">
           <TextField
@@ -152,7 +152,7 @@ function PasscodePage({
         {pending.factor === 'SMS' ? (
           <PostForm ctx={ctx} action="/sign-in/passcode/resend" class="secondary-form">
             <p class="hint">Did not get the text message?</p>
-            <Button kind="secondary">Resend code</Button>
+            <Button kind="secondary">Resend Code</Button>
           </PostForm>
         ) : null}
         <p class="start-over">
@@ -305,7 +305,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
       // A wrong passcode and a spent session answer alike over the API; their reasons differ.
       if (error.reason === 'session-expired' || error.reason === 'session-rejected')
         return restart('info', EXPIRED_SIGN_IN);
-      const resend = pending.factor === 'SMS' ? ', or choose Resend code to get a new one' : '';
+      const resend = pending.factor === 'SMS' ? ', or choose Resend Code to get a new one' : '';
       return again(
         `The passcode is incorrect or has expired. Check it and try again${resend}.`,
         error.status,
