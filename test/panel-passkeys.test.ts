@@ -151,7 +151,7 @@ describe('passkeys and security keys in the panel (real Chromium, virtual authen
       'Use your passkey or security key',
     );
     await assertAccessible(page, 'the passkey step');
-    await clickAndLoad(page, page.getByRole('button', { name: 'Use your passkey or security key' }));
+    await clickAndLoad(page, page.getByRole('button', { name: 'Use Your Passkey or Security Key' }));
     assert.equal(new URL(page.url()).pathname, '/profile');
     const [stored] = await passkeysOf(alice.id);
     assert.ok(stored?.last_used_at, 'the last use is recorded');
@@ -207,7 +207,7 @@ describe('passkeys and security keys in the panel (real Chromium, virtual authen
     assert.ok(codes.length > 0, generated.text);
     const { page } = person;
     await signIn(page, alice.username, alice.password);
-    await submit(page, 'Use another method');
+    await submit(page, 'Use Another Method');
     assert.equal(new URL(page.url()).pathname, '/sign-in/passcode');
     await enterPasscode(page, codes[0] ?? '');
     assert.equal(new URL(page.url()).pathname, '/profile');
@@ -217,9 +217,9 @@ describe('passkeys and security keys in the panel (real Chromium, virtual authen
   test('Sign in with a passkey: no password, and the token counts as multi-factor', async () => {
     const { page } = person;
     await page.goto('/sign-in');
-    await submit(page, 'Sign in with a passkey');
+    await submit(page, 'Log In with a Passkey');
     await assertAccessible(page, 'the passwordless page');
-    await clickAndLoad(page, page.getByRole('button', { name: 'Use your passkey or security key' }));
+    await clickAndLoad(page, page.getByRole('button', { name: 'Use Your Passkey or Security Key' }));
     assert.equal(new URL(page.url()).pathname, '/profile');
     const tokens = await env.deps.db
       .selectFrom('tokens')
@@ -240,14 +240,14 @@ describe('passkeys and security keys in the panel (real Chromium, virtual authen
     const before = await refusals('origin');
     await signIn(page, alice.username, alice.password);
     await tamperNextAnswer(page, '/sign-in/passkey', 'https://latchkey.example.net');
-    await clickAndLoad(page, page.getByRole('button', { name: 'Use your passkey or security key' }));
+    await clickAndLoad(page, page.getByRole('button', { name: 'Use Your Passkey or Security Key' }));
     assert.equal(new URL(page.url()).pathname, '/sign-in/passkey');
     assert.match(await bannerText(page), /was not accepted/);
     assert.equal(await refusals('origin'), before + 1);
     // It counted as a failed second factor.
     assert.equal((await userRow(alice.id)).mfa_failed_count, 1);
     // The page offers the passkey again with a fresh challenge; the real answer now passes.
-    await clickAndLoad(page, page.getByRole('button', { name: 'Use your passkey or security key' }));
+    await clickAndLoad(page, page.getByRole('button', { name: 'Use Your Passkey or Security Key' }));
     assert.equal(new URL(page.url()).pathname, '/profile');
     assert.equal((await userRow(alice.id)).mfa_failed_count, 0);
     await page.context().clearCookies();
@@ -289,7 +289,7 @@ describe('passkeys and security keys in the panel (real Chromium, virtual authen
       options.allowCredentials = [];
       form.dataset.options = JSON.stringify(options);
     });
-    await clickAndLoad(page, page.getByRole('button', { name: 'Use your passkey or security key' }));
+    await clickAndLoad(page, page.getByRole('button', { name: 'Use Your Passkey or Security Key' }));
     assert.equal(new URL(page.url()).pathname, '/sign-in/passkey');
     assert.match(await bannerText(page), /was not accepted/);
     assert.equal(await refusals('wrong user'), before + 1);
@@ -309,7 +309,7 @@ describe('passkeys and security keys in the panel (real Chromium, virtual authen
     });
     const before = await refusals('counter');
     await signIn(page, alice.username, alice.password);
-    await clickAndLoad(page, page.getByRole('button', { name: 'Use your passkey or security key' }));
+    await clickAndLoad(page, page.getByRole('button', { name: 'Use Your Passkey or Security Key' }));
     assert.equal(new URL(page.url()).pathname, '/sign-in/passkey');
     assert.match(await bannerText(page), /was not accepted/);
     assert.equal(await refusals('counter'), before + 1);
@@ -319,7 +319,7 @@ describe('passkeys and security keys in the panel (real Chromium, virtual authen
       authenticatorId,
       credential: { ...credential, signCount: 1000 },
     });
-    await clickAndLoad(page, page.getByRole('button', { name: 'Use your passkey or security key' }));
+    await clickAndLoad(page, page.getByRole('button', { name: 'Use Your Passkey or Security Key' }));
     assert.equal(new URL(page.url()).pathname, '/profile');
   });
 

@@ -26,7 +26,7 @@ export const EVENT_TITLES: Record<EventType, string> = {
   'device.verified': 'Device verified',
   'device.removed': 'Device removed',
   'passkey.registered': 'Passkey added',
-  'passkey.used': 'Signed in with a passkey',
+  'passkey.used': 'Logged in with a passkey',
   'passkey.renamed': 'Passkey renamed',
   'passkey.deleted': 'Passkey deleted',
   'passkey.refused': 'Passkey refused',

@@ -10,7 +10,7 @@ document.addEventListener('DOMContentLoaded', () => {
   const webauthn = window.SimpleWebAuthnBrowser;
   for (const note of document.querySelectorAll('[data-passkey-nojs]')) note.hidden = true;
   if (!webauthn?.browserSupportsWebAuthn()) {
-    status.textContent = 'This browser cannot use passkeys or security keys. Use another method.';
+    status.textContent = 'This browser cannot use passkeys or security keys. Use Another Method.';
     return;
   }
   start.hidden = false;

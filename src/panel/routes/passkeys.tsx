@@ -129,7 +129,7 @@ export function PasskeysCard({
   return (
     <Card title="Passkeys and security keys" id="passkeys">
       <p>
-        A passkey (on this device or your phone) or a security key signs you in without a code, and cannot be
+        A passkey (on this device or your phone) or a security key logs you in without a code, and cannot be
         phished: it answers only to this site.
       </p>
       {passkeys.length > 0 ? (
@@ -400,7 +400,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
             <p class="lead">My Profile & Settings</p>
             <h1>Delete passkey {passkey.nickname}?</h1>
             <p>
-              It will no longer sign you in. Remove it from the device or password manager that keeps it too.
+              It will no longer log you in. Remove it from the device or password manager that keeps it too.
             </p>
             {lastDefault ? (
               <Banner tone="info">

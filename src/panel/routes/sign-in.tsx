@@ -66,7 +66,7 @@ function SignInPage({
   ctx: PageContext;
   username?: string;
   error?: string | undefined;
-  /** Offer "Sign in with a passkey" (the public URL is a name, not an IP address). */
+  /** Offer "Log In with a Passkey" (the public URL is a name, not an IP address). */
   passkeys: boolean;
 }) {
   return (
@@ -99,7 +99,7 @@ function SignInPage({
         {passkeys ? (
           <PostForm ctx={ctx} action="/sign-in/with-passkey" class="secondary-form">
             <p class="hint">Have a passkey or security key? No password needed.</p>
-            <Button kind="secondary">Sign in with a passkey</Button>
+            <Button kind="secondary">Log In with a Passkey</Button>
           </PostForm>
         ) : null}
       </Card>
@@ -382,13 +382,13 @@ function PasskeyStepPage({
           action="/sign-in/passkey"
           ceremony="authenticate"
           options={options}
-          label="Use your passkey or security key"
+          label="Use Your Passkey or Security Key"
         />
         <PostForm ctx={ctx} action="/sign-in/passkey/another" class="secondary-form">
           <p class="hint">
             No passkey with you? An authenticator code, a text message, or a bypass code works too.
           </p>
-          <Button kind="secondary">Use another method</Button>
+          <Button kind="secondary">Use Another Method</Button>
         </PostForm>
         <p class="start-over">
           <a href="/sign-in">Log in as someone else</a>
@@ -409,9 +409,9 @@ function PasskeyAlonePage({
   error?: string | undefined;
 }) {
   return (
-    <Layout ctx={ctx} title="Sign in with a passkey" width="narrow">
+    <Layout ctx={ctx} title="Log in with a passkey" width="narrow">
       <Card>
-        <h1>Sign in with a passkey</h1>
+        <h1>Log in with a passkey</h1>
         {error ? <Banner tone="error">{error}</Banner> : null}
         <p>Choose the button, then pick your passkey and unlock it (fingerprint, face or PIN).</p>
         <PasskeyPrompt
@@ -419,7 +419,7 @@ function PasskeyAlonePage({
           action="/sign-in/with-passkey/verify"
           ceremony="authenticate"
           options={options}
-          label="Use your passkey or security key"
+          label="Use Your Passkey or Security Key"
         />
         <p class="start-over">
           <a href="/sign-in">Log in with a username and password</a>
