@@ -81,3 +81,32 @@ export async function takeSourceFailureSlot(deps: Deps, source: string | null): 
     },
   };
 }
+
+/**
+ * A ceremony anyone may start without an account (a sign-in with a passkey alone) stores a
+ * challenge: one source may start as many in a window as it may fail logins
+ * (LATCHKEY_LOGIN_FAILURES_PER_SOURCE), so one address cannot fill the store. Over it: 429 with
+ * Retry-After, as for failures.
+ */
+export async function takeAnonymousStartSlot(deps: Deps, source: string | null): Promise<void> {
+  const limit = deps.config.loginFailuresPerSource;
+  if (limit === 0 || source === null) return;
+  const now = deps.clock.now();
+  const windowStart = now - (now % SOURCE_WINDOW_MS);
+  let taken: number | undefined;
+  try {
+    taken = await deps.counters.take(
+      `anonymous-starts:${sourceKey(source)}`,
+      windowStart,
+      SOURCE_WINDOW_MS,
+      limit,
+    );
+  } catch (error) {
+    deps.log.error({ err: error }, 'anonymous start counter unavailable');
+    throw serviceUnavailable('The service is temporarily unable to authenticate. Try again later.');
+  }
+  if (taken === undefined) {
+    deps.metrics.throttled('login_failures');
+    throw new SourceLimitReached((windowStart + SOURCE_WINDOW_MS - now) / 1000);
+  }
+}

@@ -116,5 +116,8 @@ export function sendErrorPage(
   ctx: PageContext,
 ): FastifyReply {
   const text = describeError(error, request.log);
+  // A page that says "too many" says when to come back, as the API's 429 does.
+  const retryAfter = error instanceof ApiError ? error.headers['Retry-After'] : undefined;
+  if (retryAfter !== undefined) reply.header('Retry-After', retryAfter);
   return sendPage(reply, <ErrorPage ctx={ctx} {...text} />, text.status);
 }

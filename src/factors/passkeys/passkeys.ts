@@ -17,6 +17,7 @@ import type { Config } from '../../config/config.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import { randomHex } from '../../crypto/random.js';
 import { recordEvent, recordRepeatedEvent } from '../../events/events.js';
+import { takeAnonymousStartSlot } from '../../lockout/source-failures.js';
 import type { Actor, Deps } from '../../services/deps.js';
 import type { Db, PasskeyRow, UserView } from '../../store/schema.js';
 import { deleteSecondFactorCodes, lockUserRow, turnMultiFactorOff } from '../settings.js';
@@ -411,8 +412,11 @@ export async function finishPasskeyRegistration(
 export async function startPasskeyAuthentication(
   deps: Deps,
   userId: string | null,
+  source: string | null,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const rp = relyingParty(deps.config);
+  // Anyone may start a sign-in with a passkey alone, and each start stores a challenge.
+  if (userId === null) await takeAnonymousStartSlot(deps, source);
   const rows = userId === null ? [] : await passkeyRows(deps.db, userId);
   if (userId !== null && rows.length === 0) throw badRequest(PasskeyMessages.noPasskey).because('no-passkey');
   const options = await generateAuthenticationOptions({

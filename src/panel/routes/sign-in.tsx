@@ -446,7 +446,7 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
     const session = await findMfaSession(deps, pending.sessionId);
     if (session.state !== 'live') return restart(request, reply, 'info', EXPIRED_SIGN_IN);
     try {
-      const options = await startPasskeyAuthentication(deps, session.userId);
+      const options = await startPasskeyAuthentication(deps, session.userId, sourceOf(request));
       return sendPage(
         reply,
         <PasskeyStepPage ctx={pageContext(request, reply)} options={options} error={error} />,
@@ -516,7 +516,7 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
 
   app.post('/sign-in/with-passkey', async (request, reply) => {
     if (!passkeysHere(deps, request)) return reply.redirect('/sign-in', 303);
-    const options = await startPasskeyAuthentication(deps, null);
+    const options = await startPasskeyAuthentication(deps, null, sourceOf(request));
     return sendPage(reply, <PasskeyAlonePage ctx={pageContext(request, reply)} options={options} />);
   });
 
@@ -539,7 +539,7 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
           : error.fault === 'userDisabled' || error instanceof SourceLimitReached
             ? signInErrorText(deps, error)
             : PASSKEY_NOT_ACCEPTED.replace(', or use another method', ', or log in with your password');
-      const options = await startPasskeyAuthentication(deps, null);
+      const options = await startPasskeyAuthentication(deps, null, sourceOf(request));
       return sendPage(
         reply,
         <PasskeyAlonePage ctx={pageContext(request, reply)} options={options} error={text} />,
