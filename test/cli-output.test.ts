@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { ADMIN, newHome, runCli, type ServerProcess, startServer } from './support/cli.js';
 
-describe('latchkey --output table|json|yaml', () => {
+describe('latchkey --output table|json|yaml|value', () => {
   let server: ServerProcess;
   let env: Record<string, string>;
   let cleanup: () => void;
@@ -63,10 +63,36 @@ describe('latchkey --output table|json|yaml', () => {
     for (const document of documents) assert.equal(typeof document.toJS().type, 'string');
   });
 
+  test('-o value prints the values alone: rows without the header, a record one value per line', async () => {
+    const users = JSON.parse((await runCli(['users', 'list', '--json'], env)).stdout) as {
+      username: string;
+      id: string;
+    }[];
+    const root = users.find((user) => user.username === 'root');
+    assert.ok(root);
+    const values = await runCli(['users', 'list', '-o', 'value'], env);
+    assert.equal(values.status, 0, values.stderr);
+    assert.doesNotMatch(values.stdout, /USERNAME/);
+    const lines = values.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, users.length, 'one line per user');
+    assert.ok(
+      lines.some((line) => line.startsWith(`root ${root.id} `)),
+      values.stdout,
+    );
+
+    const who = await runCli(['whoami', '-o', 'value'], env);
+    assert.equal(who.status, 0, who.stderr);
+    assert.ok(
+      who.stdout.split('\n').some((line) => line.startsWith('root')),
+      who.stdout,
+    );
+    assert.doesNotMatch(who.stdout, /Username/i, 'no labels');
+  });
+
   test('an unknown format, or --json beside another format, is a usage error', async () => {
     const xml = await runCli(['users', 'list', '-o', 'xml'], env);
     assert.equal(xml.status, 2);
-    assert.match(xml.stderr, /table, json, yaml/);
+    assert.match(xml.stderr, /table, json, yaml, value/);
     const both = await runCli(['users', 'list', '--json', '-o', 'yaml'], env);
     assert.equal(both.status, 2);
     assert.match(both.stderr, /--json is --output json/);

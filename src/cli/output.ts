@@ -16,7 +16,7 @@ function paint(stream: NodeJS.WriteStream, style: Style, text: string): string {
   return colourOn(stream) ? styleText(style, text) : text;
 }
 
-export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml', 'value'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 let format: OutputFormat = 'table';
@@ -32,14 +32,21 @@ export function setOutputFormat(chosen: OutputFormat): void {
 export const outputFormat = (): OutputFormat => format;
 
 /** True when the result is a document (JSON or YAML) rather than tables and sentences. */
-export const jsonMode = (): boolean => format !== 'table';
+export const jsonMode = (): boolean => format === 'json' || format === 'yaml';
+
+/**
+ * `--output value`, as `openstack -f value`: a table's rows without the header, cells apart by
+ * one space, and a record's values one per line, for `read` and `cut` in scripts. Sentences for
+ * people go to stderr, as with a document.
+ */
+const valueMode = (): boolean => format === 'value';
 
 /** Loaded when YAML is asked for only: other commands never pay for the library. */
 function yaml(): typeof import('yaml') {
   return createRequire(import.meta.url)('yaml') as typeof import('yaml');
 }
 
-const textStream = (): NodeJS.WriteStream => (jsonMode() ? process.stderr : process.stdout);
+const textStream = (): NodeJS.WriteStream => (jsonMode() || valueMode() ? process.stderr : process.stdout);
 
 export const out = {
   line(text = ''): void {
@@ -80,6 +87,10 @@ export function errorLine(message: string): string {
 
 /** Aligned columns with a header row; the header is bold on a terminal. */
 export function table(headers: string[], rows: string[][]): void {
+  if (valueMode()) {
+    for (const row of rows) process.stdout.write(`${row.join(' ')}\n`);
+    return;
+  }
   const widths = headers.map((header, column) =>
     Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)),
   );
@@ -94,6 +105,10 @@ export function table(headers: string[], rows: string[][]): void {
 
 /** `label   value` pairs, labels aligned. */
 export function fields(pairs: [string, string][]): void {
+  if (valueMode()) {
+    for (const [, value] of pairs) process.stdout.write(`${value}\n`);
+    return;
+  }
   const width = Math.max(...pairs.map(([label]) => label.length));
   for (const [label, value] of pairs) out.line(`${out.dim(label.padEnd(width))}  ${value}`);
 }

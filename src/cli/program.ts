@@ -45,7 +45,10 @@ export function buildProgram(): Command {
       ),
     )
     .addOption(
-      new Option('-o, --output <format>', 'table (the default), json or yaml').choices(OUTPUT_FORMATS),
+      new Option(
+        '-o, --output <format>',
+        'table (the default), json, yaml, or value (values alone, as openstack -f value)',
+      ).choices(OUTPUT_FORMATS),
     )
     .option('--json', 'the same as --output json')
     .showSuggestionAfterError(true)
