@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +15,7 @@ import {
   type ServerProcess,
   startServer,
 } from './support/cli.js';
+import { type RunResult, runClean } from './support/process.js';
 import { requireTool } from './support/tools.js';
 
 const OPENSTACK = '/usr/bin/openstack';
@@ -28,28 +28,8 @@ interface Cloud {
 }
 
 /** The stock client in a directory of its own (where it finds clouds.yaml), no OS_* of the machine. */
-function openstack(
-  dir: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(OPENSTACK, args, {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOME: dir, LANG: 'C.UTF-8', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function openstack(dir: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return runClean(OPENSTACK, args, dir, env);
 }
 
 describe('latchkey openstack clouds-yaml, and /v3 naming --os-passcode', () => {

@@ -169,13 +169,18 @@ export interface RunResult {
 
 /**
  * Runs a client program (the `openstack` CLI, a Python script) in a clean environment: no OS_*
- * variable of the machine leaks into it, and its HOME is `cwd`.
+ * variable of the machine leaks into it, its HOME is `cwd`, and `env` is all it is given besides.
  */
-export function runClean(command: string, args: string[], cwd: string): Promise<RunResult> {
+export function runClean(
+  command: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: cwd, LANG: 'C.UTF-8' },
+      env: { PATH: process.env.PATH ?? '', HOME: cwd, LANG: 'C.UTF-8', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
