@@ -42,6 +42,7 @@ import {
   mfaRequired,
   type PolicySubject,
   passcodeMethod,
+  passkeysOnlyBinds,
 } from '../policy/enforcement.js';
 import type { Deps } from '../services/deps.js';
 import { type Db, type UserRow, type UserView, userView } from '../store/schema.js';
@@ -81,6 +82,11 @@ export interface LoginRequest {
    * is for a passcode factor that stands in for it.
    */
   passkeyPrompt?: boolean;
+  /**
+   * The control panel, where a browser can sign: the one surface where users of an account that
+   * requires passkeys may log in with a password (then their passkey).
+   */
+  panel?: boolean;
 }
 
 export interface LoginSuccess {
@@ -94,6 +100,11 @@ export interface LoginSuccess {
   user: UserView;
   /** The tenant asked for, when one was. */
   tenantId: string | null;
+  /**
+   * The account requires passkeys and this user has none: the passcode was accepted this time,
+   * and the panel goes straight on to adding a passkey.
+   */
+  addPasskey?: true;
 }
 
 /**
@@ -184,6 +195,8 @@ interface Authenticated {
    * step); otherwise policy reads it.
    */
   domainLevel?: string | null;
+  /** Whether the account requires passkeys, when authenticating read it with the user. */
+  domainPasskeysOnly?: boolean;
 }
 
 /**
@@ -223,11 +236,16 @@ async function decide(
   tenantId: string | null,
 ): Promise<LoginResult> {
   const { user } = authenticated;
+  const passkeysOnly = await passkeysOnlyStep(deps, request, authenticated);
   const decision = decideLogin(
     authenticated.methods,
     await policySubject(deps.db, user, false, authenticated.domainLevel),
     request.scope,
   );
+  // The account requires passkeys and the user has one: the panel asks for it, whatever the
+  // user's default method.
+  if (decision.kind === 'challenge' && passkeysOnly === 'passkey')
+    return challenge(deps, request, user, 'PASSKEY');
   switch (decision.kind) {
     case 'scope-not-supported':
       throw forbidden(Messages.scopeNotSupported);
@@ -267,9 +285,55 @@ async function decide(
         return issued;
       });
       if (authenticated.completes) deps.metrics.mfaCompletion(authenticated.completes);
-      return { kind: 'token', token, user: userView(user), tenantId };
+      return {
+        kind: 'token',
+        token,
+        user: userView(user),
+        tenantId,
+        ...(passkeysOnly === 'add-passkey' ? { addPasskey: true as const } : {}),
+      };
     }
   }
+}
+
+/**
+ * An account that requires passkeys, for a login with a password (an API key or a passkey alone
+ * is not touched): outside the panel refused with 403; in the panel a passcode is refused once
+ * the user has a passkey, and accepted while the user has none (who then adds one). Returns
+ * what follows: nothing to do, a passkey to ask for, or a passkey to add.
+ */
+async function passkeysOnlyStep(
+  deps: Deps,
+  request: LoginRequest,
+  authenticated: Authenticated,
+): Promise<'none' | 'passkey' | 'add-passkey'> {
+  const { user, methods } = authenticated;
+  if (!methods.includes('PASSWORD') || methods.includes('PASSKEY') || !user.domain_id) return 'none';
+  let domainPasskeysOnly = authenticated.domainPasskeysOnly;
+  if (domainPasskeysOnly === undefined) {
+    const domain = await deps.db
+      .selectFrom('domains')
+      .select('passkeys_only')
+      .where('id', '=', user.domain_id)
+      .executeTakeFirst();
+    domainPasskeysOnly = domain?.passkeys_only === 1;
+  }
+  if (!passkeysOnlyBinds(user.mfa_enforcement, domainPasskeysOnly)) return 'none';
+  if (!request.panel) {
+    await audit(deps, request, user, 'login.failed', { reason: 'passkeys only' });
+    throw forbidden(PasskeyMessages.accountRequiresPasskey).because('passkeys-only');
+  }
+  const passkey = await deps.db
+    .selectFrom('passkeys')
+    .select('id')
+    .where('user_id', '=', user.id)
+    .executeTakeFirst();
+  if (passkey === undefined) return methods.length > 1 ? 'add-passkey' : 'none';
+  if (methods.length > 1) {
+    await audit(deps, request, user, 'login.failed', { reason: 'passkeys only' });
+    throw forbidden(PasskeyMessages.accountRequiresPasskey).because('passkeys-only');
+  }
+  return 'passkey';
 }
 
 const mustSetUpMfa = (): ApiError => forbidden(Messages.mustSetupMfa).because('must-set-up-mfa');
@@ -358,17 +422,28 @@ async function policySubject(
 async function findUserWithDomainLevel(
   db: Db,
   username: string,
-): Promise<{ user: UserRow | undefined; domainLevel: string | null | undefined }> {
+): Promise<{
+  user: UserRow | undefined;
+  domainLevel: string | null | undefined;
+  domainPasskeysOnly: boolean | undefined;
+}> {
   const row = await db
     .selectFrom('users')
     .leftJoin('domains', 'domains.id', 'users.domain_id')
     .selectAll('users')
-    .select('domains.mfa_enforcement as domain_mfa_enforcement')
+    .select([
+      'domains.mfa_enforcement as domain_mfa_enforcement',
+      'domains.passkeys_only as domain_passkeys_only',
+    ])
     .where('users.username_key', '=', usernameKey(username))
     .executeTakeFirst();
-  if (!row) return { user: undefined, domainLevel: undefined };
-  const { domain_mfa_enforcement, ...user } = row;
-  return { user, domainLevel: domain_mfa_enforcement ?? null };
+  if (!row) return { user: undefined, domainLevel: undefined, domainPasskeysOnly: undefined };
+  const { domain_mfa_enforcement, domain_passkeys_only, ...user } = row;
+  return {
+    user,
+    domainLevel: domain_mfa_enforcement ?? null,
+    domainPasskeysOnly: domain_passkeys_only === 1,
+  };
 }
 
 async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenticated> {
@@ -378,7 +453,11 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
       const found =
         'username' in credentials
           ? await findUserWithDomainLevel(deps.db, credentials.username)
-          : { user: await findUserByReference(deps.db, credentials.user), domainLevel: undefined };
+          : {
+              user: await findUserByReference(deps.db, credentials.user),
+              domainLevel: undefined,
+              domainPasskeysOnly: undefined,
+            };
       return {
         user: await judgePassword(
           deps,
@@ -389,6 +468,7 @@ async function authenticate(deps: Deps, request: LoginRequest): Promise<Authenti
         ),
         methods: ['PASSWORD'],
         domainLevel: found.domainLevel,
+        ...(found.domainPasskeysOnly === undefined ? {} : { domainPasskeysOnly: found.domainPasskeysOnly }),
       };
     }
     case 'apiKey': {
@@ -568,6 +648,7 @@ async function authenticatePasscode(
     sessionHash: session.hash,
     completes: session.factor,
     domainLevel: session.domainLevel,
+    domainPasskeysOnly: session.domainPasskeysOnly,
   };
 }
 

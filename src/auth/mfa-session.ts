@@ -67,7 +67,11 @@ export async function findMfaSessionWithUser(
 ): Promise<
   | { state: 'expired' }
   | { state: 'unknown' }
-  | (Extract<SessionLookup, { state: 'live' }> & { user: UserRow; domainLevel: string | null })
+  | (Extract<SessionLookup, { state: 'live' }> & {
+      user: UserRow;
+      domainLevel: string | null;
+      domainPasskeysOnly: boolean;
+    })
 > {
   if (sessionId.length === 0 || sessionId.length > 512) return { state: 'unknown' };
   const row = await deps.db
@@ -83,6 +87,7 @@ export async function findMfaSessionWithUser(
       'mfa_sessions.expires_at as session_expires_at',
       'mfa_sessions.consumed_at as session_consumed_at',
       'domains.mfa_enforcement as domain_mfa_enforcement',
+      'domains.passkeys_only as domain_passkeys_only',
     ])
     .where('mfa_sessions.hash', 'in', deps.keys.hashCandidates(sessionId))
     .executeTakeFirst();
@@ -96,6 +101,7 @@ export async function findMfaSessionWithUser(
     session_expires_at: _expiresAt,
     session_consumed_at: _consumedAt,
     domain_mfa_enforcement,
+    domain_passkeys_only,
     ...user
   } = row;
   return {
@@ -106,6 +112,7 @@ export async function findMfaSessionWithUser(
     done: session_authenticated_by.split(',') as AuthMethod[],
     user,
     domainLevel: domain_mfa_enforcement ?? null,
+    domainPasskeysOnly: domain_passkeys_only === 1,
   };
 }
 

@@ -53,6 +53,8 @@ export type Reason =
   | 'passkey-refused'
   /** The user has no passkey to ask for. */
   | 'no-passkey'
+  /** The account requires passkeys: a password login outside the panel, or a passcode in it. */
+  | 'passkeys-only'
   | 'device-name-missing'
   | 'device-name-too-long'
   | 'device-name-invalid'

@@ -76,6 +76,37 @@ async function impactOf(
   };
 }
 
+/**
+ * Users the passkeys-only choice binds who have no passkey yet: each is guided to add one at the
+ * next log in (a passcode accepted that time), or to set up multi-factor authentication first.
+ */
+export async function usersWithoutPasskey(
+  db: Db,
+  domainId: string,
+): Promise<{ id: string; username: string }[]> {
+  return db
+    .selectFrom('users')
+    .select(['id', 'username'])
+    .where('domain_id', '=', domainId)
+    .where((eb) => eb.or([eb('mfa_enforcement', 'is', null), eb('mfa_enforcement', '!=', 'OPTIONAL')]))
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('passkeys').select('passkeys.id').whereRef('passkeys.user_id', '=', 'users.id'))),
+    )
+    .orderBy('username')
+    .execute();
+}
+
+/** The extension field of ours: passkeys or security keys only (absent: unchanged). */
+export const PASSKEYS_ONLY_FIELD = 'latchkey:passkeysOnly';
+
+export function parsePasskeysOnly(body: unknown): boolean | undefined {
+  const settings = isJsonObject(body) ? body['RAX-AUTH:multiFactorDomain'] : undefined;
+  const value = isJsonObject(settings) ? settings[PASSKEYS_ONLY_FIELD] : undefined;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw badRequest(`${PASSKEYS_ONLY_FIELD} must be true or false.`);
+  return value;
+}
+
 export function parseDomainLevel(body: unknown): DomainEnforcementLevel {
   const settings = isJsonObject(body) ? body['RAX-AUTH:multiFactorDomain'] : undefined;
   const level = isJsonObject(settings) ? settings.domainMultiFactorEnforcementLevel : undefined;
@@ -90,7 +121,8 @@ export function parseDomainLevel(body: unknown): DomainEnforcementLevel {
 /**
  * PUT /v2.0/RAX-AUTH/domains/{id}/multi-factor. Going to REQUIRED logs out, in the same
  * transaction, every user it newly binds (their password-only tokens); a dry run reports exactly
- * that and changes nothing.
+ * that and changes nothing. `passkeysOnly`: true or false sets the account's passkeys-only
+ * choice (only with REQUIRED; OPTIONAL always clears it), undefined keeps it.
  */
 export async function setDomainEnforcement(
   deps: Deps,
@@ -98,6 +130,7 @@ export async function setDomainEnforcement(
   domainId: string,
   level: DomainEnforcementLevel,
   dryRun: boolean,
+  passkeysOnly?: boolean,
 ): Promise<DomainImpact> {
   authorize(acting, { kind: 'domain.set-enforcement', domainId });
   const actor = auditActor(acting);
@@ -114,10 +147,12 @@ export async function setDomainEnforcement(
     const now = deps.clock.now();
     const impact = await impactOf(trx, domainId, level, domain.mfa_enforcement, now);
     if (dryRun) return impact;
-    if (domain.mfa_enforcement !== level) {
+    const passkeysOnlyNext =
+      level === 'OPTIONAL' ? 0 : passkeysOnly === undefined ? domain.passkeys_only : Number(passkeysOnly);
+    if (domain.mfa_enforcement !== level || domain.passkeys_only !== passkeysOnlyNext) {
       await trx
         .updateTable('domains')
-        .set({ mfa_enforcement: level, updated_at: now })
+        .set({ mfa_enforcement: level, passkeys_only: passkeysOnlyNext, updated_at: now })
         .where('id', '=', domainId)
         .execute();
       await recordEvent(trx, now, {
@@ -125,8 +160,15 @@ export async function setDomainEnforcement(
         actorId: actor.userId,
         domainId,
         source: actor.source,
-        detail: { from: domain.mfa_enforcement, to: level, tokensRevoked: impact.tokensRevoked },
+        detail: {
+          from: domain.mfa_enforcement,
+          to: level,
+          passkeysOnly: passkeysOnlyNext === 1,
+          tokensRevoked: impact.tokensRevoked,
+        },
       });
+    }
+    if (domain.mfa_enforcement !== level) {
       for (const user of impact.usersRequiredToSetUp) {
         await revokeUserTokens(
           trx,

@@ -2,6 +2,27 @@ import type { AuthMethod, TokenScope } from '../access/tokens.js';
 
 export type DomainEnforcementLevel = 'OPTIONAL' | 'REQUIRED';
 export type UserEnforcementLevel = 'DEFAULT' | 'OPTIONAL' | 'REQUIRED';
+/**
+ * What an account owner chooses: the two wire levels, or ours, passkeys or security keys only
+ * (REQUIRED on the wire, with `passkeys_only` set on the account).
+ */
+export type AccountMfaPolicy = DomainEnforcementLevel | 'PASSKEYS_ONLY';
+
+export function accountPolicyOf(domain: {
+  mfa_enforcement: string;
+  passkeys_only: number;
+}): AccountMfaPolicy {
+  if (domain.mfa_enforcement !== 'REQUIRED') return 'OPTIONAL';
+  return domain.passkeys_only === 1 ? 'PASSKEYS_ONLY' : 'REQUIRED';
+}
+
+/**
+ * Whether an account that requires passkeys binds this user: everyone the account's requirement
+ * binds (a user-level OPTIONAL is exempt from the account's requirement, and so from this one).
+ */
+export function passkeysOnlyBinds(userLevel: string | null, domainPasskeysOnly: boolean): boolean {
+  return domainPasskeysOnly && mfaRequired(userLevel, 'REQUIRED');
+}
 
 import type { FactorType, MultiFactorMethod } from '../core/factor-type.js';
 

@@ -10,6 +10,8 @@ export interface DomainTable {
   description: string;
   enabled: number;
   mfa_enforcement: string;
+  /** 1: the account accepts only passkeys and security keys as the second factor. */
+  passkeys_only: Generated<number>;
   created_at: number;
   updated_at: number;
 }

@@ -46,6 +46,9 @@ export const PasskeyMessages = {
     'This user signs in with a passkey or security key, which works in the control panel; here, enter a passcode from the authenticator app or phone, or a bypass code.',
   apiChallengeCodes:
     'This user signs in with a passkey or security key, which works in the control panel; here, enter a bypass code or a temporary code from an administrator.',
+  /** A password login of a user whose account requires passkeys, anywhere but the panel. */
+  accountRequiresPasskey:
+    "This user's account requires a passkey or security key as the second factor, which only the control panel can ask for: a password login is refused here. For automation, authenticate with an API key (RAX-KSKEY:apiKeyCredentials).",
 } as const;
 
 export type PasskeyRefusal =

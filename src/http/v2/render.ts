@@ -83,6 +83,7 @@ export function renderDomain(domain: DomainRow): Record<string, unknown> {
       enabled: domain.enabled === 1,
       description: domain.description,
       domainMultiFactorEnforcementLevel: domain.mfa_enforcement,
+      'latchkey:passkeysOnly': domain.passkeys_only === 1,
     },
   };
   return body;

@@ -171,10 +171,22 @@ export const DomainResponseSchema = Type.Object({
     enabled: Type.Boolean(),
     description: Type.String(),
     domainMultiFactorEnforcementLevel: Type.String(),
+    'latchkey:passkeysOnly': Type.Boolean({
+      description:
+        'Latchkey extension: true when the account accepts only passkeys and security keys as the second factor (the level is then REQUIRED).',
+    }),
   }),
 });
 export const DomainMultiFactorRequestSchema = Type.Object({
-  'RAX-AUTH:multiFactorDomain': Type.Object({ domainMultiFactorEnforcementLevel: DomainLevelSchema }),
+  'RAX-AUTH:multiFactorDomain': Type.Object({
+    domainMultiFactorEnforcementLevel: DomainLevelSchema,
+    'latchkey:passkeysOnly': Type.Optional(
+      Type.Boolean({
+        description:
+          'Latchkey extension: with REQUIRED, true accepts only passkeys and security keys as the second factor, false any factor; absent keeps the current choice. OPTIONAL clears it.',
+      }),
+    ),
+  }),
 });
 const UserRefSchema = Type.Object({ id: HexId, username: Type.String() });
 export const DomainImpactResponseSchema = Type.Object({

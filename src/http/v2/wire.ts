@@ -169,10 +169,14 @@ export type DomainResponse = {
     enabled: boolean;
     description: string;
     domainMultiFactorEnforcementLevel: string;
+    'latchkey:passkeysOnly': boolean;
   };
 };
 export type DomainMultiFactorRequest = {
-  'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: DomainEnforcementLevel };
+  'RAX-AUTH:multiFactorDomain': {
+    domainMultiFactorEnforcementLevel: DomainEnforcementLevel;
+    'latchkey:passkeysOnly'?: boolean;
+  };
 };
 export type DomainImpactResponse = { 'RAX-AUTH:multiFactorDomainImpact': DomainImpact };
 

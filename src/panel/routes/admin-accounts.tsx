@@ -4,6 +4,7 @@ import { authorize, may } from '../../access/caller.js';
 import { type AccountSummary, listAccountsFor } from '../../identity/domains.js';
 import { listAccountUsersFor } from '../../identity/users.js';
 import { locksOf } from '../../lockout/locks.js';
+import { accountPolicyOf } from '../../policy/enforcement.js';
 import { failedSignInsByHour, type HourlyCount } from '../../reports/aggregates.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow, UserView } from '../../store/schema.js';
@@ -180,7 +181,8 @@ function OverviewPage({
       </Card>
       <Card title="Multi-factor policy" id="policy">
         <p>
-          Multi-factor authentication on this account: <strong>{levelLabel(account.mfa_enforcement)}</strong>.
+          Multi-factor authentication on this account: <strong>{levelLabel(accountPolicyOf(account))}</strong>
+          .
         </p>
         <ButtonLink href={accountPath(account.id, TAB_PATHS.policy)}>Require Multi-Factor</ButtonLink>
       </Card>

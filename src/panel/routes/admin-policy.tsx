@@ -5,8 +5,9 @@ import {
   type DomainImpact,
   parseDomainLevel,
   setDomainEnforcement,
+  usersWithoutPasskey,
 } from '../../policy/domain-enforcement.js';
-import type { DomainEnforcementLevel } from '../../policy/enforcement.js';
+import { type AccountMfaPolicy, accountPolicyOf } from '../../policy/enforcement.js';
 import type { Deps } from '../../services/deps.js';
 import type { DomainRow } from '../../store/schema.js';
 import { Banner, Button, Card, ConfirmForm, PostForm, RadioGroup } from '../components.js';
@@ -34,15 +35,20 @@ function PolicyPage({
       <Card title="Account-wide multi-factor authentication" id="account-wide">
         {error ? <Banner tone="error">{error}</Banner> : null}
         <p>
-          Now: <strong>{levelLabel(account.mfa_enforcement)}</strong>.
+          Now: <strong>{levelLabel(accountPolicyOf(account))}</strong>.
         </p>
         {refused === null ? (
           <PostForm ctx={ctx} action={policyPath(account)}>
             <RadioGroup
               name="level"
               legend="Multi-factor authentication for the users of this account"
-              value={account.mfa_enforcement}
+              value={accountPolicyOf(account)}
               options={[
+                {
+                  value: 'PASSKEYS_ONLY',
+                  label: 'Required: passkeys or security keys only',
+                  hint: 'The strongest choice: a look-alike page cannot relay a passkey. Users log in to the control panel with their password and a passkey or security key; a user without one adds it at the next log in. Password logins to the API are refused for these users: automation uses API keys.',
+                },
                 {
                   value: 'REQUIRED',
                   label: 'Required for all users on this account',
@@ -130,13 +136,77 @@ function ConfirmRequiredPage({
   );
 }
 
-function savedText(level: DomainEnforcementLevel, impact: DomainImpact): string {
+/**
+ * Before passkeys-only is saved: who it logs out (coming from optional), who must set up
+ * multi-factor authentication, and who has no passkey yet.
+ */
+function ConfirmPasskeysOnlyPage({
+  ctx,
+  account,
+  impact,
+  withoutPasskey,
+}: {
+  ctx: PageContext;
+  account: DomainRow;
+  impact: DomainImpact;
+  withoutPasskey: DomainImpact['usersLoggedOut'];
+}) {
+  return (
+    <AccountLayout ctx={ctx} account={account} tab="policy" title="Require passkeys or security keys?">
+      <Card title="Users without a passkey" id="without-passkey">
+        {withoutPasskey.length === 0 ? (
+          <p>Every user this applies to already has a passkey or security key.</p>
+        ) : (
+          <>
+            <p>
+              These users have no passkey or security key yet. At their next log in they are guided to add one
+              (with their passcode one last time):
+            </p>
+            <UserNames users={withoutPasskey} />
+          </>
+        )}
+      </Card>
+      <Card title="Users logged out now" id="logged-out">
+        {impact.usersLoggedOut.length === 0 ? (
+          <p>No user is logged in without multi-factor authentication right now: nobody is logged out.</p>
+        ) : (
+          <>
+            <p>
+              These users are logged in without multi-factor authentication. They are logged out at their next
+              click:
+            </p>
+            <UserNames users={impact.usersLoggedOut} />
+          </>
+        )}
+      </Card>
+      <Card title="Password logins to the API" id="api">
+        <p>
+          Password logins to the API (v2.0 and /v3) of these users are refused; API keys keep working for
+          automation.
+        </p>
+        <ConfirmForm
+          ctx={ctx}
+          action={policyPath(account)}
+          confirm="Require Passkeys"
+          cancel={policyPath(account)}
+        >
+          <input type="hidden" name="level" value="PASSKEYS_ONLY" />
+          <input type="hidden" name="confirmed" value="yes" />
+        </ConfirmForm>
+      </Card>
+    </AccountLayout>
+  );
+}
+
+function savedText(level: AccountMfaPolicy, impact: DomainImpact): string {
   if (level === 'OPTIONAL') return 'Multi-factor authentication is now optional per user on this account.';
   const out = impact.usersLoggedOut.map((user) => user.username);
   const loggedOut =
     out.length === 0
       ? ''
       : ` ${out.length === 1 ? '1 user was' : `${out.length} users were`} logged out: ${out.join(', ')}.`;
+  if (level === 'PASSKEYS_ONLY')
+    return `Passkeys or security keys are now required for all users on this account.${loggedOut}`;
   return `Multi-factor authentication is now required for all users on this account.${loggedOut}`;
 }
 
@@ -160,10 +230,28 @@ export function registerAdminPolicyRoutes(app: FastifyInstance, deps: Deps): voi
     withAccount(deps, async (request, reply, { session, account }) => {
       const form = PostedForm.of(request);
       try {
-        const level = parseDomainLevel({
-          'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: form.text('level', 16) },
-        });
+        const chosen = form.text('level', 16);
+        const policy: AccountMfaPolicy =
+          chosen === 'PASSKEYS_ONLY'
+            ? 'PASSKEYS_ONLY'
+            : parseDomainLevel({
+                'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: chosen },
+              });
+        const level = policy === 'PASSKEYS_ONLY' ? 'REQUIRED' : policy;
+        const passkeysOnly = policy === 'PASSKEYS_ONLY';
         const confirmed = form.text('confirmed', 8) === 'yes';
+        if (passkeysOnly && accountPolicyOf(account) !== 'PASSKEYS_ONLY' && !confirmed) {
+          const impact = await setDomainEnforcement(deps, session, account.id, level, true, true);
+          return sendPage(
+            reply,
+            <ConfirmPasskeysOnlyPage
+              ctx={pageContext(request, reply, session)}
+              account={account}
+              impact={impact}
+              withoutPasskey={await usersWithoutPasskey(deps.db, account.id)}
+            />,
+          );
+        }
         if (level === 'REQUIRED' && account.mfa_enforcement !== 'REQUIRED' && !confirmed) {
           const impact = await setDomainEnforcement(deps, session, account.id, level, true);
           return sendPage(
@@ -175,8 +263,8 @@ export function registerAdminPolicyRoutes(app: FastifyInstance, deps: Deps): voi
             />,
           );
         }
-        const impact = await setDomainEnforcement(deps, session, account.id, level, false);
-        setFlash(request, reply, 'success', savedText(level, impact));
+        const impact = await setDomainEnforcement(deps, session, account.id, level, false, passkeysOnly);
+        setFlash(request, reply, 'success', savedText(policy, impact));
         return reply.redirect(policyPath(account), 303);
       } catch (error) {
         if (!(error instanceof ApiError) || (error.status !== 400 && error.status !== 403)) throw error;
@@ -186,7 +274,7 @@ export function registerAdminPolicyRoutes(app: FastifyInstance, deps: Deps): voi
             ctx={pageContext(request, reply, session)}
             account={account}
             refused={refusal(session, { kind: 'domain.set-enforcement', domainId: account.id })}
-            error={error.status === 400 ? 'Choose one of the two settings.' : error.message}
+            error={error.status === 400 ? 'Choose one of the three settings.' : error.message}
           />,
           error.status,
         );

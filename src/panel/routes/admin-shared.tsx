@@ -150,6 +150,7 @@ export function AccountLayout({
 const LEVEL_LABELS: Record<string, string> = {
   REQUIRED: 'Required for all users',
   OPTIONAL: 'Optional per user',
+  PASSKEYS_ONLY: 'Required: passkeys or security keys only',
 };
 
 /** An account's multi-factor enforcement level, in the words of the Require Multi-Factor form. */

@@ -36,6 +36,14 @@ export function lockedMessage(deps: Deps): string {
 const EXPIRED_SIGN_IN =
   'Your passcode has expired. Log in again with your username and password to get a new passcode.';
 
+/** A passcode of a user whose account requires passkeys, and who has one. */
+const PASSKEY_REQUIRED =
+  'Your account requires a passkey or security key: a passcode is not accepted. Log in again and use your passkey or security key.';
+
+/** The last log in with a passcode of a user whose account requires passkeys. */
+const ADD_PASSKEY_NOW =
+  'Your account now requires a passkey or security key. Add one now: once you have one, a passcode is no longer accepted at log in.';
+
 /** The per-address limit on failed logins (not the user's: anyone at this address is refused). */
 function sourceLimitText(error: SourceLimitReached): string {
   const minutes = Math.max(1, Math.ceil(error.retryAfterSeconds / 60));
@@ -190,6 +198,10 @@ async function afterLogin(
   }
   clearPendingSignIn(request, reply);
   startSession(deps, request, reply, result.token);
+  if (result.addPasskey) {
+    setFlash(request, reply, 'info', ADD_PASSKEY_NOW);
+    return reply.redirect('/profile/passkeys/new', 303);
+  }
   return reply.redirect(result.token.scope === 'SETUP-MFA' ? '/setup' : '/profile', 303);
 }
 
@@ -258,6 +270,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
           credentials,
           scope: null,
           source: sourceOf(request),
+          panel: true,
           passkeyPrompt: passkeysHere(deps, request),
         }),
       );
@@ -290,6 +303,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
         credentials: { type: 'passcode', sessionIds: [pending.sessionId], passcode },
         scope: null,
         source: sourceOf(request),
+        panel: true,
       });
       return await afterLogin(deps, request, reply, result);
     } catch (error) {
@@ -300,6 +314,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: Deps): void {
         return reply.redirect('/sign-in', 303);
       };
       if (error.reason === 'locked') return restart('error', lockedMessage(deps));
+      if (error.reason === 'passkeys-only') return restart('error', PASSKEY_REQUIRED);
       if (error instanceof SourceLimitReached) return again(sourceLimitText(error), error.status);
       if (error.fault === 'userDisabled') return restart('error', signInErrorText(deps, error));
       // A wrong passcode and a spent session answer alike over the API; their reasons differ.
@@ -476,6 +491,7 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
         credentials: { type: 'passkey', sessionIds: [pending.sessionId], response },
         scope: null,
         source: sourceOf(request),
+        panel: true,
       });
       return afterLogin(deps, request, reply, result);
     } catch (error) {
@@ -529,6 +545,7 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
         credentials: { type: 'passkeyAlone', response },
         scope: null,
         source: sourceOf(request),
+        panel: true,
       });
       return afterLogin(deps, request, reply, result);
     } catch (error) {

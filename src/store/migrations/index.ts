@@ -7,6 +7,7 @@ import * as serverKeys from './2026-12-01-server-keys.js';
 import * as passwordHistory from './2026-12-06-password-history.js';
 import * as writeNotifications from './2026-12-07-write-notifications.js';
 import * as passkeys from './2026-12-08-passkeys.js';
+import * as passkeysOnly from './2026-12-09-passkeys-only.js';
 
 /**
  * Listed statically (no directory scan), so a bundled or compiled build finds every migration.
@@ -22,6 +23,7 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06-password-history': passwordHistory,
   '2026-12-07-write-notifications': writeNotifications,
   '2026-12-08-passkeys': passkeys,
+  '2026-12-09-passkeys-only': passkeysOnly,
 };
 
 export const migrationProvider: MigrationProvider = {

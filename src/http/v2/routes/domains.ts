@@ -2,7 +2,11 @@ import { Type } from 'typebox';
 import { AuthorizationMessages } from '../../../access/caller.js';
 import { Messages } from '../../../core/errors.js';
 import { getDomainFor } from '../../../identity/domains.js';
-import { parseDomainLevel, setDomainEnforcement } from '../../../policy/domain-enforcement.js';
+import {
+  parseDomainLevel,
+  parsePasskeysOnly,
+  setDomainEnforcement,
+} from '../../../policy/domain-enforcement.js';
 import type { Deps } from '../../../services/deps.js';
 import { requireCaller } from '../../auth.js';
 import { described, fault, noContent, notFoundFault, operation, Tags } from '../../openapi.js';
@@ -80,8 +84,16 @@ export function registerDomainRoutes(app: HttpServer, deps: Deps): void {
     async (request, reply) => {
       const caller = await requireCaller(deps, request);
       const level = parseDomainLevel(request.body);
+      const passkeysOnly = parsePasskeysOnly(request.body);
       const dryRun = request.query.dryRun === 'true';
-      const impact = await setDomainEnforcement(deps, caller, request.params.domainId, level, dryRun);
+      const impact = await setDomainEnforcement(
+        deps,
+        caller,
+        request.params.domainId,
+        level,
+        dryRun,
+        passkeysOnly,
+      );
       if (dryRun) return reply.code(200).send({ 'RAX-AUTH:multiFactorDomainImpact': impact });
       return reply.code(204).send();
     },
