@@ -176,6 +176,7 @@ for (const dialect of dialects()) {
           enabled: true,
           description: `Account of ${owner.username}`,
           domainMultiFactorEnforcementLevel: 'OPTIONAL',
+          'latchkey:passkeysOnly': false,
         },
       });
     });
