@@ -188,11 +188,22 @@ for (const dialect of dialects()) {
         'nothing changed yet',
       );
 
+      // The overview shows who has adopted passkeys: one of the account's four users.
+      const overview = await page.get(`/admin/accounts/${owner.domainId}`);
+      assert.equal(overview.status, 200);
+      assert.match(
+        overview.body,
+        /<strong>1<\/strong> of <strong>4<\/strong> users have a passkey or security key/,
+      );
+
       const saved = await page.post(policyUrl, { level: 'PASSKEYS_ONLY', confirmed: 'yes' });
       assert.equal(saved.status, 303, saved.body.slice(0, 300));
       const now = await page.get(policyUrl);
       assert.match(now.body, /Now: <strong>Required: passkeys or security keys only<\/strong>/);
       assert.match(now.body, /Passkeys or security keys are now required/);
+      const shown = await env.request('GET', domainPath(owner.domainId), { token: owner.token });
+      assert.equal(shown.body['RAX-AUTH:domain']?.domainMultiFactorEnforcementLevel, 'REQUIRED');
+      assert.equal(shown.body['RAX-AUTH:domain']?.['latchkey:passkeysOnly'], true);
 
       // Without a passkey: the passcode one last time, then straight to adding one.
       const codedPage = new PanelClient(env);

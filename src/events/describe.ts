@@ -75,6 +75,7 @@ const LEVELS: Record<string, string> = {
   OPTIONAL: 'optional',
   REQUIRED: 'required',
   DEFAULT: "the account's rule",
+  PASSKEYS_ONLY: 'required: passkeys or security keys only',
 };
 
 const REASONS: Record<string, string> = {
@@ -216,8 +217,13 @@ function sentenceParts(type: EventType, d: Record<string, unknown>): (string | u
     case 'mfa.factor_changed':
       return [`From ${factor(d.from)} to ${factor(d.to)}`];
     case 'mfa.user_enforcement_changed':
-    case 'domain.enforcement_changed':
       return [`From ${level(d.from)} to ${level(d.to)}`, tokensLoggedOut(d)];
+    case 'domain.enforcement_changed': {
+      // The passkeys-only choice is REQUIRED on the wire, with a flag of its own in the detail.
+      const from = d.passkeysOnlyBefore === true ? 'PASSKEYS_ONLY' : d.from;
+      const to = d.passkeysOnly === true ? 'PASSKEYS_ONLY' : d.to;
+      return [`From ${level(from)} to ${level(to)}`, tokensLoggedOut(d)];
+    }
     case 'device.added':
     case 'device.verified':
     case 'device.removed': {

@@ -163,6 +163,7 @@ export async function setDomainEnforcement(
         detail: {
           from: domain.mfa_enforcement,
           to: level,
+          passkeysOnlyBefore: domain.passkeys_only === 1,
           passkeysOnly: passkeysOnlyNext === 1,
           tokensRevoked: impact.tokensRevoked,
         },

@@ -666,3 +666,14 @@ export async function makePasskeysDefault(deps: Deps, actor: Actor, user: UserVi
 export async function deleteExpiredPasskeyChallenges(db: Db, now: number): Promise<void> {
   await db.deleteFrom('passkey_challenges').where('expires_at', '<', now).execute();
 }
+
+/** How many of these users have at least one passkey or security key (an account's adoption). */
+export async function countUsersWithPasskey(db: Db, userIds: string[]): Promise<number> {
+  if (userIds.length === 0) return 0;
+  const row = await db
+    .selectFrom('passkeys')
+    .select((eb) => eb.fn.count<number>('user_id').distinct().as('count'))
+    .where('user_id', 'in', userIds)
+    .executeTakeFirst();
+  return Number(row?.count ?? 0);
+}

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Fragment } from 'preact';
 import { authorize, may } from '../../access/caller.js';
+import { countUsersWithPasskey } from '../../factors/passkeys/passkeys.js';
 import { type AccountSummary, listAccountsFor } from '../../identity/domains.js';
 import { listAccountUsersFor } from '../../identity/users.js';
 import { locksOf } from '../../lockout/locks.js';
@@ -95,7 +96,7 @@ function percent(part: number, whole: number): string {
   return whole === 0 ? '0%' : `${Math.round((part / whole) * 100)}%`;
 }
 
-function AdoptionCard({ users }: { users: UserView[] }) {
+function AdoptionCard({ users, withPasskey }: { users: UserView[]; withPasskey: number }) {
   const on = users.filter((user) => user.mfa_enabled === 1);
   const byFactor = (['OTP', 'SMS'] as const).map((factor) => ({
     factor,
@@ -121,6 +122,10 @@ function AdoptionCard({ users }: { users: UserView[] }) {
           {users.length - on.length} {users.length - on.length === 1 ? 'user' : 'users'}
         </dd>
       </dl>
+      <p id="passkey-adoption">
+        <strong>{withPasskey}</strong> of <strong>{users.length}</strong> users have a passkey or security key
+        ({percent(withPasskey, users.length)}).
+      </p>
     </Card>
   );
 }
@@ -130,12 +135,14 @@ function OverviewPage({
   deps,
   account,
   users,
+  withPasskey,
   failed,
 }: {
   ctx: PageContext;
   deps: Deps;
   account: DomainRow;
   users: UserView[];
+  withPasskey: number;
   failed: HourlyCount[] | undefined;
 }) {
   const locked = users
@@ -144,7 +151,7 @@ function OverviewPage({
   return (
     <AccountLayout ctx={ctx} account={account} tab="overview" title="Account security">
       <div class="overview">
-        <AdoptionCard users={users} />
+        <AdoptionCard users={users} withPasskey={withPasskey} />
         <Card title="Locked users" id="locked">
           {locked.length === 0 ? (
             <p class="empty">No user is locked.</p>
@@ -218,6 +225,10 @@ export function registerAdminAccountRoutes(app: FastifyInstance, deps: Deps): vo
     '/admin/accounts/:domainId',
     withAccount(deps, async (request, reply, { session, account }) => {
       const users = await listAccountUsersFor(deps, session, account.id);
+      const withPasskey = await countUsersWithPasskey(
+        deps.db,
+        users.map((user) => user.id),
+      );
       const failed = may(session, { kind: 'events.read', domainId: account.id })
         ? await failedSignInsByHour(deps, session, account.id)
         : undefined;
@@ -228,6 +239,7 @@ export function registerAdminAccountRoutes(app: FastifyInstance, deps: Deps): vo
           deps={deps}
           account={account}
           users={users}
+          withPasskey={withPasskey}
           failed={failed}
         />,
       );
