@@ -67,6 +67,24 @@ function v3PasswordLogin(env: TestEnv, user: TestUser, passcode?: string) {
   });
 }
 
+const AT_PUBLIC_URL = { host: 'localhost', origin: 'http://localhost' };
+
+/** The panel at the public URL (WebAuthn's relying party), where a passkey can be asked for. */
+class PublicPanel extends PanelClient {
+  override get(url: string, headers: Record<string, string> = {}) {
+    return super.get(url, { ...AT_PUBLIC_URL, ...headers });
+  }
+
+  override post(
+    url: string,
+    fields: Record<string, string> | string,
+    headers: Record<string, string> = {},
+    options: { raw?: boolean; remoteAddress?: string } = {},
+  ) {
+    return super.post(url, fields, { ...AT_PUBLIC_URL, ...headers }, options);
+  }
+}
+
 /** The panel's password step; returns where it sends the browser next. */
 async function panelPasswordStep(client: PanelClient, user: TestUser): Promise<string> {
   await client.get('/sign-in');
@@ -86,7 +104,7 @@ for (const dialect of dialects()) {
     let env: TestEnv;
     let admin: TestUser;
     before(async () => {
-      env = await createTestEnv({ dialect });
+      env = await createTestEnv({ dialect, env: { LATCHKEY_PUBLIC_URL: 'http://localhost' } });
       admin = await createAdmin(env);
     });
     after(() => env.close());
@@ -165,7 +183,7 @@ for (const dialect of dialects()) {
       });
       assert.equal(optional.status, 204, optional.text);
 
-      const page = new PanelClient(env);
+      const page = new PublicPanel(env);
       assert.equal(await panelPasswordStep(page, owner), '/sign-in/passcode');
       assert.equal((await panelPasscodeStep(page, env, ownerSecret)).status, 303);
       const policyUrl = `/admin/accounts/${owner.domainId}/multi-factor`;
@@ -206,7 +224,7 @@ for (const dialect of dialects()) {
       assert.equal(shown.body['RAX-AUTH:domain']?.['latchkey:passkeysOnly'], true);
 
       // Without a passkey: the passcode one last time, then straight to adding one.
-      const codedPage = new PanelClient(env);
+      const codedPage = new PublicPanel(env);
       assert.equal(await panelPasswordStep(codedPage, coded), '/sign-in/passcode');
       const last = await panelPasscodeStep(codedPage, env, codedSecret);
       assert.equal(last.status, 303, last.body.slice(0, 300));
@@ -216,8 +234,13 @@ for (const dialect of dialects()) {
       assert.match(add.body, /requires a passkey or security key/);
 
       // With one: a passcode is refused, and no session starts.
-      const keyedPage = new PanelClient(env);
-      await panelPasswordStep(keyedPage, keyed);
+      const keyedPage = new PublicPanel(env);
+      // Asked for the passkey, whatever the user's default method, with no passcode offered.
+      assert.equal(await panelPasswordStep(keyedPage, keyed), '/sign-in/passkey');
+      const ask = await keyedPage.get('/sign-in/passkey');
+      assert.equal(ask.status, 200);
+      assert.doesNotMatch(ask.body, /Use Another Method/);
+      assert.match(ask.body, /Your account requires a passkey or security key/);
       const refused = await panelPasscodeStep(keyedPage, env, keyedSecret);
       assert.equal(refused.status, 303);
       assert.equal(refused.headers.location, '/sign-in');

@@ -6,7 +6,7 @@ import { isJsonObject } from '../core/json.js';
 import { recordEvent } from '../events/events.js';
 import type { Deps } from '../services/deps.js';
 import type { Db } from '../store/schema.js';
-import type { DomainEnforcementLevel } from './enforcement.js';
+import { type DomainEnforcementLevel, passkeysOnlyBinds } from './enforcement.js';
 
 export const DOMAIN_LEVELS: readonly DomainEnforcementLevel[] = ['OPTIONAL', 'REQUIRED'];
 
@@ -94,6 +94,17 @@ export async function usersWithoutPasskey(
     )
     .orderBy('username')
     .execute();
+}
+
+/** Whether the user's account requires passkeys of this user (the panel then offers no passcode). */
+export async function passkeysRequiredOf(db: Db, userId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('users')
+    .innerJoin('domains', 'domains.id', 'users.domain_id')
+    .select(['users.mfa_enforcement', 'domains.passkeys_only'])
+    .where('users.id', '=', userId)
+    .executeTakeFirst();
+  return row !== undefined && passkeysOnlyBinds(row.mfa_enforcement, row.passkeys_only === 1);
 }
 
 /** The extension field of ours: passkeys or security keys only (absent: unchanged). */

@@ -159,8 +159,8 @@ function ConfirmPasskeysOnlyPage({
         ) : (
           <>
             <p>
-              These users have no passkey or security key yet. At their next log in they are guided to add one
-              (with their passcode one last time):
+              These users have no passkey or security key yet. At their next log in, after their passcode,
+              they are taken straight to adding one:
             </p>
             <UserNames users={withoutPasskey} />
           </>

@@ -5,6 +5,7 @@ import { findMfaSession } from '../../auth/mfa-session.js';
 import { ApiError } from '../../core/errors.js';
 import { parseAuthenticationResponse, startPasskeyAuthentication } from '../../factors/passkeys/passkeys.js';
 import { SourceLimitReached } from '../../lockout/source-failures.js';
+import { passkeysRequiredOf } from '../../policy/domain-enforcement.js';
 import type { Deps } from '../../services/deps.js';
 import { Banner, Button, Card, CodeField, PostForm, TextField } from '../components.js';
 import { Layout } from '../layout.js';
@@ -380,10 +381,13 @@ const PASSKEY_NOT_ACCEPTED =
 function PasskeyStepPage({
   ctx,
   options,
+  another,
   error,
 }: {
   ctx: PageContext;
   options: unknown;
+  /** Offer a passcode instead (not where the account requires passkeys). */
+  another: boolean;
   error?: string | undefined;
 }) {
   return (
@@ -399,12 +403,18 @@ function PasskeyStepPage({
           options={options}
           label="Use Your Passkey or Security Key"
         />
-        <PostForm ctx={ctx} action="/sign-in/passkey/another" class="secondary-form">
+        {another ? (
+          <PostForm ctx={ctx} action="/sign-in/passkey/another" class="secondary-form">
+            <p class="hint">
+              No passkey with you? An authenticator code, a text message, or a bypass code works too.
+            </p>
+            <Button kind="secondary">Use Another Method</Button>
+          </PostForm>
+        ) : (
           <p class="hint">
-            No passkey with you? An authenticator code, a text message, or a bypass code works too.
+            Your account requires a passkey or security key. Lost yours? Contact your account administrator.
           </p>
-          <Button kind="secondary">Use Another Method</Button>
-        </PostForm>
+        )}
         <p class="start-over">
           <a href="/sign-in">Log in as someone else</a>
         </p>
@@ -464,7 +474,12 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
       const options = await startPasskeyAuthentication(deps, session.userId, sourceOf(request));
       return sendPage(
         reply,
-        <PasskeyStepPage ctx={pageContext(request, reply)} options={options} error={error} />,
+        <PasskeyStepPage
+          ctx={pageContext(request, reply)}
+          options={options}
+          another={!(await passkeysRequiredOf(deps.db, session.userId))}
+          error={error}
+        />,
         error ? 401 : 200,
       );
     } catch (failure) {
