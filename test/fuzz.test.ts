@@ -213,7 +213,7 @@ function requestArbitrary(route: Route, fix: Fixture) {
         shaped(['number']).map((value) => ({ 'RAX-AUTH:mobilePhone': value })),
         shaped(['code']).map((value) => ({ 'RAX-AUTH:verificationCode': value })),
         shaped(['username', 'password']).map((value) => ({ passwordCredentials: value })),
-        shaped(['domainMultiFactorEnforcementLevel']).map((value) => ({
+        shaped(['domainMultiFactorEnforcementLevel', 'latchkey:passkeysOnly']).map((value) => ({
           'RAX-AUTH:multiFactorDomain': value,
         })),
       )
