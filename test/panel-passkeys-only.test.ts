@@ -3,6 +3,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import {
+  assertAccessible,
   bannerText,
   browserUnavailable,
   clickAndLoad,
@@ -103,6 +104,7 @@ describe('an account that requires passkeys, end to end (real Chromium, virtual 
     await signIn(page, carol.username, carol.password);
     assert.equal(new URL(page.url()).pathname, '/sign-in/passkey');
     assert.equal(await page.getByRole('button', { name: 'Use Another Method' }).count(), 0);
+    await assertAccessible(page, 'the passkey step where the account requires passkeys');
     await clickAndLoad(page, page.getByRole('button', { name: 'Use Your Passkey or Security Key' }));
     assert.equal(new URL(page.url()).pathname, '/profile');
 
