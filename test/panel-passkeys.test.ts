@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { PasskeyMessages } from '../src/factors/passkeys/passkeys.js';
@@ -23,15 +22,7 @@ import {
   type TestEnv,
   type TestUser,
 } from './support/harness.js';
-
-/** A free port, so the public URL (http://localhost:PORT, the relying party) is known before start. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from './support/process.js';
 
 /** A browser profile with a platform authenticator (CDP virtual authenticator, user verifying). */
 async function personWithAuthenticator(
