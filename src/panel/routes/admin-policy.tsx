@@ -88,6 +88,25 @@ function UserNames({ users }: { users: DomainImpact['usersLoggedOut'] }) {
   );
 }
 
+/** Who a tighter policy logs out at once: the same card on both confirmations. */
+function LoggedOutNow({ impact }: { impact: DomainImpact }) {
+  return (
+    <Card title="Users logged out now" id="logged-out">
+      {impact.usersLoggedOut.length === 0 ? (
+        <p>No user is logged in without multi-factor authentication right now: nobody is logged out.</p>
+      ) : (
+        <>
+          <p>
+            These users are logged in without multi-factor authentication. They are logged out at their next
+            click:
+          </p>
+          <UserNames users={impact.usersLoggedOut} />
+        </>
+      )}
+    </Card>
+  );
+}
+
 /** Before REQUIRED is saved: who it logs out, and who must set MFA up (the domain's dry run). */
 function ConfirmRequiredPage({
   ctx,
@@ -100,19 +119,7 @@ function ConfirmRequiredPage({
 }) {
   return (
     <AccountLayout ctx={ctx} account={account} tab="policy" title="Require multi-factor authentication?">
-      <Card title="Users logged out now" id="logged-out">
-        {impact.usersLoggedOut.length === 0 ? (
-          <p>No user is logged in without multi-factor authentication right now: nobody is logged out.</p>
-        ) : (
-          <>
-            <p>
-              These users are logged in without multi-factor authentication. They are logged out at their next
-              click:
-            </p>
-            <UserNames users={impact.usersLoggedOut} />
-          </>
-        )}
-      </Card>
+      <LoggedOutNow impact={impact} />
       <Card title="Users who must set it up" id="must-set-up">
         {impact.usersRequiredToSetUp.length === 0 ? (
           <p>Every user already has multi-factor authentication or is exempt from the requirement.</p>
@@ -166,19 +173,7 @@ function ConfirmPasskeysOnlyPage({
           </>
         )}
       </Card>
-      <Card title="Users logged out now" id="logged-out">
-        {impact.usersLoggedOut.length === 0 ? (
-          <p>No user is logged in without multi-factor authentication right now: nobody is logged out.</p>
-        ) : (
-          <>
-            <p>
-              These users are logged in without multi-factor authentication. They are logged out at their next
-              click:
-            </p>
-            <UserNames users={impact.usersLoggedOut} />
-          </>
-        )}
-      </Card>
+      <LoggedOutNow impact={impact} />
       <Card title="Password logins to the API" id="api">
         <p>
           Password logins to the API (v2.0 and /v3) of these users are refused; API keys keep working for
