@@ -23,6 +23,8 @@ import { sendBareErrorPage, sendNotFoundPage } from '../panel/errors.js';
 import { panelPlugin } from '../panel/plugin.js';
 import { prefersHtml } from '../panel/security.js';
 import type { Deps } from '../services/deps.js';
+import { accessLogWriter } from './access-log.js';
+import { lazyRequestLogger } from './lazy-request-logger.js';
 
 export { BODY_LIMIT_BYTES };
 
@@ -105,6 +107,7 @@ export function buildApp(deps: AppDeps): HttpServer {
     loggerInstance: deps.log as FastifyBaseLogger,
     // Our own onResponse line replaces Fastify's, whose URL would carry token ids.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     // X-Forwarded-For is believed only from the listed proxies (addresses or CIDR ranges).
     trustProxy: deps.config.trustedProxies.length > 0 ? deps.config.trustedProxies : false,
@@ -185,8 +188,8 @@ export function buildApp(deps: AppDeps): HttpServer {
   closeSilentConnections(app.server, deps.config.http.headersTimeoutMs);
 
   // The access line holds only the route pattern, method, status and time, never a value a
-  // client sent, so it skips the redaction every other line pays for (a wildcard walk per line).
-  const accessLog = deps.log.child({}, { redact: { paths: [] } });
+  // client sent.
+  const writeAccessLine = accessLogWriter(deps.log);
   /** Route patterns as clients write them: Fastify spells a literal ':' as '::'. */
   const routeLabels = new Map<string, string>();
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -198,16 +201,13 @@ export function buildApp(deps: AppDeps): HttpServer {
     }
     const elapsed = reply.elapsedTime;
     metrics.request(route, request.method, reply.statusCode, elapsed / 1000);
-    accessLog.info(
-      {
-        reqId: request.id,
-        method: request.method,
-        route,
-        status: reply.statusCode,
-        ms: Math.round(elapsed * 10) / 10,
-      },
-      'request',
-    );
+    writeAccessLine({
+      reqId: request.id,
+      method: request.method,
+      route,
+      status: reply.statusCode,
+      ms: Math.round(elapsed * 10) / 10,
+    });
     done();
   });
 

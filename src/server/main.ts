@@ -35,6 +35,22 @@ export const LOG_REDACTIONS = [
 ];
 
 /**
+ * Standard output for collectors, written in batches: one write(2) per line cost a busy server
+ * about a fifth of each token validation (docs/benchmarks.md). A line waits at most
+ * `periodicFlush` ms; what is buffered is written out when the process exits, even on an uncaught
+ * error (pino flushes asynchronous destinations on exit), and lost only to SIGKILL or a crash of
+ * Node itself. A reader that stops reading costs at most `maxLength` bytes of memory: past it,
+ * lines are dropped rather than held.
+ */
+const BUFFERED_STDOUT = {
+  dest: 1,
+  sync: false,
+  minLength: 4096,
+  periodicFlush: 200,
+  maxLength: 16 * 1024 * 1024,
+} as const;
+
+/**
  * Log lines are JSON, one a line, for collectors; on a terminal they are made readable (time,
  * level, message, then the fields) with pino-pretty, loaded only then. Colour as the CLI does it:
  * never with NO_COLOR.
@@ -42,7 +58,7 @@ export const LOG_REDACTIONS = [
 export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
   const options = { level: config.logLevel, redact: { paths: LOG_REDACTIONS, censor: '[redacted]' } };
   if (destination) return pino(options, destination);
-  if (!process.stdout.isTTY) return pino(options);
+  if (!process.stdout.isTTY) return pino(options, pino.destination(BUFFERED_STDOUT));
   const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   return pino(
     options,

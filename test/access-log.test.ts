@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../src/config/config.js';
+import { accessLogWriter } from '../src/server/access-log.js';
+import { createLogger } from '../src/server/main.js';
+import { createAdmin, createTestEnv, type TestEnv } from './support/harness.js';
+
+function capture(level: string) {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(chunk.toString());
+      callback();
+    },
+  });
+  const log = createLogger(
+    loadConfig({ LATCHKEY_LOG_LEVEL: level, LATCHKEY_DATA_DIR: '/nonexistent' }),
+    sink,
+  );
+  return { log, lines };
+}
+
+describe('the access log', () => {
+  test('writes the very line pino writes for the same fields, keys in the same order', () => {
+    const { log, lines } = capture('info');
+    const fields = { reqId: 'req-1f', method: 'GET', route: '/v2.0/tokens/:tokenId', status: 200, ms: 0.4 };
+    log.info(fields, 'request');
+    accessLogWriter(log)(fields);
+    assert.equal(lines.length, 2);
+    const [byPino, ours] = lines.map((line) => line.replace(/"time":\d+/, '"time":0'));
+    assert.equal(ours, byPino);
+  });
+
+  test('quotes what JSON needs quoted, so a line always parses', () => {
+    const { log, lines } = capture('info');
+    accessLogWriter(log)({ reqId: 'req-"x\\', method: 'GET', route: '/a/"b"', status: 404, ms: 1 });
+    const parsed = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
+    assert.equal(parsed.reqId, 'req-"x\\');
+    assert.equal(parsed.route, '/a/"b"');
+  });
+
+  test('writes nothing below its level', () => {
+    const { log, lines } = capture('warn');
+    accessLogWriter(log)({ reqId: 'req-1', method: 'GET', route: '/health', status: 200, ms: 0.1 });
+    assert.deepEqual(lines, []);
+  });
+
+  describe('in a running app', () => {
+    let env: TestEnv;
+    before(async () => {
+      env = await createTestEnv({ env: { LATCHKEY_LOG_LEVEL: 'info' } });
+    });
+    after(() => env.close());
+
+    test('a validation logs one line with the route pattern, never the token id', async () => {
+      const { token } = await createAdmin(env);
+      env.logs.length = 0;
+      const response = await env.request('GET', `/v2.0/tokens/${token}`, { token });
+      assert.equal(response.status, 200);
+      const requestLines = env.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.equal(requestLines.length, 1);
+      assert.deepEqual(
+        { ...requestLines[0], time: 0, pid: 0, hostname: '', reqId: '' },
+        {
+          level: 30,
+          time: 0,
+          pid: 0,
+          hostname: '',
+          reqId: '',
+          method: 'GET',
+          route: '/v2.0/tokens/:tokenId',
+          status: 200,
+          ms: requestLines[0]?.ms,
+          msg: 'request',
+        },
+      );
+      assert.ok(!env.logs.join('').includes(token));
+    });
+  });
+});
