@@ -77,5 +77,27 @@ describe('the access log', () => {
       );
       assert.ok(!env.logs.join('').includes(token));
     });
+
+    test("a line a request logs itself carries the request id of that request's access line", async () => {
+      env.logs.length = 0;
+      const refused = await env.app.inject({
+        method: 'POST',
+        url: '/sign-in',
+        headers: {
+          origin: 'https://evil.example',
+          accept: 'text/html',
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        payload: 'username=nobody&password=Wrongpass1',
+      });
+      assert.equal(refused.statusCode, 403);
+      const lines = env.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const warning = lines.find((line) => line.msg === 'cross-origin form post refused');
+      const access = lines.find((line) => line.msg === 'request');
+      assert.equal(warning?.level, 40);
+      assert.equal(warning?.origin, 'https://evil.example');
+      assert.match(String(access?.reqId), /^req-/);
+      assert.equal(warning?.reqId, access?.reqId);
+    });
   });
 });
