@@ -119,7 +119,8 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
   const digest = cache ? hash('sha256', tokenId, 'base64') : '';
   const cached = cache?.get(digest);
   if (cached) {
-    if (cached.token.expires_at > now) return { id: tokenId, ...cached };
+    if (cached.token.expires_at > now)
+      return { id: tokenId, token: cached.token, user: cached.user, view: cached.view };
     cache?.forget(digest);
     return undefined;
   }
