@@ -296,10 +296,14 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
 
   app.get(
     '/profile/passkeys/new',
-    withSession(deps, 'add-passkey', async (request, reply) =>
+    withSession(deps, 'add-passkey', async (request, reply, session) =>
       sendPage(
         reply,
-        <NicknamePage ctx={pageContext(request, reply)} deps={deps} here={passkeysHere(deps, request)} />,
+        <NicknamePage
+          ctx={pageContext(request, reply, session)}
+          deps={deps}
+          here={passkeysHere(deps, request)}
+        />,
       ),
     ),
   );
