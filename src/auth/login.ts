@@ -288,9 +288,9 @@ async function decide(
           // waits for this token to exist (and revokes it). No token slips between the two.
           const locked = await policySubject(trx, user, true);
           const lockedStep = await passkeysOnlyStep(trx, request, authenticated, locked);
-          // A passkey to ask for, or a passcode refused: the account turned passkeys-only since
-          // the first read, and this login must start again under it.
-          if (lockedStep === 'refuse' || lockedStep === 'passkey') {
+          // A passcode refused, or a passkey to ask for that the first read did not see: the
+          // account turned passkeys-only since, and this login must start again under it.
+          if (lockedStep === 'refuse' || (lockedStep === 'passkey' && passkeysOnly !== 'passkey')) {
             refusedAsPasskeysOnly = true;
             throw passkeysOnlyError();
           }
