@@ -196,6 +196,37 @@ describe('latchkey administration and MFA setup, against a server process', () =
       'Bobpass12\n',
     );
     assert.equal(byCode.status, 0, byCode.stderr);
+
+    // Then passkeys or security keys only: the owner's own session stays, bob's end.
+    const passkeysDryRun = await runCli(
+      ['account', 'enforcement', 'set', 'PASSKEYS_ONLY', '--dry-run'],
+      owner.env,
+    );
+    assert.equal(passkeysDryRun.status, 0, passkeysDryRun.stderr);
+    assert.match(
+      passkeysDryRun.stdout,
+      new RegExp(`Setting account ${alice.domainId} to PASSKEYS_ONLY would:`),
+    );
+    // Bob's two, and alice's token that fetched her bypass codes; not the session she acts with.
+    assert.match(passkeysDryRun.stdout, /log out alice, bob \(3 token\(s\) revoked\)/);
+    const passkeysOnly = await runCli(['account', 'enforcement', 'set', 'PASSKEYS_ONLY'], owner.env);
+    assert.equal(passkeysOnly.status, 0, passkeysOnly.stderr);
+    assert.match(passkeysOnly.stderr + passkeysOnly.stdout, /now requires passkeys or security keys/);
+    const shownPasskeys = await runCli(['account', 'enforcement'], owner.env);
+    assert.equal(shownPasskeys.status, 0, shownPasskeys.stderr);
+    assert.match(shownPasskeys.stdout, /MFA enforcement\s+REQUIRED/);
+    assert.match(shownPasskeys.stdout, /passkeys only\s+yes \(PASSKEYS_ONLY\)/);
+    assert.equal((await runCli(['whoami'], member.env)).status, 3, "bob's CLI session ended");
+    const bobPassword = await runCli(
+      ['login', '--username', 'bob', '--password-stdin', '--passcode', await bobApp.code()],
+      fresh.env,
+      'Bobpass12\n',
+    );
+    assert.equal(bobPassword.status, 3, bobPassword.stderr);
+    assert.match(bobPassword.stderr, /requires a passkey or security key/);
+    // REQUIRED from the CLI means MFA of any kind again.
+    assert.equal((await runCli(['account', 'enforcement', 'set', 'REQUIRED'], owner.env)).status, 0);
+    assert.match((await runCli(['account', 'enforcement'], owner.env)).stdout, /passkeys only\s+no/);
   });
 
   test('an administrator creates, lists, disables and deletes a user', async () => {

@@ -104,7 +104,11 @@ _latchkey; printf '%s\\n' "\${COMPREPLY[@]}"`,
     assert.deepEqual(complete(['latchkey', 'mfa', 'add-']), ['add-authenticator', 'add-phone']);
     assert.deepEqual(complete(['latchkey', 'mfa', 'default', '']), ['authenticator', 'sms']);
     assert.deepEqual(complete(['latchkey', '--json', 'login', '--pass']), ['--passcode', '--password-stdin']);
-    assert.deepEqual(complete(['latchkey', 'account', 'enforcement', 'set', '']), ['OPTIONAL', 'REQUIRED']);
+    assert.deepEqual(complete(['latchkey', 'account', 'enforcement', 'set', '']), [
+      'OPTIONAL',
+      'PASSKEYS_ONLY',
+      'REQUIRED',
+    ]);
   });
 
   test('zsh completion is a compdef function that zsh parses', { skip: requireTool('zsh') }, () => {

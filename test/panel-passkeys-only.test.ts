@@ -87,11 +87,15 @@ describe('an account that requires passkeys, end to end (real Chromium, virtual 
     await enterPasscode(page, totpAt(carolSecret, env.clock.now()));
     assert.equal(new URL(page.url()).pathname, '/profile/passkeys/new');
     assert.match(await bannerText(page), /requires a passkey or security key/);
+    await assertAccessible(page, 'adding a passkey where the account requires one');
     await page.getByLabel('Nickname').fill('Carol laptop');
     await submit(page, 'Continue');
     await clickAndLoad(page, page.getByRole('button', { name: 'Add Passkey or Security Key' }));
-    assert.match(await bannerText(page), /Passkey Carol laptop added/);
-    await page.context().clearCookies();
+    // The passcode's last session did its one job and ended: from now on, the passkey.
+    assert.equal(new URL(page.url()).pathname, '/sign-in');
+    assert.match(await bannerText(page), /Passkey Carol laptop added\. Log in again/);
+    await page.goto('/profile');
+    assert.equal(new URL(page.url()).pathname, '/sign-in');
 
     await signIn(page, carol.username, carol.password);
     assert.equal(new URL(page.url()).pathname, '/sign-in/passkey');

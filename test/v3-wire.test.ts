@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Messages } from '../src/core/errors.js';
+import { PasskeyMessages } from '../src/factors/passkeys/passkeys.js';
 import { HEX32 } from './support/api.js';
 import {
   createAccount,
@@ -343,6 +345,48 @@ for (const dialect of dialects()) {
     });
 
     describe('multi-factor', () => {
+      test("a passkey user's password alone answers a receipt for a passcode, saying passkeys work in the panel, as v2.0 does", async () => {
+        const user = await createUserVia(env, owner, 'passkey');
+        const secret = await enableOtp(env, user);
+        // A passkey made the default (test/panel-passkeys.test.ts adds one in a browser).
+        await env.deps.db
+          .insertInto('passkeys')
+          .values({
+            id: randomBytes(16).toString('hex'),
+            user_id: user.id,
+            credential_id: randomBytes(16).toString('base64url'),
+            public_key: Buffer.from('not checked here').toString('base64url'),
+            sign_count: 0,
+            transports: 'internal',
+            aaguid: '00000000-0000-0000-0000-000000000000',
+            backup_eligible: 0,
+            backed_up: 0,
+            nickname: 'Laptop',
+            created_at: env.clock.now(),
+            last_used_at: null,
+          })
+          .execute();
+        await env.deps.db
+          .updateTable('users')
+          .set({ factor_type: 'PASSKEY' })
+          .where('id', '=', user.id)
+          .execute();
+
+        const refused = await v3Login(env, passwordBody(byName(user), user.password));
+        const receipt = receiptOf(refused);
+        assert.deepEqual(refused.body.required_auth_methods, [['password', 'totp']]);
+        const message = `${Messages.challenge} ${PasskeyMessages.apiChallenge}`;
+        assert.deepEqual(refused.body.error, { code: 401, title: 'Unauthorized', message });
+        const v2 = await env.request('POST', '/v2.0/tokens', {
+          body: { auth: { passwordCredentials: { username: user.username, password: user.password } } },
+        });
+        assert.equal(v2.body.unauthorized?.message, message, 'the same words as v2.0');
+
+        // The receipt is answered with a passcode from the authenticator, as the message says.
+        const { token } = tokenOf(await receiptLogin(env, user, receipt, totpAt(secret, env.clock.now())));
+        assert.deepEqual(token.methods, ['password', 'totp']);
+      });
+
       test('a password alone answers a receipt; the receipt and a passcode give the token', async () => {
         const user = await createUserVia(env, owner, 'otp');
         const secret = await enableOtp(env, user);

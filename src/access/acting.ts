@@ -1,8 +1,12 @@
 import type { Actor } from '../services/deps.js';
 import type { UserView } from '../store/schema.js';
 
-/** A token's scope: SETUP-MFA may only set up its own user's multi-factor authentication. */
-export type TokenScope = 'SETUP-MFA';
+/**
+ * A token's scope: SETUP-MFA may only set up its own user's multi-factor authentication;
+ * ADD-PASSKEY (the panel's, never asked for on the API) may only add its own user's passkey,
+ * for a user whose account requires passkeys and who has none yet.
+ */
+export type TokenScope = 'SETUP-MFA' | 'ADD-PASSKEY';
 
 /**
  * Who is acting, the one shape every surface hands the domain: the user behind the token (or

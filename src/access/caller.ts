@@ -30,6 +30,8 @@ export type Access =
   | { kind: 'multi-factor'; userId: string }
   /** The caller's own multi-factor setup (the panel's forced setup): 'multi-factor' on itself. */
   | { kind: 'own-multi-factor' }
+  /** Adding the caller's own passkey (the panel): an unscoped token, or an ADD-PASSKEY one. */
+  | { kind: 'own-passkey' }
   /** Validating tokens: scoped tokens are refused with their own message. */
   | { kind: 'token-validation' }
   /** Revoking: any live token, scoped or not; authorize() decides whose. */
@@ -66,6 +68,7 @@ export async function authenticateCaller(
 function scopeRefusal(caller: Caller, access: Access): 'scoped-validation' | 'scope-forbids' | null {
   if (caller.scope === null || access.kind === 'revocation') return null;
   if (access.kind === 'token-validation') return 'scoped-validation';
+  if (access.kind === 'own-passkey') return caller.scope === 'ADD-PASSKEY' ? null : 'scope-forbids';
   const own =
     access.kind === 'own-multi-factor' ||
     (access.kind === 'multi-factor' && access.userId === caller.user.id);

@@ -32,7 +32,8 @@ export async function issueToken(
 ): Promise<IssuedToken> {
   const id = randomHex();
   const now = deps.clock.now();
-  const ttl = scope === 'SETUP-MFA' ? deps.config.setupTokenTtlSeconds : deps.config.tokenTtlSeconds;
+  // A scoped token is for one setup, not a day's work.
+  const ttl = scope === null ? deps.config.tokenTtlSeconds : deps.config.setupTokenTtlSeconds;
   const expiresAt = now + ttl * 1000;
   await db
     .insertInto('tokens')
@@ -159,7 +160,9 @@ export type RevocationReason =
   | 'user disabled'
   | 'multi-factor enabled'
   | 'user requires multi-factor'
-  | 'domain requires multi-factor';
+  | 'domain requires multi-factor'
+  | 'domain requires passkeys'
+  | 'passkey added';
 
 /** Reasons that mean "this user must now set up MFA": the panel says so at the next sign-in. */
 export const MFA_REQUIRED_REASONS: ReadonlySet<RevocationReason> = new Set([
@@ -217,26 +220,57 @@ export async function whyTokenEnded(
 }
 
 /**
- * Revoke a user's live tokens: all of them, or only those obtained by password alone (MFA
- * enabled, policy tightened). Runs inside the caller's transaction and returns how many went.
+ * Which of a user's live tokens a revocation takes: all of them; those obtained by password
+ * alone (MFA enabled, MFA required); or those obtained with a password and no passkey (passkeys
+ * required: an API key's token and a passkey's stay, and so does a scoped token, which can only
+ * set something up).
+ */
+export type RevokedTokens = 'all' | 'password-only' | 'password-without-passkey';
+
+/** The WHERE clause of a RevokedTokens choice, on the tokens table. */
+export function whereRevoked<Query extends TokenFilter<Query>>(query: Query, which: RevokedTokens): Query {
+  switch (which) {
+    case 'all':
+      return query;
+    case 'password-only':
+      return query.where('authenticated_by', '=', 'PASSWORD');
+    case 'password-without-passkey':
+      return query
+        .where('scope', 'is', null)
+        .where('authenticated_by', 'like', '%PASSWORD%')
+        .where('authenticated_by', 'not like', '%PASSKEY%');
+  }
+}
+
+/** A query over the tokens table that can be narrowed (a select or an update). */
+interface TokenFilter<Query> {
+  where(column: 'authenticated_by', operator: '=' | 'like' | 'not like', value: string): Query;
+  where(column: 'scope', operator: 'is', value: null): Query;
+}
+
+/**
+ * Revoke a user's live tokens (RevokedTokens), except the one `exceptHash` names (the token of
+ * the one making the change). Runs inside the caller's transaction and returns how many went.
  */
 export async function revokeUserTokens(
   db: Db,
   now: number,
   actor: Actor,
   user: Pick<UserRow, 'id' | 'domain_id'>,
-  options: { passwordOnly?: boolean; reason: RevocationReason },
+  options: { passwordOnly?: boolean; which?: RevokedTokens; exceptHash?: string; reason: RevocationReason },
 ): Promise<number> {
+  const which = options.which ?? (options.passwordOnly ? 'password-only' : 'all');
   let update = db
     .updateTable('tokens')
     .set({ revoked_at: now, revoked_reason: options.reason })
     .where('user_id', '=', user.id)
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', now);
-  if (options.passwordOnly) update = update.where('authenticated_by', '=', 'PASSWORD');
+  update = whereRevoked(update, which);
+  if (options.exceptHash !== undefined) update = update.where('hash', '!=', options.exceptHash);
   const result = await update.executeTakeFirst();
   const count = Number(result.numUpdatedRows);
-  if (!options.passwordOnly) {
+  if (which === 'all') {
     // A half-finished MFA login must not survive a password change or a disable either.
     await db.deleteFrom('mfa_sessions').where('user_id', '=', user.id).execute();
   }
@@ -247,7 +281,7 @@ export async function revokeUserTokens(
       userId: user.id,
       domainId: user.domain_id,
       source: actor.source,
-      detail: { count, reason: options.reason, passwordOnly: options.passwordOnly === true },
+      detail: { count, reason: options.reason, passwordOnly: which === 'password-only' },
     });
   }
   return count;

@@ -100,11 +100,6 @@ export interface LoginSuccess {
   user: UserView;
   /** The tenant asked for, when one was. */
   tenantId: string | null;
-  /**
-   * The account requires passkeys and this user has none: the passcode was accepted this time,
-   * and the panel goes straight on to adding a passkey.
-   */
-  addPasskey?: true;
 }
 
 /**
@@ -128,6 +123,22 @@ export interface LoginChallenge {
    * factor of "Use another method"); the API answers with `factor` and says why.
    */
   passkey?: { message: string };
+}
+
+/**
+ * What every surface says with a challenge: that a second step is needed, then why this one
+ * (a passkey user, where no browser can sign; an SMS limit that kept the passcode from going).
+ */
+export function challengeMessage(challenge: Pick<LoginChallenge, 'passkey' | 'smsNotSent'>): string {
+  const notes = [challenge.passkey?.message, challenge.smsNotSent?.message].filter(
+    (note) => note !== undefined,
+  );
+  return [Messages.challenge, ...notes].join(' ');
+}
+
+/** Whether a challenge has more to say than that a second step is needed. */
+export function challengeExplained(challenge: Pick<LoginChallenge, 'passkey' | 'smsNotSent'>): boolean {
+  return challenge.passkey !== undefined || challenge.smsNotSent !== undefined;
 }
 
 export const NO_SECOND_FACTOR =
@@ -236,12 +247,16 @@ async function decide(
   tenantId: string | null,
 ): Promise<LoginResult> {
   const { user } = authenticated;
-  const passkeysOnly = await passkeysOnlyStep(deps, request, authenticated);
-  const decision = decideLogin(
-    authenticated.methods,
-    await policySubject(deps.db, user, false, authenticated.domainLevel),
-    request.scope,
+  const policy = await policySubject(
+    deps.db,
+    user,
+    false,
+    authenticated.domainLevel,
+    authenticated.domainPasskeysOnly,
   );
+  const passkeysOnly = await passkeysOnlyStep(deps.db, request, authenticated, policy);
+  if (passkeysOnly === 'refuse') throw await passkeysOnlyRefusal(deps, request, user);
+  const decision = decideLogin(authenticated.methods, policy, request.scope);
   // The account requires passkeys and the user has one: the panel asks for it, whatever the
   // user's default method.
   if (decision.kind === 'challenge' && passkeysOnly === 'passkey')
@@ -263,77 +278,91 @@ async function decide(
       return challenge(deps, request, user, decision.factor);
     case 'issue': {
       const now = deps.clock.now();
-      const token = await deps.db.transaction().execute(async (trx) => {
-        // Decide again under a share lock on the user and domain rows: a policy change that
-        // revokes tokens either commits first (and we see it here) or waits for this token to
-        // exist (and revokes it). No token slips between the two.
-        const fresh = decideLogin(authenticated.methods, await policySubject(trx, user, true), request.scope);
-        if (fresh.kind !== 'issue')
-          throw fresh.kind === 'must-set-up-mfa' ? mustSetUpMfa() : forbidden(Messages.notAuthorized);
-        if (authenticated.sessionHash && !(await consumeMfaSession(trx, authenticated.sessionHash, now))) {
-          throw sessionRejected();
-        }
-        const issued = await issueToken(deps, trx, user, decision.authenticatedBy, decision.scope);
-        await recordEvent(trx, now, {
-          type: 'login.succeeded',
-          actorId: user.id,
-          userId: user.id,
-          domainId: user.domain_id,
-          source: request.source,
-          detail: { authenticatedBy: decision.authenticatedBy, scope: decision.scope },
+      let refusedAsPasskeysOnly = false;
+      const token = await deps.db
+        .transaction()
+        .execute(async (trx) => {
+          // Decide again under a share lock on the user and domain rows, from one read of the
+          // whole policy (the account's level and its passkeys-only choice with the user's own):
+          // a policy change that revokes tokens either commits first (and we see it here) or
+          // waits for this token to exist (and revokes it). No token slips between the two.
+          const locked = await policySubject(trx, user, true);
+          const lockedStep = await passkeysOnlyStep(trx, request, authenticated, locked);
+          // A passcode refused, or a passkey to ask for that the first read did not see: the
+          // account turned passkeys-only since, and this login must start again under it.
+          if (lockedStep === 'refuse' || (lockedStep === 'passkey' && passkeysOnly !== 'passkey')) {
+            refusedAsPasskeysOnly = true;
+            throw passkeysOnlyError();
+          }
+          const fresh = decideLogin(authenticated.methods, locked, request.scope);
+          if (fresh.kind !== 'issue')
+            throw fresh.kind === 'must-set-up-mfa' ? mustSetUpMfa() : forbidden(Messages.notAuthorized);
+          if (authenticated.sessionHash && !(await consumeMfaSession(trx, authenticated.sessionHash, now))) {
+            throw sessionRejected();
+          }
+          // Without a passkey where the account requires one: the passcode was accepted this
+          // once, for a token that can only add a passkey (the panel goes straight there).
+          const scope = lockedStep === 'add-passkey' ? 'ADD-PASSKEY' : decision.scope;
+          const issued = await issueToken(deps, trx, user, decision.authenticatedBy, scope);
+          await recordEvent(trx, now, {
+            type: 'login.succeeded',
+            actorId: user.id,
+            userId: user.id,
+            domainId: user.domain_id,
+            source: request.source,
+            detail: { authenticatedBy: decision.authenticatedBy, scope },
+          });
+          return issued;
+        })
+        .catch(async (error: unknown) => {
+          // Audited once the transaction is over: its connection is the only one (SQLite).
+          if (refusedAsPasskeysOnly) throw await passkeysOnlyRefusal(deps, request, user);
+          throw error;
         });
-        return issued;
-      });
       if (authenticated.completes) deps.metrics.mfaCompletion(authenticated.completes);
-      return {
-        kind: 'token',
-        token,
-        user: userView(user),
-        tenantId,
-        ...(passkeysOnly === 'add-passkey' ? { addPasskey: true as const } : {}),
-      };
+      return { kind: 'token', token, user: userView(user), tenantId };
     }
   }
 }
 
+/** The policy a login is decided on: the user's and the account's MFA levels, and passkeys-only. */
+interface LoginPolicy extends PolicySubject {
+  /** The account requires passkeys or security keys (`domains.passkeys_only`). */
+  domainPasskeysOnly: boolean;
+}
+
 /**
  * An account that requires passkeys, for a login with a password (an API key or a passkey alone
- * is not touched): outside the panel refused with 403; in the panel a passcode is refused once
- * the user has a passkey, and accepted while the user has none (who then adds one). Returns
- * what follows: nothing to do, a passkey to ask for, or a passkey to add.
+ * is not touched): outside the panel refused; in the panel a passcode is refused once the user
+ * has a passkey, and accepted while the user has none (who then adds one). Returns what follows:
+ * nothing to do, a passkey to ask for, a passkey to add, or a refusal. Writes nothing, so it can
+ * run inside the transaction that issues the token.
  */
 async function passkeysOnlyStep(
-  deps: Deps,
+  db: Db,
   request: LoginRequest,
   authenticated: Authenticated,
-): Promise<'none' | 'passkey' | 'add-passkey'> {
+  policy: LoginPolicy,
+): Promise<'none' | 'passkey' | 'add-passkey' | 'refuse'> {
   const { user, methods } = authenticated;
   if (!methods.includes('PASSWORD') || methods.includes('PASSKEY') || !user.domain_id) return 'none';
-  let domainPasskeysOnly = authenticated.domainPasskeysOnly;
-  if (domainPasskeysOnly === undefined) {
-    const domain = await deps.db
-      .selectFrom('domains')
-      .select('passkeys_only')
-      .where('id', '=', user.domain_id)
-      .executeTakeFirst();
-    domainPasskeysOnly = domain?.passkeys_only === 1;
-  }
-  if (!passkeysOnlyBinds(user.mfa_enforcement, domainPasskeysOnly)) return 'none';
-  if (!request.panel) {
-    await audit(deps, request, user, 'login.failed', { reason: 'passkeys only' });
-    throw forbidden(PasskeyMessages.accountRequiresPasskey).because('passkeys-only');
-  }
-  const passkey = await deps.db
+  if (!passkeysOnlyBinds(policy.userLevel, policy.domainPasskeysOnly)) return 'none';
+  if (!request.panel) return 'refuse';
+  const passkey = await db
     .selectFrom('passkeys')
     .select('id')
     .where('user_id', '=', user.id)
     .executeTakeFirst();
   if (passkey === undefined) return methods.length > 1 ? 'add-passkey' : 'none';
-  if (methods.length > 1) {
-    await audit(deps, request, user, 'login.failed', { reason: 'passkeys only' });
-    throw forbidden(PasskeyMessages.accountRequiresPasskey).because('passkeys-only');
-  }
-  return 'passkey';
+  return methods.length > 1 ? 'refuse' : 'passkey';
+}
+
+const passkeysOnlyError = (): ApiError =>
+  forbidden(PasskeyMessages.accountRequiresPasskey).because('passkeys-only');
+
+async function passkeysOnlyRefusal(deps: Deps, request: LoginRequest, user: UserRow): Promise<ApiError> {
+  await audit(deps, request, user, 'login.failed', { reason: 'passkeys only' });
+  return passkeysOnlyError();
 }
 
 const mustSetUpMfa = (): ApiError => forbidden(Messages.mustSetupMfa).because('must-set-up-mfa');
@@ -343,32 +372,36 @@ const sessionExpired = (): ApiError => unauthorized(Messages.sessionExpired).bec
 /**
  * What policy decides a login from. `lock`: read afresh, under a share lock on the user's and
  * the account's rows (PostgreSQL), in one statement: the decision a token is issued on. Without
- * it, from the user row this request has just read (and the account's level, read here unless
- * the caller read it with the user): the first, unlocked decision, which the locked one repeats
- * before any token is issued.
+ * it, from the user row this request has just read (and the account's policy, read here in one
+ * statement unless the caller read it with the user): the first, unlocked decision, which the
+ * locked one repeats before any token is issued.
  */
 async function policySubject(
   db: Db,
   user: UserRow,
   lock: boolean,
   knownDomainLevel?: string | null,
-): Promise<PolicySubject> {
+  knownDomainPasskeysOnly?: boolean,
+): Promise<LoginPolicy> {
   if (!lock) {
     if (!user.enabled) throw userDisabled(user.username);
     let domainLevel = knownDomainLevel ?? null;
-    if (knownDomainLevel === undefined && user.domain_id) {
+    let domainPasskeysOnly = knownDomainPasskeysOnly ?? false;
+    if ((knownDomainLevel === undefined || knownDomainPasskeysOnly === undefined) && user.domain_id) {
       const domain = await db
         .selectFrom('domains')
-        .select('mfa_enforcement')
+        .select(['mfa_enforcement', 'passkeys_only'])
         .where('id', '=', user.domain_id)
         .executeTakeFirst();
       domainLevel = domain?.mfa_enforcement ?? null;
+      domainPasskeysOnly = domain?.passkeys_only === 1;
     }
     return {
       mfaEnabled: user.mfa_enabled === 1,
       factorType: (user.factor_type as FactorType | null) ?? null,
       userLevel: user.mfa_enforcement,
       domainLevel,
+      domainPasskeysOnly,
     };
   }
   // The account's row joined (inner, so FOR SHARE may lock it too) only when there is one.
@@ -379,6 +412,7 @@ async function policySubject(
         mfa_enforcement: string | null;
         enabled: number;
         domain_level: string | null;
+        domain_passkeys_only: number;
       }
     | undefined;
   if (user.domain_id) {
@@ -391,6 +425,7 @@ async function policySubject(
         'users.mfa_enforcement',
         'users.enabled',
         'domains.mfa_enforcement as domain_level',
+        'domains.passkeys_only as domain_passkeys_only',
       ])
       .where('users.id', '=', user.id);
     query = query.forShare();
@@ -404,6 +439,7 @@ async function policySubject(
         'mfa_enforcement',
         'enabled',
         sql<null>`null`.as('domain_level'),
+        sql<number>`0`.as('domain_passkeys_only'),
       ])
       .where('id', '=', user.id);
     query = query.forShare();
@@ -415,6 +451,7 @@ async function policySubject(
     factorType: (current.factor_type as MultiFactorMethod | null) ?? null,
     userLevel: current.mfa_enforcement,
     domainLevel: current.domain_level,
+    domainPasskeysOnly: Number(current.domain_passkeys_only) === 1,
   };
 }
 

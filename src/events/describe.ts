@@ -147,6 +147,7 @@ function sentenceParts(type: EventType, d: Record<string, unknown>): (string | u
       return [
         methods(d.authenticatedBy) && `With ${methods(d.authenticatedBy)}`,
         d.scope === 'SETUP-MFA' ? 'a token that can only set up multi-factor authentication' : undefined,
+        d.scope === 'ADD-PASSKEY' ? 'a session that can only add a passkey or security key' : undefined,
       ];
     case 'login.failed': {
       const method = METHODS[text(d.method) ?? ''];

@@ -11,7 +11,7 @@ export interface PageContext {
   csrfToken: string;
   /** The signed-in user, for the user-name menu; null on the sign-in pages. */
   user: { id: string; username: string; role: string } | null;
-  /** A SETUP-MFA session: only the forced setup is open to it. */
+  /** A scoped session (SETUP-MFA, ADD-PASSKEY): only its one setup is open to it. */
   setupOnly: boolean;
   /** The signed-in user as access/caller.ts judges it: which menu entries it may use. */
   acting?: Acting;
@@ -32,7 +32,7 @@ export function pageContext(
   return {
     csrfToken: csrfTokenFor(request, reply),
     user: session ? { id: session.user.id, username: session.user.username, role: session.user.role } : null,
-    setupOnly: session?.scope === 'SETUP-MFA',
+    setupOnly: session !== undefined && session.scope !== null,
     ...(session ? { acting: { user: session.user, scope: session.scope, source: session.source } } : {}),
     flash: takeFlash(request, reply),
   };

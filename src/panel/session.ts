@@ -150,6 +150,10 @@ export function clearPendingSignIn(request: FastifyRequest, reply: FastifyReply)
 export const FORCE_LOGOUT_MESSAGE =
   'Your account now requires multi-factor authentication, so you have been logged out. Log in again to set it up.';
 
+/** Users logged out because the account now requires passkeys are told so. */
+export const PASSKEYS_REQUIRED_LOGOUT_MESSAGE =
+  'Your account now requires a passkey or security key, so you have been logged out. Log in again: with your passkey or security key, or, if you have none yet, with your passcode to add one.';
+
 /** What the sign-in page says when a session cookie no longer names a live token. */
 async function endedSessionMessage(deps: Deps, tokenId: string): Promise<Flash> {
   const ended = await whyTokenEnded(deps, tokenId);
@@ -162,6 +166,8 @@ async function endedSessionMessage(deps: Deps, tokenId: string): Promise<Flash> 
           tone: 'info',
           text: 'Multi-factor authentication is now on. Log in again with your password and a passcode.',
         };
+      case 'domain requires passkeys':
+        return { tone: 'error', text: PASSKEYS_REQUIRED_LOGOUT_MESSAGE };
       case 'password changed':
         return { tone: 'info', text: 'Your password was changed. Log in again with the new password.' };
       case 'user disabled':
@@ -177,14 +183,17 @@ async function endedSessionMessage(deps: Deps, tokenId: string): Promise<Flash> 
 
 /**
  * Which sessions a page admits. `full`: a normal token. `setup`: the SETUP-MFA token a user who
- * must set up MFA gets at sign-in, good for the forced setup pages and nothing else. `any`: any
- * live token (the start page, logging out).
+ * must set up MFA gets at sign-in, good for the forced setup pages and nothing else.
+ * `add-passkey`: a normal token, or the ADD-PASSKEY token of a user whose account requires
+ * passkeys and who has none, good for adding one and nothing else. `any`: any live token (the
+ * start page, logging out).
  */
-export type Access = 'full' | 'setup' | 'any';
+export type Access = 'full' | 'setup' | 'add-passkey' | 'any';
 
 const CALLER_ACCESS: Record<Access, CallerAccess> = {
   full: { kind: 'account' },
   setup: { kind: 'own-multi-factor' },
+  'add-passkey': { kind: 'own-passkey' },
   any: { kind: 'revocation' },
 };
 
@@ -195,10 +204,20 @@ export type SessionLookup =
   | { kind: 'elsewhere'; location: string }
   | { kind: 'live'; session: PanelSession };
 
-/** Where a live session starts: the forced setup for a SETUP-MFA token, else the profile. */
-export function homeOf(session: PanelSession): string {
-  return session.scope === 'SETUP-MFA' ? '/setup' : '/profile';
+/** Where a live session starts: the setup its scope is for, else the profile. */
+export function homeOf(session: Pick<PanelSession, 'scope'>): string {
+  switch (session.scope) {
+    case 'SETUP-MFA':
+      return '/setup';
+    case 'ADD-PASSKEY':
+      return ADD_PASSKEY_PAGE;
+    case null:
+      return '/profile';
+  }
 }
+
+/** Where a user whose account requires passkeys, and who has none, adds one. */
+export const ADD_PASSKEY_PAGE = '/profile/passkeys/new';
 
 /** The session cookie's token as a Caller with the access the page needs. */
 export async function lookupSession(
@@ -216,9 +235,11 @@ export async function lookupSession(
     if (error.status === 401) return { kind: 'ended', flash: await endedSessionMessage(deps, tokenId) };
     if (error.fault === 'userDisabled')
       return { kind: 'ended', flash: { tone: 'error', text: 'This user has been disabled.' } };
-    // A SETUP-MFA token on a page of the full panel (or the reverse): send it home.
-    if (error.reason === 'scope-forbids')
-      return { kind: 'elsewhere', location: access === 'full' ? '/setup' : '/' };
+    // A scoped token on a page of the full panel, or of another setup: send it home.
+    if (error.reason === 'scope-forbids') {
+      const any = await authenticateCaller(deps, tokenId, request.ip ?? null, CALLER_ACCESS.any);
+      return { kind: 'elsewhere', location: homeOf(any) };
+    }
     throw error;
   }
   if (access === 'setup' && session.scope === null) return { kind: 'elsewhere', location: '/profile' };

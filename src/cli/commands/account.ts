@@ -1,10 +1,5 @@
 import { Argument, type Command, Option } from 'commander';
-import type {
-  DomainEnforcementLevel,
-  DomainImpactResponse,
-  DomainMultiFactorRequest,
-  DomainResponse,
-} from '../../http/v2/wire.js';
+import type { DomainImpactResponse, DomainMultiFactorRequest, DomainResponse } from '../../http/v2/wire.js';
 import { authorized } from '../client.js';
 import { usageError } from '../failure.js';
 import { fields, out } from '../output.js';
@@ -12,6 +7,33 @@ import { requireSession, type Session } from '../session.js';
 import { example, type GlobalOptions, globals } from './common.js';
 
 type AccountOptions = GlobalOptions & { account?: string; dryRun?: boolean };
+
+/**
+ * What the account requires: the two wire levels, or ours, passkeys or security keys only
+ * (REQUIRED on the wire with `latchkey:passkeysOnly`).
+ */
+const POLICIES = ['REQUIRED', 'PASSKEYS_ONLY', 'OPTIONAL'] as const;
+type AccountPolicy = (typeof POLICIES)[number];
+
+/** The request for a policy: REQUIRED says passkeys-only is off, so it undoes PASSKEYS_ONLY. */
+function requestFor(policy: AccountPolicy): DomainMultiFactorRequest {
+  if (policy === 'OPTIONAL')
+    return { 'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: 'OPTIONAL' } };
+  return {
+    'RAX-AUTH:multiFactorDomain': {
+      domainMultiFactorEnforcementLevel: 'REQUIRED',
+      'latchkey:passkeysOnly': policy === 'PASSKEYS_ONLY',
+    },
+  };
+}
+
+const SET_TEXT: Record<AccountPolicy, (account: string) => string> = {
+  REQUIRED: (account) =>
+    `Account ${account} now requires MFA: users without it are logged out and must set it up.`,
+  PASSKEYS_ONLY: (account) =>
+    `Account ${account} now requires passkeys or security keys: sessions without one are logged out, users log in to the control panel with one, and their password logins to the API are refused (API keys still work).`,
+  OPTIONAL: (account) => `MFA is now optional in account ${account}.`,
+};
 
 function accountOf(session: Session, options: AccountOptions): string {
   const account = options.account ?? session.domainId;
@@ -37,15 +59,15 @@ async function show(options: AccountOptions): Promise<void> {
   fields([
     ['account', `${domain.id}${domain.name && domain.name !== domain.id ? ` (${domain.name})` : ''}`],
     ['MFA enforcement', domain.domainMultiFactorEnforcementLevel],
+    // latchkey's own choice (absent from other servers, which then require no passkeys).
+    ['passkeys only', domain['latchkey:passkeysOnly'] === true ? 'yes (PASSKEYS_ONLY)' : 'no'],
   ]);
 }
 
-async function set(level: DomainEnforcementLevel, options: AccountOptions): Promise<void> {
+async function set(level: AccountPolicy, options: AccountOptions): Promise<void> {
   const session = requireSession(options.url);
   const account = accountOf(session, options);
-  const body: DomainMultiFactorRequest = {
-    'RAX-AUTH:multiFactorDomain': { domainMultiFactorEnforcementLevel: level },
-  };
+  const body = requestFor(level);
   const path = `/v2.0/RAX-AUTH/domains/${account}/multi-factor`;
   if (options.dryRun) {
     const impact = (
@@ -63,11 +85,7 @@ async function set(level: DomainEnforcementLevel, options: AccountOptions): Prom
   }
   await authorized(session, 'PUT', path, 'could not change the enforcement', { body });
   if (options.json) return out.json({ account, level });
-  out.success(
-    level === 'REQUIRED'
-      ? `Account ${account} now requires MFA: users without it are logged out and must set it up.`
-      : `MFA is now optional in account ${account}.`,
-  );
+  out.success(SET_TEXT[level](account));
 }
 
 export function registerAccountCommands(program: Command): void {
@@ -78,7 +96,7 @@ export function registerAccountCommands(program: Command): void {
   const enforcement = example(
     account
       .command('enforcement')
-      .description('show or set whether the account requires MFA of its users')
+      .description('show or set whether the account requires MFA (or passkeys) of its users')
       .addOption(new Option('--account <id>', 'account (domain) id; default: your own').default(undefined)),
     'latchkey account enforcement',
     'latchkey account enforcement set REQUIRED --dry-run',
@@ -86,20 +104,23 @@ export function registerAccountCommands(program: Command): void {
   example(
     enforcement
       .command('show', { isDefault: true })
-      .description('show the enforcement level (the default)')
+      .description('show the enforcement level and whether passkeys are required (the default)')
       .action(async (_options: unknown, command: Command) => show(globals<AccountOptions>(command))),
     'latchkey account enforcement show',
   );
   example(
     enforcement
       .command('set')
-      .description('require MFA of every user (REQUIRED) or leave it to each (OPTIONAL)')
-      .addArgument(new Argument('<level>', 'REQUIRED or OPTIONAL').choices(['REQUIRED', 'OPTIONAL']))
+      .description(
+        'require MFA of every user (REQUIRED), passkeys or security keys only (PASSKEYS_ONLY), or leave it to each (OPTIONAL)',
+      )
+      .addArgument(new Argument('<level>', 'REQUIRED, PASSKEYS_ONLY or OPTIONAL').choices([...POLICIES]))
       .option('--dry-run', 'show who would be logged out and required to set up MFA, change nothing')
-      .action(async (level: DomainEnforcementLevel, _options: unknown, command: Command) =>
+      .action(async (level: AccountPolicy, _options: unknown, command: Command) =>
         set(level, globals<AccountOptions>(command)),
       ),
     'latchkey account enforcement set REQUIRED --dry-run',
     'latchkey account enforcement set REQUIRED',
+    'latchkey account enforcement set PASSKEYS_ONLY --dry-run',
   );
 }

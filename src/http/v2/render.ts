@@ -58,7 +58,8 @@ export function renderAccess(
       expires: iso(token.expiresAt),
       ...(tenantId === null ? {} : { tenant: { id: tenantId, name: tenantId } }),
       'RAX-AUTH:authenticatedBy': token.authenticatedBy,
-      ...(token.scope ? { 'RAX-AUTH:scope': token.scope } : {}),
+      // ADD-PASSKEY tokens are the panel's: the API never issues or validates one.
+      ...(token.scope === 'SETUP-MFA' ? { 'RAX-AUTH:scope': token.scope } : {}),
     },
     user: {
       id: user.id,

@@ -4,7 +4,7 @@
  * the `latchkey` command reads them. Everything from server modules is imported as types only, so
  * a client that imports this file loads no server code.
  */
-import type { AuthMethod, TokenScope } from '../../access/tokens.js';
+import type { TokenScope as AnyTokenScope, AuthMethod } from '../../access/tokens.js';
 import type { PhoneView } from '../../factors/sms/phones.js';
 import type { NewOtpDevice, OtpDeviceView } from '../../factors/totp/devices.js';
 import type { DomainImpact } from '../../policy/domain-enforcement.js';
@@ -20,9 +20,11 @@ export type {
   NewOtpDevice,
   OtpDeviceView,
   PhoneView,
-  TokenScope,
   UserEnforcementLevel,
 };
+
+/** The one scope the API knows (ADD-PASSKEY is the control panel's own). */
+export type TokenScope = Extract<AnyTokenScope, 'SETUP-MFA'>;
 
 export const AUTH_TOKEN_HEADER = 'X-Auth-Token';
 export const SESSION_ID_HEADER = 'X-SessionId';

@@ -143,6 +143,19 @@ export const ReceiptSchema = Type.Object(
       user: Type.Object({ id: Type.String(), name: Type.String(), domain: Domain }),
     }),
     required_auth_methods: Type.Array(Type.Array(Type.String())),
+    error: Type.Optional(
+      Type.Object(
+        {
+          code: Type.Literal(401),
+          title: Type.Literal('Unauthorized'),
+          message: Type.String(),
+        },
+        {
+          description:
+            "Ours, in Keystone's error shape: why this user answers with a passcode, when there is more to say (a user whose default is a passkey, which works in the control panel only; an SMS passcode that could not be sent).",
+        },
+      ),
+    ),
   },
   {
     description: `The password was right and a passcode is needed: send methods ["totp"] with the ${RECEIPT_HEADER} header within 5 minutes.`,

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import { rolesHeld } from '../../access/roles.js';
 import type { AuthMethod } from '../../access/tokens.js';
-import type { LoginChallenge, LoginSuccess } from '../../auth/login.js';
+import {
+  challengeExplained,
+  challengeMessage,
+  type LoginChallenge,
+  type LoginSuccess,
+} from '../../auth/login.js';
 import { isJsonObject, type JsonObject } from '../../core/json.js';
 import { domainOfUser } from '../../identity/domains.js';
 import type { Deps } from '../../services/deps.js';
@@ -175,7 +180,7 @@ export async function renderReceipt(
   deps: Deps,
   challenge: LoginChallenge,
   issuedAt: number,
-): Promise<{ receipt: JsonObject; required_auth_methods: string[][] }> {
+): Promise<{ receipt: JsonObject; required_auth_methods: string[][]; error?: ReceiptNote }> {
   const { body } = await userBody(deps, challenge.user);
   const { password_expires_at: _unused, ...user } = body;
   return {
@@ -186,5 +191,18 @@ export async function renderReceipt(
       user,
     },
     required_auth_methods: [['password', 'totp']],
+    // Keystone's receipt has no message; when there is something to say (a passkey user, whose
+    // passkey works in the panel only; an SMS not sent), it comes in Keystone's error object
+    // beside it, as v2.0 says it in its challenge. keystoneauth reads the receipt alone.
+    ...(challengeExplained(challenge)
+      ? { error: { code: 401, title: 'Unauthorized', message: challengeMessage(challenge) } }
+      : {}),
   };
+}
+
+/** Why a receipt's user must answer with a passcode, in Keystone's error shape. */
+interface ReceiptNote {
+  code: 401;
+  title: 'Unauthorized';
+  message: string;
 }

@@ -47,7 +47,7 @@ function PolicyPage({
                 {
                   value: 'PASSKEYS_ONLY',
                   label: 'Required: passkeys or security keys only',
-                  hint: 'The strongest choice: a look-alike page cannot relay a passkey. Users log in to the control panel with their password and a passkey or security key; a user without one adds it at the next log in. Password logins to the API are refused for these users: automation uses API keys.',
+                  hint: 'The strongest choice: a look-alike page cannot relay a passkey. Users log in to the control panel with their password and a passkey or security key; a user without one adds it at the next log in. Those logged in without one are logged out (but for you, in this session). Password logins to the API are refused for these users: automation uses API keys.',
                 },
                 {
                   value: 'REQUIRED',
@@ -89,17 +89,21 @@ function UserNames({ users }: { users: DomainImpact['usersLoggedOut'] }) {
 }
 
 /** Who a tighter policy logs out at once: the same card on both confirmations. */
-function LoggedOutNow({ impact }: { impact: DomainImpact }) {
+function LoggedOutNow({
+  impact,
+  without = 'multi-factor authentication',
+}: {
+  impact: DomainImpact;
+  /** What the sessions that end lack. */
+  without?: string;
+}) {
   return (
     <Card title="Users logged out now" id="logged-out">
       {impact.usersLoggedOut.length === 0 ? (
-        <p>No user is logged in without multi-factor authentication right now: nobody is logged out.</p>
+        <p>No user is logged in without {without} right now: nobody is logged out.</p>
       ) : (
         <>
-          <p>
-            These users are logged in without multi-factor authentication. They are logged out at their next
-            click:
-          </p>
+          <p>These users are logged in without {without}. They are logged out at their next click:</p>
           <UserNames users={impact.usersLoggedOut} />
         </>
       )}
@@ -144,8 +148,8 @@ function ConfirmRequiredPage({
 }
 
 /**
- * Before passkeys-only is saved: who it logs out (coming from optional), who must set up
- * multi-factor authentication, and who has no passkey yet.
+ * Before passkeys-only is saved: who it logs out (every session not started with a passkey, but
+ * the one saving it), and who has no passkey yet.
  */
 function ConfirmPasskeysOnlyPage({
   ctx,
@@ -173,7 +177,7 @@ function ConfirmPasskeysOnlyPage({
           </>
         )}
       </Card>
-      <LoggedOutNow impact={impact} />
+      <LoggedOutNow impact={impact} without="a passkey or security key" />
       <Card title="Password logins to the API" id="api">
         <p>
           Password logins to the API (v2.0 and /v3) of these users are refused; API keys keep working for

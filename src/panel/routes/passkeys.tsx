@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { auditActor } from '../../access/acting.js';
+import { revokeToken } from '../../access/tokens.js';
 import { ApiError } from '../../core/errors.js';
 import {
   deletePasskey,
@@ -24,7 +25,15 @@ import { Actions, Banner, Button, ButtonLink, Card, PostForm, TextField } from '
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
 import { type PageContext, pageContext, sendPage } from '../render.js';
-import { endSession, setFlash, withSession } from '../session.js';
+import { ADD_PASSKEY_PAGE, endSession, setFlash, withSession } from '../session.js';
+
+/**
+ * Where the add-passkey pages lead back to: the profile, or, for a session that can only add a
+ * passkey (its account requires one), nowhere but out (the user menu's Log Out).
+ */
+function CancelLink({ ctx, href }: { ctx: PageContext; href: string }) {
+  return ctx.setupOnly ? null : <ButtonLink href={href}>Cancel</ButtonLink>;
+}
 
 /** A time as the rest of the panel shows it: UTC, to the minute. */
 function formatTime(epochMs: number): string {
@@ -209,6 +218,12 @@ function NicknamePage({
       <Card>
         <p class="lead">My Profile & Settings</p>
         <h1>Add Passkey or Security Key</h1>
+        {ctx.setupOnly ? (
+          <p>
+            Your account requires a passkey or security key at log in. Add one to go on: then log in again
+            with it.
+          </p>
+        ) : null}
         {here ? (
           <PostForm ctx={ctx} action="/profile/passkeys/new">
             <TextField
@@ -223,7 +238,7 @@ function NicknamePage({
             />
             <Actions>
               <Button>Continue</Button>
-              <ButtonLink href="/profile">Cancel</ButtonLink>
+              <CancelLink ctx={ctx} href="/profile" />
             </Actions>
           </PostForm>
         ) : (
@@ -251,9 +266,11 @@ function RegisterPage({ ctx, nickname, options }: { ctx: PageContext; nickname: 
           options={options}
           label="Add Passkey or Security Key"
         />
-        <p class="start-over">
-          <a href="/profile">Cancel</a>
-        </p>
+        {ctx.setupOnly ? null : (
+          <p class="start-over">
+            <a href="/profile">Cancel</a>
+          </p>
+        )}
       </Card>
     </Layout>
   );
@@ -279,17 +296,21 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
 
   app.get(
     '/profile/passkeys/new',
-    withSession(deps, 'full', async (request, reply) =>
+    withSession(deps, 'add-passkey', async (request, reply, session) =>
       sendPage(
         reply,
-        <NicknamePage ctx={pageContext(request, reply)} deps={deps} here={passkeysHere(deps, request)} />,
+        <NicknamePage
+          ctx={pageContext(request, reply, session)}
+          deps={deps}
+          here={passkeysHere(deps, request)}
+        />,
       ),
     ),
   );
 
   app.post(
     '/profile/passkeys/new',
-    withSession(deps, 'full', async (request, reply, session) => {
+    withSession(deps, 'add-passkey', async (request, reply, session) => {
       const nickname = PostedForm.of(request).text('nickname', 256);
       try {
         const user = await currentUser(deps, session.user);
@@ -321,13 +342,25 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
 
   app.post(
     '/profile/passkeys',
-    withSession(deps, 'full', async (request, reply, session) => {
+    withSession(deps, 'add-passkey', async (request, reply, session) => {
       const before = await currentUser(deps, session.user);
       try {
         const response = parseRegistrationResponse(
           PostedForm.of(request).text('response', MAX_RESPONSE_FIELD),
         );
         const passkey = await finishPasskeyRegistration(deps, auditActor(session), before, response);
+        if (session.scope === 'ADD-PASSKEY') {
+          // The passcode's last session has done its one job: from now on, the passkey.
+          await revokeToken(deps, session.token, session, session.user, 'passkey added');
+          endSession(request, reply);
+          setFlash(
+            request,
+            reply,
+            'success',
+            `Passkey ${passkey.nickname} added. Log in again with your password and the passkey.`,
+          );
+          return reply.redirect('/sign-in', 303);
+        }
         if (before.mfa_enabled !== 1) {
           // Turning multi-factor on revoked the password-only token behind this session.
           endSession(request, reply);
@@ -344,7 +377,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: Deps): void {
         if (!(error instanceof ApiError) || error.status !== 400) throw error;
         setFlash(request, reply, 'error', error.message);
       }
-      return reply.redirect('/profile#passkeys', 303);
+      return reply.redirect(session.scope === 'ADD-PASSKEY' ? ADD_PASSKEY_PAGE : '/profile#passkeys', 303);
     }),
   );
 

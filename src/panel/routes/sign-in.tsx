@@ -199,11 +199,9 @@ async function afterLogin(
   }
   clearPendingSignIn(request, reply);
   startSession(deps, request, reply, result.token);
-  if (result.addPasskey) {
-    setFlash(request, reply, 'info', ADD_PASSKEY_NOW);
-    return reply.redirect('/profile/passkeys/new', 303);
-  }
-  return reply.redirect(result.token.scope === 'SETUP-MFA' ? '/setup' : '/profile', 303);
+  // The passcode one last time: a session that can only add a passkey.
+  if (result.token.scope === 'ADD-PASSKEY') setFlash(request, reply, 'info', ADD_PASSKEY_NOW);
+  return reply.redirect(homeOf(result.token), 303);
 }
 
 /** The pending sign-in, or a redirect to the sign-in page saying it expired. */

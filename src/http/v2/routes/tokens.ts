@@ -2,7 +2,13 @@ import type { FastifyRequest } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import { authorize, SCOPED_VALIDATION_MESSAGE } from '../../../access/caller.js';
 import { authMethodsOf, resolveToken, revokeToken, type TokenScope } from '../../../access/tokens.js';
-import { type Credentials, type LoginChallenge, type LoginRequest, login } from '../../../auth/login.js';
+import {
+  type Credentials,
+  challengeMessage,
+  type LoginChallenge,
+  type LoginRequest,
+  login,
+} from '../../../auth/login.js';
 import { type ApiError, badRequest, Messages, notFound, unauthorized } from '../../../core/errors.js';
 import { isJsonObject, type JsonObject } from '../../../core/json.js';
 import { TOO_MANY_FAILURES } from '../../../lockout/source-failures.js';
@@ -109,11 +115,7 @@ export function parseAuthRequest(body: unknown, request: FastifyRequest): LoginR
 /** The OS-MF challenge (reference §4.5): 401, with the session id and factor in WWW-Authenticate. */
 export function challengeFault(challenge: LoginChallenge): ApiError {
   const factor = challenge.factor === 'OTP' ? 'OTPPASSCODE' : 'PASSCODE';
-  const notes = [challenge.passkey?.message, challenge.smsNotSent?.message].filter(
-    (note) => note !== undefined,
-  );
-  const message = [Messages.challenge, ...notes].join(' ');
-  return unauthorized(message, {
+  return unauthorized(challengeMessage(challenge), {
     'WWW-Authenticate': challengeHeader(challenge.sessionId, factor),
     ...(challenge.sentTo === undefined ? {} : { [PASSCODE_SENT_TO_HEADER]: challenge.sentTo }),
   });
