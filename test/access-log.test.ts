@@ -6,6 +6,9 @@ import { accessLogWriter } from '../src/server/access-log.js';
 import { createLogger } from '../src/server/main.js';
 import { createAdmin, createTestEnv, type TestEnv } from './support/harness.js';
 
+/** Access lines are written once per turn of the event loop. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 function capture(level: string) {
   const lines: string[] = [];
   const sink = new Writable({
@@ -26,7 +29,9 @@ describe('the access log', () => {
     const { log, lines } = capture('info');
     const fields = { reqId: 'req-1f', method: 'GET', route: '/v2.0/tokens/:tokenId', status: 200, ms: 0.4 };
     log.info(fields, 'request');
-    accessLogWriter(log)(fields);
+    const accessLog = accessLogWriter(log);
+    accessLog.write(fields);
+    accessLog.close();
     assert.equal(lines.length, 2);
     const [byPino, ours] = lines.map((line) => line.replace(/"time":\d+/, '"time":0'));
     assert.equal(ours, byPino);
@@ -34,15 +39,37 @@ describe('the access log', () => {
 
   test('quotes what JSON needs quoted, so a line always parses', () => {
     const { log, lines } = capture('info');
-    accessLogWriter(log)({ reqId: 'req-"x\\', method: 'GET', route: '/a/"b"', status: 404, ms: 1 });
+    const accessLog = accessLogWriter(log);
+    accessLog.write({ reqId: 'req-"x\\', method: 'GET', route: '/a/"b"', status: 404, ms: 1 });
+    accessLog.close();
     const parsed = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
     assert.equal(parsed.reqId, 'req-"x\\');
     assert.equal(parsed.route, '/a/"b"');
   });
 
+  test('writes the lines of one turn in one write, and what waits when it closes', async () => {
+    const { log, lines } = capture('info');
+    const accessLog = accessLogWriter(log);
+    accessLog.write({ reqId: 'req-1', method: 'GET', route: '/health', status: 200, ms: 0.1 });
+    accessLog.write({ reqId: 'req-2', method: 'GET', route: '/health', status: 200, ms: 0.1 });
+    assert.deepEqual(lines, [], 'nothing is written within the turn');
+    await nextTurn();
+    assert.equal(lines.length, 1);
+    const written = String(lines[0]).trim().split('\n');
+    assert.deepEqual(
+      written.map((line) => (JSON.parse(line) as { reqId: string }).reqId),
+      ['req-1', 'req-2'],
+    );
+    accessLog.write({ reqId: 'req-3', method: 'GET', route: '/health', status: 200, ms: 0.1 });
+    accessLog.close();
+    assert.equal(lines.length, 2, 'closing writes the line still waiting');
+  });
+
   test('writes nothing below its level', () => {
     const { log, lines } = capture('warn');
-    accessLogWriter(log)({ reqId: 'req-1', method: 'GET', route: '/health', status: 200, ms: 0.1 });
+    const accessLog = accessLogWriter(log);
+    accessLog.write({ reqId: 'req-1', method: 'GET', route: '/health', status: 200, ms: 0.1 });
+    accessLog.close();
     assert.deepEqual(lines, []);
   });
 
@@ -55,9 +82,11 @@ describe('the access log', () => {
 
     test('a validation logs one line with the route pattern, never the token id', async () => {
       const { token } = await createAdmin(env);
+      await nextTurn();
       env.logs.length = 0;
       const response = await env.request('GET', `/v2.0/tokens/${token}`, { token });
       assert.equal(response.status, 200);
+      await nextTurn();
       const requestLines = env.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
       assert.equal(requestLines.length, 1);
       assert.deepEqual(
@@ -79,6 +108,7 @@ describe('the access log', () => {
     });
 
     test("a line a request logs itself carries the request id of that request's access line", async () => {
+      await nextTurn();
       env.logs.length = 0;
       const refused = await env.app.inject({
         method: 'POST',
@@ -91,6 +121,7 @@ describe('the access log', () => {
         payload: 'username=nobody&password=Wrongpass1',
       });
       assert.equal(refused.statusCode, 403);
+      await nextTurn();
       const lines = env.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
       const warning = lines.find((line) => line.msg === 'cross-origin form post refused');
       const access = lines.find((line) => line.msg === 'request');

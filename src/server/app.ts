@@ -189,7 +189,11 @@ export function buildApp(deps: AppDeps): HttpServer {
 
   // The access line holds only the route pattern, method, status and time, never a value a
   // client sent.
-  const writeAccessLine = accessLogWriter(deps.log);
+  const accessLog = accessLogWriter(deps.log);
+  app.addHook('onClose', (_instance, done) => {
+    accessLog.close();
+    done();
+  });
   /** Route patterns as clients write them: Fastify spells a literal ':' as '::'. */
   const routeLabels = new Map<string, string>();
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -201,7 +205,7 @@ export function buildApp(deps: AppDeps): HttpServer {
     }
     const elapsed = reply.elapsedTime;
     metrics.request(route, request.method, reply.statusCode, elapsed / 1000);
-    writeAccessLine({
+    accessLog.write({
       reqId: request.id,
       method: request.method,
       route,

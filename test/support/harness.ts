@@ -113,9 +113,10 @@ export async function createTestEnv(
     ...options.env,
   });
   const logs: string[] = [];
+  // One entry per log line: the access log writes the lines of one turn together.
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      logs.push(chunk.toString());
+      for (const line of chunk.toString().split('\n')) if (line !== '') logs.push(`${line}\n`);
       callback();
     },
   });
