@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
 import { accessLogWriter } from '../src/server/access-log.js';
 import { createLogger } from '../src/server/main.js';
 import { createAdmin, createTestEnv, type TestEnv } from './support/harness.js';
+import { ROOT, serveFromSources } from './support/process.js';
 
 /** Access lines are written once per turn of the event loop. */
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -130,5 +135,42 @@ describe('the access log', () => {
       assert.match(String(access?.reqId), /^req-/);
       assert.equal(warning?.reqId, access?.reqId);
     });
+  });
+});
+
+describe('log lines of a process', () => {
+  test('a line still in the buffer is written when the process exits at once', () => {
+    const script = [
+      "import { createLogger } from './src/server/main.ts';",
+      "import { loadConfig } from './src/config/config.ts';",
+      "const log = createLogger(loadConfig({ LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_DATA_DIR: '/nonexistent' }));",
+      "log.info({ step: 'last' }, 'written before exit');",
+      'process.exit(3);',
+    ].join('\n');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 3, run.stderr);
+    assert.match(run.stdout, /"step":"last","msg":"written before exit"/);
+  });
+
+  test('every answered request is in standard output once the server has stopped', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-access-log-'));
+    const server = await serveFromSources({ LATCHKEY_DATA_DIR: dataDir });
+    try {
+      for (let i = 0; i < 5; i++) assert.equal((await fetch(`${server.url}/health`)).status, 200);
+      // Fewer bytes than a batch: they wait in the buffer until the stop writes them out.
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0);
+      const healthLines = server.output
+        .join('')
+        .split('\n')
+        .filter((line) => line.includes('"route":"/health"'));
+      // untilHealthy asked at least once before the five.
+      assert.ok(healthLines.length >= 6, `${healthLines.length} lines:\n${server.output.join('')}`);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

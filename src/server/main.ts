@@ -36,19 +36,27 @@ export const LOG_REDACTIONS = [
 
 /**
  * Standard output for collectors, written in batches: one write(2) per line cost a busy server
- * about a fifth of each token validation (docs/benchmarks.md). A line waits at most
- * `periodicFlush` ms; what is buffered is written out when the process exits, even on an uncaught
- * error (pino flushes asynchronous destinations on exit), and lost only to SIGKILL or a crash of
- * Node itself. A reader that stops reading costs at most `maxLength` bytes of memory: past it,
- * lines are dropped rather than held.
+ * about a fifth of each token validation (docs/benchmarks.md). The batches are written
+ * synchronously, as pino writes by default: handing each one to libuv's thread pool cost more
+ * than the write itself. A line waits at most `periodicFlush` ms; what is buffered is written out
+ * when the process exits, even on an uncaught error, and lost only to SIGKILL or a crash of Node
+ * itself. A reader that stops reading costs at most `maxLength` bytes of memory: past it, lines
+ * are dropped rather than held.
  */
 const BUFFERED_STDOUT = {
   dest: 1,
-  sync: false,
+  sync: true,
   minLength: 4096,
   periodicFlush: 200,
   maxLength: 16 * 1024 * 1024,
 } as const;
+
+function bufferedStdout(): pino.DestinationStream {
+  const destination = pino.destination(BUFFERED_STDOUT);
+  // pino flushes only asynchronous destinations at exit; this one holds lines too.
+  process.once('exit', () => destination.flushSync());
+  return destination;
+}
 
 /**
  * Log lines are JSON, one a line, for collectors; on a terminal they are made readable (time,
@@ -58,7 +66,7 @@ const BUFFERED_STDOUT = {
 export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
   const options = { level: config.logLevel, redact: { paths: LOG_REDACTIONS, censor: '[redacted]' } };
   if (destination) return pino(options, destination);
-  if (!process.stdout.isTTY) return pino(options, pino.destination(BUFFERED_STDOUT));
+  if (!process.stdout.isTTY) return pino(options, bufferedStdout());
   const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   return pino(
     options,
