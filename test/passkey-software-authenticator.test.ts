@@ -179,6 +179,63 @@ for (const dialect of dialects()) {
       assert.equal(await refusals('signature'), before + 1);
     });
 
+    test('a good sign-in with a passkey alone resets the count of refused answers, so earlier ones never add to later ones', async () => {
+      // A user of its own, so the failures of the tests above do not count here.
+      const sam = await createUserVia(env, owner, 'sam');
+      const samsKey = new SoftwareAuthenticator({ origin: ORIGIN });
+      const client = new PanelClient(env);
+      await client.get('/sign-in', AT_ORIGIN);
+      await client.post('/sign-in', { username: sam.username, password: sam.password }, AT_ORIGIN);
+      await client.get('/profile/passkeys/new', AT_ORIGIN);
+      const prompt = await client.post('/profile/passkeys/new', { nickname: 'Phone' }, AT_ORIGIN);
+      const created = samsKey.create(optionsInPage<PublicKeyCredentialCreationOptionsJSON>(prompt.body));
+      assert.equal(
+        (await client.post('/profile/passkeys', { response: JSON.stringify(created) }, AT_ORIGIN)).status,
+        303,
+      );
+      const tampered = (options: PublicKeyCredentialRequestOptionsJSON): AuthenticationResponseJSON => {
+        const assertion = samsKey.get(options);
+        const signature = Buffer.from(assertion.response.signature, 'base64url');
+        signature[signature.length - 1] = (signature[signature.length - 1] ?? 0) ^ 1;
+        return {
+          ...assertion,
+          response: { ...assertion.response, signature: signature.toString('base64url') },
+        };
+      };
+      const refusedAnswers = async (count: number) => {
+        for (let attempt = 1; attempt <= count; attempt++) {
+          const { client: browser, options } = await passwordlessPrompt();
+          assertRefused(await answer(browser, tampered(options)), browser);
+        }
+      };
+      const signsIn = async () => {
+        const { client: browser, options } = await passwordlessPrompt();
+        const signed = await answer(browser, samsKey.get(options));
+        assert.equal(signed.status, 303, signed.body.slice(0, 300));
+        assert.ok(browser.cookies.has('lk_session'));
+      };
+      const threshold = env.deps.config.lockoutThreshold;
+      // Locks last until an administrator unlocks (LATCHKEY_MFA_LOCKOUT_SECONDS=0): no failure
+      // grows old, only a good sign-in can start the count afresh.
+      assert.equal(env.deps.config.lockoutSeconds, 0);
+      await refusedAnswers(threshold - 1);
+      assert.equal((await userRow(sam.id)).mfa_failed_count, threshold - 1);
+      env.clock.advance(60_000);
+      await signsIn();
+      assert.equal((await userRow(sam.id)).mfa_failed_count, 0);
+      env.clock.advance(24 * 3600_000);
+      // As many refusals again would lock only if the first ones still counted.
+      await refusedAnswers(threshold - 1);
+      await signsIn();
+      const locked = await env.deps.db
+        .selectFrom('security_events')
+        .select('id')
+        .where('type', '=', 'mfa.locked')
+        .where('user_id', '=', sam.id)
+        .execute();
+      assert.deepEqual(locked, []);
+    });
+
     test('an answer signed for another origin is refused as "origin"', async () => {
       const [credential] = authenticator.credentials;
       assert.ok(credential);
