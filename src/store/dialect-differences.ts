@@ -79,7 +79,8 @@ class ComparedParametersAsExpressions extends OperationNodeTransformer {
  * account cost three to four times the same lookups one table at a time. The unary plus, a no-op
  * for every SQLite value (text, number, blob, null) that keeps indexes usable, makes the
  * parameter an expression whose value the planner does not read, so the statement stays
- * prepared. Only selects that join; the SQLite store only (PostgreSQL plans its own way).
+ * prepared. Only the conditions of selects that join; the SQLite store only (PostgreSQL plans its
+ * own way).
  */
 export class KeepJoinsPrepared implements KyselyPlugin {
   readonly #transformer = new ComparedParametersAsExpressions();
@@ -87,7 +88,19 @@ export class KeepJoinsPrepared implements KyselyPlugin {
   transformQuery({ node }: PluginTransformQueryArgs): RootOperationNode {
     if (!SelectQueryNode.is(node)) return node;
     const tables = (node.from?.froms.length ?? 0) + (node.joins?.length ?? 0);
-    return tables > 1 ? this.#transformer.transformNode(node) : node;
+    if (tables < 2) return node;
+    // The conditions only: rebuilding the whole tree (the selected columns) would cost more.
+    return {
+      ...node,
+      ...(node.where ? { where: this.#transformer.transformNode(node.where) } : {}),
+      ...(node.joins
+        ? {
+            joins: node.joins.map((join) =>
+              join.on ? { ...join, on: this.#transformer.transformNode(join.on) } : join,
+            ),
+          }
+        : {}),
+    };
   }
 
   async transformResult({ result }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
