@@ -72,9 +72,17 @@ export interface RelyingParty {
  * are unavailable and `unavailable` says why.
  */
 export function relyingParty(config: Pick<Config, 'publicUrl' | 'port' | 'otpIssuer'>): RelyingParty {
-  const url = new URL(config.publicUrl ?? `http://localhost:${config.port}`);
-  return { id: url.hostname, origin: url.origin, name: config.otpIssuer };
+  let rp = relyingParties.get(config);
+  if (!rp) {
+    const url = new URL(config.publicUrl ?? `http://localhost:${config.port}`);
+    rp = Object.freeze({ id: url.hostname, origin: url.origin, name: config.otpIssuer });
+    relyingParties.set(config, rp);
+  }
+  return rp;
 }
+
+/** Read once per configuration (which is read once at start): every ceremony asks for it. */
+const relyingParties = new WeakMap<object, Readonly<RelyingParty>>();
 
 /** True when the RP ID is a name (WebAuthn refuses an IP address as one). */
 export function passkeysAvailable(config: Pick<Config, 'publicUrl' | 'port' | 'otpIssuer'>): boolean {
