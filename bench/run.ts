@@ -4,7 +4,11 @@
  * Lua scripts in bench/wrk/. Every figure is reported beside a ceiling measured in the same run:
  *   - token validation against a bare Fastify JSON route;
  *   - password login and the two-step OTP login against raw argon2id verifies with the server's
- *     library, parameters and number in flight.
+ *     library, parameters and number in flight;
+ *   - passwordless passkey sign-in in the panel against bare routes that run the same WebAuthn
+ *     verification with the same library and nothing else. wrk cannot sign, so a light Node
+ *     driver (bench/passkey-driver.ts, its CPU reported) signs each challenge with
+ *     bench/software-authenticator.ts.
  * The servers and the argon2 loop run in child processes: latchkey from its build (dist/), as
  * `npm start` runs it. Results go to bench/results.json and a table on stdout.
  *
@@ -15,7 +19,9 @@
  * create a scratch database on; default postgres://postgres@127.0.0.1:5432/postgres, skipped
  * when unreachable), BENCH_STORES (default sqlite,postgres), BENCH_CONNECTIONS (validation
  * connections, default 10,32), BENCH_LOGINS=0 (skip the login
- * phases), BENCH_VALIDATION=0 (skip the validation phases), BENCH_PROFILE=DIR (write CPU profiles of the servers there), BENCH_SKIP_BUILD=1.
+ * phases), BENCH_VALIDATION=0 (skip the validation phases), BENCH_PASSKEYS=0 (skip the passkey
+ * phase), BENCH_PROFILE=DIR (write CPU profiles of the servers, and of the passkey drivers, there),
+ * BENCH_SKIP_BUILD=1.
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -59,6 +65,7 @@ const TARGETS = {
   busyTokensSqlite: 0.5,
   postgres: 0.25,
   login: 0.85,
+  passkey: 0.25,
   p99Ms: 5,
   rssMb: 200,
   startMs: 1500,
@@ -418,7 +425,7 @@ interface Phase {
   /** Largest resident set of the server while the phase ran. */
   rssMb: number | null;
   errors: number;
-  ceiling: 'bare route' | 'raw argon2id' | null;
+  ceiling: 'bare route' | 'raw argon2id' | 'bare WebAuthn routes' | null;
   /** The ceiling over the slices interleaved with this phase's, and its p99 (median of slices). */
   ceilingPerSecond: number | null;
   ceilingP99Ms: number | null;
@@ -428,6 +435,9 @@ interface Phase {
   ceilingCpuMicrosPerOperation: number | null;
   /** Ceiling CPU per operation over this phase's: the throughput ratio a quiet machine would give. */
   cpuRatio: number | null;
+  /** CPU per operation of the load generator, where it is a Node process (the passkey driver). */
+  loadCpuMicrosPerOperation?: number | null;
+  ceilingLoadCpuMicrosPerOperation?: number | null;
   target: number | null;
   note?: string;
 }
@@ -440,6 +450,8 @@ interface Slice {
   errors: number;
   /** CPU time the measured process (all its threads) spent during the slice. */
   cpuSeconds: number | null;
+  /** CPU time of the load generator during the slice, where it measures its own. */
+  loadCpuSeconds?: number;
 }
 
 /** User + system CPU seconds of a process and all its threads so far, from /proc (ticks of 1/100 s). */
@@ -509,6 +521,13 @@ function summarise(
   };
   const cpu = cpuPerOperation(run.phase);
   const ceilingCpu = cpuPerOperation(run.ceiling);
+  const loadCpuPerOperation = (slices: Slice[]) => {
+    if (slices.some((slice) => slice.loadCpuSeconds === undefined)) return undefined;
+    const operations = slices.reduce((sum, slice) => sum + slice.operations, 0);
+    return (slices.reduce((sum, slice) => sum + (slice.loadCpuSeconds ?? 0), 0) / operations) * 1e6;
+  };
+  const loadCpu = loadCpuPerOperation(run.phase);
+  const ceilingLoadCpu = loadCpuPerOperation(run.ceiling);
   const p99s = run.phase.flatMap((slice) => (slice.p99Ms === null ? [] : [slice.p99Ms]));
   return {
     name,
@@ -526,6 +545,8 @@ function summarise(
     cpuMicrosPerOperation: cpu,
     ceilingCpuMicrosPerOperation: ceilingCpu,
     cpuRatio: cpu === null || ceilingCpu === null ? null : ceilingCpu / cpu,
+    ...(loadCpu === undefined ? {} : { loadCpuMicrosPerOperation: loadCpu }),
+    ...(ceilingLoadCpu === undefined ? {} : { ceilingLoadCpuMicrosPerOperation: ceilingLoadCpu }),
     target,
     ...(note === undefined ? {} : { note }),
   };
@@ -736,6 +757,117 @@ async function loginPhases(base: string, server: ChildProcess, admin: string): P
   ];
 }
 
+/** A passkey driver (bench/passkey-driver.ts), its passkeys added; each call is one slice. */
+async function startPasskeyDriver(
+  target: 'panel' | 'bare',
+  origin: string,
+  usersFile?: string,
+): Promise<{ slice(seconds: number): Promise<Slice>; stop(): Promise<void> }> {
+  const driver = start(
+    'bench/passkey-driver.ts',
+    [],
+    {
+      BENCH_TARGET: target,
+      BENCH_ORIGIN: origin,
+      BENCH_CONCURRENCY: String(LOGIN_CONCURRENCY),
+      ...(usersFile ? { BENCH_USERS_FILE: usersFile } : {}),
+    },
+    ['--import', 'tsx', ...serverExecArgv(`passkey-driver-${target}`)],
+  );
+  const next = () =>
+    new Promise<unknown>((resolve, reject) => {
+      const exited = (code: number | null) => reject(new Error(`passkey driver (${target}) exited ${code}`));
+      driver.once('exit', exited);
+      driver.once('message', (message) => {
+        driver.off('exit', exited);
+        resolve(message);
+      });
+    });
+  await next();
+  return {
+    slice: async (seconds) => {
+      const answer = next();
+      driver.send({ seconds });
+      const result = (await answer) as {
+        operations: number;
+        failed: number;
+        seconds: number;
+        p50Ms: number | null;
+        p99Ms: number | null;
+        cpuSeconds: number;
+      };
+      return {
+        operations: result.operations,
+        seconds: result.seconds,
+        p50Ms: result.p50Ms,
+        p99Ms: result.p99Ms,
+        errors: result.failed,
+        cpuSeconds: null,
+        loadCpuSeconds: result.cpuSeconds,
+      };
+    },
+    stop: () => stop(driver),
+  };
+}
+
+/**
+ * Passwordless passkey sign-in in the panel ("Log In with a Passkey": the options page, then
+ * the assertion, answered with a session cookie), against bare routes that run the same
+ * verification with @simplewebauthn/server. A server of its own, behind 127.0.0.1 as a trusted
+ * proxy, so that the sign-ins can come from many client addresses (X-Forwarded-For): each
+ * address may start only as many as LATCHKEY_LOGIN_FAILURES_PER_SOURCE in 10 minutes.
+ */
+async function passkeyPhase(): Promise<Phase> {
+  const port = await freePort();
+  const server = start(
+    'dist/src/cli/main.js',
+    ['serve'],
+    { ...serverEnv(port, path.join(scratch, 'passkeys')), LATCHKEY_TRUSTED_PROXIES: '127.0.0.1' },
+    serverExecArgv('passkeys'),
+  );
+  const base = `http://127.0.0.1:${port}`;
+  await waitHealthy(`${base}/health`);
+  const admin = await passwordToken(base, 'bench-admin');
+  const users = await createUsers(base, admin, 'bench-passkey', LOGIN_CONCURRENCY);
+  const usersFile = writeFile(
+    'passkey-users.txt',
+    users.map((user) => `${user.username} ${PASSWORD}`),
+  );
+  const barePort = await freePort();
+  const bare = start('bench/bare-passkey-server.ts', [], { PORT: String(barePort) }, [
+    '--import',
+    'tsx',
+    ...serverExecArgv('bare-passkeys'),
+  ]);
+  await waitHealthy(`http://127.0.0.1:${barePort}/`);
+  // The relying party is the public URL's host (by default http://localhost:<port>), never an IP.
+  const panel = await startPasskeyDriver('panel', `http://localhost:${port}`, usersFile);
+  const ceiling = await startPasskeyDriver('bare', `http://localhost:${barePort}`);
+  await ceiling.slice(WARM_UP_SECONDS);
+  await panel.slice(WARM_UP_SECONDS);
+  const result = await interleaved(
+    (seconds) => withCpu(bare.pid, () => ceiling.slice(seconds)),
+    (seconds) => panel.slice(seconds),
+    server,
+  );
+  await Promise.all([panel.stop(), ceiling.stop(), stop(bare), stop(server)]);
+  const phase = summarise(
+    'passwordless passkey sign-in (2 requests)',
+    'sqlite',
+    'bare WebAuthn routes',
+    result,
+    TARGETS.passkey,
+  );
+  const load = phase.loadCpuMicrosPerOperation ?? 0;
+  const ceilingLoad = phase.ceilingLoadCpuMicrosPerOperation ?? 0;
+  const bounded =
+    phase.ceilingCpuMicrosPerOperation !== null && ceilingLoad >= phase.ceilingCpuMicrosPerOperation
+      ? '; the driver, not the bare routes, may have bounded the ceiling'
+      : '';
+  phase.note = `Node driver: ${load.toFixed(0)} µs CPU per sign-in against latchkey, ${ceilingLoad.toFixed(0)} against the bare routes${bounded}`;
+  return phase;
+}
+
 function serverEnv(port: number, dataDir: string, databaseUrl?: string): Record<string, string> {
   return {
     LATCHKEY_PORT: String(port),
@@ -787,6 +919,7 @@ async function main(): Promise<void> {
   const stores = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',');
   const withLogins = process.env.BENCH_LOGINS !== '0';
   const withValidation = process.env.BENCH_VALIDATION !== '0';
+  const withPasskeys = process.env.BENCH_PASSKEYS !== '0';
   if (process.env.BENCH_SKIP_BUILD !== '1') {
     const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
     if (build.status !== 0) throw new Error('build failed');
@@ -816,6 +949,7 @@ async function main(): Promise<void> {
     if (withValidation) phases.push(...(await validationPhases(base, server, 'sqlite', admin, bare.slice)));
     if (withLogins) phases.push(...(await loginPhases(base, server, admin)));
     await stop(server);
+    if (withPasskeys) phases.push(await passkeyPhase());
   }
 
   const database = stores.includes('postgres') ? await postgresDatabase() : undefined;
@@ -856,6 +990,10 @@ async function main(): Promise<void> {
       validation: { threads: 1, connections: VALIDATION_CONNECTIONS },
       passwordLogin: { threads: 1, connections: LOGIN_CONCURRENCY },
       otpLogin: { threads: LOGIN_CONCURRENCY, connections: LOGIN_CONCURRENCY },
+      passkeySignIn: {
+        generator: 'bench/passkey-driver.ts (Node, signs each challenge)',
+        inFlight: LOGIN_CONCURRENCY,
+      },
     },
     rawArgon2: {
       library: '@node-rs/argon2',
@@ -879,6 +1017,12 @@ async function main(): Promise<void> {
       cpuMicrosPerOperation: round(phase.cpuMicrosPerOperation, 1),
       ceilingCpuMicrosPerOperation: round(phase.ceilingCpuMicrosPerOperation, 1),
       cpuRatio: round(phase.cpuRatio),
+      ...(phase.loadCpuMicrosPerOperation === undefined
+        ? {}
+        : {
+            loadCpuMicrosPerOperation: round(phase.loadCpuMicrosPerOperation, 1),
+            ceilingLoadCpuMicrosPerOperation: round(phase.ceilingLoadCpuMicrosPerOperation ?? null, 1),
+          }),
     })),
   };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);

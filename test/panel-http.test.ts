@@ -117,6 +117,10 @@ describe('control panel over HTTP', () => {
     assert.equal(page.headers['referrer-policy'], 'same-origin');
     assert.equal(page.headers['cache-control'], 'no-store');
     assert.equal(page.headers['x-content-type-options'], 'nosniff');
+    // A window we open cannot reach back into ours, nor another site embed our files.
+    assert.equal(page.headers['cross-origin-opener-policy'], 'same-origin');
+    assert.equal(page.headers['cross-origin-resource-policy'], 'same-origin');
+    assert.equal(page.headers['strict-transport-security'], undefined, "HSTS is the TLS terminator's");
     // No inline script anywhere in the page: only our own file.
     assert.deepEqual(page.body.match(/<script[^>]*>/g), ['<script src="/assets/panel.js" defer>']);
   });

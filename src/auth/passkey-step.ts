@@ -5,7 +5,11 @@ import type { FactorType } from '../core/factor-type.js';
 import { type EventType, isFailureEvent, recordEvent, recordRepeatedEvent } from '../events/events.js';
 import { checkPasskeyAssertion, PasskeyMessages } from '../factors/passkeys/passkeys.js';
 import { findUserById } from '../identity/users.js';
-import { reservePasscodeAttempt, resetPasscodeAttempts } from '../lockout/attempts.js';
+import {
+  reservePasscodeAttempt,
+  resetPasscodeAttempts,
+  resetPasscodeAttemptsUnlessLocked,
+} from '../lockout/attempts.js';
 import { locksOf } from '../lockout/locks.js';
 import type { Deps } from '../services/deps.js';
 import type { Db, UserRow } from '../store/schema.js';
@@ -102,7 +106,7 @@ export async function authenticatePasskeyStep(
     await audit(deps, source, user, 'login.passcode_failed', { method: 'PASSKEY', reason: 'locked' });
     throw new ApiError(403, 'forbidden', Messages.locked).because('locked');
   }
-  const check = await checkPasskeyAssertion(deps, user.id, response, source);
+  const check = await checkPasskeyAssertion(deps, user, response, source);
   if (!check.ok) return countRefusal(deps, source, user, attempt, check.reason);
   await resetPasscodeAttempts(deps.db, user.id);
   return { user, methods: ['PASSKEY', ...session.done], sessionHash: session.hash };
@@ -111,27 +115,38 @@ export async function authenticatePasskeyStep(
 /**
  * A sign-in with a passkey alone: a discoverable credential with user verification names its
  * user. A refusal whose credential names a user counts toward that user's lock; a locked user
- * is refused even with a good passkey.
+ * is refused even with a good passkey; a good one starts the count of failures afresh, as a good
+ * second factor does. The user and the account's policy come with the credential, for the
+ * policy decision that follows.
  */
 export async function authenticatePasskeyAlone(
   deps: Deps,
   source: string | null,
   response: AuthenticationResponseJSON,
-): Promise<{ user: UserRow; methods: AuthMethod[] }> {
+): Promise<{
+  user: UserRow;
+  methods: AuthMethod[];
+  domainLevel: string | null;
+  domainPasskeysOnly: boolean;
+}> {
   const check = await checkPasskeyAssertion(deps, null, response, source);
   if (!check.ok) {
-    const owner = check.userId === undefined ? undefined : await findUserById(deps.db, check.userId);
+    const owner = check.owner?.user;
     if (!owner) throw unauthorized(PASSKEY_REFUSED).because('passkey-refused');
     const attempt = await reservePasscodeAttempt(deps, owner.id);
     if (attempt === undefined) throw new ApiError(403, 'forbidden', Messages.locked).because('locked');
     return countRefusal(deps, source, owner, attempt, check.reason);
   }
-  const user = await findUserById(deps.db, check.userId);
-  if (!user) throw unauthorized(PASSKEY_REFUSED).because('passkey-refused');
+  const { user, domainLevel, domainPasskeysOnly } = check.owner;
   if (!user.enabled) throw userDisabled(user.username);
-  if (locksOf(deps, user).passcode) {
+  // Read with the credential: a lock already on refuses at once; failures since are judged by
+  // the guarded reset, which leaves a lock reached meanwhile in place. Nothing to reset: no write.
+  const locked =
+    locksOf(deps, user).passcode !== undefined ||
+    (user.mfa_failed_count > 0 && !(await resetPasscodeAttemptsUnlessLocked(deps, user.id)));
+  if (locked) {
     await audit(deps, source, user, 'login.failed', { method: 'PASSKEY', reason: 'mfa locked' });
     throw forbidden(Messages.locked).because('locked');
   }
-  return { user, methods: ['PASSKEY'] };
+  return { user, methods: ['PASSKEY'], domainLevel, domainPasskeysOnly };
 }

@@ -3,7 +3,6 @@ import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrfProtection from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
-import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { ApiError } from '../core/errors.js';
@@ -24,7 +23,7 @@ import { registerProfileRoutes } from './routes/profile.js';
 import { registerSetupRoutes } from './routes/setup.js';
 import { registerSignInRoutes } from './routes/sign-in.js';
 import { registerSmsRoutes } from './routes/sms.js';
-import { CSP_DIRECTIVES, isSameOriginRequest } from './security.js';
+import { isSameOriginRequest, PANEL_SECURITY_HEADERS } from './security.js';
 import { COOKIES } from './session.js';
 
 export interface PanelOptions {
@@ -47,17 +46,9 @@ export async function panelPlugin(app: FastifyInstance, options: PanelOptions): 
 
   await app.register(fastifyCookie, { secret: deps.keys.derive('panel cookie signing') });
   await app.register(fastifyFormbody, { bodyLimit: 16 * 1024 });
-  await app.register(fastifyHelmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { ...CSP_DIRECTIVES },
-    },
-    // HTTP Strict Transport Security is the TLS terminator's decision, not an application's.
-    strictTransportSecurity: false,
-    // Not no-referrer: with it, Chromium sends `Origin: null` on our own form posts.
-    referrerPolicy: { policy: 'same-origin' },
-    crossOriginEmbedderPolicy: false,
-    frameguard: { action: 'deny' },
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(PANEL_SECURITY_HEADERS);
+    done();
   });
   await app.register(fastifyCsrfProtection, {
     cookieKey: COOKIES.csrf,

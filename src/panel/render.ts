@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VNode } from 'preact';
 import { render } from 'preact-render-to-string';
@@ -46,10 +47,52 @@ export function renderDocument(page: VNode): string {
 }
 
 /** Send a full HTML page. Every panel page is no-store: some show secrets, none should linger. */
-export function sendPage(reply: FastifyReply, page: VNode, status = 200): FastifyReply {
+export function sendPage(reply: FastifyReply, page: VNode | string, status = 200): FastifyReply {
   return reply
     .code(status)
     .header('cache-control', 'no-store')
     .type('text/html; charset=utf-8')
-    .send(renderDocument(page));
+    .send(typeof page === 'string' ? page : renderDocument(page));
+}
+
+const MARKUP_ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '"': '&quot;' };
+
+/**
+ * Text made safe between tags and in a double-quoted attribute, exactly as preact's renderer
+ * escapes it (the characters that could end either).
+ */
+function escapeMarkup(text: string): string {
+  return text.replace(/[&<"]/g, (character) => MARKUP_ENTITIES[character] ?? character);
+}
+
+/**
+ * A page that differs from one request to the next only in a few strings (a CSRF token, a
+ * challenge), rendered once with a marker in each one's place and filled in by replacement
+ * afterwards, each value escaped as the renderer escapes it. Everything else the page is
+ * rendered from is its `shape`: another shape renders it again. For pages served on every
+ * sign-in, where rendering the whole tree would cost more than the request's own work.
+ */
+export class PageTemplate<Slot extends string> {
+  readonly #prefix = `lk-slot-${randomBytes(12).toString('hex')}-`;
+  #shape: string | undefined;
+  /** The rendered page split at the markers: text, slot, text, slot ... text. */
+  #parts: string[] = [];
+
+  /** The page for these values; `render` makes it with markers when the shape is new. */
+  fill(
+    shape: string,
+    values: Readonly<Record<Slot, string>>,
+    render: (marker: (slot: Slot) => string) => VNode,
+  ): string {
+    if (shape !== this.#shape) {
+      const page = renderDocument(render((slot) => `${this.#prefix}${slot}`));
+      this.#parts = page.split(new RegExp(`${this.#prefix}([A-Za-z]+)`));
+      this.#shape = shape;
+    }
+    let filled = '';
+    this.#parts.forEach((part, index) => {
+      filled += index % 2 === 0 ? part : escapeMarkup(values[part as Slot]);
+    });
+    return filled;
+  }
 }

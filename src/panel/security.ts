@@ -17,25 +17,40 @@ export const CSP_DIRECTIVES = {
   formAction: ["'self'"],
 } as const;
 
-/** The same policy as a header value, for pages answered outside the panel plugin (the root 404). */
+/** The same policy as a header value. */
 export function cspHeaderValue(): string {
   return Object.entries(CSP_DIRECTIVES)
     .map(
       ([name, values]) =>
         `${name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)} ${values.join(' ')}`,
     )
-    .join('; ');
+    .join(';');
 }
 
-/** Headers of an HTML page served without the panel's helmet hook. */
+/**
+ * The security headers of every panel response, the set helmet's defaults make with our choices:
+ * the CSP above, never framed, the referrer only to ourselves (not no-referrer: with it,
+ * Chromium sends `Origin: null` on our own form posts), no HSTS (the TLS terminator's decision,
+ * not an application's), no COEP. Made once: helmet builds its middleware and parses the policy
+ * again on every request.
+ */
+export const PANEL_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy': cspHeaderValue(),
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'referrer-policy': 'same-origin',
+  'x-content-type-options': 'nosniff',
+  'x-dns-prefetch-control': 'off',
+  'x-download-options': 'noopen',
+  'x-frame-options': 'DENY',
+  'x-permitted-cross-domain-policies': 'none',
+  'x-xss-protection': '0',
+});
+
+/** Headers of an HTML page served outside the panel plugin (the root 404): the panel's, no-store. */
 export function setPageSecurityHeaders(reply: FastifyReply): void {
-  reply.headers({
-    'content-security-policy': cspHeaderValue(),
-    'x-content-type-options': 'nosniff',
-    'x-frame-options': 'DENY',
-    'referrer-policy': 'same-origin',
-    'cache-control': 'no-store',
-  });
+  reply.headers({ ...PANEL_SECURITY_HEADERS, 'cache-control': 'no-store' });
 }
 
 /**

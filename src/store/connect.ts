@@ -10,7 +10,7 @@ import {
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { prepareSqliteFiles } from './data-dir-lock.js';
-import { DropRowLocks } from './dialect-differences.js';
+import { DropRowLocks, KeepJoinsPrepared } from './dialect-differences.js';
 import { migrationProvider } from './migrations/index.js';
 import { announcingTransactions, PostgresWriteListener } from './postgres-write-listener.js';
 import type { Database } from './schema.js';
@@ -105,7 +105,7 @@ export function connect(url: string, options: ConnectOptions = {}): Store {
     const writes = new WriteFeed();
     const db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: withStatementCache(database) }),
-      plugins: [writes, new DropRowLocks(), ...(options.plugins ?? [])],
+      plugins: [writes, new DropRowLocks(), new KeepJoinsPrepared(), ...(options.plugins ?? [])],
     });
     return {
       db,

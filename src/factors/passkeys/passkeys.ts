@@ -19,7 +19,7 @@ import { randomHex } from '../../crypto/random.js';
 import { recordEvent, recordRepeatedEvent } from '../../events/events.js';
 import { takeAnonymousStartSlot } from '../../lockout/source-failures.js';
 import type { Actor, Deps } from '../../services/deps.js';
-import type { Db, PasskeyRow, UserView } from '../../store/schema.js';
+import type { Db, PasskeyRow, UserRow, UserView } from '../../store/schema.js';
 import { deleteSecondFactorCodes, lockUserRow, turnMultiFactorOff } from '../settings.js';
 
 /** Up to ten passkeys and security keys per user. */
@@ -72,9 +72,17 @@ export interface RelyingParty {
  * are unavailable and `unavailable` says why.
  */
 export function relyingParty(config: Pick<Config, 'publicUrl' | 'port' | 'otpIssuer'>): RelyingParty {
-  const url = new URL(config.publicUrl ?? `http://localhost:${config.port}`);
-  return { id: url.hostname, origin: url.origin, name: config.otpIssuer };
+  let rp = relyingParties.get(config);
+  if (!rp) {
+    const url = new URL(config.publicUrl ?? `http://localhost:${config.port}`);
+    rp = Object.freeze({ id: url.hostname, origin: url.origin, name: config.otpIssuer });
+    relyingParties.set(config, rp);
+  }
+  return rp;
 }
+
+/** Read once per configuration (which is read once at start): every ceremony asks for it. */
+const relyingParties = new WeakMap<object, Readonly<RelyingParty>>();
 
 /** True when the RP ID is a name (WebAuthn refuses an IP address as one). */
 export function passkeysAvailable(config: Pick<Config, 'publicUrl' | 'port' | 'otpIssuer'>): boolean {
@@ -438,20 +446,82 @@ export async function startPasskeyAuthentication(
   return options;
 }
 
+/** A credential's owner, read with the credential: the user row and its account's policy. */
+export interface PasskeyOwner {
+  user: UserRow;
+  /** The account's MFA level (null without an account). */
+  domainLevel: string | null;
+  /** Whether the account requires passkeys. */
+  domainPasskeysOnly: boolean;
+}
+
 export type PasskeyCheck =
-  | { ok: true; userId: string; passkey: PasskeyView }
-  | { ok: false; reason: PasskeyRefusal; userId: string | undefined };
+  | { ok: true; owner: PasskeyOwner }
+  /** `owner`: the user the answer's credential belongs to, when it is registered. */
+  | { ok: false; reason: PasskeyRefusal; owner: PasskeyOwner | undefined };
+
+/**
+ * A registered credential with its owner and the owner's account, in one statement: what judging
+ * an answer needs, and all a sign-in with a passkey alone needs besides.
+ */
+async function findCredential(
+  db: Db,
+  credentialId: string,
+): Promise<
+  | { passkey: Pick<PasskeyRow, 'id' | 'public_key' | 'sign_count' | 'nickname'>; owner: PasskeyOwner }
+  | undefined
+> {
+  const row = await db
+    .selectFrom('passkeys')
+    .innerJoin('users', 'users.id', 'passkeys.user_id')
+    .leftJoin('domains', 'domains.id', 'users.domain_id')
+    .selectAll('users')
+    .select([
+      'passkeys.id as passkey_id',
+      'passkeys.public_key as passkey_public_key',
+      'passkeys.sign_count as passkey_sign_count',
+      'passkeys.nickname as passkey_nickname',
+      'domains.mfa_enforcement as domain_mfa_enforcement',
+      'domains.passkeys_only as domain_passkeys_only',
+    ])
+    .where('passkeys.credential_id', '=', credentialId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const {
+    passkey_id,
+    passkey_public_key,
+    passkey_sign_count,
+    passkey_nickname,
+    domain_mfa_enforcement,
+    domain_passkeys_only,
+    ...user
+  } = row;
+  return {
+    passkey: {
+      id: passkey_id,
+      public_key: passkey_public_key,
+      sign_count: passkey_sign_count,
+      nickname: passkey_nickname,
+    },
+    owner: {
+      user,
+      domainLevel: domain_mfa_enforcement ?? null,
+      domainPasskeysOnly: domain_passkeys_only === 1,
+    },
+  };
+}
 
 /**
  * Judges a signed answer: the challenge (ours, unexpired, for this ceremony and user, spent
  * now), the origin exactly, the credential (registered, and the expected user's), the signature
  * and user verification, then the signature counter, which must go up when the authenticator
  * keeps one: a counter that goes backwards means a copied key, and is refused. Every refusal is
- * recorded with its reason. A malformed answer is a 400.
+ * recorded with its reason. A malformed answer is a 400. `expected`: the user a second factor is
+ * for; null for a sign-in with a passkey alone, where the credential names its user.
  */
 export async function checkPasskeyAssertion(
   deps: Deps,
-  expectedUserId: string | null,
+  expected: Pick<UserView, 'id' | 'domain_id'> | null,
   response: AuthenticationResponseJSON,
   source: string | null,
 ): Promise<PasskeyCheck> {
@@ -463,43 +533,30 @@ export async function checkPasskeyAssertion(
   } catch {
     throw badRequest(PasskeyMessages.malformed);
   }
-  const passwordless = expectedUserId === null;
-  const row = await deps.db
-    .selectFrom('passkeys')
-    .selectAll()
-    .where('credential_id', '=', response.id)
-    .executeTakeFirst();
-  const owner = row
-    ? await deps.db
-        .selectFrom('users')
-        .select(['id', 'domain_id', 'webauthn_handle'])
-        .where('id', '=', row.user_id)
-        .executeTakeFirst()
-    : undefined;
-  const expected = expectedUserId
-    ? await deps.db
-        .selectFrom('users')
-        .select(['id', 'domain_id'])
-        .where('id', '=', expectedUserId)
-        .executeTakeFirst()
-    : undefined;
-  const refused = async (reason: PasskeyRefusal, who: typeof expected): Promise<PasskeyCheck> => {
+  const passwordless = expected === null;
+  const found = await findCredential(deps.db, response.id);
+  const owner = found?.owner;
+  const refused = async (
+    reason: PasskeyRefusal,
+    who: Pick<UserView, 'id' | 'domain_id'> | undefined,
+  ): Promise<PasskeyCheck> => {
     await refuse(deps, source, reason, who);
-    return { ok: false, reason, userId: who?.id };
+    return { ok: false, reason, owner };
   };
   const pending = await takeChallenge(
     deps,
     clientData.challenge,
     passwordless ? 'passwordless' : 'second-factor',
-    expectedUserId,
+    expected?.id ?? null,
   );
-  if (!pending) return refused('challenge', expected ?? owner);
-  if (clientData.origin !== rp.origin) return refused('origin', expected ?? owner);
-  if (!row || !owner) return refused('unknown credential', expected);
-  if (expectedUserId !== null && row.user_id !== expectedUserId) return refused('wrong user', expected);
+  if (!pending) return refused('challenge', expected ?? owner?.user);
+  if (clientData.origin !== rp.origin) return refused('origin', expected ?? owner?.user);
+  if (!found || !owner) return refused('unknown credential', expected ?? undefined);
+  if (expected !== null && owner.user.id !== expected.id) return refused('wrong user', expected);
   // A discoverable credential names its user: the handle must be the one we gave that user.
-  if (passwordless && response.response.userHandle !== owner.webauthn_handle)
-    return refused('wrong user', owner);
+  if (passwordless && response.response.userHandle !== owner.user.webauthn_handle)
+    return refused('wrong user', owner.user);
+  const { passkey } = found;
   let verification: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
   try {
     verification = await verifyAuthenticationResponse({
@@ -509,42 +566,44 @@ export async function checkPasskeyAssertion(
       expectedRPID: rp.id,
       // The counter is judged below, after the signature, so that only a real signature can
       // report a copied key.
-      credential: { id: row.credential_id, publicKey: isoBase64URL.toBuffer(row.public_key), counter: 0 },
+      credential: { id: response.id, publicKey: isoBase64URL.toBuffer(passkey.public_key), counter: 0 },
       requireUserVerification: passwordless,
     });
   } catch {
-    return refused('signature', owner);
+    return refused('signature', owner.user);
   }
-  if (!verification.verified) return refused('signature', owner);
+  if (!verification.verified) return refused('signature', owner.user);
   const counter = authData.counter;
-  if ((counter > 0 || row.sign_count > 0) && counter <= row.sign_count) return refused('counter', owner);
+  if ((counter > 0 || passkey.sign_count > 0) && counter <= passkey.sign_count)
+    return refused('counter', owner.user);
   const now = deps.clock.now();
-  let update = deps.db
-    .updateTable('passkeys')
-    .set({
-      sign_count: counter,
-      last_used_at: now,
-      backed_up: verification.authenticationInfo.credentialBackedUp ? 1 : 0,
-    })
-    .where('id', '=', row.id);
-  // The counter moves forward only: of two answers with the same count at once (a copy used in
-  // parallel), the second finds the row already there and is refused.
-  if (counter > 0) update = update.where('sign_count', '<', counter);
-  const { numUpdatedRows } = await update.executeTakeFirst();
-  if (numUpdatedRows === 0n) return refused('counter', owner);
-  await recordEvent(deps.db, now, {
-    type: 'passkey.used',
-    actorId: owner.id,
-    userId: owner.id,
-    domainId: owner.domain_id,
-    source,
-    detail: { passkeyId: row.id, nickname: row.nickname, passwordless },
+  // The counter, last use and backup state move with the event that records the use.
+  const moved = await deps.db.transaction().execute(async (trx) => {
+    let update = trx
+      .updateTable('passkeys')
+      .set({
+        sign_count: counter,
+        last_used_at: now,
+        backed_up: verification.authenticationInfo.credentialBackedUp ? 1 : 0,
+      })
+      .where('id', '=', passkey.id);
+    // The counter moves forward only: of two answers with the same count at once (a copy used in
+    // parallel), the second finds the row already there and is refused.
+    if (counter > 0) update = update.where('sign_count', '<', counter);
+    const { numUpdatedRows } = await update.executeTakeFirst();
+    if (numUpdatedRows === 0n) return false;
+    await recordEvent(trx, now, {
+      type: 'passkey.used',
+      actorId: owner.user.id,
+      userId: owner.user.id,
+      domainId: owner.user.domain_id,
+      source,
+      detail: { passkeyId: passkey.id, nickname: passkey.nickname, passwordless },
+    });
+    return true;
   });
-  return {
-    ok: true,
-    userId: owner.id,
-    passkey: viewOf({ ...row, sign_count: counter, last_used_at: now }),
-  };
+  if (!moved) return refused('counter', owner.user);
+  return { ok: true, owner };
 }
 
 export async function renamePasskey(

@@ -10,7 +10,7 @@ import type { Deps } from '../../services/deps.js';
 import { Banner, Button, Card, CodeField, PostForm, TextField } from '../components.js';
 import { Layout } from '../layout.js';
 import { PostedForm } from '../posted-form.js';
-import { type PageContext, pageContext, sendPage } from '../render.js';
+import { type PageContext, PageTemplate, pageContext, sendPage } from '../render.js';
 import {
   clearPendingSignIn,
   endSession,
@@ -543,10 +543,28 @@ function registerPasskeySignInRoutes(app: FastifyInstance, deps: Deps): void {
     return reply.redirect('/sign-in/passcode', 303);
   });
 
+  /**
+   * The page every sign-in with a passkey alone starts with, the same for every browser but for
+   * its CSRF token and challenge: rendered once (and again only if the options change).
+   */
+  const promptPage = new PageTemplate<'csrfToken' | 'challenge'>();
+
   app.post('/sign-in/with-passkey', async (request, reply) => {
     if (!passkeysHere(deps, request)) return reply.redirect('/sign-in', 303);
     const options = await startPasskeyAuthentication(deps, null, sourceOf(request));
-    return sendPage(reply, <PasskeyAlonePage ctx={pageContext(request, reply)} options={options} />);
+    const ctx = pageContext(request, reply);
+    // A page with a flash message (none on the way here from the sign-in page) is rendered whole.
+    if (ctx.flash !== undefined) return sendPage(reply, <PasskeyAlonePage ctx={ctx} options={options} />);
+    const { challenge, ...shape } = options;
+    // The challenge stands inside the options' JSON: escaped for JSON first, as a whole render does.
+    const values = { csrfToken: ctx.csrfToken, challenge: JSON.stringify(challenge).slice(1, -1) };
+    const page = promptPage.fill(JSON.stringify(shape), values, (marker) => (
+      <PasskeyAlonePage
+        ctx={{ ...ctx, csrfToken: marker('csrfToken') }}
+        options={{ ...options, challenge: marker('challenge') }}
+      />
+    ));
+    return sendPage(reply, page);
   });
 
   app.post('/sign-in/with-passkey/verify', async (request, reply) => {
