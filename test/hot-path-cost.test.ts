@@ -170,15 +170,15 @@ for (const dialect of dialects()) {
       const [request] = await handledRequests(() => validate(owner.token, admin.token));
       assert.ok(request, 'the validation route ran');
       // onRequest: the stop-in-progress check and the API's Accept check; preValidation: the
-      // hostile-input edge; onSend: only the test harness's own response-contract check (the
-      // server itself has none); onResponse: metrics and the access line.
+      // hostile-input edge; onSend: the stop's Connection: close, and the test harness's own
+      // response-contract check; onResponse: metrics and the access line.
       assert.deepEqual(hooksOf(request), {
         onRequest: 2,
         preParsing: 0,
         preValidation: 1,
         preHandler: 0,
         preSerialization: 0,
-        onSend: 1,
+        onSend: 2,
         onResponse: 1,
       });
     });

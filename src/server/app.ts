@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
@@ -157,28 +156,21 @@ export function buildApp(deps: AppDeps): HttpServer {
   app.addHook('preValidation', refuseHostileInput);
 
   // A stop in progress: what still arrives on open connections is told to go elsewhere, and
-  // load balancers watching /health see the 503 too. Answers still being worked on when the stop
-  // begins close their connection, so a keep-alive client moves to another instance at once
-  // instead of holding this one open until the grace period ends. Those answers are found in a
-  // set rather than by an onSend hook, which every answer paid for.
+  // load balancers watching /health see the 503 too.
   let closing = false;
-  const inFlight = new Set<ServerResponse>();
   app.addHook('preClose', (done) => {
     closing = true;
-    for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close');
-    inFlight.clear();
     done();
   });
   app.addHook('onRequest', (_request, reply, done) => {
-    if (!closing) {
-      // Requests whose connection went before their answer never reach onResponse.
-      if (inFlight.size >= 1024)
-        for (const response of inFlight) if (response.destroyed) inFlight.delete(response);
-      inFlight.add(reply.raw);
-      return done();
-    }
-    reply.header('connection', 'close');
+    if (!closing) return done();
     sendFault(reply, serviceUnavailable('The server is stopping. Try again.'));
+  });
+  // Answers that finish during a stop close their connection, so a keep-alive client moves to
+  // another instance at once instead of holding this one open until the grace period ends.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   // Beyond this many open connections Node closes new ones at once (slow-client floods), and no
@@ -211,7 +203,6 @@ export function buildApp(deps: AppDeps): HttpServer {
       route = routeLabels.get(pattern) ?? pattern.replaceAll('::', ':');
       if (routeLabels.size < 1000) routeLabels.set(pattern, route);
     }
-    inFlight.delete(reply.raw);
     const elapsed = reply.elapsedTime;
     metrics.request(route, request.method, reply.statusCode, elapsed / 1000);
     accessLog.write({
