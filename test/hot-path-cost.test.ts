@@ -205,7 +205,13 @@ for (const dialect of dialects()) {
   });
 }
 
-/** Statements of one password login without MFA, by store (11 before the policy read joined the account). */
-const LOGIN_STATEMENTS: Record<string, number> = { sqlite: 8, postgres: 8 };
-/** Statements of both steps of an OTP login, by store (25 when this test was written, counted this way). */
-const OTP_LOGIN_STATEMENTS: Record<string, number> = { sqlite: 18, postgres: 18 };
+/**
+ * Statements of one password login without MFA, by store (11 before the policy read joined the
+ * account; 8 before the per-source slot a success gives back was folded into the next take).
+ */
+const LOGIN_STATEMENTS: Record<string, number> = { sqlite: 7, postgres: 7 };
+/**
+ * Statements of both steps of an OTP login, by store (25 when this test was written, counted this
+ * way; 18 before the give-backs were folded and the authenticators read with the session).
+ */
+const OTP_LOGIN_STATEMENTS: Record<string, number> = { sqlite: 15, postgres: 15 };
