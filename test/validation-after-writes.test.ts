@@ -462,6 +462,28 @@ describe('the embedded store announces every write', async () => {
       ),
       [{ kind: 'rows', table: 'users', keys: null }],
     );
+    // A write hidden in a CTE (PostgreSQL's data-modifying WITH) is a write of unknown reach.
+    assert.deepEqual(
+      describe(
+        db
+          .with('revoked', (query) =>
+            query.updateTable('tokens').set({ revoked_at: 1 }).where('hash', '=', 'h1').returning('hash'),
+          )
+          .selectFrom('revoked')
+          .selectAll(),
+      ),
+      [{ kind: 'unknown' }],
+    );
+    assert.deepEqual(
+      describe(
+        db
+          .with('recent', (query) => query.selectFrom('tokens').select('user_id').where('created_at', '>', 1))
+          .selectFrom('users')
+          .selectAll()
+          .where('id', 'in', (eb) => eb.selectFrom('recent').select('user_id')),
+      ),
+      [],
+    );
     assert.deepEqual(describe(sql`update users set role = 'x'`), [{ kind: 'unknown' }]);
     assert.deepEqual(describe(db.schema.dropTable('x')), [{ kind: 'unknown' }]);
   });

@@ -21,7 +21,7 @@ import {
   resendLoginPasscode,
   sendLoginPasscode,
 } from '../factors/sms/login-passcode.js';
-import { verifyTotpForLogin } from '../factors/totp/totp.js';
+import { type LoginOtpDevice, verifyTotpForLogin } from '../factors/totp/totp.js';
 import { apiKeyAad } from '../identity/api-keys.js';
 import { rehashPasswordIfNeeded } from '../identity/passwords.js';
 import {
@@ -698,9 +698,10 @@ async function checkPasscode(
   deps: Deps,
   userId: string,
   passcode: string,
-  session: { factor: FactorType; hash: string },
+  session: { factor: FactorType; hash: string; otpDevices: readonly LoginOtpDevice[] },
 ): Promise<'otp' | 'sms' | 'bypass' | 'temporary' | undefined> {
-  if (session.factor === 'OTP' && (await verifyTotpForLogin(deps, userId, passcode))) return 'otp';
+  if (session.factor === 'OTP' && (await verifyTotpForLogin(deps, session.otpDevices, passcode)))
+    return 'otp';
   if (session.factor === 'SMS' && (await consumeLoginPasscode(deps, userId, passcode, session.hash)))
     return 'sms';
   if (await consumeBypassCode(deps, userId, passcode)) return 'bypass';

@@ -1,5 +1,7 @@
+import { sql } from 'kysely';
 import type { AuthMethod } from '../access/tokens.js';
 import { randomUrlSafe } from '../crypto/random.js';
+import type { LoginOtpDevice } from '../factors/totp/totp.js';
 import type { FactorType } from '../policy/enforcement.js';
 import type { Deps } from '../services/deps.js';
 import type { Db, UserRow } from '../store/schema.js';
@@ -58,8 +60,10 @@ export type SessionLookup =
   | { state: 'unknown' };
 
 /**
- * The session with its user and the user's account's MFA level, in one statement (the passcode
- * step of a login needs all three).
+ * The session with its user, the user's account's MFA level and the user's verified
+ * authenticators, in one statement: all that the passcode step of a login reads. An authenticator
+ * read here may be used or removed before its code is judged; acceptTotp's guarded update judges
+ * on the stored row.
  */
 export async function findMfaSessionWithUser(
   deps: Deps,
@@ -71,13 +75,19 @@ export async function findMfaSessionWithUser(
       user: UserRow;
       domainLevel: string | null;
       domainPasskeysOnly: boolean;
+      otpDevices: LoginOtpDevice[];
     })
 > {
   if (sessionId.length === 0 || sessionId.length > 512) return { state: 'unknown' };
-  const row = await deps.db
+  // One row per verified authenticator (at most five), or one row without any.
+  const rows = await deps.db
     .selectFrom('mfa_sessions')
     .innerJoin('users', 'users.id', 'mfa_sessions.user_id')
     .leftJoin('domains', 'domains.id', 'users.domain_id')
+    // `verified = 1` written out: SQLite runs this join several times slower with it as a parameter.
+    .leftJoin('otp_devices', (join) =>
+      join.onRef('otp_devices.user_id', '=', 'users.id').on('otp_devices.verified', '=', sql<number>`1`),
+    )
     .selectAll('users')
     .select([
       'mfa_sessions.hash as session_hash',
@@ -88,9 +98,13 @@ export async function findMfaSessionWithUser(
       'mfa_sessions.consumed_at as session_consumed_at',
       'domains.mfa_enforcement as domain_mfa_enforcement',
       'domains.passkeys_only as domain_passkeys_only',
+      'otp_devices.id as otp_device_id',
+      'otp_devices.secret_enc as otp_device_secret_enc',
+      'otp_devices.last_used_step as otp_device_last_used_step',
     ])
     .where('mfa_sessions.hash', 'in', deps.keys.hashCandidates(sessionId))
-    .executeTakeFirst();
+    .execute();
+  const [row] = rows;
   if (!row || row.session_consumed_at !== null) return { state: 'unknown' };
   if (row.session_expires_at <= deps.clock.now()) return { state: 'expired' };
   const {
@@ -102,8 +116,20 @@ export async function findMfaSessionWithUser(
     session_consumed_at: _consumedAt,
     domain_mfa_enforcement,
     domain_passkeys_only,
+    otp_device_id: _deviceId,
+    otp_device_secret_enc: _secret,
+    otp_device_last_used_step: _lastUsedStep,
     ...user
   } = row;
+  const otpDevices: LoginOtpDevice[] = [];
+  for (const device of rows) {
+    if (device.otp_device_id === null || device.otp_device_secret_enc === null) continue;
+    otpDevices.push({
+      id: device.otp_device_id,
+      secret_enc: device.otp_device_secret_enc,
+      last_used_step: device.otp_device_last_used_step,
+    });
+  }
   return {
     state: 'live',
     hash: session_hash,
@@ -113,6 +139,7 @@ export async function findMfaSessionWithUser(
     user,
     domainLevel: domain_mfa_enforcement ?? null,
     domainPasskeysOnly: domain_passkeys_only === 1,
+    otpDevices,
   };
 }
 

@@ -9,14 +9,16 @@ const VERSION_0X13: Version = 1;
 export interface PasswordHasherOptions {
   memoryKib: number;
   iterations: number;
-  /** Hashes computed at once; the others wait their turn. Default: the number of CPUs. */
+  /** Hashes handed to libuv's thread pool at once; the others wait here. Default: CPUs + 1. */
   concurrency?: number;
 }
 
 /**
- * argon2id is pure CPU work: more hashes at once than there are cores finish no sooner, but each
- * holds its memory (19 MiB at OWASP parameters) and a libuv thread that file system and DNS work
- * would otherwise get.
+ * argon2id is pure CPU work: many more hashes at once than there are cores finish no sooner, but
+ * each holds its memory (19 MiB at OWASP parameters) and a libuv thread that file system and DNS
+ * work would otherwise get. One more than the cores keeps a hash queued in the pool: when one
+ * finishes, its thread starts the next at once, instead of leaving the core idle until the event
+ * loop (busy with other requests' statements) gets round to handing it over.
  */
 class ConcurrencyLimit {
   #running = 0;
@@ -41,15 +43,16 @@ class ConcurrencyLimit {
 /**
  * argon2id (OWASP: m=19 MiB, t=2, p=1) with @node-rs/argon2, which verifies the same PHC strings
  * about twice as fast as the `argon2` package on this kind of machine (docs/benchmarks.md). It
- * hashes on libuv's thread pool, off the event loop, at most one hash per CPU at a time. `verifyOrDummy` spends the same work when the
- * user does not exist, so a login for an unknown user takes about as long as a wrong password.
+ * hashes on libuv's thread pool, off the event loop, at most one hash more than there are CPUs at
+ * a time. `verifyOrDummy` spends the same work when the user does not exist, so a login for an
+ * unknown user takes about as long as a wrong password.
  */
 export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
   private readonly limit: ConcurrencyLimit;
 
   constructor(private readonly options: PasswordHasherOptions) {
-    this.limit = new ConcurrencyLimit(options.concurrency ?? availableParallelism());
+    this.limit = new ConcurrencyLimit(options.concurrency ?? availableParallelism() + 1);
   }
 
   hash(password: string): Promise<string> {

@@ -17,36 +17,108 @@ export interface WindowCounter {
   close(): Promise<void>;
 }
 
-/** A guarded upsert: the DO UPDATE's WHERE refuses the increment once the limit is reached. */
-export function sqlWindowCounter(db: Db): WindowCounter {
+/** How long a slot given back may wait for the next take of its window before it is written alone. */
+export const GIVE_BACK_DELAY_MS = 1_000;
+
+/**
+ * A guarded upsert: the DO UPDATE's WHERE refuses the increment once the limit is reached.
+ *
+ * A slot given back (an authentication that succeeded) costs no statement of its own when it can
+ * be helped: it is owed in memory and folded into the next take of the same window, which adds
+ * one and takes off what is owed in one statement, or written alone after GIVE_BACK_DELAY_MS when
+ * no take comes, and at close. Until then the stored count is higher than the truth by what this
+ * process owes, never lower: another instance may see a source a little nearer its limit for a
+ * moment, and no failure ever goes uncounted. A lost process loses only its debts (a count too
+ * high until its window ends), as a give-back that failed always did.
+ */
+export function sqlWindowCounter(db: Db, giveBackDelayMs = GIVE_BACK_DELAY_MS): WindowCounter {
+  /** Slots given back and not yet written, by window and key. */
+  const owed = new Map<string, { key: string; windowStart: number; slots: number }>();
+  const idOf = (key: string, windowStart: number) => `${windowStart}\u0000${key}`;
+  const owe = (key: string, windowStart: number, slots: number) => {
+    if (slots === 0) return;
+    const id = idOf(key, windowStart);
+    const debt = owed.get(id);
+    if (debt) debt.slots += slots;
+    else owed.set(id, { key, windowStart, slots });
+  };
+  /** The count less `slots` given back, never below zero (a window pruned and begun again). */
+  const lessOwed = (slots: number) =>
+    sql<number>`(case when source_failures.count > ${slots} then source_failures.count - ${slots} else 0 end)`;
+  let timer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> = Promise.resolve();
+  let closed = false;
+  const later = () => {
+    if (timer || closed || owed.size === 0) return;
+    timer = setTimeout(() => void flush(), giveBackDelayMs);
+    timer.unref();
+  };
+
+  const writeOwed = async (): Promise<void> => {
+    const debts = [...owed.values()];
+    owed.clear();
+    for (const debt of debts) {
+      try {
+        await db
+          .updateTable('source_failures')
+          .set({ count: lessOwed(debt.slots) })
+          .where('source', '=', debt.key)
+          .where('window_start', '=', debt.windowStart)
+          .execute();
+      } catch {
+        // Unwritten, it stays owed: the count is too high, never too low, until the next try.
+        owe(debt.key, debt.windowStart, debt.slots);
+      }
+    }
+    later();
+  };
+  const flush = (): Promise<void> => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    flushing = flushing.then(writeOwed);
+    return flushing;
+  };
+
   return {
     async take(key, windowStart, _windowMs, limit) {
-      const row = await db
-        .insertInto('source_failures')
-        .values({ source: key, window_start: windowStart, count: 1 })
-        .onConflict((conflict) =>
-          conflict
-            .columns(['source', 'window_start'])
-            .doUpdateSet({ count: sql<number>`source_failures.count + 1` })
-            .where('source_failures.count', '<', limit),
-        )
-        .returning('count')
-        .executeTakeFirst();
+      // What this process owes the window is taken off in the same statement, so the limit is
+      // judged on the true count. Claimed before the await: a concurrent take cannot claim it too.
+      const id = idOf(key, windowStart);
+      const slots = owed.get(id)?.slots ?? 0;
+      owed.delete(id);
+      let row: { count: number } | undefined;
+      try {
+        row = await db
+          .insertInto('source_failures')
+          .values({ source: key, window_start: windowStart, count: 1 })
+          .onConflict((conflict) =>
+            conflict
+              .columns(['source', 'window_start'])
+              .doUpdateSet({ count: sql<number>`${lessOwed(slots)} + 1` })
+              .where(lessOwed(slots), '<', limit),
+          )
+          .returning('count')
+          .executeTakeFirst();
+      } catch (error) {
+        owe(key, windowStart, slots);
+        throw error;
+      }
+      // Refused: nothing was written, so the debt is still owed.
+      if (row === undefined) owe(key, windowStart, slots);
       return row?.count;
     },
     async giveBack(key, windowStart) {
-      await db
-        .updateTable('source_failures')
-        .set({ count: sql<number>`count - 1` })
-        .where('source', '=', key)
-        .where('window_start', '=', windowStart)
-        .where('count', '>', 0)
-        .execute();
+      owe(key, windowStart, 1);
+      later();
     },
     async prune(before) {
+      for (const [id, debt] of owed) if (debt.windowStart < before) owed.delete(id);
       await db.deleteFrom('source_failures').where('window_start', '<', before).execute();
     },
-    close: async () => {},
+    async close() {
+      closed = true;
+      await flush();
+    },
   };
 }
 

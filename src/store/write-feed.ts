@@ -104,7 +104,7 @@ export function describeWrites(node: RootOperationNode): readonly Write[] {
   if (InsertQueryNode.is(node)) return describeInsert(node);
   if (UpdateQueryNode.is(node)) {
     const table = tableName(node.table);
-    if (table === undefined || containsWrite(node, node)) return UNKNOWN;
+    if (table === undefined || containsWrite(node)) return UNKNOWN;
     // With FROM or joins, an unqualified column in WHERE may belong to another table.
     const joined = node.from !== undefined || (node.joins?.length ?? 0) > 0;
     return [{ kind: 'rows', table, keys: joined ? null : equalities(node.where?.where, table) }];
@@ -112,7 +112,7 @@ export function describeWrites(node: RootOperationNode): readonly Write[] {
   if (DeleteQueryNode.is(node)) {
     const [only, ...others] = node.from.froms;
     const table = tableName(only);
-    if (table === undefined || others.length > 0 || containsWrite(node, node)) return UNKNOWN;
+    if (table === undefined || others.length > 0 || containsWrite(node)) return UNKNOWN;
     const joined = node.using !== undefined || (node.joins?.length ?? 0) > 0;
     return [{ kind: 'rows', table, keys: joined ? null : equalities(node.where?.where, table) }];
   }
@@ -121,7 +121,7 @@ export function describeWrites(node: RootOperationNode): readonly Write[] {
 
 function describeInsert(node: InsertQueryNode): readonly Write[] {
   const table = tableName(node.into);
-  if (table === undefined || containsWrite(node, node)) return UNKNOWN;
+  if (table === undefined || containsWrite(node)) return UNKNOWN;
   // INSERT OR REPLACE deletes the rows it conflicts with; ON CONFLICT DO UPDATE changes them.
   const touchesExisting =
     node.replace === true ||
@@ -183,9 +183,15 @@ const WRITE_KINDS: ReadonlySet<OperationNodeKind> = new Set<OperationNodeKind>([
   'MergeQueryNode',
 ]);
 
-/** A write nested anywhere below `node` (a data-modifying CTE, for one), other than `self`. */
-function containsWrite(node: OperationNode, self?: OperationNode): boolean {
-  const stack: unknown[] = [node];
+/**
+ * A write nested in the statement `node`: a data-modifying CTE. Both databases take a write
+ * inside another statement only in its WITH clause (a subquery anywhere else must be a SELECT),
+ * so only that clause is searched, not the whole tree: every SELECT passes through here, and
+ * walking all its nodes cost more than building it.
+ */
+function containsWrite(node: { with?: OperationNode }): boolean {
+  if (node.with === undefined) return false;
+  const stack: unknown[] = [node.with];
   while (stack.length > 0) {
     const value = stack.pop();
     if (Array.isArray(value)) {
@@ -195,7 +201,7 @@ function containsWrite(node: OperationNode, self?: OperationNode): boolean {
     if (typeof value !== 'object' || value === null) continue;
     const { kind } = value as Partial<OperationNode>;
     if (kind === undefined) continue;
-    if (value !== self && WRITE_KINDS.has(kind)) return true;
+    if (WRITE_KINDS.has(kind)) return true;
     if (kind === 'ValueNode' || kind === 'PrimitiveValueListNode') continue;
     stack.push(...Object.values(value));
   }

@@ -76,6 +76,9 @@ export function encryptSecret(deps: Deps, deviceId: string, secretBase32: string
   return deps.keys.encrypt(secretBase32, `otp:${deviceId}`);
 }
 
+/** What judging a code needs of an authenticator (a login reads it with the OS-MF session). */
+export type LoginOtpDevice = Pick<OtpDeviceRow, 'id' | 'secret_enc' | 'last_used_step'>;
+
 /**
  * Accept a TOTP code for a device at most once: the step is recorded with a guarded UPDATE that
  * only succeeds while the stored step is older, so a replay (or a concurrent double submit) fails.
@@ -83,7 +86,7 @@ export function encryptSecret(deps: Deps, deviceId: string, secretBase32: string
  */
 export async function acceptTotp(
   deps: Deps,
-  device: OtpDeviceRow,
+  device: LoginOtpDevice,
   code: string,
   db: Db = deps.db,
 ): Promise<boolean> {
@@ -98,14 +101,12 @@ export async function acceptTotp(
   return Number(result.numUpdatedRows) === 1;
 }
 
-/** Step 2 of an OTP login: any verified device of the user may answer. */
-export async function verifyTotpForLogin(deps: Deps, userId: string, code: string): Promise<boolean> {
-  const devices = await deps.db
-    .selectFrom('otp_devices')
-    .selectAll()
-    .where('user_id', '=', userId)
-    .where('verified', '=', 1)
-    .execute();
+/** Step 2 of an OTP login: any of the user's verified devices (as read with the session) may answer. */
+export async function verifyTotpForLogin(
+  deps: Deps,
+  devices: readonly LoginOtpDevice[],
+  code: string,
+): Promise<boolean> {
   for (const device of devices) {
     if (await acceptTotp(deps, device, code)) return true;
   }
