@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { issueToken } from '../src/access/tokens.js';
 import { PasskeyMessages } from '../src/factors/passkeys/passkeys.js';
@@ -14,7 +13,7 @@ import {
   type TestEnv,
   type TestUser,
 } from './support/harness.js';
-import { enableOtp, sendPasscode, startMfaLogin, totpAt } from './support/mfa.js';
+import { enableOtp, givePasskey, sendPasscode, startMfaLogin, totpAt } from './support/mfa.js';
 import { PanelClient } from './support/panel-client.js';
 
 async function apiKeyToken(env: TestEnv, user: TestUser): Promise<string> {
@@ -45,27 +44,6 @@ async function otpLogin(env: TestEnv, user: TestUser, secret: string): Promise<s
   const response = await sendPasscode(env, sessionId, totpAt(secret, env.clock.now()));
   assert.equal(response.status, 200, response.text);
   return (response.body.access as { token: { id: string } }).token.id;
-}
-
-/** A passkey is registered by a browser ceremony (test/panel-passkeys.test.ts); here only its row. */
-async function givePasskey(env: TestEnv, user: TestUser): Promise<void> {
-  await env.deps.db
-    .insertInto('passkeys')
-    .values({
-      id: randomBytes(16).toString('hex'),
-      user_id: user.id,
-      credential_id: randomBytes(16).toString('base64url'),
-      public_key: Buffer.from('not checked here').toString('base64url'),
-      sign_count: 0,
-      transports: 'usb',
-      aaguid: '00000000-0000-0000-0000-000000000000',
-      backup_eligible: 0,
-      backed_up: 0,
-      nickname: 'Desk key',
-      created_at: env.clock.now(),
-      last_used_at: null,
-    })
-    .execute();
 }
 
 function v3PasswordLogin(env: TestEnv, user: TestUser, passcode?: string) {

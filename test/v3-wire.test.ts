@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,7 +15,7 @@ import {
   type TestEnv,
   type TestUser,
 } from './support/harness.js';
-import { enableOtp, enableSms, lastSmsPasscode, sendPasscode, totpAt } from './support/mfa.js';
+import { enableOtp, enableSms, givePasskey, lastSmsPasscode, sendPasscode, totpAt } from './support/mfa.js';
 
 /** inject() reaches the app as `localhost:80`. */
 const BASE = 'http://localhost:80';
@@ -349,23 +348,7 @@ for (const dialect of dialects()) {
         const user = await createUserVia(env, owner, 'passkey');
         const secret = await enableOtp(env, user);
         // A passkey made the default (test/panel-passkeys.test.ts adds one in a browser).
-        await env.deps.db
-          .insertInto('passkeys')
-          .values({
-            id: randomBytes(16).toString('hex'),
-            user_id: user.id,
-            credential_id: randomBytes(16).toString('base64url'),
-            public_key: Buffer.from('not checked here').toString('base64url'),
-            sign_count: 0,
-            transports: 'internal',
-            aaguid: '00000000-0000-0000-0000-000000000000',
-            backup_eligible: 0,
-            backed_up: 0,
-            nickname: 'Laptop',
-            created_at: env.clock.now(),
-            last_used_at: null,
-          })
-          .execute();
+        await givePasskey(env, user, 'Laptop');
         await env.deps.db
           .updateTable('users')
           .set({ factor_type: 'PASSKEY' })

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { TestEnv, TestUser } from './harness.js';
 import { parseChallenge, passwordLogin } from './harness.js';
 
@@ -116,4 +116,29 @@ export function lastSmsPasscode(env: TestEnv, number = '+12015550123'): string {
   const code = /(\d{7})\D*$/.exec(env.sms.last(number)?.body ?? '')?.[1];
   if (!code) throw new Error(`no passcode sent to ${number}`);
   return code;
+}
+
+/** A passkey is registered by a browser ceremony (test/panel-passkeys.test.ts); here only its row. */
+export async function givePasskey(
+  env: TestEnv,
+  user: Pick<TestUser, 'id'>,
+  nickname = 'Desk key',
+): Promise<void> {
+  await env.deps.db
+    .insertInto('passkeys')
+    .values({
+      id: randomBytes(16).toString('hex'),
+      user_id: user.id,
+      credential_id: randomBytes(16).toString('base64url'),
+      public_key: Buffer.from('not checked here').toString('base64url'),
+      sign_count: 0,
+      transports: 'usb',
+      aaguid: '00000000-0000-0000-0000-000000000000',
+      backup_eligible: 0,
+      backed_up: 0,
+      nickname,
+      created_at: env.clock.now(),
+      last_used_at: null,
+    })
+    .execute();
 }
