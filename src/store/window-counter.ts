@@ -66,11 +66,12 @@ export function sqlWindowCounter(db: Db, giveBackDelayMs = GIVE_BACK_DELAY_MS): 
           .where('window_start', '=', debt.windowStart)
           .execute();
       } catch {
-        // Unwritten, it stays owed: the count is too high, never too low, until the next try.
+        // Unwritten, it stays owed (the count too high, never too low) for the next take of its
+        // window, the next give-back's write or the close: no retry of its own against a store
+        // that may be gone.
         owe(debt.key, debt.windowStart, debt.slots);
       }
     }
-    later();
   };
   const flush = (): Promise<void> => {
     if (timer) clearTimeout(timer);

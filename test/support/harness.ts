@@ -208,6 +208,7 @@ export async function createInstance(env: TestEnv, options: { keys?: KeyRing } =
     request: requester(app),
     async close() {
       await app.close();
+      await deps.counters.close();
       await deps.store.close();
     },
   };
