@@ -67,6 +67,8 @@ describe('control panel: sign-in', { skip }, () => {
     await page.keyboard.press('Tab');
     await page.keyboard.type(user.password);
     await Promise.all([page.waitForURL('**/sign-in/passcode'), page.keyboard.press('Enter')]);
+    // As on the first page: the passcode field has the focus once the page is there.
+    await page.waitForFunction(() => document.activeElement?.getAttribute('name') === 'passcode');
     await page.keyboard.type(currentCode(env, secret));
     await Promise.all([page.waitForURL('**/profile'), page.keyboard.press('Enter')]);
     // The user-name menu opens from the keyboard too.
