@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { sql } from 'kysely';
@@ -14,6 +13,7 @@ import {
   type TestEnv,
   type TestUser,
 } from './support/harness.js';
+import { givePasskey } from './support/mfa.js';
 import { PanelClient } from './support/panel-client.js';
 import { IN_CI } from './support/tools.js';
 
@@ -88,24 +88,7 @@ async function fixture(env: TestEnv): Promise<Fixture> {
     body: { 'RAX-AUTH:mobilePhone': { number: '+12015550199' } },
   });
   // A passkey is registered by a browser ceremony; the fuzzer needs only its row.
-  const passkeyId = randomBytes(16).toString('hex');
-  await env.deps.db
-    .insertInto('passkeys')
-    .values({
-      id: passkeyId,
-      user_id: member.id,
-      credential_id: randomBytes(16).toString('base64url'),
-      public_key: Buffer.from('fuzz').toString('base64url'),
-      sign_count: 0,
-      transports: 'usb',
-      aaguid: '00000000-0000-0000-0000-000000000000',
-      backup_eligible: 0,
-      backed_up: 0,
-      nickname: 'fuzz',
-      created_at: env.clock.now(),
-      last_used_at: null,
-    })
-    .execute();
+  const passkeyId = await givePasskey(env, member, 'fuzz');
   return {
     admin,
     owner,

@@ -123,11 +123,12 @@ export async function givePasskey(
   env: TestEnv,
   user: Pick<TestUser, 'id'>,
   nickname = 'Desk key',
-): Promise<void> {
+): Promise<string> {
+  const id = randomBytes(16).toString('hex');
   await env.deps.db
     .insertInto('passkeys')
     .values({
-      id: randomBytes(16).toString('hex'),
+      id,
       user_id: user.id,
       credential_id: randomBytes(16).toString('base64url'),
       public_key: Buffer.from('not checked here').toString('base64url'),
@@ -141,4 +142,5 @@ export async function givePasskey(
       last_used_at: null,
     })
     .execute();
+  return id;
 }
