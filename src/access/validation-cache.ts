@@ -7,7 +7,7 @@ export interface RememberedValidation {
 }
 
 /**
- * Live tokens recently validated, with their user, by digest of the token id, for a store that
+ * Live tokens recently validated, with their user, by token id, for a store that
  * announces every write (store/write-feed.ts: the embedded store's own; on PostgreSQL this
  * process's and, by notification, every instance's committed ones). An entry goes when a write
  * may have changed what it holds or what validation decides from it:
@@ -43,8 +43,8 @@ export class ValidationCache<Entry extends RememberedValidation = RememberedVali
     return this.#entries.size;
   }
 
-  get(digest: string): Entry | undefined {
-    return this.#entries.get(digest);
+  get(tokenId: string): Entry | undefined {
+    return this.#entries.get(tokenId);
   }
 
   /** Taken before reading the store; `remember` refuses an answer read across a write. */
@@ -53,26 +53,26 @@ export class ValidationCache<Entry extends RememberedValidation = RememberedVali
   }
 
   /** False, and nothing kept, when a write that may change any entry was announced since `ticket`. */
-  remember(ticket: number, digest: string, entry: Entry): boolean {
+  remember(ticket: number, tokenId: string, entry: Entry): boolean {
     if (ticket !== this.#generation || this.#openTransactions > 0) return false;
-    if (!this.#entries.has(digest) && this.#entries.size >= this.capacity) {
+    if (!this.#entries.has(tokenId) && this.#entries.size >= this.capacity) {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.forget(oldest.value);
     }
-    this.forget(digest);
-    this.#entries.set(digest, entry);
-    addTo(this.#byUser, entry.user.id, digest);
-    if (entry.user.domain_id !== null) addTo(this.#byDomain, entry.user.domain_id, digest);
-    this.#byTokenHash.set(entry.token.hash, digest);
+    this.forget(tokenId);
+    this.#entries.set(tokenId, entry);
+    addTo(this.#byUser, entry.user.id, tokenId);
+    if (entry.user.domain_id !== null) addTo(this.#byDomain, entry.user.domain_id, tokenId);
+    this.#byTokenHash.set(entry.token.hash, tokenId);
     return true;
   }
 
-  forget(digest: string): void {
-    const entry = this.#entries.get(digest);
+  forget(tokenId: string): void {
+    const entry = this.#entries.get(tokenId);
     if (!entry) return;
-    this.#entries.delete(digest);
-    removeFrom(this.#byUser, entry.user.id, digest);
-    if (entry.user.domain_id !== null) removeFrom(this.#byDomain, entry.user.domain_id, digest);
+    this.#entries.delete(tokenId);
+    removeFrom(this.#byUser, entry.user.id, tokenId);
+    if (entry.user.domain_id !== null) removeFrom(this.#byDomain, entry.user.domain_id, tokenId);
     this.#byTokenHash.delete(entry.token.hash);
   }
 
@@ -130,8 +130,8 @@ export class ValidationCache<Entry extends RememberedValidation = RememberedVali
       this.clear();
       return;
     }
-    const digest = this.#byTokenHash.get(hash);
-    if (digest !== undefined) this.forget(digest);
+    const tokenId = this.#byTokenHash.get(hash);
+    if (tokenId !== undefined) this.forget(tokenId);
   }
 
   #forgetAll(index: Map<string, Set<string>>, key: unknown): void {
@@ -140,24 +140,24 @@ export class ValidationCache<Entry extends RememberedValidation = RememberedVali
       this.clear();
       return;
     }
-    const digests = index.get(key);
-    if (!digests) return;
-    for (const digest of [...digests]) this.forget(digest);
+    const tokenIds = index.get(key);
+    if (!tokenIds) return;
+    for (const tokenId of [...tokenIds]) this.forget(tokenId);
   }
 }
 
-function addTo(index: Map<string, Set<string>>, key: string, digest: string): void {
-  let digests = index.get(key);
-  if (!digests) {
-    digests = new Set();
-    index.set(key, digests);
+function addTo(index: Map<string, Set<string>>, key: string, tokenId: string): void {
+  let tokenIds = index.get(key);
+  if (!tokenIds) {
+    tokenIds = new Set();
+    index.set(key, tokenIds);
   }
-  digests.add(digest);
+  tokenIds.add(tokenId);
 }
 
-function removeFrom(index: Map<string, Set<string>>, key: string, digest: string): void {
-  const digests = index.get(key);
-  if (!digests) return;
-  digests.delete(digest);
-  if (digests.size === 0) index.delete(key);
+function removeFrom(index: Map<string, Set<string>>, key: string, tokenId: string): void {
+  const tokenIds = index.get(key);
+  if (!tokenIds) return;
+  tokenIds.delete(tokenId);
+  if (tokenIds.size === 0) index.delete(key);
 }

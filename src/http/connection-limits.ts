@@ -1,4 +1,5 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import diagnostics from 'node:diagnostics_channel';
+import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
@@ -104,19 +105,36 @@ export function limitConnectionsPerAddress(
   });
 
   if (limits.idlePerAddress === 0) return;
-  // Before Fastify's own listener, so the answer cannot be out before the connection is marked busy.
-  server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket;
+  // Node's own per-request channels, published around every request of every server in the
+  // process (hence the server check): they cost a call each, where a 'request' listener and a
+  // listener on each response cost allocations on the hot path. The start is published before
+  // any 'request' listener runs, so the answer cannot be out before the connection is marked busy.
+  const started = (message: unknown) => {
+    const { socket, server: from } = message as HttpServerMessage;
+    if (from !== server) return;
     const state = stateOf.get(socket);
-    if (!state) return;
-    state.sockets.set(socket, null);
-    // A keep-alive connection waits for its next request once this answer is out.
-    const done = () => {
-      if (state.sockets.has(socket)) state.sockets.set(socket, events.clock.now());
-    };
-    response.once('finish', done);
-    response.once('close', done);
+    if (state?.sockets.has(socket)) state.sockets.set(socket, null);
+  };
+  // A keep-alive connection waits for its next request once this answer is out. An answer that
+  // never finishes ends with its connection, whose 'close' forgets it above.
+  const finished = (message: unknown) => {
+    const { socket, server: from } = message as HttpServerMessage;
+    if (from !== server) return;
+    const state = stateOf.get(socket);
+    if (state?.sockets.has(socket)) state.sockets.set(socket, events.clock.now());
+  };
+  diagnostics.subscribe('http.server.request.start', started);
+  diagnostics.subscribe('http.server.response.finish', finished);
+  server.once('close', () => {
+    diagnostics.unsubscribe('http.server.request.start', started);
+    diagnostics.unsubscribe('http.server.response.finish', finished);
   });
+}
+
+/** What Node publishes on its http.server.* diagnostics channels. */
+interface HttpServerMessage {
+  socket: Socket;
+  server: Server;
 }
 
 /**
@@ -131,12 +149,15 @@ export function closeSilentConnections(server: Server, ms: number): void {
     if (socket.destroyed) return;
     socket.setTimeout(ms);
   });
-  // Before Fastify's listener: the keep-alive timer Node sets after the answer must not be cleared.
-  server.prependListener('request', (request: IncomingMessage) => {
-    const socket = request.socket;
-    if (spoken.has(socket)) return;
+  // At the first request (Node's channel, published before the 'request' listeners run, so the
+  // keep-alive timer Node sets after the answer is not cleared): Node's own socket timeout
+  // again, none unless keep-alive sets one.
+  const started = (message: unknown) => {
+    const { socket, server: from } = message as HttpServerMessage;
+    if (from !== server || spoken.has(socket)) return;
     spoken.add(socket);
-    // Node's own socket timeout again (none unless keep-alive sets one).
     socket.setTimeout(0);
-  });
+  };
+  diagnostics.subscribe('http.server.request.start', started);
+  server.once('close', () => diagnostics.unsubscribe('http.server.request.start', started));
 }
