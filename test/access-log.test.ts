@@ -7,12 +7,10 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
 import { accessLogWriter } from '../src/server/access-log.js';
+import { batchedLines } from '../src/server/batched-lines.js';
 import { createLogger } from '../src/server/main.js';
 import { createAdmin, createTestEnv, type TestEnv } from './support/harness.js';
 import { ROOT, serveFromSources } from './support/process.js';
-
-/** Access lines are written once per turn of the event loop. */
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 function capture(level: string) {
   const lines: string[] = [];
@@ -34,9 +32,7 @@ describe('the access log', () => {
     const { log, lines } = capture('info');
     const fields = { reqId: 'req-1f', method: 'GET', route: '/v2.0/tokens/:tokenId', status: 200, ms: 0.4 };
     log.info(fields, 'request');
-    const accessLog = accessLogWriter(log);
-    accessLog.write(fields);
-    accessLog.close();
+    accessLogWriter(log)(fields);
     assert.equal(lines.length, 2);
     const [byPino, ours] = lines.map((line) => line.replace(/"time":\d+/, '"time":0'));
     assert.equal(ours, byPino);
@@ -44,37 +40,15 @@ describe('the access log', () => {
 
   test('quotes what JSON needs quoted, so a line always parses', () => {
     const { log, lines } = capture('info');
-    const accessLog = accessLogWriter(log);
-    accessLog.write({ reqId: 'req-"x\\', method: 'GET', route: '/a/"b"', status: 404, ms: 1 });
-    accessLog.close();
+    accessLogWriter(log)({ reqId: 'req-"x\\', method: 'GET', route: '/a/"b"', status: 404, ms: 1 });
     const parsed = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
     assert.equal(parsed.reqId, 'req-"x\\');
     assert.equal(parsed.route, '/a/"b"');
   });
 
-  test('writes the lines of one turn in one write, and what waits when it closes', async () => {
-    const { log, lines } = capture('info');
-    const accessLog = accessLogWriter(log);
-    accessLog.write({ reqId: 'req-1', method: 'GET', route: '/health', status: 200, ms: 0.1 });
-    accessLog.write({ reqId: 'req-2', method: 'GET', route: '/health', status: 200, ms: 0.1 });
-    assert.deepEqual(lines, [], 'nothing is written within the turn');
-    await nextTurn();
-    assert.equal(lines.length, 1);
-    const written = String(lines[0]).trim().split('\n');
-    assert.deepEqual(
-      written.map((line) => (JSON.parse(line) as { reqId: string }).reqId),
-      ['req-1', 'req-2'],
-    );
-    accessLog.write({ reqId: 'req-3', method: 'GET', route: '/health', status: 200, ms: 0.1 });
-    accessLog.close();
-    assert.equal(lines.length, 2, 'closing writes the line still waiting');
-  });
-
   test('writes nothing below its level', () => {
     const { log, lines } = capture('warn');
-    const accessLog = accessLogWriter(log);
-    accessLog.write({ reqId: 'req-1', method: 'GET', route: '/health', status: 200, ms: 0.1 });
-    accessLog.close();
+    accessLogWriter(log)({ reqId: 'req-1', method: 'GET', route: '/health', status: 200, ms: 0.1 });
     assert.deepEqual(lines, []);
   });
 
@@ -87,11 +61,9 @@ describe('the access log', () => {
 
     test('a validation logs one line with the route pattern, never the token id', async () => {
       const { token } = await createAdmin(env);
-      await nextTurn();
       env.logs.length = 0;
       const response = await env.request('GET', `/v2.0/tokens/${token}`, { token });
       assert.equal(response.status, 200);
-      await nextTurn();
       const requestLines = env.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
       assert.equal(requestLines.length, 1);
       assert.deepEqual(
@@ -113,7 +85,6 @@ describe('the access log', () => {
     });
 
     test("a line a request logs itself carries the request id of that request's access line", async () => {
-      await nextTurn();
       env.logs.length = 0;
       const refused = await env.app.inject({
         method: 'POST',
@@ -126,7 +97,6 @@ describe('the access log', () => {
         payload: 'username=nobody&password=Wrongpass1',
       });
       assert.equal(refused.statusCode, 403);
-      await nextTurn();
       const lines = env.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
       const warning = lines.find((line) => line.msg === 'cross-origin form post refused');
       const access = lines.find((line) => line.msg === 'request');
@@ -135,6 +105,66 @@ describe('the access log', () => {
       assert.match(String(access?.reqId), /^req-/);
       assert.equal(warning?.reqId, access?.reqId);
     });
+  });
+});
+
+describe('log lines in batches', () => {
+  function target() {
+    const writes: string[] = [];
+    let flushes = 0;
+    return {
+      writes,
+      flushes: () => flushes,
+      target: {
+        write: (chunk: string) => writes.push(chunk),
+        flushSync: () => {
+          flushes++;
+        },
+      },
+    };
+  }
+
+  test("a batch is written once it is full, in the order of its lines, pino's own among them", () => {
+    const { writes, target: to } = target();
+    const lines = batchedLines(to, { characters: 200, maxDelayMs: 200 });
+    const log = createLogger(
+      loadConfig({ LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_DATA_DIR: '/nonexistent' }),
+      lines,
+    );
+    const access = accessLogWriter(log);
+    access({ reqId: 'req-1', method: 'GET', route: '/health', status: 200, ms: 0.1 });
+    assert.deepEqual(writes, [], 'one line is not a batch yet');
+    log.warn({ step: 2 }, 'between');
+    assert.equal(writes.length, 1, 'two lines past 200 characters are');
+    access({ reqId: 'req-3', method: 'GET', route: '/health', status: 200, ms: 0.1 });
+    lines.flushSync();
+    const order = writes
+      .join('')
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { reqId?: string; msg: string }).reqId ?? 'warning');
+    assert.deepEqual(order, ['req-1', 'warning', 'req-3']);
+  });
+
+  test("a line waits 200 ms at most, and pino's flush writes what waits", (context) => {
+    context.mock.timers.enable({ apis: ['setTimeout'] });
+    const { writes, flushes, target: to } = target();
+    const lines = batchedLines(to, { characters: 4096, maxDelayMs: 200 });
+    lines.write('{"a":1}\n');
+    context.mock.timers.tick(199);
+    assert.deepEqual(writes, []);
+    context.mock.timers.tick(1);
+    assert.deepEqual(writes, ['{"a":1}\n']);
+    lines.write('{"b":2}\n');
+    let flushed = false;
+    lines.flush(() => {
+      flushed = true;
+    });
+    assert.deepEqual(writes, ['{"a":1}\n', '{"b":2}\n']);
+    assert.ok(flushed);
+    assert.equal(flushes(), 1, 'the destination is flushed too');
+    context.mock.timers.tick(1000);
+    assert.equal(writes.length, 2, 'no empty batch is written later');
   });
 });
 

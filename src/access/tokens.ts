@@ -110,7 +110,6 @@ export function tokenValidationStats(store: Store): { storeReads: number; rememb
  * instance is refused here within FEED_WINDOW_MS at most, one made here at once.
  */
 export async function resolveToken(deps: Deps, tokenId: string): Promise<ResolvedToken | undefined> {
-  if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
   const now = deps.clock.now();
   const state = validationState(deps);
   const cache = state.cache !== undefined && state.current() ? state.cache : undefined;
@@ -125,6 +124,8 @@ export async function resolveToken(deps: Deps, tokenId: string): Promise<Resolve
     cache?.forget(tokenId);
     return undefined;
   }
+  // Only ids of this shape are remembered, so the cache is asked first.
+  if (!TOKEN_ID_PATTERN.test(tokenId)) return undefined;
   const ticket = cache?.ticket();
   state.storeReads++;
   const row = await state.lookup.find(deps.keys.hashCandidates(tokenId));

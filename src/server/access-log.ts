@@ -15,14 +15,11 @@ type PinoInternals = Record<symbol, unknown>;
  * The access log: one line per answered request, the very line `log.info(fields, 'request')`
  * writes (test/access-log.test.ts holds them equal), written to the logger's destination
  * directly. Formatting it with pino cost about as much as the rest of a cached token validation
- * together; here it is one template string, and the lines of one turn are written together. The route (a pattern of our own routes) and the
+ * together; here it is one template string. The route (a pattern of our own routes) and the
  * method (one llhttp accepted) are quoted once each and remembered; the request id each time.
+ * Lines reach standard output in batches (batched-lines.ts), in order with pino's own.
  */
-export interface AccessLog {
-  write(line: AccessLine): void;
-  /** Writes what waits and stops watching the process's exit (the app closes). */
-  close(): void;
-}
+export type AccessLog = (line: AccessLine) => void;
 
 export function accessLogWriter(log: Logger): AccessLog {
   const internals = log as unknown as PinoInternals;
@@ -39,35 +36,10 @@ export function accessLogWriter(log: Logger): AccessLog {
     }
     return json;
   };
-  // The lines of one turn of the event loop go to the destination in one write: the batching
-  // destination (main.ts) measures what it holds on every write, which cost more per line than
-  // the line itself. Lines still waiting when the process exits are written before pino's own
-  // exit flush, which runs after this listener.
-  let pending: string[] = [];
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    if (pending.length === 0) return;
-    const lines = pending;
-    pending = [];
-    stream.write(lines.join(''));
-  };
-  process.prependListener('exit', flush);
-  const write = (line: AccessLine) => {
+  return (line) => {
     if (!log.isLevelEnabled('info')) return;
-    pending.push(
+    stream.write(
       `${level}${time()}${bindings},"reqId":${JSON.stringify(line.reqId)},"method":${quote(line.method)},"route":${quote(line.route)},"status":${line.status},"ms":${line.ms},"msg":"request"}\n`,
     );
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  };
-  return {
-    write,
-    close() {
-      flush();
-      process.removeListener('exit', flush);
-    },
   };
 }

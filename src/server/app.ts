@@ -189,11 +189,7 @@ export function buildApp(deps: AppDeps): HttpServer {
 
   // The access line holds only the route pattern, method, status and time, never a value a
   // client sent.
-  const accessLog = accessLogWriter(deps.log);
-  app.addHook('onClose', (_instance, done) => {
-    accessLog.close();
-    done();
-  });
+  const writeAccessLine = accessLogWriter(deps.log);
   /** Route patterns as clients write them: Fastify spells a literal ':' as '::'. */
   const routeLabels = new Map<string, string>();
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -205,7 +201,7 @@ export function buildApp(deps: AppDeps): HttpServer {
     }
     const elapsed = reply.elapsedTime;
     metrics.request(route, request.method, reply.statusCode, elapsed / 1000);
-    accessLog.write({
+    writeAccessLine({
       reqId: request.id,
       method: request.method,
       route,

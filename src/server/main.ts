@@ -21,6 +21,7 @@ import { lockDataDirectory } from '../store/data-dir-lock.js';
 import { type TightenResult, tightenPrivateFiles } from '../store/private-files.js';
 import { redisWindowCounter, sqlWindowCounter } from '../store/window-counter.js';
 import { type AppDeps, buildApp } from './app.js';
+import { batchedLines } from './batched-lines.js';
 import { pruneExpired } from './housekeeping.js';
 import { databaseStartupError, listenStartupError } from './startup-error.js';
 
@@ -35,27 +36,15 @@ export const LOG_REDACTIONS = [
 ];
 
 /**
- * Standard output for collectors, written in batches: one write(2) per line cost a busy server
- * about a fifth of each token validation (docs/benchmarks.md). The batches are written
- * synchronously, as pino writes by default: handing each one to libuv's thread pool cost more
- * than the write itself. A line waits at most `periodicFlush` ms; what is buffered is written out
- * when the process exits, even on an uncaught error, and lost only to SIGKILL or a crash of Node
- * itself. A reader that stops reading costs at most `maxLength` bytes of memory: past it, lines
- * are dropped rather than held.
+ * Standard output for collectors, in batches of about 64 KiB written at most 200 ms after their
+ * first line (batched-lines.ts). The batches are written synchronously, as pino writes by
+ * default: handing each one to libuv's thread pool cost more than the write itself. A reader
+ * that stops reading costs at most `maxLength` bytes of memory: past it, lines are dropped
+ * rather than held.
  */
-const BUFFERED_STDOUT = {
-  dest: 1,
-  sync: true,
-  minLength: 4096,
-  periodicFlush: 200,
-  maxLength: 16 * 1024 * 1024,
-} as const;
-
 function bufferedStdout(): pino.DestinationStream {
-  const destination = pino.destination(BUFFERED_STDOUT);
-  // pino flushes only asynchronous destinations at exit; this one holds lines too.
-  process.once('exit', () => destination.flushSync());
-  return destination;
+  const destination = pino.destination({ dest: 1, sync: true, maxLength: 16 * 1024 * 1024 });
+  return batchedLines(destination, { characters: 64 * 1024, maxDelayMs: 200 });
 }
 
 /**
