@@ -169,13 +169,14 @@ for (const dialect of dialects()) {
     test('a validation runs only the hooks every request needs', async () => {
       const [request] = await handledRequests(() => validate(owner.token, admin.token));
       assert.ok(request, 'the validation route ran');
-      // onRequest: the stop-in-progress check and the API's Accept check; preValidation: the
-      // hostile-input edge; onSend: the stop's Connection: close, and the test harness's own
+      // onRequest: the hostile-input edge for headers and URL values, the stop-in-progress check
+      // and the API's Accept check; no preValidation (the body edge is only on routes that take
+      // a body); onSend: the stop's Connection: close, and the test harness's own
       // response-contract check; onResponse: metrics and the access line.
       assert.deepEqual(hooksOf(request), {
-        onRequest: 2,
+        onRequest: 3,
         preParsing: 0,
-        preValidation: 1,
+        preValidation: 0,
         preHandler: 0,
         preSerialization: 0,
         onSend: 2,

@@ -3,9 +3,10 @@ import { badRequest } from '../core/errors.js';
 
 /**
  * The one edge every surface stands behind (v2.0, /v3, the panel, discovery, health): registered
- * once on the root instance in app.ts, so a new surface is covered without a change here. It runs
- * after the body is parsed and before any schema, handler or query sees the request; its 400 is
- * rendered by the surface's own error handler (v2.0 fault, Keystone error, panel error page).
+ * once on the root instance in app.ts, so a new surface is covered without a change here. Headers
+ * and URL values are judged when the request arrives, the body once it is parsed (on the routes
+ * that take one), both before any schema, handler or query sees them; the 400 is rendered by the
+ * surface's own error handler (v2.0 fault, Keystone error, panel error page).
  *
  * Control characters (C0 and DEL) and lone UTF-16 surrogates are refused in every value a client
  * sends: PostgreSQL refuses NUL in text (a 500 where the client deserves a 400) and cannot store a
@@ -92,7 +93,10 @@ export function hasForbiddenCharacters(value: unknown): boolean {
  */
 const PLAIN_URL = /^[\x21-\x24\x26-\x7e]*$/;
 
-/** What is wrong with a request's input, in words for the client; undefined when nothing is. */
+/**
+ * What is wrong with a request's headers or URL values, in words for the client; undefined when
+ * nothing is. Known before the body is read.
+ */
 export function hostileInputMessage(request: FastifyRequest): string | undefined {
   // The headers whose values reach the domain (token and session lookups, the panel's cookies),
   // read by name: this runs on every request.
@@ -105,19 +109,18 @@ export function hostileInputMessage(request: FastifyRequest): string | undefined
     hasForbiddenCharacters(headers.cookie)
   )
     return CONTROL_CHARACTERS_MESSAGE;
-  let long = false;
   const url = request.url;
-  if (url.length > MAX_URL_VALUE_LENGTH || !PLAIN_URL.test(url)) {
-    const inParams = findHostile(request.params, MAX_URL_VALUE_LENGTH);
-    const inQuery = findHostile(request.query, MAX_URL_VALUE_LENGTH);
-    if (inParams === 'control' || inQuery === 'control') return CONTROL_CHARACTERS_MESSAGE;
-    long = inParams === 'long' || inQuery === 'long';
-  }
-  if (hasForbiddenCharacters(request.body)) return CONTROL_CHARACTERS_MESSAGE;
-  return long ? URL_VALUE_TOO_LONG_MESSAGE : undefined;
+  if (url.length <= MAX_URL_VALUE_LENGTH && PLAIN_URL.test(url)) return undefined;
+  const inParams = findHostile(request.params, MAX_URL_VALUE_LENGTH);
+  const inQuery = findHostile(request.query, MAX_URL_VALUE_LENGTH);
+  if (inParams === 'control' || inQuery === 'control') return CONTROL_CHARACTERS_MESSAGE;
+  return inParams === 'long' || inQuery === 'long' ? URL_VALUE_TOO_LONG_MESSAGE : undefined;
 }
 
-/** The preValidation hook (callback style: an async hook costs promise turns on every request). */
+/**
+ * The onRequest hook for headers and URL values, on every route and on the not-found handler
+ * (callback style: an async hook costs promise turns on every request).
+ */
 export function refuseHostileInput(
   request: FastifyRequest,
   _reply: FastifyReply,
@@ -126,4 +129,24 @@ export function refuseHostileInput(
   const message = hostileInputMessage(request);
   if (message === undefined) done();
   else done(badRequest(message));
+}
+
+/** The preValidation hook for the parsed body, on the routes whose methods carry one. */
+export function refuseHostileBody(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  done: (error?: Error) => void,
+): void {
+  if (hasForbiddenCharacters(request.body)) done(badRequest(CONTROL_CHARACTERS_MESSAGE));
+  else done();
+}
+
+/** Fastify reads no body for these methods, so their routes need no body hook. */
+const BODILESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
+/** Whether a route takes any method whose body Fastify parses. */
+export function routeTakesBody(method: string | string[]): boolean {
+  return (Array.isArray(method) ? method : [method]).some(
+    (name) => !BODILESS_METHODS.has(name.toUpperCase()),
+  );
 }

@@ -12,7 +12,7 @@ import { type ApiError, badRequest, serviceUnavailable } from '../core/errors.js
 import { packageVersion } from '../core/package-version.js';
 import { closeSilentConnections, limitConnectionsPerAddress } from '../http/connection-limits.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from '../http/faults.js';
-import { refuseHostileInput } from '../http/hostile-input.js';
+import { refuseHostileBody, refuseHostileInput, routeTakesBody } from '../http/hostile-input.js';
 import type { Metrics } from '../http/metrics.js';
 import { openApiOptions } from '../http/openapi.js';
 import { type HttpServer, KnownPaths } from '../http/server-instance.js';
@@ -152,8 +152,17 @@ export function buildApp(deps: AppDeps): HttpServer {
     },
   });
 
-  // One edge for every surface, each answering in its own format (hostile-input.ts).
-  app.addHook('preValidation', refuseHostileInput);
+  // One edge for every surface, each answering in its own format (hostile-input.ts). The body
+  // hook goes only on routes that take a body: a hook stage a route does not have costs nothing.
+  app.addHook('onRequest', refuseHostileInput);
+  app.addHook('onRoute', (route) => {
+    if (!routeTakesBody(route.method)) return;
+    const existing = route.preValidation;
+    route.preValidation = [
+      refuseHostileBody,
+      ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]),
+    ];
+  });
 
   // A stop in progress: what still arrives on open connections is told to go elsewhere, and
   // load balancers watching /health see the 503 too.

@@ -4,12 +4,12 @@ import { Type } from 'typebox';
 import { authorize, type Caller, may } from '../../access/caller.js';
 import { authMethodsOf, resolveToken, revokeToken } from '../../access/tokens.js';
 import { login } from '../../auth/login.js';
-import { ApiError, badRequest, Messages, notFound } from '../../core/errors.js';
+import { ApiError, Messages, notFound } from '../../core/errors.js';
 import type { Deps } from '../../services/deps.js';
 import type { TokenRow, UserView } from '../../store/schema.js';
 import { requireCaller } from '../auth.js';
 import { baseUrlOf, VersionSchema, versionDocument } from '../discovery.js';
-import { CONTROL_CHARACTERS_MESSAGE, hasForbiddenCharacters, toApiError } from '../faults.js';
+import { toApiError } from '../faults.js';
 import type { Metrics } from '../metrics.js';
 import { described, noContent, Tags, withHeaders } from '../openapi.js';
 import { type HttpServer, KnownPaths } from '../server-instance.js';
@@ -54,25 +54,7 @@ export async function identityV3Plugin(instance: FastifyInstance, options: Ident
     sendKeystoneError(request, reply, toApiError(error, request.log)),
   );
 
-  // As on v2.0 (api.ts): refused at the edge, before any schema or query sees them.
-  app.addHook('preValidation', (request, _reply, done) => {
-    const { headers } = request;
-    const presented = [
-      headers['x-auth-token'],
-      headers['x-subject-token'],
-      headers[RECEIPT_HEADER.toLowerCase()],
-    ];
-    if (
-      hasForbiddenCharacters(request.params) ||
-      hasForbiddenCharacters(request.query) ||
-      hasForbiddenCharacters(request.body) ||
-      hasForbiddenCharacters(presented)
-    ) {
-      done(badRequest(CONTROL_CHARACTERS_MESSAGE));
-      return;
-    }
-    done();
-  });
+  // Control characters in its headers, URL and body are refused at the root (hostile-input.ts).
 
   // Browsers asking for `/` get the control panel instead (its route wants `page: 'html'`).
   app.get('/', { schema: discoveryDoc }, async (request, reply) => {
