@@ -12,6 +12,9 @@ async function serve(): Promise<void> {
   const { startServer } = await import('../../server/main.js');
   const server = await startServer(loadConfig());
   server.deps.log.info({ url: server.url }, 'latchkey listening');
+  // Lines wait in a batch (server/batched-lines.ts); the start's go out at once, for whoever
+  // watches for them.
+  server.deps.log.flush();
   let stopping = false;
   const shutdown = (signal: string) => {
     // One stop, however many signals: Ctrl-C under `npm start` delivers SIGINT twice (from the
