@@ -105,29 +105,17 @@ export function limitConnectionsPerAddress(
   });
 
   if (limits.idlePerAddress === 0) return;
-  // Node's own per-request channels, published around every request of every server in the
-  // process (hence the server check): they cost a call each, where a 'request' listener and a
-  // listener on each response cost allocations on the hot path. The start is published before
-  // any 'request' listener runs, so the answer cannot be out before the connection is marked busy.
-  const started = (message: unknown) => {
-    const { socket, server: from } = message as HttpServerMessage;
-    if (from !== server) return;
+  // The start is published before any 'request' listener runs, so the answer cannot be out
+  // before the connection is marked busy.
+  onServerChannel(server, 'http.server.request.start', (socket) => {
     const state = stateOf.get(socket);
     if (state?.sockets.has(socket)) state.sockets.set(socket, null);
-  };
+  });
   // A keep-alive connection waits for its next request once this answer is out. An answer that
   // never finishes ends with its connection, whose 'close' forgets it above.
-  const finished = (message: unknown) => {
-    const { socket, server: from } = message as HttpServerMessage;
-    if (from !== server) return;
+  onServerChannel(server, 'http.server.response.finish', (socket) => {
     const state = stateOf.get(socket);
     if (state?.sockets.has(socket)) state.sockets.set(socket, events.clock.now());
-  };
-  diagnostics.subscribe('http.server.request.start', started);
-  diagnostics.subscribe('http.server.response.finish', finished);
-  server.once('close', () => {
-    diagnostics.unsubscribe('http.server.request.start', started);
-    diagnostics.unsubscribe('http.server.response.finish', finished);
   });
 }
 
@@ -135,6 +123,24 @@ export function limitConnectionsPerAddress(
 interface HttpServerMessage {
   socket: Socket;
   server: Server;
+}
+
+/**
+ * Node's own per-request diagnostics channel, for this server's requests only, until it closes.
+ * The channels are published for every server in the process; a subscriber costs a call each,
+ * where a 'request' listener and listeners on each response cost allocations on the hot path.
+ */
+function onServerChannel(
+  server: Server,
+  channel: 'http.server.request.start' | 'http.server.response.finish',
+  handle: (socket: Socket) => void,
+): void {
+  const subscriber = (message: unknown) => {
+    const { socket, server: from } = message as HttpServerMessage;
+    if (from === server) handle(socket);
+  };
+  diagnostics.subscribe(channel, subscriber);
+  server.once('close', () => diagnostics.unsubscribe(channel, subscriber));
 }
 
 /**
@@ -149,15 +155,12 @@ export function closeSilentConnections(server: Server, ms: number): void {
     if (socket.destroyed) return;
     socket.setTimeout(ms);
   });
-  // At the first request (Node's channel, published before the 'request' listeners run, so the
-  // keep-alive timer Node sets after the answer is not cleared): Node's own socket timeout
-  // again, none unless keep-alive sets one.
-  const started = (message: unknown) => {
-    const { socket, server: from } = message as HttpServerMessage;
-    if (from !== server || spoken.has(socket)) return;
+  // At the first request (published before the 'request' listeners run, so the keep-alive timer
+  // Node sets after the answer is not cleared): Node's own socket timeout again, none unless
+  // keep-alive sets one.
+  onServerChannel(server, 'http.server.request.start', (socket) => {
+    if (spoken.has(socket)) return;
     spoken.add(socket);
     socket.setTimeout(0);
-  };
-  diagnostics.subscribe('http.server.request.start', started);
-  server.once('close', () => diagnostics.unsubscribe('http.server.request.start', started));
+  });
 }
