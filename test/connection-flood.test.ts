@@ -245,7 +245,20 @@ describe('connections that never send a byte', () => {
   }, async () => {
     running = await serve({ LATCHKEY_HEADERS_TIMEOUT_MS: '1000', LATCHKEY_REQUEST_TIMEOUT_MS: '2000' });
     const silent = await idleSocket(running.port, '127.0.0.6');
-    const closed = new Promise((resolve) => silent.once('close', resolve));
+    let closed = false;
+    const gone = new Promise((resolve) => silent.once('close', resolve)).then(() => {
+      closed = true;
+    });
+    // One that has begun its headers is Node's to time out (with a 408), not closed as silent.
+    const started = await idleSocket(running.port, '127.0.0.8');
+    started.write('GET /health HTTP/1.1\r\nHost: x\r\n');
+    const startedReply = new Promise<string>((resolve) => {
+      let text = '';
+      started.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+      });
+      started.once('close', () => resolve(text));
+    });
     // A keep-alive client on another connection is answered twice, the connection kept between.
     const answered = await new Promise<string>((resolve, reject) => {
       const socket = net.connect({ port: running.port, host: '127.0.0.1', localAddress: '127.0.0.7' });
@@ -262,8 +275,17 @@ describe('connections that never send a byte', () => {
       socket.once('data', () => socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n'));
     });
     assert.match(answered, /"status":"ok"/);
-    await closed;
+    // Silent since it was accepted, but not yet for the headers timeout: held.
+    running.clock.advance(999);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal(closed, false, 'closed before the headers timeout');
+    // At the timeout, the next sweep (every quarter of it) closes it.
+    running.clock.advance(1);
+    await gone;
     assert.ok(silent.destroyed);
+    const reply = await startedReply;
+    assert.match(reply, /^HTTP\/1\.1 408 /, 'headers on their way get Node’s 408, not a silent close');
+    started.destroy();
   });
 });
 

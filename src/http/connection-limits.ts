@@ -146,21 +146,36 @@ function onServerChannel(
 /**
  * Node's headersTimeout starts with a request's first byte: a connection that never sends one
  * would be held until the client lets go (sockets opened and left silent, the cheapest flood).
- * Such a connection is closed once it has been silent for `ms`; after its first request the
- * keep-alive timeout and Node's own request timers take over.
+ * A connection that has sent nothing `ms` after it was accepted is closed; once a byte arrives,
+ * Node's own request timers and then the keep-alive timeout are in charge.
+ *
+ * One sweep, not a socket timeout per connection: Node 24.21 and later reuse a socket's timer
+ * object, and clearing a new connection's own timer at its first request left the process's
+ * timer queue unordered now and then, so that no timer of that duration fired again.
  */
-export function closeSilentConnections(server: Server, ms: number): void {
-  const spoken = new WeakSet<Socket>();
+export function closeSilentConnections(server: Server, ms: number, clock: Clock): void {
+  // Accepted and not yet asked anything, with when each was accepted; Map order is accept order.
+  const silent = new Map<Socket, number>();
+  const sweep = () => {
+    const now = clock.now();
+    for (const [socket, acceptedAt] of silent) {
+      if (now - acceptedAt < ms) break;
+      silent.delete(socket);
+      // Headers on their way are Node's to time out, with its 408.
+      if (socket.bytesRead === 0) socket.destroy();
+    }
+  };
+  // As often as Node checks its own headers timeout (app.ts): a silent connection goes within a
+  // quarter of the timeout after it.
+  const timer = setInterval(sweep, Math.max(100, Math.min(1000, ms / 4)));
+  timer.unref();
+  server.once('close', () => clearInterval(timer));
   server.on('connection', (socket: Socket) => {
     if (socket.destroyed) return;
-    socket.setTimeout(ms);
+    silent.set(socket, clock.now());
+    socket.once('close', () => silent.delete(socket));
   });
-  // At the first request (published before the 'request' listeners run, so the keep-alive timer
-  // Node sets after the answer is not cleared): Node's own socket timeout again, none unless
-  // keep-alive sets one.
   onServerChannel(server, 'http.server.request.start', (socket) => {
-    if (spoken.has(socket)) return;
-    spoken.add(socket);
-    socket.setTimeout(0);
+    silent.delete(socket);
   });
 }

@@ -194,7 +194,7 @@ export function buildApp(deps: AppDeps): HttpServer {
     },
     { clock: deps.clock, log: deps.log, refused: () => metrics.throttled('connections_per_address') },
   );
-  closeSilentConnections(app.server, deps.config.http.headersTimeoutMs);
+  closeSilentConnections(app.server, deps.config.http.headersTimeoutMs, deps.clock);
 
   // The access line holds only the route pattern, method, status and time, never a value a
   // client sent.
