@@ -245,6 +245,8 @@ describe('connections that never send a byte', () => {
   }, async () => {
     running = await serve({ LATCHKEY_HEADERS_TIMEOUT_MS: '1000', LATCHKEY_REQUEST_TIMEOUT_MS: '2000' });
     const silent = await idleSocket(running.port, '127.0.0.6');
+    // Reading, so the server's close reaches it as an end and then a close.
+    silent.resume();
     let closed = false;
     const gone = new Promise((resolve) => silent.once('close', resolve)).then(() => {
       closed = true;
