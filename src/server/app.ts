@@ -10,7 +10,11 @@ import Fastify, {
 } from 'fastify';
 import { type ApiError, badRequest, serviceUnavailable } from '../core/errors.js';
 import { packageVersion } from '../core/package-version.js';
-import { closeSilentConnections, limitConnectionsPerAddress } from '../http/connection-limits.js';
+import {
+  closeSilentConnections,
+  headersCheckIntervalMs,
+  limitConnectionsPerAddress,
+} from '../http/connection-limits.js';
 import { answerClientError, BODY_LIMIT_BYTES, sendFault, toApiError } from '../http/faults.js';
 import { refuseHostileBody, refuseHostileInput, routeTakesBody } from '../http/hostile-input.js';
 import type { Metrics } from '../http/metrics.js';
@@ -124,8 +128,7 @@ export function buildApp(deps: AppDeps): HttpServer {
       // timeout (300 s) refused to start.
       requestTimeout: deps.config.http.requestTimeoutMs,
       headersTimeout: deps.config.http.headersTimeoutMs,
-      // How often Node checks those two timeouts (30 s by default: a 30 s limit could hold 60 s).
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, deps.config.http.headersTimeoutMs / 4)),
+      connectionsCheckingInterval: headersCheckIntervalMs(deps.config.http.headersTimeoutMs),
     },
     clientErrorHandler: answerClientError,
     routerOptions: { ignoreTrailingSlash: true },
